@@ -1,0 +1,39 @@
+// Defaults and validation rules of muppet.v1.JobSpec, as documented in proto/muppet/v1/spec.proto.
+// The coordinator applies the defaults, validates, and stores the explicit result; the client may
+// validate before it sends.
+#ifndef MUPPET_PROTO_SPEC_VALIDATION_H_
+#define MUPPET_PROTO_SPEC_VALIDATION_H_
+
+#include <array>
+#include <cstdint>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/status.h"
+#include "muppet/v1/spec.pb.h"
+
+namespace muppet {
+
+// Models that ModelSpec.name may name.
+inline constexpr std::array<absl::string_view, 5> kModelNames = {"lenet5", "resnet20", "alexnet",
+                                                                "resnet18", "googlenet"};
+// Datasets that DatasetSpec.name may name.
+inline constexpr std::array<absl::string_view, 4> kDatasetNames = {"fashion-mnist", "idx", "cifar10",
+                                                                  "synthetic"};
+
+inline constexpr absl::string_view kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
+inline constexpr uint32_t kFp32Bits = 32;
+
+// Fills every unset field that has a documented default. Idempotent; leaves set values, valid or
+// not, untouched, so validation afterwards still reports what the user wrote.
+void ApplyJobSpecDefaults(v1::JobSpec& spec);
+
+// Returns OK if `spec` obeys every rule, else INVALID_ARGUMENT whose message lists each violation
+// as "spec.<field>: <rule>, got <value>", joined by "; ". Unset fields with defaults are valid.
+absl::Status ValidateJobSpec(const v1::JobSpec& spec);
+
+// Returns true for a word length a precision may take: [2, 16] fixed point, or 32 (FP32).
+bool IsValidPrecisionBits(uint32_t bits);
+
+}  // namespace muppet
+
+#endif  // MUPPET_PROTO_SPEC_VALIDATION_H_

@@ -1,0 +1,58 @@
+#!/usr/bin/python3
+"""Counts test cases of one `bazel test` run and prints `N passed, N failed[, N skipped]`.
+
+Input: the captured output of `bazel test --test_summary=short` (status per target) and the
+bazel-testlogs tree (per-case results in each target's test.xml, which GoogleTest writes, and
+Bazel writes for other tests with one case per target). A target Bazel reports as not passing
+counts at least one failure even when its XML says otherwise (a crash at exit, a timeout).
+Exits 1 if anything failed or no test ran.
+"""
+import pathlib
+import re
+import sys
+import xml.etree.ElementTree as ET
+
+STATUS = re.compile(r"^(//\S+)\s+(?:\(cached\)\s+)?(PASSED|FAILED TO BUILD|FAILED|TIMEOUT|"
+                    r"NO STATUS|FLAKY|INCOMPLETE|SKIPPED)\b")
+
+
+def target_statuses(log_text):
+    return {m.group(1): m.group(2) for m in map(STATUS.match, log_text.splitlines()) if m}
+
+
+def count_cases(xml_path):
+    """Returns (passed, failed, skipped) test cases of one test.xml."""
+    passed = failed = skipped = 0
+    for case in ET.parse(xml_path).getroot().iter("testcase"):
+        if case.find("failure") is not None or case.find("error") is not None:
+            failed += 1
+        elif (case.find("skipped") is not None or case.get("result") in ("skipped", "suppressed")
+              or case.get("status") == "notrun"):
+            skipped += 1
+        else:
+            passed += 1
+    return passed, failed, skipped
+
+
+def main():
+    log_path, testlogs = sys.argv[1], pathlib.Path(sys.argv[2])
+    statuses = target_statuses(pathlib.Path(log_path).read_text(errors="replace"))
+    passed = failed = skipped = 0
+    for label, status in sorted(statuses.items()):
+        package, name = label[2:].split(":")
+        xml_path = testlogs / package / name / "test.xml"
+        p, f, s = count_cases(xml_path) if xml_path.exists() and status != "FAILED TO BUILD" \
+            else (0, 0, 0)
+        if status not in ("PASSED", "FLAKY"):
+            f = max(f, 1)
+            print(f"FAILED: {label} ({status})")
+        passed, failed, skipped = passed + p, failed + f, skipped + s
+    line = f"{passed} passed, {failed} failed"
+    if skipped:
+        line += f", {skipped} skipped"
+    print(line)
+    return 1 if failed or not statuses else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
