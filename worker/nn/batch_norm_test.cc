@@ -1,0 +1,78 @@
+#include "worker/nn/batch_norm.h"
+
+#include <cmath>
+
+#include "gtest/gtest.h"
+#include "worker/nn/gradient_check.h"
+
+namespace muppet {
+namespace {
+
+using testing::ExpectGradientsMatch;
+using testing::RandomNormal;
+
+TEST(BatchNormTest, TrainingNormalisesWithBatchStatistics) {
+  BatchNorm2d bn("bn", 3);
+  bn.gamma().value = RandomNormal({3}, 1);
+  bn.beta().value = RandomNormal({3}, 2);
+  Tensor x = RandomNormal({4, 3, 5, 5}, 3, 2.0f);
+  for (int64_t i = 0; i < x.size(); ++i) x[i] += 5.0f;  // A mean far from zero.
+  const Tensor& y = bn.Forward(x, Mode::kTrain);
+  for (int64_t ch = 0; ch < 3; ++ch) {
+    // Mean and biased variance of channel ch, in double.
+    double mean, var;
+    const int64_t rows = x.size() / 3;
+    double s = 0, q = 0;
+    for (int64_t r = 0; r < rows; ++r) s += x[r * 3 + ch];
+    mean = s / rows;
+    for (int64_t r = 0; r < rows; ++r) q += (x[r * 3 + ch] - mean) * (x[r * 3 + ch] - mean);
+    var = q / rows;
+    for (int64_t r = 0; r < rows; ++r) {
+      const double expected =
+          (x[r * 3 + ch] - mean) / std::sqrt(var + 1e-5) * bn.gamma().value[ch] +
+          bn.beta().value[ch];
+      ASSERT_NEAR(y[r * 3 + ch], expected, 1e-4);
+    }
+    // Running statistics moved 10% of the way from (0, 1), with the unbiased variance.
+    EXPECT_NEAR(bn.running_mean()[ch], 0.1 * mean, 1e-5);
+    EXPECT_NEAR(bn.running_var()[ch], 0.9 + 0.1 * var * rows / (rows - 1), 1e-4);
+  }
+}
+
+TEST(BatchNormTest, EvaluationUsesRunningStatistics) {
+  BatchNorm2d bn("bn", 2);
+  const Tensor warmup = RandomNormal({8, 2, 3, 3}, 4, 3.0f);
+  for (int i = 0; i < 50; ++i) bn.Forward(warmup, Mode::kTrain);
+  const Tensor x = RandomNormal({2, 2, 3, 3}, 5);
+  const Tensor& y = bn.Forward(x, Mode::kEval);
+  for (int64_t i = 0; i < x.size(); ++i) {
+    const int64_t ch = i % 2;
+    const double expected =
+        (x[i] - bn.running_mean()[ch]) / std::sqrt(bn.running_var()[ch] + 1e-5);
+    EXPECT_NEAR(y[i], expected, 1e-5);
+  }
+}
+
+TEST(BatchNormTest, GradientsMatchFiniteDifferences) {
+  BatchNorm2d bn("bn", 4);
+  bn.gamma().value = RandomNormal({4}, 6);
+  bn.beta().value = RandomNormal({4}, 7);
+  ExpectGradientsMatch(bn, RandomNormal({3, 4, 3, 3}, 8));
+}
+
+TEST(BatchNormTest, ExposesParametersAndBuffers) {
+  BatchNorm2d bn("block.bn1", 4);
+  std::vector<Parameter*> params;
+  bn.CollectParameters(params);
+  ASSERT_EQ(params.size(), 2u);
+  EXPECT_EQ(params[0]->name, "block.bn1.weight");
+  EXPECT_EQ(params[1]->name, "block.bn1.bias");
+  std::vector<std::pair<std::string, Tensor*>> buffers;
+  bn.CollectBuffers(buffers);
+  ASSERT_EQ(buffers.size(), 2u);
+  EXPECT_EQ(buffers[0].first, "block.bn1.running_mean");
+  EXPECT_EQ(buffers[1].first, "block.bn1.running_var");
+}
+
+}  // namespace
+}  // namespace muppet

@@ -1,0 +1,152 @@
+#include "worker/nn/containers.h"
+
+#include <cstring>
+
+#include "worker/base/check.h"
+#include "worker/nn/parallel.h"
+
+namespace muppet {
+namespace {
+
+// out[i] = a[i] + b[i].
+void AddInto(const Tensor& a, const Tensor& b, Tensor& out) {
+  MUPPET_CHECK(a.shape() == b.shape()) << ShapeString(a.shape()) << " vs "
+                                       << ShapeString(b.shape());
+  out.Resize(a.shape());
+  ParallelFor(a.size(), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) out[i] = a[i] + b[i];
+  });
+}
+
+void CopyInto(const Tensor& from, Tensor& to) {
+  to.Resize(from.shape());
+  std::memcpy(to.data(), from.data(), from.size() * sizeof(float));
+}
+
+}  // namespace
+
+Sequential::Sequential(std::vector<std::unique_ptr<Layer>> layers) : layers_(std::move(layers)) {}
+
+const Tensor& Sequential::Forward(const Tensor& input, Mode mode) {
+  input_ = &input;
+  const Tensor* x = &input;
+  for (auto& layer : layers_) x = &layer->Forward(*x, mode);
+  return *x;
+}
+
+const Tensor& Sequential::Backward(const Tensor& grad_output) {
+  const Tensor* g = &grad_output;
+  for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) g = &(*it)->Backward(*g);
+  return *g;
+}
+
+Shape Sequential::OutputShape(const Shape& input) const {
+  Shape shape = input;
+  for (const auto& layer : layers_) shape = layer->OutputShape(shape);
+  return shape;
+}
+
+void Sequential::CollectParameters(std::vector<Parameter*>& out) {
+  for (auto& layer : layers_) layer->CollectParameters(out);
+}
+
+void Sequential::CollectBuffers(std::vector<std::pair<std::string, Tensor*>>& out) {
+  for (auto& layer : layers_) layer->CollectBuffers(out);
+}
+
+void Sequential::SetInputGradRequired(bool required) {
+  Layer::SetInputGradRequired(required);
+  if (!layers_.empty()) layers_.front()->SetInputGradRequired(required);
+}
+
+Residual::Residual(std::unique_ptr<Layer> main, std::unique_ptr<Layer> shortcut)
+    : main_(std::move(main)), shortcut_(std::move(shortcut)) {}
+
+const Tensor& Residual::Forward(const Tensor& input, Mode mode) {
+  const Tensor& main = main_->Forward(input, mode);
+  const Tensor& shortcut = shortcut_ ? shortcut_->Forward(input, mode) : input;
+  AddInto(main, shortcut, output_);
+  return output_;
+}
+
+const Tensor& Residual::Backward(const Tensor& grad_output) {
+  // d(main + shortcut)/dx: the output gradient flows unchanged into both paths.
+  const Tensor& main_grad = main_->Backward(grad_output);
+  const Tensor& shortcut_grad = shortcut_ ? shortcut_->Backward(grad_output) : grad_output;
+  AddInto(main_grad, shortcut_grad, grad_input_);
+  return grad_input_;
+}
+
+void Residual::CollectParameters(std::vector<Parameter*>& out) {
+  main_->CollectParameters(out);
+  if (shortcut_) shortcut_->CollectParameters(out);
+}
+
+void Residual::CollectBuffers(std::vector<std::pair<std::string, Tensor*>>& out) {
+  main_->CollectBuffers(out);
+  if (shortcut_) shortcut_->CollectBuffers(out);
+}
+
+Concat::Concat(std::vector<std::unique_ptr<Layer>> branches)
+    : branches_(std::move(branches)), channels_(branches_.size()) {}
+
+Shape Concat::OutputShape(const Shape& input) const {
+  Shape shape = branches_.front()->OutputShape(input);
+  shape[1] = 0;
+  for (const auto& branch : branches_) shape[1] += branch->OutputShape(input)[1];
+  return shape;
+}
+
+const Tensor& Concat::Forward(const Tensor& input, Mode mode) {
+  output_.Resize(OutputShape(input.shape()));
+  const int64_t pixels = output_.n() * output_.h() * output_.w();
+  const int64_t total = output_.c();
+  int64_t offset = 0;
+  for (size_t b = 0; b < branches_.size(); ++b) {
+    const Tensor& y = branches_[b]->Forward(input, mode);
+    const int64_t c = channels_[b] = y.c();
+    ParallelFor(pixels, [&](int64_t begin, int64_t end) {
+      for (int64_t p = begin; p < end; ++p) {
+        std::memcpy(output_.data() + p * total + offset, y.data() + p * c, c * sizeof(float));
+      }
+    });
+    offset += c;
+  }
+  return output_;
+}
+
+const Tensor& Concat::Backward(const Tensor& grad_output) {
+  const int64_t pixels = grad_output.n() * grad_output.h() * grad_output.w();
+  const int64_t total = grad_output.c();
+  int64_t offset = 0;
+  for (size_t b = 0; b < branches_.size(); ++b) {
+    const int64_t c = channels_[b];
+    branch_grad_.Resize({grad_output.n(), c, grad_output.h(), grad_output.w()});
+    ParallelFor(pixels, [&](int64_t begin, int64_t end) {
+      for (int64_t p = begin; p < end; ++p) {
+        std::memcpy(branch_grad_.data() + p * c, grad_output.data() + p * total + offset,
+                    c * sizeof(float));
+      }
+    });
+    offset += c;
+    const Tensor& g = branches_[b]->Backward(branch_grad_);
+    if (b == 0) {
+      CopyInto(g, grad_input_);
+    } else {
+      ParallelFor(g.size(), [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) grad_input_[i] += g[i];
+      });
+    }
+  }
+  return grad_input_;
+}
+
+void Concat::CollectParameters(std::vector<Parameter*>& out) {
+  for (auto& branch : branches_) branch->CollectParameters(out);
+}
+
+void Concat::CollectBuffers(std::vector<std::pair<std::string, Tensor*>>& out) {
+  for (auto& branch : branches_) branch->CollectBuffers(out);
+}
+
+}  // namespace muppet

@@ -1,0 +1,130 @@
+#include "worker/nn/conv2d.h"
+
+#include "worker/nn/dnnl_util.h"
+
+namespace muppet {
+
+using dnnl::memory;
+using dnnl_util::Desc;
+using dnnl_util::Engine;
+using dnnl_util::Stream;
+using dnnl_util::Wrap;
+
+// The primitives of one input shape. Activations stay channels-last; weights are handed to
+// oneDNN in the blocked layout it prefers, reordered from the plain parameter each step.
+struct Conv2d::Plan {
+  dnnl::convolution_forward forward;
+  dnnl::convolution_backward_data backward_data;
+  dnnl::convolution_backward_weights backward_weights;
+  memory::desc src, dst;
+  memory forward_weights;        // Weights in the forward primitive's layout.
+  memory backward_data_weights;  // Weights in the backward-data primitive's layout.
+  memory diff_weights;           // Weight gradient in the backward-weights primitive's layout.
+};
+
+Conv2d::Conv2d(const std::string& name, const Conv2dOptions& options)
+    : options_(options),
+      weight_(name + ".weight",
+              {options.out_channels, options.in_channels, options.kernel, options.kernel}) {
+  if (options.bias) bias_.emplace(name + ".bias", Shape{options.out_channels});
+}
+
+Conv2d::~Conv2d() = default;
+
+Shape Conv2d::OutputShape(const Shape& input) const {
+  const auto out = [&](int64_t size) {
+    return (size + 2 * options_.padding - options_.kernel) / options_.stride + 1;
+  };
+  return {input[0], options_.out_channels, out(input[2]), out(input[3])};
+}
+
+Conv2d::Plan& Conv2d::PlanFor(const Shape& input) {
+  std::unique_ptr<Plan>& plan = plans_[input];
+  if (plan) return *plan;
+  plan = std::make_unique<Plan>();
+  const memory::desc src = Desc(input);
+  const memory::desc dst = Desc(OutputShape(input));
+  const memory::desc weights({options_.out_channels, options_.in_channels, options_.kernel,
+                              options_.kernel},
+                             memory::data_type::f32, memory::format_tag::any);
+  const memory::desc bias = bias_ ? memory::desc({options_.out_channels}, memory::data_type::f32,
+                                                 memory::format_tag::x)
+                                  : memory::desc();
+  const memory::dims strides = {options_.stride, options_.stride};
+  const memory::dims padding = {options_.padding, options_.padding};
+  const auto algorithm = dnnl::algorithm::convolution_direct;
+
+  dnnl::convolution_forward::primitive_desc forward_pd(
+      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algorithm, src, weights,
+                                      bias, dst, strides, padding, padding),
+      Engine());
+  dnnl::convolution_backward_data::primitive_desc backward_data_pd(
+      dnnl::convolution_backward_data::desc(algorithm, src, weights, dst, strides, padding,
+                                            padding),
+      Engine(), forward_pd);
+  dnnl::convolution_backward_weights::primitive_desc backward_weights_pd(
+      dnnl::convolution_backward_weights::desc(algorithm, src, weights, bias, dst, strides,
+                                               padding, padding),
+      Engine(), forward_pd);
+
+  plan->forward = dnnl::convolution_forward(forward_pd);
+  plan->backward_data = dnnl::convolution_backward_data(backward_data_pd);
+  plan->backward_weights = dnnl::convolution_backward_weights(backward_weights_pd);
+  plan->src = src;
+  plan->dst = dst;
+  const memory user_weights = Wrap(Desc(weight_.value.shape()), weight_.value);
+  plan->forward_weights = dnnl_util::MemoryLike(user_weights, forward_pd.weights_desc());
+  plan->backward_data_weights = forward_pd.weights_desc() == backward_data_pd.weights_desc()
+                                    ? plan->forward_weights
+                                    : dnnl_util::MemoryLike(user_weights,
+                                                            backward_data_pd.weights_desc());
+  const memory user_grad = Wrap(Desc(weight_.grad.shape()), weight_.grad);
+  plan->diff_weights = dnnl_util::MemoryLike(user_grad, backward_weights_pd.diff_weights_desc());
+  return *plan;
+}
+
+const Tensor& Conv2d::Forward(const Tensor& input, Mode mode) {
+  plan_ = &PlanFor(input.shape());
+  input_ = &input;
+  output_.Resize(OutputShape(input.shape()));
+  dnnl_util::CopyMemory(Wrap(Desc(weight_.value.shape()), weight_.value), plan_->forward_weights);
+  std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, Wrap(plan_->src, input)},
+                                          {DNNL_ARG_WEIGHTS, plan_->forward_weights},
+                                          {DNNL_ARG_DST, Wrap(plan_->dst, output_)}};
+  if (bias_) args[DNNL_ARG_BIAS] = Wrap(Desc(bias_->value.shape()), bias_->value);
+  plan_->forward.execute(Stream(), args);
+  return output_;
+}
+
+const Tensor& Conv2d::Backward(const Tensor& grad_output) {
+  const memory diff_dst = Wrap(plan_->dst, grad_output);
+  std::unordered_map<int, memory> weight_args = {
+      {DNNL_ARG_SRC, Wrap(plan_->src, *input_)},
+      {DNNL_ARG_DIFF_DST, diff_dst},
+      {DNNL_ARG_DIFF_WEIGHTS, plan_->diff_weights}};
+  if (bias_) weight_args[DNNL_ARG_DIFF_BIAS] = Wrap(Desc(bias_->grad.shape()), bias_->grad);
+  plan_->backward_weights.execute(Stream(), weight_args);
+  dnnl_util::CopyMemory(plan_->diff_weights, Wrap(Desc(weight_.grad.shape()), weight_.grad));
+
+  if (!input_grad_required_) {
+    grad_input_.Resize({0});
+    return grad_input_;
+  }
+  grad_input_.Resize(input_->shape());
+  if (plan_->backward_data_weights.get_data_handle() !=
+      plan_->forward_weights.get_data_handle()) {
+    dnnl_util::CopyMemory(Wrap(Desc(weight_.value.shape()), weight_.value),
+                          plan_->backward_data_weights);
+  }
+  plan_->backward_data.execute(Stream(), {{DNNL_ARG_DIFF_DST, diff_dst},
+                                          {DNNL_ARG_WEIGHTS, plan_->backward_data_weights},
+                                          {DNNL_ARG_DIFF_SRC, Wrap(plan_->src, grad_input_)}});
+  return grad_input_;
+}
+
+void Conv2d::CollectParameters(std::vector<Parameter*>& out) {
+  out.push_back(&weight_);
+  if (bias_) out.push_back(&*bias_);
+}
+
+}  // namespace muppet

@@ -1,0 +1,55 @@
+// 2-D convolution in FP32 through oneDNN (forward, backward-data, backward-weights), with
+// primitives created once per input shape and reused.
+#ifndef MUPPET_WORKER_NN_CONV2D_H_
+#define MUPPET_WORKER_NN_CONV2D_H_
+
+#include <map>
+#include <memory>
+#include <optional>
+
+#include "worker/nn/layer.h"
+
+namespace muppet {
+
+struct Conv2dOptions {
+  int64_t in_channels = 0;
+  int64_t out_channels = 0;
+  int64_t kernel = 3;  // Square kernel.
+  int64_t stride = 1;
+  int64_t padding = 0;  // Zero padding on every side.
+  bool bias = true;
+};
+
+class Conv2d : public Layer {
+ public:
+  // Parameters are named "<name>.weight" (O, I, K, K) and "<name>.bias" (O), zero-filled until
+  // an initialiser runs.
+  Conv2d(const std::string& name, const Conv2dOptions& options);
+  ~Conv2d() override;
+
+  const Tensor& Forward(const Tensor& input, Mode mode) override;
+  const Tensor& Backward(const Tensor& grad_output) override;
+  Shape OutputShape(const Shape& input) const override;
+  void CollectParameters(std::vector<Parameter*>& out) override;
+
+  const Conv2dOptions& options() const { return options_; }
+  Parameter& weight() { return weight_; }
+  Parameter* bias() { return bias_ ? &*bias_ : nullptr; }
+
+ private:
+  struct Plan;
+  Plan& PlanFor(const Shape& input);
+
+  Conv2dOptions options_;
+  Parameter weight_;
+  std::optional<Parameter> bias_;
+  std::map<Shape, std::unique_ptr<Plan>> plans_;
+  Plan* plan_ = nullptr;  // Of the last Forward.
+  const Tensor* input_ = nullptr;
+  Tensor output_;
+  Tensor grad_input_;
+};
+
+}  // namespace muppet
+
+#endif  // MUPPET_WORKER_NN_CONV2D_H_

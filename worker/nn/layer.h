@@ -1,0 +1,57 @@
+// The layer interface of the training engine: explicit forward and backward passes over
+// channels-last tensors, with parameters exposed to the optimiser.
+#ifndef MUPPET_WORKER_NN_LAYER_H_
+#define MUPPET_WORKER_NN_LAYER_H_
+
+#include <string>
+#include <vector>
+
+#include "worker/tensor/tensor.h"
+
+namespace muppet {
+
+// A trainable tensor: its FP32 master value and the gradient of the last backward pass.
+struct Parameter {
+  Parameter(std::string name, Shape shape) : name(std::move(name)), value(shape), grad(shape) {}
+
+  std::string name;  // Unique within a model, e.g. "stage1.0.conv1.weight".
+  Tensor value;
+  Tensor grad;
+};
+
+enum class Mode { kTrain, kEval };
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+
+  // Computes the output for `input` and keeps what Backward needs. The input must stay alive and
+  // unchanged until Backward returns. The returned tensor is owned by the layer and valid until
+  // the next Forward.
+  virtual const Tensor& Forward(const Tensor& input, Mode mode) = 0;
+
+  // Given dLoss/dOutput of the last training Forward, writes the parameters' gradients and
+  // returns dLoss/dInput (owned by the layer, valid until the next Backward).
+  virtual const Tensor& Backward(const Tensor& grad_output) = 0;
+
+  // Returns the output shape for an input of `input` shape (batch dimension included).
+  virtual Shape OutputShape(const Shape& input) const = 0;
+
+  // Appends this layer's parameters (and its children's) in a fixed order.
+  virtual void CollectParameters(std::vector<Parameter*>& out) {}
+
+  // Appends non-trainable state that a checkpoint must keep (BatchNorm running statistics).
+  virtual void CollectBuffers(std::vector<std::pair<std::string, Tensor*>>& out) {}
+
+  // Declares whether Backward must compute dLoss/dInput. The first layer of a network needs
+  // none (nothing upstream learns), which saves a whole backward-data pass; Backward then
+  // returns an empty tensor.
+  virtual void SetInputGradRequired(bool required) { input_grad_required_ = required; }
+
+ protected:
+  bool input_grad_required_ = true;
+};
+
+}  // namespace muppet
+
+#endif  // MUPPET_WORKER_NN_LAYER_H_

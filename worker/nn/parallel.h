@@ -1,0 +1,47 @@
+// Deterministic data parallelism on the OpenMP thread team that oneDNN also uses.
+#ifndef MUPPET_WORKER_NN_PARALLEL_H_
+#define MUPPET_WORKER_NN_PARALLEL_H_
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace muppet {
+
+// Calls body(begin, end) on contiguous chunks of [0, n), one chunk per thread.
+template <typename Body>
+void ParallelFor(int64_t n, Body body) {
+  if (n <= 0) return;
+  const int threads = static_cast<int>(std::min<int64_t>(omp_get_max_threads(), n));
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num();
+    const int64_t begin = n * t / threads;
+    const int64_t end = n * (t + 1) / threads;
+    body(begin, end);
+  }
+}
+
+// Sums `width` doubles per row over rows [0, n): row_fn(row, acc) adds its row into acc. Each
+// thread reduces its own contiguous chunk and the chunks are added in thread order, so the
+// result depends only on the thread count, never on timing.
+template <typename RowFn>
+std::vector<double> ReduceRows(int64_t n, int64_t width, RowFn row_fn) {
+  const int threads = static_cast<int>(std::clamp<int64_t>(n, 1, omp_get_max_threads()));
+  std::vector<std::vector<double>> partial(threads, std::vector<double>(width, 0.0));
+  ParallelFor(n, [&](int64_t begin, int64_t end) {
+    double* acc = partial[omp_get_thread_num()].data();
+    for (int64_t row = begin; row < end; ++row) row_fn(row, acc);
+  });
+  std::vector<double> total(width, 0.0);
+  for (const auto& p : partial) {
+    for (int64_t j = 0; j < width; ++j) total[j] += p[j];
+  }
+  return total;
+}
+
+}  // namespace muppet
+
+#endif  // MUPPET_WORKER_NN_PARALLEL_H_
