@@ -1,5 +1,6 @@
 #include "worker/nn/containers.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "worker/base/check.h"
@@ -42,7 +43,11 @@ const Tensor& Sequential::Backward(const Tensor& grad_output) {
 
 Shape Sequential::OutputShape(const Shape& input) const {
   Shape shape = input;
-  for (const auto& layer : layers_) shape = layer->OutputShape(shape);
+  for (const auto& layer : layers_) {
+    shape = layer->OutputShape(shape);
+    // An input too small for a layer: stop here so the caller sees the empty dimension.
+    if (std::any_of(shape.begin(), shape.end(), [](int64_t d) { return d < 1; })) return shape;
+  }
   return shape;
 }
 

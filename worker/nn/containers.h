@@ -25,6 +25,8 @@ class Sequential : public Layer {
 
   const Tensor& Forward(const Tensor& input, Mode mode) override;
   const Tensor& Backward(const Tensor& grad_output) override;
+  // The output shape, or the first intermediate shape with a dimension below 1 (an input too
+  // small for the network).
   Shape OutputShape(const Shape& input) const override;
   void CollectParameters(std::vector<Parameter*>& out) override;
   void CollectBuffers(std::vector<std::pair<std::string, Tensor*>>& out) override;
