@@ -12,7 +12,9 @@ PACKAGES=(
   # Numerics and collectives.
   libdnnl-dev libgloo-dev
   # Storage, metrics, TLS.
-  libsqlite3-dev sqlite3 prometheus-cpp-dev prometheus libssl-dev openssl
+  libsqlite3-dev sqlite3 prometheus-cpp-dev prometheus libssl-dev openssl zlib1g-dev
+  # JSON reports.
+  nlohmann-json3-dev
   # Tests and benchmarks.
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   # Independent Python client for API tests.

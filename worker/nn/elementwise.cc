@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "worker/nn/parallel.h"
-#include "worker/nn/random.h"
+#include "worker/base/random.h"
 
 namespace muppet {
 

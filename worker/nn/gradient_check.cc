@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "worker/nn/random.h"
+#include "worker/base/random.h"
 
 namespace muppet::testing {
 namespace {

@@ -6,7 +6,7 @@
 
 #include "gtest/gtest.h"
 #include "worker/nn/gradient_check.h"
-#include "worker/nn/random.h"
+#include "worker/base/random.h"
 
 namespace muppet {
 namespace {
