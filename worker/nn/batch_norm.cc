@@ -63,7 +63,7 @@ const Tensor& BatchNorm2d::Forward(const Tensor& input, Mode mode) {
       float* y = output_.data() + row * c;
       for (int64_t j = 0; j < c; ++j) y[j] = x[j] * scale[j] + shift[j];
     }
-  });
+  }, c);
   return output_;
 }
 
@@ -105,7 +105,7 @@ const Tensor& BatchNorm2d::Backward(const Tensor& grad_output) {
         dx[j] = scale[j] * (dy[j] - mean_dy[j] - xhat * mean_dy_xhat[j]);
       }
     }
-  });
+  }, c);
   return grad_input_;
 }
 

@@ -114,7 +114,7 @@ const Tensor& Concat::Forward(const Tensor& input, Mode mode) {
       for (int64_t p = begin; p < end; ++p) {
         std::memcpy(output_.data() + p * total + offset, y.data() + p * c, c * sizeof(float));
       }
-    });
+    }, c);
     offset += c;
   }
   return output_;
@@ -132,7 +132,7 @@ const Tensor& Concat::Backward(const Tensor& grad_output) {
         std::memcpy(branch_grad_.data() + p * c, grad_output.data() + p * total + offset,
                     c * sizeof(float));
       }
-    });
+    }, c);
     offset += c;
     const Tensor& g = branches_[b]->Backward(branch_grad_);
     if (b == 0) {

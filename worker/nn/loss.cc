@@ -42,7 +42,7 @@ const Tensor& SoftmaxCrossEntropy::Backward() {
         grad_[row * k + j] = (probabilities_[row * k + j] - (j == labels_[row])) * inv_n;
       }
     }
-  });
+  }, k);
   return grad_;
 }
 

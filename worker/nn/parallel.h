@@ -10,11 +10,27 @@
 
 namespace muppet {
 
-// Calls body(begin, end) on contiguous chunks of [0, n), one chunk per thread.
+// Work (in element operations) below which a loop runs on the calling thread: a parallel region
+// costs a few microseconds, more than a few thousand cheap operations.
+inline constexpr int64_t kMinWorkPerThread = 2048;
+
+// The threads a loop of n iterations of `work` operations each uses: a function of the sizes and
+// the thread setting only, so chunking (and every reduction order) never depends on timing.
+inline int ThreadsFor(int64_t n, int64_t work = 1) {
+  return static_cast<int>(
+      std::clamp<int64_t>(n * work / kMinWorkPerThread, 1, std::min<int64_t>(n, omp_get_max_threads())));
+}
+
+// Calls body(begin, end) on contiguous chunks of [0, n), one chunk per thread; `work` is the
+// rough cost of one iteration in element operations.
 template <typename Body>
-void ParallelFor(int64_t n, Body body) {
+void ParallelFor(int64_t n, Body body, int64_t work = 1) {
   if (n <= 0) return;
-  const int threads = static_cast<int>(std::min<int64_t>(omp_get_max_threads(), n));
+  const int threads = ThreadsFor(n, work);
+  if (threads == 1) {
+    body(0, n);
+    return;
+  }
 #pragma omp parallel num_threads(threads)
   {
     const int t = omp_get_thread_num();
@@ -29,12 +45,15 @@ void ParallelFor(int64_t n, Body body) {
 // result depends only on the thread count, never on timing.
 template <typename RowFn>
 std::vector<double> ReduceRows(int64_t n, int64_t width, RowFn row_fn) {
-  const int threads = static_cast<int>(std::clamp<int64_t>(n, 1, omp_get_max_threads()));
+  const int threads = ThreadsFor(n, width);
   std::vector<std::vector<double>> partial(threads, std::vector<double>(width, 0.0));
-  ParallelFor(n, [&](int64_t begin, int64_t end) {
-    double* acc = partial[omp_get_thread_num()].data();
-    for (int64_t row = begin; row < end; ++row) row_fn(row, acc);
-  });
+  ParallelFor(
+      n,
+      [&](int64_t begin, int64_t end) {
+        double* acc = partial[omp_get_thread_num()].data();
+        for (int64_t row = begin; row < end; ++row) row_fn(row, acc);
+      },
+      width);
   std::vector<double> total(width, 0.0);
   for (const auto& p : partial) {
     for (int64_t j = 0; j < width; ++j) total[j] += p[j];

@@ -100,7 +100,7 @@ const Tensor& GlobalAvgPool::Forward(const Tensor& input, Mode mode) {
       }
       for (int64_t j = 0; j < c; ++j) output_[n * c + j] = static_cast<float>(acc[j] / pixels);
     }
-  });
+  }, pixels * c);
   return output_;
 }
 
@@ -116,7 +116,7 @@ const Tensor& GlobalAvgPool::Backward(const Tensor& grad_output) {
         for (int64_t j = 0; j < c; ++j) dx[p * c + j] = dy[j] * inv;
       }
     }
-  });
+  }, pixels * c);
   return grad_input_;
 }
 

@@ -1,0 +1,34 @@
+// Command-line conventions shared by muppet's binaries.
+#ifndef MUPPET_WORKER_BASE_CLI_H_
+#define MUPPET_WORKER_BASE_CLI_H_
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace muppet {
+
+// Rewrites "--batch-size=8" as "--batch_size=8" (and "--batch-size" alike) so that users type
+// the dashed flag names muppet documents while absl's flag names stay C++ identifiers. Stops at
+// a bare "--". Returns the rewritten arguments; `storage` owns their text.
+inline std::vector<char*> DashedFlagsToUnderscores(int argc, char** argv,
+                                                   std::vector<std::string>& storage) {
+  storage.assign(argv, argv + argc);
+  for (size_t i = 1; i < storage.size(); ++i) {
+    std::string& arg = storage[i];
+    if (arg == "--") break;
+    if (arg.rfind("-", 0) != 0) continue;
+    const size_t name_end = std::min(arg.find('='), arg.size());
+    for (size_t k = arg.find_first_not_of('-'); k < name_end; ++k) {
+      if (arg[k] == '-') arg[k] = '_';
+    }
+  }
+  std::vector<char*> result;
+  for (std::string& s : storage) result.push_back(s.data());
+  return result;
+}
+
+}  // namespace muppet
+
+#endif  // MUPPET_WORKER_BASE_CLI_H_

@@ -1,0 +1,151 @@
+// muppet-train: trains a model on one machine and reports every epoch.
+//
+//   muppet-train --model=lenet5 --epochs=2 --report=run.json
+//
+// Flags take dashed names (--batch-size); `muppet-train --help` lists them.
+#include <omp.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "worker/base/cli.h"
+#include "worker/data/dataset.h"
+#include "worker/models/model.h"
+#include "worker/train/progress.h"
+#include "worker/train/report.h"
+#include "worker/train/train_config.h"
+#include "worker/train/trainer.h"
+
+ABSL_FLAG(std::string, model, "", "Model: lenet5, resnet20, alexnet, resnet18, googlenet.");
+ABSL_FLAG(std::string, dataset, "fashion-mnist", "Dataset: fashion-mnist, idx, cifar10.");
+ABSL_FLAG(std::string, data_dir, "",
+          "Directory of the dataset files (default for fashion-mnist: "
+          "/usr/share/datasets/fashion-mnist).");
+ABSL_FLAG(int64_t, epochs, 10, "Training epochs.");
+ABSL_FLAG(int64_t, batch_size, 128, "Minibatch size.");
+ABSL_FLAG(double, lr, 0.1, "Initial learning rate.");
+ABSL_FLAG(double, momentum, 0.9, "SGD momentum.");
+ABSL_FLAG(double, weight_decay, 1e-4, "L2 weight decay.");
+ABSL_FLAG(std::string, lr_schedule, "constant",
+          "constant | step:<epochs>:<gamma> | multistep:<e1>,<e2>,...:<gamma> | "
+          "cosine[:<min-lr>].");
+ABSL_FLAG(bool, augment, false, "Random crop (4-pixel padding) and horizontal flip.");
+ABSL_FLAG(int64_t, train_limit, 0, "Train on the first N images only (0: all).");
+ABSL_FLAG(int64_t, test_limit, 0, "Evaluate on the first N images only (0: all).");
+ABSL_FLAG(int64_t, threads, 0, "CPU threads (0: every core this process may use).");
+ABSL_FLAG(int64_t, seed, 0, "Seed for initialisation, shuffling and augmentation.");
+ABSL_FLAG(std::string, report, "", "Write a JSON report of the run to this file.");
+
+namespace muppet {
+namespace {
+
+int UsableCores() {
+  cpu_set_t set;
+  return sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+}
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "muppet-train: %s\n", message.c_str());
+  return 2;
+}
+
+int Run() {
+  const TrainFlags flags{.model = absl::GetFlag(FLAGS_model),
+                         .dataset = absl::GetFlag(FLAGS_dataset),
+                         .data_dir = absl::GetFlag(FLAGS_data_dir),
+                         .epochs = absl::GetFlag(FLAGS_epochs),
+                         .batch_size = absl::GetFlag(FLAGS_batch_size),
+                         .lr = absl::GetFlag(FLAGS_lr),
+                         .momentum = absl::GetFlag(FLAGS_momentum),
+                         .weight_decay = absl::GetFlag(FLAGS_weight_decay),
+                         .lr_schedule = absl::GetFlag(FLAGS_lr_schedule),
+                         .augment = absl::GetFlag(FLAGS_augment),
+                         .train_limit = absl::GetFlag(FLAGS_train_limit),
+                         .test_limit = absl::GetFlag(FLAGS_test_limit),
+                         .seed = absl::GetFlag(FLAGS_seed)};
+  if (flags.model.empty()) return Fail("--model is required; see --help");
+  const int64_t threads = absl::GetFlag(FLAGS_threads);
+  if (threads < 0 || threads > 1024) {
+    return Fail(absl::StrCat("--threads: must be in [0, 1024], got ", threads));
+  }
+  absl::StatusOr<v1::JobSpec> spec = SpecFromFlags(flags);
+  if (!spec.ok()) return Fail(std::string(spec.status().message()));
+  omp_set_num_threads(threads == 0 ? UsableCores() : static_cast<int>(threads));
+
+  const auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<TrainTest> data = LoadDataset(spec->dataset(), spec->seed());
+  if (!data.ok()) return Fail(std::string(data.status().message()));
+  absl::StatusOr<std::unique_ptr<Model>> model =
+      BuildModel({.name = spec->model().name(),
+                  .in_channels = data->train.channels,
+                  .height = data->train.height,
+                  .width = data->train.width,
+                  .num_classes = data->train.classes,
+                  .seed = spec->seed()});
+  if (!model.ok()) return Fail(std::string(model.status().message()));
+
+  const int epochs = static_cast<int>(spec->epochs());
+  Trainer trainer(**model, *data,
+                  {.epochs = epochs,
+                   .batch_size = spec->batch_size(),
+                   .augment = spec->dataset().augment(),
+                   .seed = spec->seed(),
+                   .sgd = {.momentum = spec->optimizer().momentum(),
+                           .weight_decay = spec->optimizer().weight_decay(),
+                           .nesterov = spec->optimizer().nesterov()}});
+  const LrSchedule schedule(spec->optimizer().learning_rate(), spec->lr_schedule(), epochs);
+  ProgressDisplay display(stdout, isatty(STDOUT_FILENO) != 0, epochs);
+  std::printf("muppet-train: %s on %s (%lld train / %lld test images, %lld parameters), batch %u, "
+              "%d threads\n",
+              spec->model().name().c_str(), spec->dataset().name().c_str(),
+              static_cast<long long>(data->train.size()), static_cast<long long>(data->test.size()),
+              static_cast<long long>((*model)->NumParameterElements()), spec->batch_size(),
+              omp_get_max_threads());
+
+  RunReport report{.model = spec->model().name(),
+                   .dataset = spec->dataset().name(),
+                   .policy = "fp32",
+                   .batch_size = spec->batch_size(),
+                   .threads = omp_get_max_threads(),
+                   .seed = spec->seed()};
+  for (int epoch = 0; epoch < epochs; ++epoch) {
+    report.epochs.push_back(trainer.TrainEpoch(epoch, schedule.At(epoch), &display));
+    display.OnEpochEnd(report.epochs.back());
+  }
+  report.final_test_accuracy = report.epochs.back().test_accuracy;
+  report.wall_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("final test accuracy %.4f, wall time %.1f s\n", report.final_test_accuracy,
+              report.wall_seconds);
+  const std::string report_path = absl::GetFlag(FLAGS_report);
+  if (!report_path.empty()) {
+    if (absl::Status s = WriteReport(report, report_path); !s.ok()) {
+      return Fail(std::string(s.message()));
+    }
+    std::printf("report written to %s\n", report_path.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace muppet
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "trains a CNN on one machine.\n  muppet-train --model=lenet5 --epochs=2 "
+      "[--dataset=fashion-mnist] [--report=run.json]");
+  std::vector<std::string> storage;
+  std::vector<char*> args = muppet::DashedFlagsToUnderscores(argc, argv, storage);
+  const std::vector<char*> positional = absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  if (positional.size() > 1) {
+    return muppet::Fail(absl::StrCat("unexpected argument \"", positional[1], "\"; see --help"));
+  }
+  return muppet::Run();
+}

@@ -1,0 +1,93 @@
+"""End-to-end tests of the muppet-train binary: a real run on Fashion-MNIST, and bad input."""
+import gzip
+import json
+import os
+import subprocess
+import tempfile
+import unittest
+
+BINARY = os.path.join(os.environ.get("TEST_SRCDIR", "."), "muppet", "worker", "muppet-train")
+
+
+def run(*args, timeout=300):
+    return subprocess.run([BINARY, *args], capture_output=True, text=True, timeout=timeout)
+
+
+class EndToEndTest(unittest.TestCase):
+    def test_lenet5_one_epoch_on_fashion_mnist(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            report_path = os.path.join(tmp, "report.json")
+            # Fixed seed and thread count: the run is deterministic.
+            result = run("--model=lenet5", "--epochs=1", "--batch-size=64", "--lr=0.01",
+                         "--seed=0", "--threads=2", f"--report={report_path}")
+            self.assertEqual(result.returncode, 0, result.stderr)
+            with open(report_path) as f:
+                report = json.load(f)
+        self.assertEqual(report["model"], "lenet5")
+        self.assertEqual(report["dataset"], "fashion-mnist")
+        self.assertEqual(report["policy"], "fp32")
+        self.assertEqual(len(report["epochs"]), 1)
+        epoch = report["epochs"][0]
+        self.assertEqual(epoch["epoch"], 0)
+        self.assertEqual(epoch["precision_bits"], 32)
+        self.assertEqual(epoch["samples"], 60000)
+        for key in ("train_accuracy", "test_accuracy"):
+            self.assertGreaterEqual(epoch[key], 0.0)
+            self.assertLessEqual(epoch[key], 1.0)
+        self.assertGreater(epoch["images_per_second"], 0)
+        self.assertGreater(epoch["seconds"], 0)
+        self.assertGreaterEqual(report["final"]["test_accuracy"], 0.85)
+        self.assertGreaterEqual(report["final"]["wall_seconds"], epoch["seconds"])
+        # Not a terminal: one line per epoch, no progress bar.
+        self.assertIn("epoch 1/1  fp32", result.stdout)
+        self.assertNotIn("\r", result.stdout)
+
+
+class BadInputTest(unittest.TestCase):
+    def assertFails(self, args, message):
+        result = run(*args)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn(message, result.stderr)
+
+    def test_unknown_flag(self):
+        self.assertFails(["--model=lenet5", "--bogus=1"], "bogus")
+
+    def test_missing_model(self):
+        self.assertFails([], "--model is required")
+
+    def test_unknown_model(self):
+        self.assertFails(["--model=vgg16"], '--model: must be one of lenet5, resnet20, alexnet, '
+                         'resnet18, googlenet, got "vgg16"')
+
+    def test_bad_values_name_the_flag(self):
+        self.assertFails(["--model=lenet5", "--batch-size=0"],
+                         "--batch-size: must be in [1, 65536], got 0")
+        self.assertFails(["--model=lenet5", "--lr=-1"], "--lr: must be finite and in (0, 10]")
+        self.assertFails(["--model=lenet5", "--epochs=abc"], "epochs")
+        self.assertFails(["--model=lenet5", "--threads=-1"], "--threads: must be in [0, 1024]")
+        self.assertFails(["--model=lenet5", "--lr-schedule=sometimes"],
+                         '--lr-schedule: expected constant, step:<epochs>:<gamma>')
+        self.assertFails(["--model=lenet5", "--lr-schedule=step:0:0.1"],
+                         "--lr-schedule.step.step_epochs: must be in [1, 10], got 0")
+
+    def test_corrupt_dataset_names_the_file(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            images = os.path.join(tmp, "train-images-idx3-ubyte.gz")
+            with gzip.open(images, "wb") as f:
+                f.write(b"\x00\x00\x08\x03" + (5).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
+                        + b"\x00" * 100)
+            self.assertFails(["--model=lenet5", "--dataset=idx", f"--data-dir={tmp}"],
+                             f"{images}: truncated: expected 3920 bytes of pixels, got 100")
+
+    def test_missing_dataset_directory(self):
+        self.assertFails(["--model=lenet5", "--dataset=idx", "--data-dir=/nonexistent"],
+                         "/nonexistent/train-images-idx3-ubyte: no such file")
+
+    def test_unwritable_report(self):
+        self.assertFails(["--model=lenet5", "--epochs=1", "--train-limit=256", "--test-limit=64",
+                          "--report=/nonexistent/dir/report.json"],
+                         "--report: cannot write /nonexistent/dir/report.json.tmp")
+
+
+if __name__ == "__main__":
+    unittest.main()

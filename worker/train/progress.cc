@@ -1,0 +1,51 @@
+#include "worker/train/progress.h"
+
+#include <chrono>
+#include <string>
+
+namespace muppet {
+namespace {
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::string Duration(double seconds) {
+  const int s = static_cast<int>(seconds + 0.5);
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%d:%02d", s / 60, s % 60);
+  return buf;
+}
+
+}  // namespace
+
+ProgressDisplay::ProgressDisplay(FILE* out, bool live, int epochs)
+    : out_(out), live_(live), epochs_(epochs) {}
+
+void ProgressDisplay::OnIteration(int epoch, int64_t done, int64_t total, double mean_loss,
+                                  double images_per_second, double elapsed_seconds) {
+  if (!live_) return;
+  const double now = Now();
+  if (done != total && now - last_draw_ < 0.1) return;  // At most 10 redraws a second.
+  last_draw_ = now;
+  constexpr int kWidth = 30;
+  const int filled = static_cast<int>(kWidth * done / total);
+  const double eta = elapsed_seconds / done * (total - done);  // Of this epoch.
+  std::fprintf(out_, "\r\033[Kepoch %d/%d [%s%s] %3d%%  loss %.4f  %.0f img/s  ETA %s",
+               epoch + 1, epochs_, std::string(filled, '#').c_str(),
+               std::string(kWidth - filled, '.').c_str(), static_cast<int>(100 * done / total),
+               mean_loss, images_per_second, Duration(eta).c_str());
+  std::fflush(out_);
+}
+
+void ProgressDisplay::OnEpochEnd(const EpochResult& r) {
+  std::fprintf(out_,
+               "%sepoch %d/%d  fp%d  loss %.4f  train-acc %.4f  test-acc %.4f  %.1f s  "
+               "%.0f img/s  lr %g\n",
+               live_ ? "\r\033[K" : "", r.epoch + 1, epochs_, r.precision_bits, r.train_loss,
+               r.train_accuracy, r.test_accuracy, r.seconds, r.images_per_second,
+               r.learning_rate);
+  std::fflush(out_);
+}
+
+}  // namespace muppet

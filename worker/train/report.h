@@ -1,0 +1,39 @@
+// The JSON run report of muppet-train (--report FILE). Field names are a stable interface:
+// later versions add fields but never rename these.
+#ifndef MUPPET_WORKER_TRAIN_REPORT_H_
+#define MUPPET_WORKER_TRAIN_REPORT_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "worker/train/trainer.h"
+
+namespace muppet {
+
+struct RunReport {
+  std::string model;
+  std::string dataset;
+  std::string policy;
+  int64_t batch_size = 0;
+  int threads = 0;
+  uint64_t seed = 0;
+  std::vector<EpochResult> epochs;
+  double final_test_accuracy = 0;
+  double wall_seconds = 0;
+};
+
+// Returns the report as JSON text:
+// {"model":..., "dataset":..., "policy":..., "batch_size":..., "threads":..., "seed":...,
+//  "epochs":[{"epoch":0, "precision_bits":32, "learning_rate":..., "train_loss":...,
+//             "train_accuracy":..., "test_accuracy":..., "seconds":..., "images_per_second":...,
+//             "samples":...}, ...],
+//  "final":{"test_accuracy":..., "wall_seconds":...}}
+std::string ReportJson(const RunReport& report);
+
+// Writes ReportJson to `path` atomically (a temporary file renamed into place).
+absl::Status WriteReport(const RunReport& report, const std::string& path);
+
+}  // namespace muppet
+
+#endif  // MUPPET_WORKER_TRAIN_REPORT_H_

@@ -1,0 +1,119 @@
+#include "worker/train/train_config.h"
+
+#include <limits>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "proto/spec_validation.h"
+
+namespace muppet {
+namespace {
+
+constexpr char kScheduleForms[] =
+    "constant, step:<epochs>:<gamma>, multistep:<e1>,<e2>,...:<gamma> or cosine[:<min-lr>]";
+
+// Spec fields the flags set, and the flag that sets each.
+const std::vector<std::pair<std::string, std::string>>& FieldFlags() {
+  static const auto* map = new std::vector<std::pair<std::string, std::string>>{
+      {"spec.model.name", "--model"},
+      {"spec.dataset.name", "--dataset"},
+      {"spec.dataset.data_dir", "--data-dir"},
+      {"spec.dataset.train_limit", "--train-limit"},
+      {"spec.dataset.test_limit", "--test-limit"},
+      {"spec.batch_size", "--batch-size"},
+      {"spec.epochs", "--epochs"},
+      {"spec.optimizer.learning_rate", "--lr"},
+      {"spec.optimizer.momentum", "--momentum"},
+      {"spec.optimizer.weight_decay", "--weight-decay"},
+      {"spec.lr_schedule", "--lr-schedule"},
+  };
+  return *map;
+}
+
+// Rewrites "spec.batch_size: ..." as "--batch-size: ..." in a validation message.
+std::string NameFlags(std::string message) {
+  for (const auto& [field, flag] : FieldFlags()) {
+    message = absl::StrReplaceAll(message, {{field + ":", flag + ":"}, {field + ".", flag + "."},
+                                            {field + "[", flag + "["}});
+  }
+  return message;
+}
+
+absl::Status ScheduleError(const std::string& text) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("--lr-schedule: expected ", kScheduleForms, ", got \"", text, "\""));
+}
+
+// Narrows a flag to uint32 for the spec; out-of-range values become UINT32_MAX so that
+// validation reports them with the flag's range.
+uint32_t Narrow(int64_t v) {
+  return v < 0 || v > std::numeric_limits<uint32_t>::max() ? std::numeric_limits<uint32_t>::max()
+                                                           : static_cast<uint32_t>(v);
+}
+
+}  // namespace
+
+absl::StatusOr<v1::LrSchedule> ParseLrSchedule(const std::string& text) {
+  const std::vector<std::string> parts = absl::StrSplit(text, ':');
+  v1::LrSchedule s;
+  if (parts[0] == "constant" && parts.size() == 1) {
+    s.mutable_constant();
+  } else if (parts[0] == "step" && parts.size() == 3) {
+    uint32_t epochs;
+    double gamma;
+    if (!absl::SimpleAtoi(parts[1], &epochs) || !absl::SimpleAtod(parts[2], &gamma)) {
+      return ScheduleError(text);
+    }
+    s.mutable_step()->set_step_epochs(epochs);
+    s.mutable_step()->set_gamma(gamma);
+  } else if (parts[0] == "multistep" && parts.size() == 3) {
+    for (absl::string_view m : absl::StrSplit(parts[1], ',')) {
+      uint32_t epoch;
+      if (!absl::SimpleAtoi(m, &epoch)) return ScheduleError(text);
+      s.mutable_multi_step()->add_milestones(epoch);
+    }
+    double gamma;
+    if (!absl::SimpleAtod(parts[2], &gamma)) return ScheduleError(text);
+    s.mutable_multi_step()->set_gamma(gamma);
+  } else if (parts[0] == "cosine" && parts.size() <= 2) {
+    double min_lr = 0;
+    if (parts.size() == 2 && !absl::SimpleAtod(parts[1], &min_lr)) return ScheduleError(text);
+    s.mutable_cosine()->set_min_learning_rate(min_lr);
+  } else {
+    return ScheduleError(text);
+  }
+  return s;
+}
+
+absl::StatusOr<v1::JobSpec> SpecFromFlags(const TrainFlags& flags) {
+  v1::JobSpec spec;
+  spec.mutable_model()->set_name(flags.model);
+  v1::DatasetSpec& d = *spec.mutable_dataset();
+  d.set_name(flags.dataset);
+  d.set_data_dir(flags.data_dir);
+  d.set_augment(flags.augment);
+  d.set_train_limit(Narrow(flags.train_limit));
+  d.set_test_limit(Narrow(flags.test_limit));
+  spec.set_epochs(Narrow(flags.epochs));
+  spec.set_batch_size(Narrow(flags.batch_size));
+  spec.mutable_optimizer()->set_learning_rate(flags.lr);
+  spec.mutable_optimizer()->set_momentum(flags.momentum);
+  spec.mutable_optimizer()->set_weight_decay(flags.weight_decay);
+  absl::StatusOr<v1::LrSchedule> schedule = ParseLrSchedule(flags.lr_schedule);
+  if (!schedule.ok()) return schedule.status();
+  *spec.mutable_lr_schedule() = *std::move(schedule);
+  spec.set_seed(static_cast<uint64_t>(flags.seed));
+  // The standalone trainer trains in FP32 until the precision policies land.
+  spec.mutable_precision()->set_kind(v1::PrecisionPolicySpec::KIND_FP32);
+  ApplyJobSpecDefaults(spec);
+  if (absl::Status s = ValidateJobSpec(spec); !s.ok()) {
+    return absl::InvalidArgumentError(NameFlags(std::string(s.message())));
+  }
+  return spec;
+}
+
+}  // namespace muppet

@@ -1,0 +1,41 @@
+// muppet-train's command line, turned into a JobSpec so that the standalone trainer obeys the
+// same defaults and validation rules as the service.
+#ifndef MUPPET_WORKER_TRAIN_TRAIN_CONFIG_H_
+#define MUPPET_WORKER_TRAIN_TRAIN_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "muppet/v1/spec.pb.h"
+
+namespace muppet {
+
+// Flag values as the user typed them.
+struct TrainFlags {
+  std::string model;
+  std::string dataset = "fashion-mnist";
+  std::string data_dir;
+  int64_t epochs = 10;
+  int64_t batch_size = 128;
+  double lr = 0.1;
+  double momentum = 0.9;
+  double weight_decay = 1e-4;
+  std::string lr_schedule = "constant";
+  bool augment = false;
+  int64_t train_limit = 0;
+  int64_t test_limit = 0;
+  int64_t seed = 0;
+};
+
+// Builds, defaults and validates the JobSpec the flags describe. Errors name the flag, e.g.
+// "--batch-size: must be in [1, 65536], got 0".
+absl::StatusOr<v1::JobSpec> SpecFromFlags(const TrainFlags& flags);
+
+// Parses --lr-schedule: constant | step:<epochs>:<gamma> | multistep:<e1>,<e2>,...:<gamma> |
+// cosine[:<min-lr>].
+absl::StatusOr<v1::LrSchedule> ParseLrSchedule(const std::string& text);
+
+}  // namespace muppet
+
+#endif  // MUPPET_WORKER_TRAIN_TRAIN_CONFIG_H_
