@@ -17,6 +17,8 @@ PACKAGES=(
   nlohmann-json3-dev
   # Tests and benchmarks.
   googletest libgtest-dev libgmock-dev libbenchmark-dev
+  # Benchmark peer: PyTorch on the CPU.
+  python3-torch
   # Independent Python client for API tests.
   python3-grpcio python3-protobuf
   # Data.

@@ -25,12 +25,11 @@ inline std::unique_ptr<Conv2d> Conv(const std::string& name, int64_t in, int64_t
                                                       .bias = bias});
 }
 
-// Convolution without bias, then BatchNorm, then (optionally) ReLU, appended to `seq`.
+// Convolution without bias, then BatchNorm with (optionally) a fused ReLU, appended to `seq`.
 inline void ConvBnRelu(Sequential& seq, const std::string& name, int64_t in, int64_t out,
                        int64_t kernel, int64_t stride, int64_t padding, bool relu = true) {
   seq.Add(Conv(name + ".conv", in, out, kernel, stride, padding, /*bias=*/false));
-  seq.Add(std::make_unique<BatchNorm2d>(name + ".bn", out));
-  if (relu) seq.Add(std::make_unique<Relu>());
+  seq.Add(std::make_unique<BatchNorm2d>(name + ".bn", out, relu));
 }
 
 inline std::unique_ptr<Pool2d> MaxPool(int64_t kernel, int64_t stride, int64_t padding = 0,

@@ -9,7 +9,7 @@ namespace {
 
 using namespace model_layers;
 
-// conv-bn-relu-conv-bn (+ shortcut), then ReLU, appended to `net`.
+// conv-bn-relu-conv-bn (+ shortcut), then ReLU (fused into the add), appended to `net`.
 void AddBasicBlock(Sequential& net, const std::string& name, int64_t in, int64_t out,
                    int64_t stride) {
   auto main = std::make_unique<Sequential>();
@@ -20,8 +20,7 @@ void AddBasicBlock(Sequential& net, const std::string& name, int64_t in, int64_t
     shortcut = std::make_unique<Sequential>();
     ConvBnRelu(*shortcut, name + ".shortcut", in, out, 1, stride, 0, /*relu=*/false);
   }
-  net.Add(std::make_unique<Residual>(std::move(main), std::move(shortcut)));
-  net.Add(std::make_unique<Relu>());
+  net.Add(std::make_unique<Residual>(std::move(main), std::move(shortcut), /*relu=*/true));
 }
 
 void AddStages(Sequential& net, int64_t in, std::initializer_list<int64_t> widths,

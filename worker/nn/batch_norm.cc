@@ -1,14 +1,17 @@
 #include "worker/nn/batch_norm.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "worker/nn/parallel.h"
+#include "worker/nn/relu_grad.h"
 
 namespace muppet {
 
-BatchNorm2d::BatchNorm2d(const std::string& name, int64_t channels, double momentum,
+BatchNorm2d::BatchNorm2d(const std::string& name, int64_t channels, bool relu, double momentum,
                          double epsilon)
     : channels_(channels),
+      relu_(relu),
       momentum_(momentum),
       epsilon_(epsilon),
       name_(name),
@@ -57,28 +60,44 @@ const Tensor& BatchNorm2d::Forward(const Tensor& input, Mode mode) {
     scale[j] = gamma_.value[j] * inv_std_[j];
     shift[j] = beta_.value[j] - mean_[j] * scale[j];
   }
+  const float floor = relu_ ? 0.0f : -INFINITY;
   ParallelFor(rows, [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
       const float* x = input.data() + row * c;
       float* y = output_.data() + row * c;
-      for (int64_t j = 0; j < c; ++j) y[j] = x[j] * scale[j] + shift[j];
+      for (int64_t j = 0; j < c; ++j) y[j] = std::max(x[j] * scale[j] + shift[j], floor);
     }
   }, c);
   return output_;
 }
 
 const Tensor& BatchNorm2d::Backward(const Tensor& grad_output) {
+  return relu_ ? BackwardImpl<true>(grad_output) : BackwardImpl<false>(grad_output);
+}
+
+template <bool kRelu>
+const Tensor& BatchNorm2d::BackwardImpl(const Tensor& grad_output) {
   const int64_t c = channels_;
   const int64_t rows = input_->size() / c;
   const float* mean = mean_.data();
   const float* inv_std = inv_std_.data();
-  // sum(dy) and sum(dy * xhat) per channel.
+  // With the fused ReLU, g = dy where the output is positive, else 0.
+  const auto gradient = [](const float* dy, const float* y, int64_t j) {
+    if constexpr (kRelu) {
+      return ReluGrad(dy[j], y[j]);
+    } else {
+      return dy[j];
+    }
+  };
+  // sum(g) and sum(g * xhat) per channel.
   std::vector<double> sums = ReduceRows(rows, 2 * c, [&](int64_t row, double* acc) {
     const float* x = input_->data() + row * c;
     const float* dy = grad_output.data() + row * c;
+    const float* y = output_.data() + row * c;
     for (int64_t j = 0; j < c; ++j) {
-      acc[j] += dy[j];
-      acc[c + j] += static_cast<double>(dy[j]) * ((x[j] - mean[j]) * inv_std[j]);
+      const float g = gradient(dy, y, j);
+      acc[j] += g;
+      acc[c + j] += static_cast<double>(g) * ((x[j] - mean[j]) * inv_std[j]);
     }
   });
   std::vector<float> mean_dy(c), mean_dy_xhat(c), scale(c);
@@ -94,15 +113,16 @@ const Tensor& BatchNorm2d::Backward(const Tensor& grad_output) {
     return grad_input_;
   }
   grad_input_.Resize(input_->shape());
-  // dx = gamma * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat)).
+  // dx = gamma * inv_std * (g - mean(g) - xhat * mean(g * xhat)).
   ParallelFor(rows, [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
       const float* x = input_->data() + row * c;
       const float* dy = grad_output.data() + row * c;
+      const float* y = output_.data() + row * c;
       float* dx = grad_input_.data() + row * c;
       for (int64_t j = 0; j < c; ++j) {
         const float xhat = (x[j] - mean[j]) * inv_std[j];
-        dx[j] = scale[j] * (dy[j] - mean_dy[j] - xhat * mean_dy_xhat[j]);
+        dx[j] = scale[j] * (gradient(dy, y, j) - mean_dy[j] - xhat * mean_dy_xhat[j]);
       }
     }
   }, c);

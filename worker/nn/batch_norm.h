@@ -1,6 +1,9 @@
 // BatchNorm2d over channels-last tensors: batch statistics in training (with running averages
 // for inference, as PyTorch: momentum 0.1, unbiased running variance), running statistics in
 // evaluation. Statistics accumulate in double so that large batches stay accurate.
+//
+// With `relu`, a ReLU follows in the same passes over memory (forward and backward): the two
+// element-wise passes a separate ReLU layer would cost are a fifth of a ResNet's step here.
 #ifndef MUPPET_WORKER_NN_BATCH_NORM_H_
 #define MUPPET_WORKER_NN_BATCH_NORM_H_
 
@@ -14,8 +17,8 @@ class BatchNorm2d : public Layer {
  public:
   // Parameters "<name>.weight" (gamma, ones) and "<name>.bias" (beta, zeros); buffers
   // "<name>.running_mean" (zeros) and "<name>.running_var" (ones).
-  BatchNorm2d(const std::string& name, int64_t channels, double momentum = 0.1,
-              double epsilon = 1e-5);
+  BatchNorm2d(const std::string& name, int64_t channels, bool relu = false,
+              double momentum = 0.1, double epsilon = 1e-5);
 
   const Tensor& Forward(const Tensor& input, Mode mode) override;
   const Tensor& Backward(const Tensor& grad_output) override;
@@ -29,7 +32,11 @@ class BatchNorm2d : public Layer {
   const Tensor& running_var() const { return running_var_; }
 
  private:
+  template <bool kRelu>
+  const Tensor& BackwardImpl(const Tensor& grad_output);
+
   int64_t channels_;
+  bool relu_;
   double momentum_;
   double epsilon_;
   std::string name_;

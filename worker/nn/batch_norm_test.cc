@@ -76,3 +76,29 @@ TEST(BatchNormTest, ExposesParametersAndBuffers) {
 
 }  // namespace
 }  // namespace muppet
+
+namespace muppet {
+namespace {
+
+// The fused layer equals BatchNorm followed by ReLU, whose gradients are each checked against
+// finite differences above and in elementwise_test.
+TEST(BatchNormReluTest, FusedReluMatchesSeparateLayers) {
+  BatchNorm2d fused("bn", 3, /*relu=*/true), plain("bn", 3);
+  for (BatchNorm2d* bn : {&fused, &plain}) {
+    bn->gamma().value = testing::RandomNormal({3}, 9);
+    bn->beta().value = testing::RandomNormal({3}, 10);
+  }
+  const Tensor x = testing::RandomNormal({2, 3, 4, 4}, 11);
+  const Tensor& y = fused.Forward(x, Mode::kTrain);
+  const Tensor& z = plain.Forward(x, Mode::kTrain);
+  for (int64_t i = 0; i < x.size(); ++i) EXPECT_EQ(y[i], std::max(z[i], 0.0f));
+  const Tensor g = testing::RandomNormal(x.shape(), 12);
+  Tensor masked = g.Clone();
+  for (int64_t i = 0; i < g.size(); ++i) masked[i] = z[i] > 0 ? g[i] : 0.0f;
+  const Tensor dx_fused = fused.Backward(g).Clone();
+  const Tensor& dx_plain = plain.Backward(masked);
+  for (int64_t i = 0; i < x.size(); ++i) EXPECT_NEAR(dx_fused[i], dx_plain[i], 1e-6);
+}
+
+}  // namespace
+}  // namespace muppet

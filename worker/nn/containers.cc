@@ -1,21 +1,23 @@
 #include "worker/nn/containers.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "worker/base/check.h"
 #include "worker/nn/parallel.h"
+#include "worker/nn/relu_grad.h"
 
 namespace muppet {
 namespace {
 
-// out[i] = a[i] + b[i].
-void AddInto(const Tensor& a, const Tensor& b, Tensor& out) {
+// out[i] = max(a[i] + b[i], floor).
+void AddInto(const Tensor& a, const Tensor& b, Tensor& out, float floor = -INFINITY) {
   MUPPET_CHECK(a.shape() == b.shape()) << ShapeString(a.shape()) << " vs "
                                        << ShapeString(b.shape());
   out.Resize(a.shape());
   ParallelFor(a.size(), [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) out[i] = a[i] + b[i];
+    for (int64_t i = begin; i < end; ++i) out[i] = std::max(a[i] + b[i], floor);
   });
 }
 
@@ -64,20 +66,28 @@ void Sequential::SetInputGradRequired(bool required) {
   if (!layers_.empty()) layers_.front()->SetInputGradRequired(required);
 }
 
-Residual::Residual(std::unique_ptr<Layer> main, std::unique_ptr<Layer> shortcut)
-    : main_(std::move(main)), shortcut_(std::move(shortcut)) {}
+Residual::Residual(std::unique_ptr<Layer> main, std::unique_ptr<Layer> shortcut, bool relu)
+    : main_(std::move(main)), shortcut_(std::move(shortcut)), relu_(relu) {}
 
 const Tensor& Residual::Forward(const Tensor& input, Mode mode) {
   const Tensor& main = main_->Forward(input, mode);
   const Tensor& shortcut = shortcut_ ? shortcut_->Forward(input, mode) : input;
-  AddInto(main, shortcut, output_);
+  AddInto(main, shortcut, output_, relu_ ? 0.0f : -INFINITY);
   return output_;
 }
 
 const Tensor& Residual::Backward(const Tensor& grad_output) {
-  // d(main + shortcut)/dx: the output gradient flows unchanged into both paths.
-  const Tensor& main_grad = main_->Backward(grad_output);
-  const Tensor& shortcut_grad = shortcut_ ? shortcut_->Backward(grad_output) : grad_output;
+  const Tensor* g = &grad_output;
+  if (relu_) {
+    masked_grad_.Resize(grad_output.shape());
+    ParallelFor(grad_output.size(), [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) masked_grad_[i] = ReluGrad(grad_output[i], output_[i]);
+    });
+    g = &masked_grad_;
+  }
+  // d(main + shortcut)/dx: the gradient flows unchanged into both paths.
+  const Tensor& main_grad = main_->Backward(*g);
+  const Tensor& shortcut_grad = shortcut_ ? shortcut_->Backward(*g) : *g;
   AddInto(main_grad, shortcut_grad, grad_input_);
   return grad_input_;
 }

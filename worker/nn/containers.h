@@ -39,10 +39,11 @@ class Sequential : public Layer {
   const Tensor* input_ = nullptr;
 };
 
-// y = main(x) + shortcut(x), where a null shortcut is the identity.
+// y = main(x) + shortcut(x), where a null shortcut is the identity; with `relu`, y is then
+// passed through a ReLU in the same pass (the ResNet block's final activation).
 class Residual : public Layer {
  public:
-  Residual(std::unique_ptr<Layer> main, std::unique_ptr<Layer> shortcut);
+  Residual(std::unique_ptr<Layer> main, std::unique_ptr<Layer> shortcut, bool relu = false);
 
   const Tensor& Forward(const Tensor& input, Mode mode) override;
   const Tensor& Backward(const Tensor& grad_output) override;
@@ -53,7 +54,9 @@ class Residual : public Layer {
  private:
   std::unique_ptr<Layer> main_;
   std::unique_ptr<Layer> shortcut_;
+  bool relu_;
   Tensor output_;
+  Tensor masked_grad_;  // dLoss/d(main + shortcut) with the ReLU applied.
   Tensor grad_input_;
 };
 

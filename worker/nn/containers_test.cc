@@ -37,6 +37,21 @@ TEST(ResidualTest, GradientsMatchFiniteDifferencesWithProjection) {
   ExpectGradientsMatch(block, RandomNormal({2, 2, 4, 4}, 6));
 }
 
+TEST(ResidualTest, FusedReluMatchesAddThenRelu) {
+  Residual fused(RandomConv("main", 2, 2, 3, 31), nullptr, /*relu=*/true);
+  Residual plain(RandomConv("main", 2, 2, 3, 31), nullptr);
+  const Tensor x = RandomNormal({2, 2, 4, 4}, 32);
+  const Tensor y = fused.Forward(x, Mode::kTrain).Clone();
+  const Tensor z = plain.Forward(x, Mode::kTrain).Clone();
+  for (int64_t i = 0; i < x.size(); ++i) EXPECT_EQ(y[i], std::max(z[i], 0.0f));
+  const Tensor g = RandomNormal(x.shape(), 33);
+  Tensor masked = g.Clone();
+  for (int64_t i = 0; i < g.size(); ++i) masked[i] = z[i] > 0 ? g[i] : 0.0f;
+  const Tensor dx = fused.Backward(g).Clone();
+  const Tensor& expected = plain.Backward(masked);
+  for (int64_t i = 0; i < x.size(); ++i) EXPECT_FLOAT_EQ(dx[i], expected[i]);
+}
+
 TEST(ConcatTest, ConcatenatesChannelsInBranchOrder) {
   std::vector<std::unique_ptr<Layer>> branches;
   branches.push_back(RandomConv("a", 2, 3, 1, 7));

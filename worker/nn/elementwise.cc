@@ -1,8 +1,10 @@
 #include "worker/nn/elementwise.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "worker/nn/parallel.h"
+#include "worker/nn/relu_grad.h"
 #include "worker/base/random.h"
 
 namespace muppet {
@@ -12,7 +14,7 @@ const Tensor& Relu::Forward(const Tensor& input, Mode mode) {
   const float* x = input.data();
   float* y = output_.data();
   ParallelFor(input.size(), [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    for (int64_t i = begin; i < end; ++i) y[i] = std::max(x[i], 0.0f);
   });
   return output_;
 }
@@ -23,7 +25,7 @@ const Tensor& Relu::Backward(const Tensor& grad_output) {
   const float* dy = grad_output.data();
   float* dx = grad_input_.data();
   ParallelFor(output_.size(), [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    for (int64_t i = begin; i < end; ++i) dx[i] = ReluGrad(dy[i], y[i]);
   });
   return grad_input_;
 }
