@@ -1,0 +1,70 @@
+#include "kernels/cpu/isa.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+
+namespace muppet::kernels {
+
+Isa DetectIsa() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl")) {
+    return Isa::kAvx512;
+  }
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kAvx2;
+  return Isa::kScalar;
+}
+
+bool HasAvx512Vnni() {
+  __builtin_cpu_init();
+  return DetectIsa() == Isa::kAvx512 && __builtin_cpu_supports("avx512vnni");
+}
+
+absl::StatusOr<Isa> ParseIsa(absl::string_view name) {
+  Isa isa;
+  if (name == "scalar") {
+    isa = Isa::kScalar;
+  } else if (name == "avx2") {
+    isa = Isa::kAvx2;
+  } else if (name == "avx512") {
+    isa = Isa::kAvx512;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ISA must be one of scalar, avx2, avx512, got \"", name, "\""));
+  }
+  if (isa > DetectIsa()) {
+    return absl::InvalidArgumentError(absl::StrCat("this CPU lacks ", name, "; the best it has is ",
+                                                   IsaName(DetectIsa())));
+  }
+  return isa;
+}
+
+Isa ActiveIsa() {
+  static const Isa isa = [] {
+    const char* forced = std::getenv("MUPPET_ISA");
+    if (forced == nullptr || *forced == '\0') return DetectIsa();
+    absl::StatusOr<Isa> parsed = ParseIsa(forced);
+    if (!parsed.ok()) {
+      std::fprintf(stderr, "MUPPET_ISA: %s\n", std::string(parsed.status().message()).c_str());
+      std::abort();
+    }
+    return *parsed;
+  }();
+  return isa;
+}
+
+absl::string_view IsaName(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar:
+      return "scalar";
+    case Isa::kAvx2:
+      return "avx2";
+    case Isa::kAvx512:
+      return "avx512";
+  }
+  return "unknown";
+}
+
+}  // namespace muppet::kernels

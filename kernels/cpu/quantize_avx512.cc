@@ -1,0 +1,134 @@
+// AVX-512 quantiser: 16 lanes, 16 Philox counters per block of 128 elements (philox.h).
+#include <immintrin.h>
+
+#include "kernels/cpu/philox.h"
+#include "kernels/cpu/quantize_internal.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl")
+
+namespace muppet::kernels::internal {
+namespace {
+
+// (hi, lo) of the 32x32->64-bit products m * c, lane by lane. vpmuludq multiplies even lanes
+// only, so odd lanes are shifted down, multiplied, and the halves blended back.
+inline void MulHiLo(__m512i m, __m512i c, __m512i* hi, __m512i* lo) {
+  const __m512i even = _mm512_mul_epu32(m, c);
+  const __m512i odd = _mm512_mul_epu32(m, _mm512_srli_epi64(c, 32));
+  *lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+  *hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
+}
+
+// Philox4x32-10 on 16 counters at once: lane l gets counter (c0[l], c1, c2, c3).
+inline void Philox16(__m512i c0, uint32_t c1s, uint32_t c2s, uint32_t c3s, uint32_t k0,
+                     uint32_t k1, __m512i out[4]) {
+  const __m512i m0 = _mm512_set1_epi32(static_cast<int>(kPhiloxM0));
+  const __m512i m1 = _mm512_set1_epi32(static_cast<int>(kPhiloxM1));
+  __m512i c1 = _mm512_set1_epi32(static_cast<int>(c1s));
+  __m512i c2 = _mm512_set1_epi32(static_cast<int>(c2s));
+  __m512i c3 = _mm512_set1_epi32(static_cast<int>(c3s));
+  for (int round = 0; round < 10; ++round) {
+    __m512i hi0, lo0, hi1, lo1;
+    MulHiLo(m0, c0, &hi0, &lo0);
+    MulHiLo(m1, c2, &hi1, &lo1);
+    const __m512i key0 = _mm512_set1_epi32(static_cast<int>(k0));
+    const __m512i key1 = _mm512_set1_epi32(static_cast<int>(k1));
+    c0 = _mm512_xor_si512(_mm512_xor_si512(hi1, c1), key0);
+    c1 = lo1;
+    c2 = _mm512_xor_si512(_mm512_xor_si512(hi0, c3), key1);
+    c3 = lo0;
+    k0 += kPhiloxW0;
+    k1 += kPhiloxW1;
+  }
+  out[0] = c0;
+  out[1] = c1;
+  out[2] = c2;
+  out[3] = c3;
+}
+
+// Codes of 16 elements as int32 (clamped to [lo, hi]); adds their saturations to *saturated.
+inline __m512i QuantizeVector(__m512 x, __m512 bits, const QuantizeParams& p, int64_t* saturated) {
+  const __m512 v = _mm512_mul_ps(x, _mm512_set1_ps(p.scale));
+  __m512 q;
+  if (p.stochastic) {
+    const __m512 f = _mm512_roundscale_ps(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    const __m512 frac = _mm512_sub_ps(v, f);
+    const __mmask16 up =
+        _mm512_cmp_ps_mask(bits, _mm512_mul_ps(frac, _mm512_set1_ps(65536.0f)), _CMP_LT_OQ);
+    q = _mm512_mask_add_ps(f, up, f, _mm512_set1_ps(1.0f));
+  } else {
+    const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m512 d = _mm512_sub_ps(v, t);
+    const __mmask16 up = _mm512_cmp_ps_mask(d, _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+    const __mmask16 down = _mm512_cmp_ps_mask(d, _mm512_set1_ps(-0.5f), _CMP_LE_OQ);
+    q = _mm512_mask_add_ps(t, up, t, _mm512_set1_ps(1.0f));
+    q = _mm512_mask_sub_ps(q, down, q, _mm512_set1_ps(1.0f));
+  }
+  const __m512 lo = _mm512_set1_ps(p.lo), hi = _mm512_set1_ps(p.hi);
+  const __mmask16 out_of_range =
+      _mm512_cmp_ps_mask(q, hi, _CMP_GT_OQ) | _mm512_cmp_ps_mask(q, lo, _CMP_LT_OQ);
+  *saturated += __builtin_popcount(out_of_range);
+  return _mm512_cvttps_epi32(_mm512_min_ps(_mm512_max_ps(q, lo), hi));
+}
+
+inline void Store(int8_t* out, __m512i codes) {
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm512_cvtepi32_epi8(codes));
+}
+
+inline void Store(int16_t* out, __m512i codes) {
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm512_cvtepi32_epi16(codes));
+}
+
+template <typename Code>
+int64_t QuantizeBlocks(const float* x, int64_t blocks, const QuantizeParams& p, Code* out) {
+  int64_t saturated = 0;
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i low16 = _mm512_set1_epi32(0xFFFF);
+  for (int64_t b = 0; b < blocks; ++b) {
+    __m512i words[4] = {};
+    if (p.stochastic) {
+      const uint64_t counter = static_cast<uint64_t>(b) * 16;  // Lanes add 0..15; no carry below 2^64.
+      Philox16(_mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(counter)), lane),
+               static_cast<uint32_t>(counter >> 32), static_cast<uint32_t>(p.stream),
+               static_cast<uint32_t>(p.stream >> 32), static_cast<uint32_t>(p.seed),
+               static_cast<uint32_t>(p.seed >> 32), words);
+    }
+    for (int j = 0; j < 8; ++j) {
+      const int64_t base = b * kBlock + j * 16;
+      const __m512i w = j % 2 ? _mm512_srli_epi32(words[j / 2], 16) : words[j / 2];
+      const __m512 bits = _mm512_cvtepi32_ps(_mm512_and_si512(w, low16));
+      Store(out + base, QuantizeVector(_mm512_loadu_ps(x + base), bits, p, &saturated));
+    }
+  }
+  return saturated;
+}
+
+}  // namespace
+
+void MinMaxAvx512(const float* x, int64_t n, float* min, float* max, bool* non_finite) {
+  __m512 lo = _mm512_set1_ps(*min), hi = _mm512_set1_ps(*max);
+  const __m512i exponent = _mm512_set1_epi32(0x7F800000);
+  __mmask16 bad = 0;
+  for (int64_t i = 0; i < n; i += 16) {
+    const __m512 v = _mm512_loadu_ps(x + i);
+    lo = _mm512_min_ps(lo, v);
+    hi = _mm512_max_ps(hi, v);
+    // All exponent bits set: infinity or NaN.
+    bad |= _mm512_cmpeq_epi32_mask(_mm512_and_si512(_mm512_castps_si512(v), exponent), exponent);
+  }
+  *min = _mm512_reduce_min_ps(lo);
+  *max = _mm512_reduce_max_ps(hi);
+  *non_finite |= bad != 0;
+}
+
+int64_t QuantizeBlocksAvx512(const float* x, int64_t blocks, const QuantizeParams& p, int8_t* out) {
+  return QuantizeBlocks(x, blocks, p, out);
+}
+
+int64_t QuantizeBlocksAvx512(const float* x, int64_t blocks, const QuantizeParams& p, int16_t* out) {
+  return QuantizeBlocks(x, blocks, p, out);
+}
+
+}  // namespace muppet::kernels::internal
+
+#pragma GCC pop_options

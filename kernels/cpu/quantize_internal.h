@@ -1,0 +1,42 @@
+// The per-instruction-set implementations behind quantize.h. Each processes whole blocks of
+// kBlock elements and leaves the tail to the scalar code, which computes the same function.
+#ifndef MUPPET_KERNELS_CPU_QUANTIZE_INTERNAL_H_
+#define MUPPET_KERNELS_CPU_QUANTIZE_INTERNAL_H_
+
+#include <cstdint>
+
+#include "kernels/cpu/quantize.h"
+
+namespace muppet::kernels::internal {
+
+inline constexpr int64_t kBlock = 128;  // Elements sharing one vector of Philox counters.
+
+// Quantiser parameters shared by every implementation.
+struct QuantizeParams {
+  float scale;  // 2^s.
+  float lo;     // -2^(WL-1).
+  float hi;     // 2^(WL-1) - 1.
+  bool stochastic;
+  uint64_t seed;
+  uint64_t stream;
+};
+
+QuantizeParams MakeParams(const QuantizeOptions& options);
+
+// Element i's code as a float in [lo, hi], and whether it saturated: the reference every
+// vector path must match bit for bit.
+float QuantizeOne(float x, int64_t i, const QuantizeParams& p, bool* saturated);
+
+// Min/max over [0, n) with a non-finite flag; n a multiple of 16 (AVX-512) or 8 (AVX2).
+void MinMaxAvx512(const float* x, int64_t n, float* min, float* max, bool* non_finite);
+void MinMaxAvx2(const float* x, int64_t n, float* min, float* max, bool* non_finite);
+
+// Quantise the first `blocks` * kBlock elements; return the saturation count.
+int64_t QuantizeBlocksAvx512(const float* x, int64_t blocks, const QuantizeParams& p, int8_t* out);
+int64_t QuantizeBlocksAvx512(const float* x, int64_t blocks, const QuantizeParams& p, int16_t* out);
+int64_t QuantizeBlocksAvx2(const float* x, int64_t blocks, const QuantizeParams& p, int8_t* out);
+int64_t QuantizeBlocksAvx2(const float* x, int64_t blocks, const QuantizeParams& p, int16_t* out);
+
+}  // namespace muppet::kernels::internal
+
+#endif  // MUPPET_KERNELS_CPU_QUANTIZE_INTERNAL_H_
