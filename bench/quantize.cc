@@ -1,0 +1,60 @@
+// Throughput of the MuPPET quantiser (kernels/cpu/quantize.h) on each instruction set: min/max
+// scan and conversion, for a resnet20 activation (batch 128, 16 channels, 28x28: 1.6M floats).
+// One JSON line per (isa, word length, rounding), with the speed ratio against the scalar path
+// measured in the same run.
+#include <random>
+#include <vector>
+
+#include "bench/harness.h"
+#include "kernels/cpu/quantize.h"
+
+namespace muppet::bench {
+namespace {
+
+using kernels::Isa;
+
+template <typename Code>
+double QuantizeSeconds(const std::vector<float>& x, int wl, kernels::Rounding rounding, Isa isa) {
+  std::vector<Code> codes(x.size());
+  return BestSeconds([&] {
+    const kernels::Range r = *kernels::MinMax(x, isa);
+    kernels::Quantize(x, {.word_length = wl, .exponent = kernels::ScaleExponent(r, wl),
+                          .rounding = rounding, .seed = 1, .stream = 2},
+                      std::span<Code>(codes), isa);
+  });
+}
+
+}  // namespace
+}  // namespace muppet::bench
+
+int main() {
+  using namespace muppet;
+  using kernels::Isa;
+  using kernels::Rounding;
+  const int64_t n = 128LL * 16 * 28 * 28;
+  std::vector<float> x(n);
+  std::mt19937 rng(1);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (float& v : x) v = normal(rng);
+  for (int wl : {8, 16}) {
+    for (Rounding rounding : {Rounding::kStochastic, Rounding::kNearest}) {
+      double scalar = 0;
+      for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+        if (isa > kernels::DetectIsa()) continue;
+        const double seconds = wl <= 8 ? bench::QuantizeSeconds<int8_t>(x, wl, rounding, isa)
+                                       : bench::QuantizeSeconds<int16_t>(x, wl, rounding, isa);
+        if (isa == Isa::kScalar) scalar = seconds;
+        bench::JsonLine()
+            .Add("bench", "quantize")
+            .Add("isa", std::string(kernels::IsaName(isa)))
+            .Add("word_length", wl)
+            .Add("rounding", rounding == Rounding::kStochastic ? "stochastic" : "nearest")
+            .Add("elements", static_cast<long long>(n))
+            .Add("ms", seconds * 1e3)
+            .Add("gelements_per_second", n / seconds / 1e9)
+            .Add("speedup_vs_scalar", scalar / seconds)
+            .Print();
+      }
+    }
+  }
+}
