@@ -6,6 +6,11 @@
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl")
+// GCC 12's AVX-512 headers initialise "undefined" vectors from themselves (`__Y = __Y`), which
+// -Wmaybe-uninitialized and -Wuninitialized report at every use; the values are never read.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 namespace muppet::kernels::internal {
 namespace {
@@ -131,4 +136,5 @@ int64_t QuantizeBlocksAvx512(const float* x, int64_t blocks, const QuantizeParam
 
 }  // namespace muppet::kernels::internal
 
+#pragma GCC diagnostic pop
 #pragma GCC pop_options
