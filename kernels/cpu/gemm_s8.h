@@ -1,0 +1,38 @@
+// int8 GEMM for fixed-point layers: C = scale * (A x B) in FP32, from int8 codes, through
+// oneDNN's s8 x s8 -> s32 matmul (VNNI where the CPU has it), with the rescale by
+// scale = 2^-(sa + sb) fused into the primitive's output.
+//
+// Overflow: products of int8 codes are at most 2^14 in magnitude, so a sum of up to 131071 of
+// them fits int32 exactly. Longer reductions are split into chunks of that length whose FP32
+// results are summed (oneDNN's sum post-op): integers never wrap, and no saturation can occur.
+#ifndef MUPPET_KERNELS_CPU_GEMM_S8_H_
+#define MUPPET_KERNELS_CPU_GEMM_S8_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+
+namespace muppet::kernels {
+
+// The longest reduction that int32 accumulation of int8 products holds exactly.
+inline constexpr int64_t kGemmS8MaxChunk = 131071;
+
+struct GemmShape {
+  int64_t m = 0;
+  int64_t n = 0;
+  int64_t k = 0;
+  bool a_transposed = false;  // A stored k x m (row-major) instead of m x k.
+  bool b_transposed = false;  // B stored n x k instead of k x n.
+};
+
+// C (m x n, row-major) = scale * A x B. INVALID_ARGUMENT for a non-positive dimension.
+absl::Status GemmS8(const GemmShape& shape, const int8_t* a, const int8_t* b, float scale, float* c);
+
+// The same result computed with plain loops (int32 per chunk, then FP32): the reference the
+// tests compare against, and the fallback where oneDNN declines a shape.
+void GemmS8Reference(const GemmShape& shape, const int8_t* a, const int8_t* b, float scale,
+                     float* c);
+
+}  // namespace muppet::kernels
+
+#endif  // MUPPET_KERNELS_CPU_GEMM_S8_H_
