@@ -1,7 +1,8 @@
 // GEMM throughput by data type, as ratios to FP32 taken in one run: oneDNN's FP32 and BF16
-// matmuls and muppet's int8 GEMM (kernels/cpu/gemm_s8.h), at 1024^3 and at the GEMM shapes of
-// every resnet20 convolution on 28x28 inputs at batch 128 (forward, backward-data and
-// backward-weights, as im2col GEMMs). int16 joins when its kernel lands.
+// matmuls, muppet's int8 GEMM (kernels/cpu/gemm_s8.h, through oneDNN) and int16 GEMM
+// (kernels/cpu/gemm_s16.h, our AVX512-VNNI kernel), at 1024^3 and at the GEMM shapes of every
+// resnet20 convolution on 28x28 inputs at batch 128 (forward, backward-data and
+// backward-weights, as im2col GEMMs).
 //
 //   bazel run //bench:gemm -- --json
 //
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "bench/harness.h"
+#include "kernels/cpu/gemm_s16.h"
 #include "kernels/cpu/gemm_s8.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
@@ -83,6 +85,17 @@ double Int8Seconds(const Problem& p) {
   return BestSeconds([&] { (void)kernels::GemmS8(shape, a.data(), b.data(), 1.0f / 256, c.data()); });
 }
 
+double Int16Seconds(const Problem& p) {
+  std::mt19937 rng(1);
+  std::uniform_int_distribution<int> code(-2048, 2047);  // 12-bit codes: no saturation.
+  std::vector<int16_t> a(p.m * p.k), b(p.k * p.n);
+  for (int16_t& x : a) x = static_cast<int16_t>(code(rng));
+  for (int16_t& x : b) x = static_cast<int16_t>(code(rng));
+  std::vector<float> c(p.m * p.n);
+  const kernels::GemmShape shape{.m = p.m, .n = p.n, .k = p.k};
+  return BestSeconds([&] { (void)kernels::GemmS16(shape, a.data(), b.data(), 1.0f / 4096, c.data()); });
+}
+
 }  // namespace
 }  // namespace muppet::bench
 
@@ -95,7 +108,8 @@ int main(int argc, char** argv) {
     const std::map<std::string, double> t = {
         {"fp32", DnnlSeconds(p, dnnl::memory::data_type::f32)},
         {"bf16", DnnlSeconds(p, dnnl::memory::data_type::bf16)},
-        {"int8", Int8Seconds(p)}};
+        {"int8", Int8Seconds(p)},
+        {"int16", Int16Seconds(p)}};
     for (const auto& [dtype, s] : t) {
       if (p.layers > 0) {
         ops[dtype] += flops * p.layers;

@@ -11,19 +11,12 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "kernels/cpu/gemm_shape.h"
 
 namespace muppet::kernels {
 
 // The longest reduction that int32 accumulation of int8 products holds exactly.
 inline constexpr int64_t kGemmS8MaxChunk = 131071;
-
-struct GemmShape {
-  int64_t m = 0;
-  int64_t n = 0;
-  int64_t k = 0;
-  bool a_transposed = false;  // A stored k x m (row-major) instead of m x k.
-  bool b_transposed = false;  // B stored n x k instead of k x n.
-};
 
 // C (m x n, row-major) = scale * A x B. INVALID_ARGUMENT for a non-positive dimension.
 absl::Status GemmS8(const GemmShape& shape, const int8_t* a, const int8_t* b, float scale, float* c);

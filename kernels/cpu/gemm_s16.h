@@ -1,0 +1,37 @@
+// int16 GEMM for the 9- to 16-bit fixed-point levels: C = scale * (A x B) in FP32 from int16
+// codes, with muppet's own kernels (oneDNN has no int16 GEMM): AVX512-VNNI `vpdpwssds`,
+// AVX2 `vpmaddwd` with emulated saturation, and a scalar reference, picked at run time.
+//
+// Overflow: saturate and count. The reduction runs in blocks of kGemmS16BlockPairs pairs of k;
+// within a block, each pair's exact sum a0*b0 + a1*b1 is added to an int32 accumulator with
+// signed saturation (vpdpwssds semantics, never a silent wrap); each block's accumulator is
+// then converted to FP32 and added to the output in block order. A block whose accumulator ends
+// at INT32_MAX or INT32_MIN counts as one saturated sum (a sum that saturates and then comes
+// back inside the block is not counted: the count is a lower bound, exact when saturation
+// persists). Every instruction set computes identical results and counts.
+#ifndef MUPPET_KERNELS_CPU_GEMM_S16_H_
+#define MUPPET_KERNELS_CPU_GEMM_S16_H_
+
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "kernels/cpu/gemm_shape.h"
+#include "kernels/cpu/isa.h"
+
+namespace muppet::kernels {
+
+// Pairs of k accumulated in int32 before widening to FP32: 256 products.
+inline constexpr int64_t kGemmS16BlockPairs = 128;
+
+// C (m x n, row-major) = scale * A x B; returns the number of saturated block sums.
+// INVALID_ARGUMENT for a non-positive dimension.
+absl::StatusOr<int64_t> GemmS16(const GemmShape& shape, const int16_t* a, const int16_t* b,
+                                float scale, float* c, Isa isa = ActiveIsa());
+
+// The definition, with plain loops: what every path must match bit for bit.
+int64_t GemmS16Reference(const GemmShape& shape, const int16_t* a, const int16_t* b, float scale,
+                         float* c);
+
+}  // namespace muppet::kernels
+
+#endif  // MUPPET_KERNELS_CPU_GEMM_S16_H_
