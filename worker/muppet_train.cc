@@ -24,7 +24,10 @@
 #include "worker/train/trainer.h"
 
 ABSL_FLAG(std::string, model, "", "Model: lenet5, resnet20, alexnet, resnet18, googlenet.");
-ABSL_FLAG(std::string, dataset, "fashion-mnist", "Dataset: fashion-mnist, idx, cifar10.");
+ABSL_FLAG(std::string, dataset, "fashion-mnist", "Dataset: fashion-mnist, idx, cifar10, synthetic.");
+ABSL_FLAG(std::string, synthetic, "",
+          "Shape of --dataset=synthetic: <channels>x<height>x<width>,<classes>,<train>,<test>, "
+          "e.g. 3x32x32,10,50000,10000.");
 ABSL_FLAG(std::string, data_dir, "",
           "Directory of the dataset files (default for fashion-mnist: "
           "/usr/share/datasets/fashion-mnist).");
@@ -66,6 +69,7 @@ int Run() {
                          .momentum = absl::GetFlag(FLAGS_momentum),
                          .weight_decay = absl::GetFlag(FLAGS_weight_decay),
                          .lr_schedule = absl::GetFlag(FLAGS_lr_schedule),
+                         .synthetic = absl::GetFlag(FLAGS_synthetic),
                          .augment = absl::GetFlag(FLAGS_augment),
                          .train_limit = absl::GetFlag(FLAGS_train_limit),
                          .test_limit = absl::GetFlag(FLAGS_test_limit),

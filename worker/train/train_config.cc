@@ -22,6 +22,7 @@ const std::vector<std::pair<std::string, std::string>>& FieldFlags() {
       {"spec.model.name", "--model"},
       {"spec.dataset.name", "--dataset"},
       {"spec.dataset.data_dir", "--data-dir"},
+      {"spec.dataset.synthetic", "--synthetic"},
       {"spec.dataset.train_limit", "--train-limit"},
       {"spec.dataset.test_limit", "--test-limit"},
       {"spec.batch_size", "--batch-size"},
@@ -56,6 +57,30 @@ uint32_t Narrow(int64_t v) {
 }
 
 }  // namespace
+
+absl::StatusOr<v1::SyntheticDataset> ParseSynthetic(const std::string& text) {
+  const std::vector<std::string> parts = absl::StrSplit(text, ',');
+  const std::vector<std::string> dims =
+      parts.empty() ? std::vector<std::string>{} : absl::StrSplit(parts[0], 'x');
+  uint32_t values[6];
+  bool ok = parts.size() == 4 && dims.size() == 3;
+  for (int i = 0; ok && i < 6; ++i) {
+    ok = absl::SimpleAtoi(i < 3 ? dims[i] : parts[i - 2], &values[i]);
+  }
+  if (!ok) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--synthetic: expected <channels>x<height>x<width>,<classes>,<train>,<test>, got \"", text,
+        "\""));
+  }
+  v1::SyntheticDataset s;
+  s.set_channels(values[0]);
+  s.set_height(values[1]);
+  s.set_width(values[2]);
+  s.set_classes(values[3]);
+  s.set_train_size(values[4]);
+  s.set_test_size(values[5]);
+  return s;
+}
 
 absl::StatusOr<v1::LrSchedule> ParseLrSchedule(const std::string& text) {
   const std::vector<std::string> parts = absl::StrSplit(text, ':');
@@ -96,6 +121,11 @@ absl::StatusOr<v1::JobSpec> SpecFromFlags(const TrainFlags& flags) {
   d.set_name(flags.dataset);
   d.set_data_dir(flags.data_dir);
   d.set_augment(flags.augment);
+  if (!flags.synthetic.empty()) {
+    absl::StatusOr<v1::SyntheticDataset> synthetic = ParseSynthetic(flags.synthetic);
+    if (!synthetic.ok()) return synthetic.status();
+    *d.mutable_synthetic() = *std::move(synthetic);
+  }
   d.set_train_limit(Narrow(flags.train_limit));
   d.set_test_limit(Narrow(flags.test_limit));
   spec.set_epochs(Narrow(flags.epochs));

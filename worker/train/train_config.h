@@ -22,6 +22,7 @@ struct TrainFlags {
   double momentum = 0.9;
   double weight_decay = 1e-4;
   std::string lr_schedule = "constant";
+  std::string synthetic;  // <channels>x<height>x<width>,<classes>,<train>,<test>
   bool augment = false;
   int64_t train_limit = 0;
   int64_t test_limit = 0;
@@ -31,6 +32,9 @@ struct TrainFlags {
 // Builds, defaults and validates the JobSpec the flags describe. Errors name the flag, e.g.
 // "--batch-size: must be in [1, 65536], got 0".
 absl::StatusOr<v1::JobSpec> SpecFromFlags(const TrainFlags& flags);
+
+// Parses --synthetic: <channels>x<height>x<width>,<classes>,<train images>,<test images>.
+absl::StatusOr<v1::SyntheticDataset> ParseSynthetic(const std::string& text);
 
 // Parses --lr-schedule: constant | step:<epochs>:<gamma> | multistep:<e1>,<e2>,...:<gamma> |
 // cosine[:<min-lr>].

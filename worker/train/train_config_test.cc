@@ -24,6 +24,24 @@ TEST(SpecFromFlagsTest, ErrorsNameTheFlag) {
   EXPECT_EQ(spec.status().message(), "--momentum: must be finite and in [0, 1), got 1.5");
 }
 
+TEST(SpecFromFlagsTest, SyntheticShape) {
+  absl::StatusOr<v1::JobSpec> spec =
+      SpecFromFlags({.model = "resnet20", .dataset = "synthetic", .synthetic = "3x32x32,10,512,128"});
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->dataset().synthetic().channels(), 3u);
+  EXPECT_EQ(spec->dataset().synthetic().width(), 32u);
+  EXPECT_EQ(spec->dataset().synthetic().classes(), 10u);
+  EXPECT_EQ(spec->dataset().synthetic().test_size(), 128u);
+  spec = SpecFromFlags({.model = "resnet20", .dataset = "synthetic"});
+  EXPECT_EQ(spec.status().message(), "--synthetic: required for dataset \"synthetic\"");
+  spec = SpecFromFlags({.model = "resnet20", .dataset = "synthetic", .synthetic = "3x32,10,1,1"});
+  EXPECT_EQ(spec.status().message(),
+            "--synthetic: expected <channels>x<height>x<width>,<classes>,<train>,<test>, got "
+            "\"3x32,10,1,1\"");
+  spec = SpecFromFlags({.model = "resnet20", .dataset = "synthetic", .synthetic = "0x32x32,10,1,1"});
+  EXPECT_EQ(spec.status().message(), "--synthetic.channels: must be in [1, 64], got 0");
+}
+
 TEST(ParseLrScheduleTest, AcceptsEveryForm) {
   EXPECT_TRUE(ParseLrSchedule("constant")->has_constant());
   absl::StatusOr<v1::LrSchedule> step = ParseLrSchedule("step:15:0.1");
