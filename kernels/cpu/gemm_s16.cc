@@ -22,6 +22,57 @@ int16_t Bt(const GemmShape& s, const int16_t* b, int64_t p, int64_t j) {
   return s.b_transposed ? b[j * s.k + p] : b[p * s.n + j];
 }
 
+// Two int16 codes as the int32 that the micro-kernels broadcast: lo in the low half.
+int32_t Pair(int16_t lo, int16_t hi) {
+  return static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint16_t>(lo)) |
+                              (static_cast<uint32_t>(static_cast<uint16_t>(hi)) << 16));
+}
+
+// Packs rows [i0, i0 + rows) of A into one panel: out[q * rows + r] = (A(i, 2q), A(i, 2q + 1)).
+// Direct loops over the storage order; padding (rows past m, the odd last k) is zero.
+void PackA(const GemmShape& s, const int16_t* a, int64_t i0, int rows, int64_t pairs,
+           int32_t* out) {
+  std::fill(out, out + pairs * rows, 0);
+  const int valid = static_cast<int>(std::min<int64_t>(rows, s.m - i0));
+  const int64_t full = s.k / 2;  // Pairs without padding.
+  for (int r = 0; r < valid; ++r) {
+    const int64_t i = i0 + r;
+    if (s.a_transposed) {  // A(i, p) = a[p * m + i].
+      for (int64_t q = 0; q < full; ++q) out[q * rows + r] = Pair(a[2 * q * s.m + i], a[(2 * q + 1) * s.m + i]);
+      if (s.k % 2) out[full * rows + r] = Pair(a[(s.k - 1) * s.m + i], 0);
+    } else {  // A(i, p) = a[i * k + p]: each pair is contiguous.
+      const int16_t* row = a + i * s.k;
+      for (int64_t q = 0; q < full; ++q) out[q * rows + r] = Pair(row[2 * q], row[2 * q + 1]);
+      if (s.k % 2) out[full * rows + r] = Pair(row[s.k - 1], 0);
+    }
+  }
+}
+
+// Packs columns [j0, j0 + cols) of B: out[(q * cols + jj) * 2 + t] = B(2q + t, j).
+void PackB(const GemmShape& s, const int16_t* b, int64_t j0, int cols, int64_t pairs,
+           int16_t* out) {
+  std::fill(out, out + pairs * cols * 2, 0);
+  const int valid = static_cast<int>(std::min<int64_t>(cols, s.n - j0));
+  for (int64_t q = 0; q < pairs; ++q) {
+    const bool has_second = 2 * q + 1 < s.k;
+    int16_t* o = out + q * cols * 2;
+    if (s.b_transposed) {  // B(p, j) = b[j * k + p].
+      for (int jj = 0; jj < valid; ++jj) {
+        const int16_t* col = b + (j0 + jj) * s.k;
+        o[2 * jj] = col[2 * q];
+        o[2 * jj + 1] = has_second ? col[2 * q + 1] : 0;
+      }
+    } else {  // B(p, j) = b[p * n + j]: interleave two rows.
+      const int16_t* row0 = b + 2 * q * s.n + j0;
+      const int16_t* row1 = row0 + s.n;
+      for (int jj = 0; jj < valid; ++jj) {
+        o[2 * jj] = row0[jj];
+        o[2 * jj + 1] = has_second ? row1[jj] : 0;
+      }
+    }
+  }
+}
+
 // Packs and multiplies with a micro-kernel of rows x cols tiles, in parallel over tiles.
 int64_t Run(const GemmShape& s, const int16_t* a, const int16_t* b, float scale, float* c,
             int rows, int cols, internal::S16Tile tile) {
@@ -31,26 +82,11 @@ int64_t Run(const GemmShape& s, const int16_t* a, const int16_t* b, float scale,
   std::vector<int16_t> b_packed(col_panels * pairs * cols * 2);
 #pragma omp parallel for schedule(static)
   for (int64_t panel = 0; panel < row_panels; ++panel) {
-    int32_t* out = a_packed.data() + panel * pairs * rows;
-    for (int64_t q = 0; q < pairs; ++q) {
-      for (int r = 0; r < rows; ++r) {
-        const int64_t i = panel * rows + r;
-        const uint32_t lo = static_cast<uint16_t>(At(s, a, i, 2 * q));
-        const uint32_t hi = static_cast<uint16_t>(At(s, a, i, 2 * q + 1));
-        out[q * rows + r] = static_cast<int32_t>(lo | (hi << 16));
-      }
-    }
+    PackA(s, a, panel * rows, rows, pairs, a_packed.data() + panel * pairs * rows);
   }
 #pragma omp parallel for schedule(static)
   for (int64_t panel = 0; panel < col_panels; ++panel) {
-    int16_t* out = b_packed.data() + panel * pairs * cols * 2;
-    for (int64_t q = 0; q < pairs; ++q) {
-      for (int jj = 0; jj < cols; ++jj) {
-        const int64_t j = panel * cols + jj;
-        out[(q * cols + jj) * 2] = Bt(s, b, 2 * q, j);
-        out[(q * cols + jj) * 2 + 1] = Bt(s, b, 2 * q + 1, j);
-      }
-    }
+    PackB(s, b, panel * cols, cols, pairs, b_packed.data() + panel * pairs * cols * 2);
   }
   int64_t saturated = 0;
   const int64_t tiles = row_panels * col_panels;
