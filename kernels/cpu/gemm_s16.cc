@@ -133,8 +133,12 @@ absl::StatusOr<int64_t> GemmS16(const GemmShape& s, const int16_t* a, const int1
         absl::StrCat("GemmS16: dimensions must be positive, got m=", s.m, " n=", s.n, " k=", s.k));
   }
   if (isa == Isa::kAvx512 && HasAvx512Vnni()) {
-    return Run(s, a, b, scale, c, internal::kVnniRows, internal::kVnniCols,
-               internal::TileAvx512Vnni);
+    if (s.n <= internal::kVnniNarrowCols) {
+      return Run(s, a, b, scale, c, internal::kVnniNarrowRows, internal::kVnniNarrowCols,
+                 internal::TileAvx512VnniNarrow);
+    }
+    return Run(s, a, b, scale, c, internal::kVnniWideRows, internal::kVnniWideCols,
+               internal::TileAvx512VnniWide);
   }
   if (isa >= Isa::kAvx2) {
     return Run(s, a, b, scale, c, internal::kAvx2Rows, internal::kAvx2Cols, internal::TileAvx2);

@@ -16,13 +16,20 @@ namespace muppet::kernels::internal {
 using S16Tile = int64_t (*)(const int32_t* a_panel, const int16_t* b_panel, int64_t pairs,
                             float scale, float* c, int64_t ldc, int rows, int cols);
 
-inline constexpr int kVnniRows = 6;     // MR of the AVX512-VNNI kernel.
-inline constexpr int kVnniCols = 32;    // NR: two zmm of 16 int32 lanes.
+// AVX512-VNNI tiles: 6 x 32 (two zmm of 16 int32 lanes per row) for wide outputs, and 12 x 16
+// for outputs at most 16 columns wide (resnet's narrow layers), where a 32-column tile would
+// spend half its lanes on padding. Both keep 24 accumulators and sums in registers.
+inline constexpr int kVnniWideRows = 6;
+inline constexpr int kVnniWideCols = 32;
+inline constexpr int kVnniNarrowRows = 12;
+inline constexpr int kVnniNarrowCols = 16;
 inline constexpr int kAvx2Rows = 4;
 inline constexpr int kAvx2Cols = 16;    // Two ymm of 8 lanes.
 
-int64_t TileAvx512Vnni(const int32_t* a_panel, const int16_t* b_panel, int64_t pairs, float scale,
-                       float* c, int64_t ldc, int rows, int cols);
+int64_t TileAvx512VnniWide(const int32_t* a_panel, const int16_t* b_panel, int64_t pairs,
+                           float scale, float* c, int64_t ldc, int rows, int cols);
+int64_t TileAvx512VnniNarrow(const int32_t* a_panel, const int16_t* b_panel, int64_t pairs,
+                             float scale, float* c, int64_t ldc, int rows, int cols);
 int64_t TileAvx2(const int32_t* a_panel, const int16_t* b_panel, int64_t pairs, float scale,
                  float* c, int64_t ldc, int rows, int cols);
 
