@@ -93,7 +93,10 @@ double Int16Seconds(const Problem& p) {
   for (int16_t& x : b) x = static_cast<int16_t>(code(rng));
   std::vector<float> c(p.m * p.n);
   const kernels::GemmShape shape{.m = p.m, .n = p.n, .k = p.k};
-  return BestSeconds([&] { (void)kernels::GemmS16(shape, a.data(), b.data(), 1.0f / 4096, c.data()); });
+  return BestSeconds([&] {
+    (void)kernels::GemmS16(shape, a.data(), b.data(), 1.0f / 4096, c.data(),
+                           kernels::GemmS16BlockPairs(12));
+  });
 }
 
 }  // namespace

@@ -38,7 +38,8 @@ void PackA(const GemmShape& s, const int16_t* a, int64_t i0, int rows, int64_t p
   for (int r = 0; r < valid; ++r) {
     const int64_t i = i0 + r;
     if (s.a_transposed) {  // A(i, p) = a[p * m + i].
-      for (int64_t q = 0; q < full; ++q) out[q * rows + r] = Pair(a[2 * q * s.m + i], a[(2 * q + 1) * s.m + i]);
+      for (int64_t q = 0; q < full; ++q)
+        out[q * rows + r] = Pair(a[2 * q * s.m + i], a[(2 * q + 1) * s.m + i]);
       if (s.k % 2) out[full * rows + r] = Pair(a[(s.k - 1) * s.m + i], 0);
     } else {  // A(i, p) = a[i * k + p]: each pair is contiguous.
       const int16_t* row = a + i * s.k;
@@ -75,7 +76,7 @@ void PackB(const GemmShape& s, const int16_t* b, int64_t j0, int cols, int64_t p
 
 // Packs and multiplies with a micro-kernel of rows x cols tiles, in parallel over tiles.
 int64_t Run(const GemmShape& s, const int16_t* a, const int16_t* b, float scale, float* c,
-            int rows, int cols, internal::S16Tile tile) {
+            int64_t block_pairs, int rows, int cols, internal::S16Tile tile) {
   const int64_t pairs = (s.k + 1) / 2;
   const int64_t row_panels = (s.m + rows - 1) / rows, col_panels = (s.n + cols - 1) / cols;
   std::vector<int32_t> a_packed(row_panels * pairs * rows);
@@ -95,24 +96,32 @@ int64_t Run(const GemmShape& s, const int16_t* a, const int16_t* b, float scale,
     const int64_t rp = t / col_panels, cp = t % col_panels;
     const int valid_rows = static_cast<int>(std::min<int64_t>(rows, s.m - rp * rows));
     const int valid_cols = static_cast<int>(std::min<int64_t>(cols, s.n - cp * cols));
-    saturated += tile(a_packed.data() + rp * pairs * rows, b_packed.data() + cp * pairs * cols * 2,
-                      pairs, scale, c + rp * rows * s.n + cp * cols, s.n, valid_rows, valid_cols);
+    saturated +=
+        tile(a_packed.data() + rp * pairs * rows, b_packed.data() + cp * pairs * cols * 2, pairs,
+             block_pairs, scale, c + rp * rows * s.n + cp * cols, s.n, valid_rows, valid_cols);
   }
   return saturated;
 }
 
 }  // namespace
 
+int64_t GemmS16BlockPairs(int word_length) {
+  if (word_length >= 15) return 16;
+  // Worst-case pair sum: 2 * (2^(WL-1))^2 = 2^(2 WL - 1).
+  const int64_t worst_pair = int64_t{1} << (2 * word_length - 1);
+  return std::min<int64_t>(128, INT32_MAX / worst_pair);
+}
+
 int64_t GemmS16Reference(const GemmShape& s, const int16_t* a, const int16_t* b, float scale,
-                         float* c) {
+                         float* c, int64_t block_pairs) {
   const int64_t pairs = (s.k + 1) / 2;
   int64_t saturated = 0;
   for (int64_t i = 0; i < s.m; ++i) {
     for (int64_t j = 0; j < s.n; ++j) {
       float total = 0.0f;
-      for (int64_t q0 = 0; q0 < pairs; q0 += kGemmS16BlockPairs) {
+      for (int64_t q0 = 0; q0 < pairs; q0 += block_pairs) {
         int64_t acc = 0;  // Always within int32: clamped after every pair.
-        for (int64_t q = q0; q < std::min(pairs, q0 + kGemmS16BlockPairs); ++q) {
+        for (int64_t q = q0; q < std::min(pairs, q0 + block_pairs); ++q) {
           const int64_t pair = int64_t{At(s, a, i, 2 * q)} * Bt(s, b, 2 * q, j) +
                                int64_t{At(s, a, i, 2 * q + 1)} * Bt(s, b, 2 * q + 1, j);
           acc = std::clamp<int64_t>(acc + pair, INT32_MIN, INT32_MAX);
@@ -126,24 +135,26 @@ int64_t GemmS16Reference(const GemmShape& s, const int16_t* a, const int16_t* b,
   return saturated;
 }
 
-absl::StatusOr<int64_t> GemmS16(const GemmShape& s, const int16_t* a, const int16_t* b,
-                                float scale, float* c, Isa isa) {
-  if (s.m <= 0 || s.n <= 0 || s.k <= 0) {
+absl::StatusOr<int64_t> GemmS16(const GemmShape& s, const int16_t* a, const int16_t* b, float scale,
+                                float* c, int64_t block_pairs, Isa isa) {
+  if (s.m <= 0 || s.n <= 0 || s.k <= 0 || block_pairs <= 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("GemmS16: dimensions must be positive, got m=", s.m, " n=", s.n, " k=", s.k));
+        absl::StrCat("GemmS16: dimensions must be positive, got m=", s.m, " n=", s.n, " k=", s.k,
+                     " block_pairs=", block_pairs));
   }
   if (isa == Isa::kAvx512 && HasAvx512Vnni()) {
     if (s.n <= internal::kVnniNarrowCols) {
-      return Run(s, a, b, scale, c, internal::kVnniNarrowRows, internal::kVnniNarrowCols,
-                 internal::TileAvx512VnniNarrow);
+      return Run(s, a, b, scale, c, block_pairs, internal::kVnniNarrowRows,
+                 internal::kVnniNarrowCols, internal::TileAvx512VnniNarrow);
     }
-    return Run(s, a, b, scale, c, internal::kVnniWideRows, internal::kVnniWideCols,
+    return Run(s, a, b, scale, c, block_pairs, internal::kVnniWideRows, internal::kVnniWideCols,
                internal::TileAvx512VnniWide);
   }
   if (isa >= Isa::kAvx2) {
-    return Run(s, a, b, scale, c, internal::kAvx2Rows, internal::kAvx2Cols, internal::TileAvx2);
+    return Run(s, a, b, scale, c, block_pairs, internal::kAvx2Rows, internal::kAvx2Cols,
+               internal::TileAvx2);
   }
-  return GemmS16Reference(s, a, b, scale, c);
+  return GemmS16Reference(s, a, b, scale, c, block_pairs);
 }
 
 }  // namespace muppet::kernels

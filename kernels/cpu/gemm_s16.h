@@ -2,13 +2,16 @@
 // codes, with muppet's own kernels (oneDNN has no int16 GEMM): AVX512-VNNI `vpdpwssds`,
 // AVX2 `vpmaddwd` with emulated saturation, and a scalar reference, picked at run time.
 //
-// Overflow: saturate and count. The reduction runs in blocks of kGemmS16BlockPairs pairs of k;
-// within a block, each pair's exact sum a0*b0 + a1*b1 is added to an int32 accumulator with
-// signed saturation (vpdpwssds semantics, never a silent wrap); each block's accumulator is
-// then converted to FP32 and added to the output in block order. A block whose accumulator ends
-// at INT32_MAX or INT32_MIN counts as one saturated sum (a sum that saturates and then comes
-// back inside the block is not counted: the count is a lower bound, exact when saturation
-// persists). Every instruction set computes identical results and counts.
+// Overflow: widen in blocks, and saturate and count where widening cannot be exact. The
+// reduction runs in blocks of `block_pairs` pairs of k; within a block, each pair's exact sum
+// a0*b0 + a1*b1 is added to an int32 accumulator with signed saturation (vpdpwssds semantics,
+// never a silent wrap); each block's accumulator is then converted to FP32 and added to the
+// output in block order. GemmS16BlockPairs picks blocks that cannot overflow for codes of up to
+// 14 bits (the sum of the block's worst-case products fits int32), and blocks of 16 pairs for 15
+// and 16 bits, where even one pair of full-range products can exceed int32; there a block whose
+// accumulator ends at INT32_MAX or INT32_MIN counts as one saturated sum (a sum that saturates
+// and comes back inside its block is not counted: the count is exact when saturation persists).
+// Every instruction set computes identical results and counts.
 #ifndef MUPPET_KERNELS_CPU_GEMM_S16_H_
 #define MUPPET_KERNELS_CPU_GEMM_S16_H_
 
@@ -20,17 +23,19 @@
 
 namespace muppet::kernels {
 
-// Pairs of k accumulated in int32 before widening to FP32: 256 products.
-inline constexpr int64_t kGemmS16BlockPairs = 128;
+// Pairs of k accumulated in int32 before widening to FP32, for codes of `word_length` bits:
+// the most that cannot overflow (at most 128) up to 14 bits, 16 above.
+int64_t GemmS16BlockPairs(int word_length);
 
-// C (m x n, row-major) = scale * A x B; returns the number of saturated block sums.
-// INVALID_ARGUMENT for a non-positive dimension.
+// C (m x n, row-major) = scale * A x B, accumulating `block_pairs` pairs of k in int32 at a time
+// (see GemmS16BlockPairs); returns the number of saturated block sums. INVALID_ARGUMENT for a
+// non-positive dimension or block length.
 absl::StatusOr<int64_t> GemmS16(const GemmShape& shape, const int16_t* a, const int16_t* b,
-                                float scale, float* c, Isa isa = ActiveIsa());
+                                float scale, float* c, int64_t block_pairs, Isa isa = ActiveIsa());
 
 // The definition, with plain loops: what every path must match bit for bit.
 int64_t GemmS16Reference(const GemmShape& shape, const int16_t* a, const int16_t* b, float scale,
-                         float* c);
+                         float* c, int64_t block_pairs);
 
 }  // namespace muppet::kernels
 

@@ -24,8 +24,8 @@ inline __m256i SaturatingAdd(__m256i acc, __m256i pair) {
       _mm256_and_si256(_mm256_xor_si256(acc, sum), _mm256_xor_si256(pair, sum)), 31);
   // pair = +2^31 overflows exactly when acc >= 0; otherwise the wrapped sum is exact.
   const __m256i big = _mm256_cmpeq_epi32(pair, _mm256_set1_epi32(INT_MIN));
-  overflow = _mm256_or_si256(_mm256_andnot_si256(big, overflow),
-                             _mm256_andnot_si256(acc_sign, big));
+  overflow =
+      _mm256_or_si256(_mm256_andnot_si256(big, overflow), _mm256_andnot_si256(acc_sign, big));
   // Saturate towards the sign of the true sum: acc's sign, since both addends share it.
   const __m256i bound = _mm256_xor_si256(acc_sign, _mm256_set1_epi32(INT_MAX));
   return _mm256_blendv_epi8(sum, bound, overflow);
@@ -33,18 +33,19 @@ inline __m256i SaturatingAdd(__m256i acc, __m256i pair) {
 
 }  // namespace
 
-int64_t TileAvx2(const int32_t* a_panel, const int16_t* b_panel, int64_t pairs, float scale,
-                 float* c, int64_t ldc, int rows, int cols) {
+int64_t TileAvx2(const int32_t* a_panel, const int16_t* b_panel, int64_t pairs, int64_t block_pairs,
+                 float scale, float* c, int64_t ldc, int rows, int cols) {
   constexpr int kRows = kAvx2Rows;
   alignas(32) float sum[kRows][kAvx2Cols] = {};
   const __m256i max = _mm256_set1_epi32(INT_MAX), min = _mm256_set1_epi32(INT_MIN);
   int64_t saturated = 0;
-  for (int64_t q0 = 0; q0 < pairs; q0 += kGemmS16BlockPairs) {
-    const int64_t q1 = std::min(pairs, q0 + kGemmS16BlockPairs);
+  for (int64_t q0 = 0; q0 < pairs; q0 += block_pairs) {
+    const int64_t q1 = std::min(pairs, q0 + block_pairs);
     __m256i acc[kRows][2];
     for (int r = 0; r < kRows; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
     for (int64_t q = q0; q < q1; ++q) {
-      const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b_panel + q * kAvx2Cols * 2));
+      const __m256i b0 =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b_panel + q * kAvx2Cols * 2));
       const __m256i b1 =
           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b_panel + q * kAvx2Cols * 2 + 16));
       const int32_t* a = a_panel + q * kRows;

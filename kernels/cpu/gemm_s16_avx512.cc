@@ -21,8 +21,8 @@ namespace muppet::kernels::internal {
 namespace {
 
 template <int kRows, int kHalves>
-int64_t Tile(const int32_t* a_panel, const int16_t* b_panel, int64_t pairs, float scale, float* c,
-             int64_t ldc, int rows, int cols) {
+int64_t Tile(const int32_t* a_panel, const int16_t* b_panel, int64_t pairs, int64_t block_pairs,
+             float scale, float* c, int64_t ldc, int rows, int cols) {
   constexpr int kCols = 16 * kHalves;
   __m512 sum[kRows][kHalves];
   for (int r = 0; r < kRows; ++r) {
@@ -30,15 +30,16 @@ int64_t Tile(const int32_t* a_panel, const int16_t* b_panel, int64_t pairs, floa
   }
   const __m512i max = _mm512_set1_epi32(INT_MAX), min = _mm512_set1_epi32(INT_MIN);
   int64_t saturated = 0;
-  for (int64_t q0 = 0; q0 < pairs; q0 += kGemmS16BlockPairs) {
-    const int64_t q1 = std::min(pairs, q0 + kGemmS16BlockPairs);
+  for (int64_t q0 = 0; q0 < pairs; q0 += block_pairs) {
+    const int64_t q1 = std::min(pairs, q0 + block_pairs);
     __m512i acc[kRows][kHalves];
     for (int r = 0; r < kRows; ++r) {
       for (int h = 0; h < kHalves; ++h) acc[r][h] = _mm512_setzero_si512();
     }
     for (int64_t q = q0; q < q1; ++q) {
       __m512i bq[kHalves];
-      for (int h = 0; h < kHalves; ++h) bq[h] = _mm512_loadu_si512(b_panel + (q * kCols + 16 * h) * 2);
+      for (int h = 0; h < kHalves; ++h)
+        bq[h] = _mm512_loadu_si512(b_panel + (q * kCols + 16 * h) * 2);
       const int32_t* a = a_panel + q * kRows;
 #pragma GCC unroll 12
       for (int r = 0; r < kRows; ++r) {
@@ -48,8 +49,8 @@ int64_t Tile(const int32_t* a_panel, const int16_t* b_panel, int64_t pairs, floa
     }
     for (int r = 0; r < kRows; ++r) {
       for (int h = 0; h < kHalves; ++h) {
-        const __mmask16 at_bound = _mm512_cmpeq_epi32_mask(acc[r][h], max) |
-                                   _mm512_cmpeq_epi32_mask(acc[r][h], min);
+        const __mmask16 at_bound =
+            _mm512_cmpeq_epi32_mask(acc[r][h], max) | _mm512_cmpeq_epi32_mask(acc[r][h], min);
         saturated += __builtin_popcount(at_bound);
         sum[r][h] = _mm512_add_ps(sum[r][h], _mm512_cvtepi32_ps(acc[r][h]));
       }
@@ -70,14 +71,17 @@ int64_t Tile(const int32_t* a_panel, const int16_t* b_panel, int64_t pairs, floa
 }  // namespace
 
 int64_t TileAvx512VnniWide(const int32_t* a_panel, const int16_t* b_panel, int64_t pairs,
-                           float scale, float* c, int64_t ldc, int rows, int cols) {
-  return Tile<kVnniWideRows, kVnniWideCols / 16>(a_panel, b_panel, pairs, scale, c, ldc, rows, cols);
+                           int64_t block_pairs, float scale, float* c, int64_t ldc, int rows,
+                           int cols) {
+  return Tile<kVnniWideRows, kVnniWideCols / 16>(a_panel, b_panel, pairs, block_pairs, scale, c,
+                                                 ldc, rows, cols);
 }
 
 int64_t TileAvx512VnniNarrow(const int32_t* a_panel, const int16_t* b_panel, int64_t pairs,
-                             float scale, float* c, int64_t ldc, int rows, int cols) {
-  return Tile<kVnniNarrowRows, kVnniNarrowCols / 16>(a_panel, b_panel, pairs, scale, c, ldc, rows,
-                                                     cols);
+                             int64_t block_pairs, float scale, float* c, int64_t ldc, int rows,
+                             int cols) {
+  return Tile<kVnniNarrowRows, kVnniNarrowCols / 16>(a_panel, b_panel, pairs, block_pairs, scale, c,
+                                                     ldc, rows, cols);
 }
 
 }  // namespace muppet::kernels::internal

@@ -14,7 +14,8 @@ namespace muppet::kernels::internal {
 // Computes one MR x NR tile from packed panels over `pairs` pairs of k, writes its `rows` x
 // `cols` valid part (scaled) to c with row stride ldc, and returns the saturated block sums.
 using S16Tile = int64_t (*)(const int32_t* a_panel, const int16_t* b_panel, int64_t pairs,
-                            float scale, float* c, int64_t ldc, int rows, int cols);
+                            int64_t block_pairs, float scale, float* c, int64_t ldc, int rows,
+                            int cols);
 
 // AVX512-VNNI tiles: 6 x 32 (two zmm of 16 int32 lanes per row) for wide outputs, and 12 x 16
 // for outputs at most 16 columns wide (resnet's narrow layers), where a 32-column tile would
@@ -24,14 +25,16 @@ inline constexpr int kVnniWideCols = 32;
 inline constexpr int kVnniNarrowRows = 12;
 inline constexpr int kVnniNarrowCols = 16;
 inline constexpr int kAvx2Rows = 4;
-inline constexpr int kAvx2Cols = 16;    // Two ymm of 8 lanes.
+inline constexpr int kAvx2Cols = 16;  // Two ymm of 8 lanes.
 
 int64_t TileAvx512VnniWide(const int32_t* a_panel, const int16_t* b_panel, int64_t pairs,
-                           float scale, float* c, int64_t ldc, int rows, int cols);
+                           int64_t block_pairs, float scale, float* c, int64_t ldc, int rows,
+                           int cols);
 int64_t TileAvx512VnniNarrow(const int32_t* a_panel, const int16_t* b_panel, int64_t pairs,
-                             float scale, float* c, int64_t ldc, int rows, int cols);
-int64_t TileAvx2(const int32_t* a_panel, const int16_t* b_panel, int64_t pairs, float scale,
-                 float* c, int64_t ldc, int rows, int cols);
+                             int64_t block_pairs, float scale, float* c, int64_t ldc, int rows,
+                             int cols);
+int64_t TileAvx2(const int32_t* a_panel, const int16_t* b_panel, int64_t pairs, int64_t block_pairs,
+                 float scale, float* c, int64_t ldc, int rows, int cols);
 
 }  // namespace muppet::kernels::internal
 

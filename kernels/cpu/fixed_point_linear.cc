@@ -1,0 +1,137 @@
+#include "kernels/cpu/fixed_point_linear.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/cpu/gemm_s16.h"
+#include "kernels/cpu/gemm_s8.h"
+
+namespace muppet::kernels {
+namespace {
+
+// Stream numbers of the quantised operands within one step.
+enum Operand : uint64_t { kInput = 0, kWeights = 1, kGradient = 2, kOperands = 3 };
+
+uint64_t Stream(const FixedPointOptions& o, Operand operand) {
+  return o.step * kOperands + operand;
+}
+
+absl::Status CheckSizes(std::span<const float> a, int64_t a_size, const char* a_name,
+                        std::span<const float> b, int64_t b_size, const char* b_name,
+                        std::span<float> out, int64_t out_size) {
+  if (static_cast<int64_t>(a.size()) != a_size || static_cast<int64_t>(b.size()) != b_size ||
+      static_cast<int64_t>(out.size()) != out_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sizes disagree: ", a_name, " has ", a.size(), " (expected ", a_size, "), ",
+                     b_name, " has ", b.size(), " (expected ", b_size, "), output has ", out.size(),
+                     " (expected ", out_size, ")"));
+  }
+  return absl::OkStatus();
+}
+
+// c = 2^-(sa + sb) * A x B on whichever integer GEMM the word length needs.
+absl::StatusOr<int64_t> Multiply(const GemmShape& shape, const Quantized& a, const Quantized& b,
+                                 float* c) {
+  const float scale = std::ldexp(1.0f, -(a.exponent + b.exponent));
+  if (a.word_length <= 8) {
+    if (absl::Status s = GemmS8(shape, a.s8.data(), b.s8.data(), scale, c); !s.ok()) return s;
+    return int64_t{0};  // The int8 GEMM cannot saturate (see gemm_s8.h).
+  }
+  return GemmS16(shape, a.s16.data(), b.s16.data(), scale, c, GemmS16BlockPairs(a.word_length));
+}
+
+}  // namespace
+
+absl::StatusOr<Quantized> QuantizeTensor(std::span<const float> x, int word_length,
+                                         Rounding rounding, uint64_t seed, uint64_t stream) {
+  if (word_length < 2 || word_length > 16) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("word length must be in [2, 16], got ", word_length));
+  }
+  absl::StatusOr<Range> range = MinMax(x);
+  if (!range.ok()) return range.status();
+  Quantized q{.word_length = word_length, .exponent = ScaleExponent(*range, word_length)};
+  const QuantizeOptions options{.word_length = word_length,
+                                .exponent = q.exponent,
+                                .rounding = rounding,
+                                .seed = seed,
+                                .stream = stream};
+  if (word_length <= 8) {
+    q.s8.resize(x.size());
+    q.saturated = Quantize(x, options, std::span<int8_t>(q.s8));
+  } else {
+    q.s16.resize(x.size());
+    q.saturated = Quantize(x, options, std::span<int16_t>(q.s16));
+  }
+  return q;
+}
+
+absl::StatusOr<int64_t> LinearForward(const FixedPointOptions& o, std::span<const float> x,
+                                      std::span<const float> w, std::span<const float> bias,
+                                      int64_t n, int64_t f, int64_t out, std::span<float> y) {
+  if (absl::Status s = CheckSizes(x, n * f, "x", w, out * f, "w", y, n * out); !s.ok()) return s;
+  if (!bias.empty() && static_cast<int64_t>(bias.size()) != out) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bias has ", bias.size(), " elements, expected ", out));
+  }
+  absl::StatusOr<Quantized> qx =
+      QuantizeTensor(x, o.word_length, o.rounding, o.seed, Stream(o, kInput));
+  if (!qx.ok()) return qx.status();
+  absl::StatusOr<Quantized> qw =
+      QuantizeTensor(w, o.word_length, o.rounding, o.seed, Stream(o, kWeights));
+  if (!qw.ok()) return qw.status();
+  absl::StatusOr<int64_t> saturated =
+      Multiply({.m = n, .n = out, .k = f, .b_transposed = true}, *qx, *qw, y.data());
+  if (!saturated.ok()) return saturated.status();
+  if (!bias.empty()) {
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t j = 0; j < out; ++j) y[i * out + j] += bias[j];
+    }
+  }
+  return qx->saturated + qw->saturated + *saturated;
+}
+
+absl::StatusOr<int64_t> LinearBackwardData(const FixedPointOptions& o, std::span<const float> dy,
+                                           std::span<const float> w, int64_t n, int64_t f,
+                                           int64_t out, std::span<float> dx) {
+  if (absl::Status s = CheckSizes(dy, n * out, "dy", w, out * f, "w", dx, n * f); !s.ok()) return s;
+  absl::StatusOr<Quantized> qdy =
+      QuantizeTensor(dy, o.word_length, o.rounding, o.seed, Stream(o, kGradient));
+  if (!qdy.ok()) return qdy.status();
+  absl::StatusOr<Quantized> qw =
+      QuantizeTensor(w, o.word_length, o.rounding, o.seed, Stream(o, kWeights));
+  if (!qw.ok()) return qw.status();
+  absl::StatusOr<int64_t> saturated = Multiply({.m = n, .n = f, .k = out}, *qdy, *qw, dx.data());
+  if (!saturated.ok()) return saturated.status();
+  return qdy->saturated + qw->saturated + *saturated;
+}
+
+absl::StatusOr<int64_t> LinearBackwardWeights(const FixedPointOptions& o, std::span<const float> dy,
+                                              std::span<const float> x, int64_t n, int64_t f,
+                                              int64_t out, std::span<float> dw,
+                                              std::span<float> db) {
+  if (absl::Status s = CheckSizes(dy, n * out, "dy", x, n * f, "x", dw, out * f); !s.ok()) return s;
+  absl::StatusOr<Quantized> qdy =
+      QuantizeTensor(dy, o.word_length, o.rounding, o.seed, Stream(o, kGradient));
+  if (!qdy.ok()) return qdy.status();
+  absl::StatusOr<Quantized> qx =
+      QuantizeTensor(x, o.word_length, o.rounding, o.seed, Stream(o, kInput));
+  if (!qx.ok()) return qx.status();
+  absl::StatusOr<int64_t> saturated =
+      Multiply({.m = out, .n = f, .k = n, .a_transposed = true}, *qdy, *qx, dw.data());
+  if (!saturated.ok()) return saturated.status();
+  if (!db.empty()) {
+    // Column sums of the quantised gradient, exact in int64, then scaled.
+    const float scale = std::ldexp(1.0f, -qdy->exponent);
+    for (int64_t j = 0; j < out; ++j) {
+      int64_t sum = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        sum += qdy->word_length <= 8 ? qdy->s8[i * out + j] : qdy->s16[i * out + j];
+      }
+      db[j] = static_cast<float>(sum) * scale;
+    }
+  }
+  return qdy->saturated + qx->saturated + *saturated;
+}
+
+}  // namespace muppet::kernels
