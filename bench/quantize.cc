@@ -39,8 +39,7 @@ int main() {
   for (int wl : {8, 16}) {
     for (Rounding rounding : {Rounding::kStochastic, Rounding::kNearest}) {
       double scalar = 0;
-      for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
-        if (isa > kernels::DetectIsa()) continue;
+      for (Isa isa : kernels::SupportedIsas()) {
         const double seconds = wl <= 8 ? bench::QuantizeSeconds<int8_t>(x, wl, rounding, isa)
                                        : bench::QuantizeSeconds<int16_t>(x, wl, rounding, isa);
         if (isa == Isa::kScalar) scalar = seconds;

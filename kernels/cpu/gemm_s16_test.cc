@@ -9,13 +9,6 @@
 namespace muppet::kernels {
 namespace {
 
-std::vector<Isa> AvailableIsas() {
-  std::vector<Isa> isas = {Isa::kScalar};
-  if (DetectIsa() >= Isa::kAvx2) isas.push_back(Isa::kAvx2);
-  if (DetectIsa() >= Isa::kAvx512) isas.push_back(Isa::kAvx512);
-  return isas;
-}
-
 std::vector<int16_t> RandomCodes(size_t n, int word_length, std::mt19937& rng) {
   const int top = 1 << (word_length - 1);
   std::uniform_int_distribution<int> code(-top, top - 1);
@@ -30,7 +23,7 @@ void ExpectAllIsasMatch(const GemmShape& s, const std::vector<int16_t>& a,
   std::vector<float> expected(s.m * s.n);
   const int64_t expected_saturated =
       GemmS16Reference(s, a.data(), b.data(), scale, expected.data(), block_pairs);
-  for (Isa isa : AvailableIsas()) {
+  for (Isa isa : SupportedIsas()) {
     std::vector<float> c(s.m * s.n, -1.0f);
     absl::StatusOr<int64_t> saturated =
         GemmS16(s, a.data(), b.data(), scale, c.data(), block_pairs, isa);

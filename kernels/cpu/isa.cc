@@ -17,6 +17,14 @@ Isa DetectIsa() {
   return Isa::kScalar;
 }
 
+std::vector<Isa> SupportedIsas() {
+  std::vector<Isa> isas;
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    if (isa <= DetectIsa()) isas.push_back(isa);
+  }
+  return isas;
+}
+
 bool HasAvx512Vnni() {
   __builtin_cpu_init();
   return DetectIsa() == Isa::kAvx512 && __builtin_cpu_supports("avx512vnni");

@@ -6,6 +6,8 @@
 
 #include "absl/strings/string_view.h"
 
+#include <vector>
+
 #include "absl/status/statusor.h"
 
 namespace muppet::kernels {
@@ -27,6 +29,9 @@ absl::StatusOr<Isa> ParseIsa(absl::string_view name);
 Isa ActiveIsa();
 
 absl::string_view IsaName(Isa isa);
+
+// Every instruction set this CPU can run, from scalar up to DetectIsa().
+std::vector<Isa> SupportedIsas();
 
 // True when this CPU has AVX512-VNNI (vpdpbusd, vpdpwssd).
 bool HasAvx512Vnni();

@@ -14,14 +14,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// Every instruction set this CPU can run.
-std::vector<Isa> AvailableIsas() {
-  std::vector<Isa> isas = {Isa::kScalar};
-  if (DetectIsa() >= Isa::kAvx2) isas.push_back(Isa::kAvx2);
-  if (DetectIsa() >= Isa::kAvx512) isas.push_back(Isa::kAvx512);
-  return isas;
-}
-
 std::vector<float> RandomFloats(size_t n, float stddev, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> normal(0.0f, stddev);
@@ -42,7 +34,7 @@ void ExpectAllIsasMatchReference(const std::vector<float>& x, const QuantizeOpti
     expected[i] = static_cast<Code>(internal::QuantizeOne(x[i], static_cast<int64_t>(i), p, &sat));
     expected_saturated += sat;
   }
-  for (Isa isa : AvailableIsas()) {
+  for (Isa isa : SupportedIsas()) {
     std::vector<Code> codes(x.size());
     const int64_t saturated = Quantize(x, o, std::span<Code>(codes), isa);
     EXPECT_EQ(saturated, expected_saturated) << IsaName(isa);
@@ -106,7 +98,7 @@ TEST(QuantizeTest, StochasticRoundingIsUnbiased) {
   // 16-bit comparisons is at most 2^-16.
   const int n = 1 << 20;
   for (float f : {0.1f, 0.25f, 0.5f, 0.9f}) {
-    for (Isa isa : AvailableIsas()) {
+    for (Isa isa : SupportedIsas()) {
       const std::vector<float> x(n, 3.0f + f);
       std::vector<int8_t> codes(n);
       Quantize(x, {.word_length = 8, .exponent = 0, .seed = 99, .stream = 5},
@@ -133,7 +125,7 @@ TEST(QuantizeTest, StochasticRoundingIsUnbiased) {
 TEST(QuantizeTest, SaturationIsCountedExactly) {
   // WL 8 at exponent 0: codes saturate above 127 and below -128.
   const std::vector<float> x = {127.4f, 127.6f, -128.4f, -128.6f, 1000.0f, -1000.0f, 0.0f, 5.5f};
-  for (Isa isa : AvailableIsas()) {
+  for (Isa isa : SupportedIsas()) {
     std::vector<int8_t> codes(x.size());
     EXPECT_EQ(Quantize(x, {.word_length = 8, .exponent = 0, .rounding = Rounding::kNearest},
                        std::span<int8_t>(codes), isa),
@@ -188,7 +180,7 @@ TEST(MinMaxTest, MatchesAScalarScanOnEveryIsa) {
     const std::vector<float> x = RandomFloats(n, 2.0f, n);
     const float lo = *std::min_element(x.begin(), x.end());
     const float hi = *std::max_element(x.begin(), x.end());
-    for (Isa isa : AvailableIsas()) {
+    for (Isa isa : SupportedIsas()) {
       const absl::StatusOr<Range> r = MinMax(x, isa);
       ASSERT_TRUE(r.ok());
       EXPECT_EQ(r->min, lo) << IsaName(isa);
@@ -202,7 +194,7 @@ TEST(MinMaxTest, NonFiniteValuesAreAnErrorNamingTheIndex) {
                     -std::numeric_limits<float>::infinity()}) {
     std::vector<float> x = RandomFloats(100, 1.0f, 7);
     x[37] = bad;
-    for (Isa isa : AvailableIsas()) {
+    for (Isa isa : SupportedIsas()) {
       const absl::StatusOr<Range> r = MinMax(x, isa);
       EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << IsaName(isa);
       EXPECT_THAT(r.status().message(), HasSubstr("element 37 is")) << IsaName(isa);

@@ -1,14 +1,11 @@
 #include "worker/train/progress.h"
 
-#include <chrono>
 #include <string>
+
+#include "worker/base/clock.h"
 
 namespace muppet {
 namespace {
-
-double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 std::string Duration(double seconds) {
   const int s = static_cast<int>(seconds + 0.5);
@@ -25,7 +22,7 @@ ProgressDisplay::ProgressDisplay(FILE* out, bool live, int epochs)
 void ProgressDisplay::OnIteration(int epoch, int64_t done, int64_t total, double mean_loss,
                                   double images_per_second, double elapsed_seconds) {
   if (!live_) return;
-  const double now = Now();
+  const double now = SteadySeconds();
   if (done != total && now - last_draw_ < 0.1) return;  // At most 10 redraws a second.
   last_draw_ = now;
   constexpr int kWidth = 30;

@@ -1,15 +1,8 @@
 #include "worker/train/trainer.h"
 
-#include <chrono>
+#include "worker/base/clock.h"
 
 namespace muppet {
-namespace {
-
-double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-}  // namespace
 
 Trainer::Trainer(Model& model, const TrainTest& data, const TrainerOptions& options)
     : model_(model),
@@ -27,7 +20,7 @@ Trainer::Trainer(Model& model, const TrainTest& data, const TrainerOptions& opti
 
 EpochResult Trainer::TrainEpoch(int epoch, double lr, TrainingObserver* observer) {
   EpochResult result{.epoch = epoch, .learning_rate = lr};
-  const double start = Now();
+  const double start = SteadySeconds();
   double loss_sum = 0;
   int64_t correct = 0, done = 0;
   const int64_t total = train_loader_.batches_per_epoch();
@@ -43,12 +36,12 @@ EpochResult Trainer::TrainEpoch(int epoch, double lr, TrainingObserver* observer
     result.samples += n;
     ++done;
     if (observer != nullptr) {
-      const double elapsed = Now() - start;
+      const double elapsed = SteadySeconds() - start;
       observer->OnIteration(epoch, done, total, loss_sum / result.samples,
                             result.samples / elapsed, elapsed);
     }
   }
-  result.seconds = Now() - start;
+  result.seconds = SteadySeconds() - start;
   result.train_loss = loss_sum / result.samples;
   result.train_accuracy = static_cast<double>(correct) / result.samples;
   result.images_per_second = result.samples / result.seconds;

@@ -3,8 +3,6 @@
 #define MUPPET_WORKER_TRAIN_TRAINER_H_
 
 #include <cstdint>
-#include <memory>
-#include <optional>
 
 #include "worker/data/loader.h"
 #include "worker/models/model.h"
