@@ -1,7 +1,8 @@
 // Throughput of the MuPPET quantiser (kernels/cpu/quantize.h) on each instruction set: min/max
-// scan and conversion, for a resnet20 activation (batch 128, 16 channels, 28x28: 1.6M floats).
-// One JSON line per (isa, word length, rounding), with the speed ratio against the scalar path
-// measured in the same run.
+// scan and conversion, for a resnet20 activation (batch 128, 16 channels, 28x28: 1.6M floats),
+// on every core (the vector paths split large tensors across OpenMP threads; the scalar path is
+// the single-threaded reference). One JSON line per (isa, word length, rounding), with the speed
+// ratio against the scalar path measured in the same run.
 #include <random>
 #include <vector>
 

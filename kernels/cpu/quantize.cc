@@ -1,5 +1,7 @@
 #include "kernels/cpu/quantize.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -43,18 +45,30 @@ namespace {
 
 using internal::kBlock;
 
+// Blocks of work below which a tensor is scanned or quantised on the calling thread.
+constexpr int64_t kMinBlocksPerThread = 64;
+
 template <typename Code>
 int64_t QuantizeImpl(std::span<const float> x, const QuantizeOptions& options,
                      std::span<Code> codes, Isa isa) {
   const internal::QuantizeParams p = internal::MakeParams(options);
   const int64_t n = static_cast<int64_t>(x.size());
   int64_t saturated = 0, done = 0;
-  if (isa == Isa::kAvx512) {
-    done = n / kBlock * kBlock;
-    saturated = internal::QuantizeBlocksAvx512(x.data(), n / kBlock, p, codes.data());
-  } else if (isa == Isa::kAvx2) {
-    done = n / kBlock * kBlock;
-    saturated = internal::QuantizeBlocksAvx2(x.data(), n / kBlock, p, codes.data());
+  if (isa != Isa::kScalar) {
+    // Each element's code depends only on (seed, stream, index), so threads split the blocks
+    // without changing any result.
+    const int64_t blocks = n / kBlock;
+    done = blocks * kBlock;
+    const int threads = static_cast<int>(
+        std::clamp<int64_t>(blocks / kMinBlocksPerThread, 1, omp_get_max_threads()));
+#pragma omp parallel num_threads(threads) reduction(+ : saturated)
+    {
+      const int t = omp_get_thread_num();
+      const int64_t first = blocks * t / threads, last = blocks * (t + 1) / threads;
+      saturated += isa == Isa::kAvx512
+                       ? internal::QuantizeBlocksAvx512(x.data(), first, last, p, codes.data())
+                       : internal::QuantizeBlocksAvx2(x.data(), first, last, p, codes.data());
+    }
   }
   for (int64_t i = done; i < n; ++i) {
     bool sat;
@@ -72,12 +86,34 @@ absl::StatusOr<Range> MinMax(std::span<const float> x, Isa isa) {
   float lo = std::numeric_limits<float>::infinity(), hi = -lo;
   bool non_finite = false;
   int64_t done = 0;
-  if (isa == Isa::kAvx512) {
-    done = n / 16 * 16;
-    if (done > 0) internal::MinMaxAvx512(x.data(), done, &lo, &hi, &non_finite);
-  } else if (isa == Isa::kAvx2) {
-    done = n / 8 * 8;
-    if (done > 0) internal::MinMaxAvx2(x.data(), done, &lo, &hi, &non_finite);
+  if (isa != Isa::kScalar) {
+    // Threads scan whole vectors; min and max are exact, so the split changes nothing.
+    const int64_t width = isa == Isa::kAvx512 ? 16 : 8;
+    const int64_t vectors = n / width;
+    done = vectors * width;
+    const int threads = static_cast<int>(std::clamp<int64_t>(
+        vectors * width / (kMinBlocksPerThread * kBlock), 1, omp_get_max_threads()));
+#pragma omp parallel num_threads(threads) reduction(min                                \
+                                                    : lo) reduction(max                \
+                                                                    : hi) reduction(|| \
+                                                                                    : non_finite)
+    {
+      const int t = omp_get_thread_num();
+      const int64_t first = vectors * t / threads * width,
+                    last = vectors * (t + 1) / threads * width;
+      float l = std::numeric_limits<float>::infinity(), h = -l;
+      bool bad = false;
+      if (last > first) {
+        if (isa == Isa::kAvx512) {
+          internal::MinMaxAvx512(x.data() + first, last - first, &l, &h, &bad);
+        } else {
+          internal::MinMaxAvx2(x.data() + first, last - first, &l, &h, &bad);
+        }
+      }
+      lo = std::min(lo, l);
+      hi = std::max(hi, h);
+      non_finite = non_finite || bad;
+    }
   }
   for (int64_t i = done; i < n; ++i) {
     non_finite |= !std::isfinite(x[i]);
@@ -86,8 +122,8 @@ absl::StatusOr<Range> MinMax(std::span<const float> x, Isa isa) {
   }
   if (non_finite) {
     const auto bad = std::find_if(x.begin(), x.end(), [](float v) { return !std::isfinite(v); });
-    return absl::InvalidArgumentError(absl::StrCat("cannot quantise: element ", bad - x.begin(),
-                                                   " is ", *bad));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot quantise: element ", bad - x.begin(), " is ", *bad));
   }
   return Range{lo, hi};
 }
@@ -109,8 +145,8 @@ int64_t Quantize(std::span<const float> x, const QuantizeOptions& options, std::
   return QuantizeImpl(x, options, codes, isa);
 }
 
-int64_t Quantize(std::span<const float> x, const QuantizeOptions& options,
-                 std::span<int16_t> codes, Isa isa) {
+int64_t Quantize(std::span<const float> x, const QuantizeOptions& options, std::span<int16_t> codes,
+                 Isa isa) {
   return QuantizeImpl(x, options, codes, isa);
 }
 

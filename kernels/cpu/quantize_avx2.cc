@@ -80,11 +80,12 @@ inline void Store(int8_t* out, __m256i codes) {
 }
 
 template <typename Code>
-int64_t QuantizeBlocks(const float* x, int64_t blocks, const QuantizeParams& p, Code* out) {
+int64_t QuantizeBlocks(const float* x, int64_t first, int64_t last, const QuantizeParams& p,
+                       Code* out) {
   int64_t saturated = 0;
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   const __m256i low16 = _mm256_set1_epi32(0xFFFF);
-  for (int64_t b = 0; b < blocks; ++b) {
+  for (int64_t b = first; b < last; ++b) {
     for (int half = 0; half < 2; ++half) {  // Lanes 0-7, then 8-15, of the block's counters.
       __m256i words[4] = {};
       if (p.stochastic) {
@@ -128,12 +129,14 @@ void MinMaxAvx2(const float* x, int64_t n, float* min, float* max, bool* non_fin
   *non_finite |= !_mm256_testz_si256(bad, bad);
 }
 
-int64_t QuantizeBlocksAvx2(const float* x, int64_t blocks, const QuantizeParams& p, int8_t* out) {
-  return QuantizeBlocks(x, blocks, p, out);
+int64_t QuantizeBlocksAvx2(const float* x, int64_t first, int64_t last, const QuantizeParams& p,
+                           int8_t* out) {
+  return QuantizeBlocks(x, first, last, p, out);
 }
 
-int64_t QuantizeBlocksAvx2(const float* x, int64_t blocks, const QuantizeParams& p, int16_t* out) {
-  return QuantizeBlocks(x, blocks, p, out);
+int64_t QuantizeBlocksAvx2(const float* x, int64_t first, int64_t last, const QuantizeParams& p,
+                           int16_t* out) {
+  return QuantizeBlocks(x, first, last, p, out);
 }
 
 }  // namespace muppet::kernels::internal

@@ -85,11 +85,12 @@ inline void Store(int16_t* out, __m512i codes) {
 }
 
 template <typename Code>
-int64_t QuantizeBlocks(const float* x, int64_t blocks, const QuantizeParams& p, Code* out) {
+int64_t QuantizeBlocks(const float* x, int64_t first, int64_t last, const QuantizeParams& p,
+                       Code* out) {
   int64_t saturated = 0;
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512i low16 = _mm512_set1_epi32(0xFFFF);
-  for (int64_t b = 0; b < blocks; ++b) {
+  for (int64_t b = first; b < last; ++b) {
     __m512i words[4] = {};
     if (p.stochastic) {
       const uint64_t counter = static_cast<uint64_t>(b) * 16;  // Lanes add 0..15; no carry below 2^64.
@@ -126,12 +127,14 @@ void MinMaxAvx512(const float* x, int64_t n, float* min, float* max, bool* non_f
   *non_finite |= bad != 0;
 }
 
-int64_t QuantizeBlocksAvx512(const float* x, int64_t blocks, const QuantizeParams& p, int8_t* out) {
-  return QuantizeBlocks(x, blocks, p, out);
+int64_t QuantizeBlocksAvx512(const float* x, int64_t first, int64_t last, const QuantizeParams& p,
+                             int8_t* out) {
+  return QuantizeBlocks(x, first, last, p, out);
 }
 
-int64_t QuantizeBlocksAvx512(const float* x, int64_t blocks, const QuantizeParams& p, int16_t* out) {
-  return QuantizeBlocks(x, blocks, p, out);
+int64_t QuantizeBlocksAvx512(const float* x, int64_t first, int64_t last, const QuantizeParams& p,
+                             int16_t* out) {
+  return QuantizeBlocks(x, first, last, p, out);
 }
 
 }  // namespace muppet::kernels::internal

@@ -31,11 +31,16 @@ float QuantizeOne(float x, int64_t i, const QuantizeParams& p, bool* saturated);
 void MinMaxAvx512(const float* x, int64_t n, float* min, float* max, bool* non_finite);
 void MinMaxAvx2(const float* x, int64_t n, float* min, float* max, bool* non_finite);
 
-// Quantise the first `blocks` * kBlock elements; return the saturation count.
-int64_t QuantizeBlocksAvx512(const float* x, int64_t blocks, const QuantizeParams& p, int8_t* out);
-int64_t QuantizeBlocksAvx512(const float* x, int64_t blocks, const QuantizeParams& p, int16_t* out);
-int64_t QuantizeBlocksAvx2(const float* x, int64_t blocks, const QuantizeParams& p, int8_t* out);
-int64_t QuantizeBlocksAvx2(const float* x, int64_t blocks, const QuantizeParams& p, int16_t* out);
+// Quantise blocks [first, last) (elements first * kBlock to last * kBlock of x and out); return
+// the saturation count.
+int64_t QuantizeBlocksAvx512(const float* x, int64_t first, int64_t last, const QuantizeParams& p,
+                             int8_t* out);
+int64_t QuantizeBlocksAvx512(const float* x, int64_t first, int64_t last, const QuantizeParams& p,
+                             int16_t* out);
+int64_t QuantizeBlocksAvx2(const float* x, int64_t first, int64_t last, const QuantizeParams& p,
+                           int8_t* out);
+int64_t QuantizeBlocksAvx2(const float* x, int64_t first, int64_t last, const QuantizeParams& p,
+                           int16_t* out);
 
 }  // namespace muppet::kernels::internal
 

@@ -65,6 +65,16 @@ TEST(QuantizeTest, EveryIsaIsBitExactWithTheScalarReference) {
   }
 }
 
+TEST(QuantizeTest, ThreadsSplittingLargeTensorsChangeNothing) {
+  // Large enough for every vector path to split the blocks across threads.
+  const std::vector<float> x = RandomFloats(300001, 1.0f, 9);
+  for (Rounding rounding : {Rounding::kStochastic, Rounding::kNearest}) {
+    const QuantizeOptions o{.word_length = 12, .exponent = ScaleExponent(*MinMax(x), 12) + 1,
+                            .rounding = rounding, .seed = 5, .stream = 6};
+    ExpectAllIsasMatchReference<int16_t>(x, o);
+  }
+}
+
 TEST(QuantizeTest, NearestRoundingMatchesDoubleArithmetic) {
   const std::vector<float> x = RandomFloats(5000, 3.0f, 2);
   for (int wl : {4, 8, 12, 16}) {
@@ -176,7 +186,7 @@ TEST(QuantizeTest, EdgeTensors) {
 }
 
 TEST(MinMaxTest, MatchesAScalarScanOnEveryIsa) {
-  for (size_t n : {1, 7, 16, 33, 1001}) {
+  for (size_t n : {1, 7, 16, 33, 1001, 300001}) {  // The last splits across threads.
     const std::vector<float> x = RandomFloats(n, 2.0f, n);
     const float lo = *std::min_element(x.begin(), x.end());
     const float hi = *std::max_element(x.begin(), x.end());
@@ -199,6 +209,11 @@ TEST(MinMaxTest, NonFiniteValuesAreAnErrorNamingTheIndex) {
       EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << IsaName(isa);
       EXPECT_THAT(r.status().message(), HasSubstr("element 37 is")) << IsaName(isa);
     }
+  }
+  std::vector<float> large = RandomFloats(300000, 1.0f, 8);
+  large[250000] = std::numeric_limits<float>::quiet_NaN();
+  for (Isa isa : SupportedIsas()) {
+    EXPECT_THAT(MinMax(large, isa).status().message(), HasSubstr("element 250000 is"));
   }
   EXPECT_FALSE(MinMax(std::vector<float>{}).ok());
 }
