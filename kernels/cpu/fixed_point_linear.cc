@@ -3,14 +3,12 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "kernels/cpu/fixed_point_internal.h"
 #include "kernels/cpu/gemm_s16.h"
 #include "kernels/cpu/gemm_s8.h"
 
 namespace muppet::kernels {
-namespace {
-
-// Stream numbers of the quantised operands within one step.
-enum Operand : uint64_t { kInput = 0, kWeights = 1, kGradient = 2, kOperands = 3 };
+namespace internal {
 
 uint64_t Stream(const FixedPointOptions& o, Operand operand) {
   return o.step * kOperands + operand;
@@ -29,18 +27,36 @@ absl::Status CheckSizes(std::span<const float> a, int64_t a_size, const char* a_
   return absl::OkStatus();
 }
 
-// c = 2^-(sa + sb) * A x B on whichever integer GEMM the word length needs.
-absl::StatusOr<int64_t> Multiply(const GemmShape& shape, const Quantized& a, const Quantized& b,
+absl::StatusOr<int64_t> Multiply(const GemmShape& shape, const CodesView& a, const CodesView& b,
                                  float* c) {
   const float scale = std::ldexp(1.0f, -(a.exponent + b.exponent));
   if (a.word_length <= 8) {
-    if (absl::Status s = GemmS8(shape, a.s8.data(), b.s8.data(), scale, c); !s.ok()) return s;
+    if (absl::Status s = GemmS8(shape, a.s8, b.s8, scale, c); !s.ok()) return s;
     return int64_t{0};  // The int8 GEMM cannot saturate (see gemm_s8.h).
   }
-  return GemmS16(shape, a.s16.data(), b.s16.data(), scale, c, GemmS16BlockPairs(a.word_length));
+  return GemmS16(shape, a.s16, b.s16, scale, c, GemmS16BlockPairs(a.word_length));
 }
 
-}  // namespace
+void ColumnSums(const Quantized& q, int64_t rows, int64_t cols, std::span<float> out) {
+  const float scale = std::ldexp(1.0f, -q.exponent);
+  for (int64_t j = 0; j < cols; ++j) {
+    int64_t sum = 0;  // Exact.
+    for (int64_t i = 0; i < rows; ++i) {
+      sum += q.word_length <= 8 ? q.s8[i * cols + j] : q.s16[i * cols + j];
+    }
+    out[j] = static_cast<float>(sum) * scale;
+  }
+}
+
+}  // namespace internal
+
+using internal::CheckSizes;
+using internal::kGradient;
+using internal::kInput;
+using internal::kWeights;
+using internal::Multiply;
+using internal::Stream;
+using internal::View;
 
 absl::StatusOr<Quantized> QuantizeTensor(std::span<const float> x, int word_length,
                                          Rounding rounding, uint64_t seed, uint64_t stream) {
@@ -81,7 +97,7 @@ absl::StatusOr<int64_t> LinearForward(const FixedPointOptions& o, std::span<cons
       QuantizeTensor(w, o.word_length, o.rounding, o.seed, Stream(o, kWeights));
   if (!qw.ok()) return qw.status();
   absl::StatusOr<int64_t> saturated =
-      Multiply({.m = n, .n = out, .k = f, .b_transposed = true}, *qx, *qw, y.data());
+      Multiply({.m = n, .n = out, .k = f, .b_transposed = true}, View(*qx), View(*qw), y.data());
   if (!saturated.ok()) return saturated.status();
   if (!bias.empty()) {
     for (int64_t i = 0; i < n; ++i) {
@@ -101,7 +117,8 @@ absl::StatusOr<int64_t> LinearBackwardData(const FixedPointOptions& o, std::span
   absl::StatusOr<Quantized> qw =
       QuantizeTensor(w, o.word_length, o.rounding, o.seed, Stream(o, kWeights));
   if (!qw.ok()) return qw.status();
-  absl::StatusOr<int64_t> saturated = Multiply({.m = n, .n = f, .k = out}, *qdy, *qw, dx.data());
+  absl::StatusOr<int64_t> saturated =
+      Multiply({.m = n, .n = f, .k = out}, View(*qdy), View(*qw), dx.data());
   if (!saturated.ok()) return saturated.status();
   return qdy->saturated + qw->saturated + *saturated;
 }
@@ -118,19 +135,9 @@ absl::StatusOr<int64_t> LinearBackwardWeights(const FixedPointOptions& o, std::s
       QuantizeTensor(x, o.word_length, o.rounding, o.seed, Stream(o, kInput));
   if (!qx.ok()) return qx.status();
   absl::StatusOr<int64_t> saturated =
-      Multiply({.m = out, .n = f, .k = n, .a_transposed = true}, *qdy, *qx, dw.data());
+      Multiply({.m = out, .n = f, .k = n, .a_transposed = true}, View(*qdy), View(*qx), dw.data());
   if (!saturated.ok()) return saturated.status();
-  if (!db.empty()) {
-    // Column sums of the quantised gradient, exact in int64, then scaled.
-    const float scale = std::ldexp(1.0f, -qdy->exponent);
-    for (int64_t j = 0; j < out; ++j) {
-      int64_t sum = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        sum += qdy->word_length <= 8 ? qdy->s8[i * out + j] : qdy->s16[i * out + j];
-      }
-      db[j] = static_cast<float>(sum) * scale;
-    }
-  }
+  if (!db.empty()) internal::ColumnSums(*qdy, n, out, db);
   return qdy->saturated + qx->saturated + *saturated;
 }
 

@@ -1,0 +1,45 @@
+// Helpers shared by the fixed-point layer operations (linear and convolution).
+#ifndef MUPPET_KERNELS_CPU_FIXED_POINT_INTERNAL_H_
+#define MUPPET_KERNELS_CPU_FIXED_POINT_INTERNAL_H_
+
+#include <cstdint>
+#include <span>
+
+#include "absl/status/statusor.h"
+#include "kernels/cpu/fixed_point_linear.h"
+#include "kernels/cpu/gemm_shape.h"
+
+namespace muppet::kernels::internal {
+
+// The quantised operands of one step, each drawing from its own Philox stream.
+enum Operand : uint64_t { kInput = 0, kWeights = 1, kGradient = 2, kOperands = 3 };
+
+uint64_t Stream(const FixedPointOptions& options, Operand operand);
+
+// INVALID_ARGUMENT naming every size when a, b or out is not the size the shape implies.
+absl::Status CheckSizes(std::span<const float> a, int64_t a_size, const char* a_name,
+                        std::span<const float> b, int64_t b_size, const char* b_name,
+                        std::span<float> out, int64_t out_size);
+
+// Codes of a quantised matrix, wherever they are stored.
+struct CodesView {
+  int word_length = 0;
+  int exponent = 0;
+  const int8_t* s8 = nullptr;    // When word_length <= 8.
+  const int16_t* s16 = nullptr;  // Otherwise.
+};
+
+inline CodesView View(const Quantized& q) {
+  return {q.word_length, q.exponent, q.s8.data(), q.s16.data()};
+}
+
+// c = 2^-(sa + sb) * A x B on the int8 or int16 GEMM; returns the saturated sums.
+absl::StatusOr<int64_t> Multiply(const GemmShape& shape, const CodesView& a, const CodesView& b,
+                                 float* c);
+
+// out[j] = 2^-s * sum over i of code(i, j), for a rows x cols quantised matrix.
+void ColumnSums(const Quantized& q, int64_t rows, int64_t cols, std::span<float> out);
+
+}  // namespace muppet::kernels::internal
+
+#endif  // MUPPET_KERNELS_CPU_FIXED_POINT_INTERNAL_H_
