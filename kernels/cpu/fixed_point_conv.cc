@@ -17,13 +17,14 @@
 namespace muppet::kernels {
 namespace {
 
+using internal::CheckBiasSize;
 using internal::CheckSizes;
 using internal::CodesView;
 using internal::kGradient;
 using internal::kInput;
 using internal::kWeights;
 using internal::Multiply;
-using internal::Stream;
+using internal::QuantizeOperand;
 using internal::View;
 
 dnnl::engine& DnnlEngine() {
@@ -127,11 +128,10 @@ void DirectInt8Forward(const ConvGeometry& g, const Quantized& qx, const Quantiz
     weights = memory(d.weights, DnnlEngine());
     dnnl::reorder(plain, weights).execute(stream, const_cast<memory&>(plain), weights);
   }
-  d.forward.execute(
-      stream,
-      {{DNNL_ARG_SRC, memory(d.src, DnnlEngine(), const_cast<int8_t*>(qx.s8.data()))},
-       {DNNL_ARG_WEIGHTS, weights},
-       {DNNL_ARG_DST, memory(d.dst, DnnlEngine(), y)}});
+  d.forward.execute(stream,
+                    {{DNNL_ARG_SRC, memory(d.src, DnnlEngine(), const_cast<int8_t*>(qx.s8.data()))},
+                     {DNNL_ARG_WEIGHTS, weights},
+                     {DNNL_ARG_DST, memory(d.dst, DnnlEngine(), y)}});
   stream.wait();
 }
 
@@ -146,36 +146,24 @@ absl::StatusOr<int64_t> ConvForward(const FixedPointOptions& o, const ConvGeomet
       !s.ok()) {
     return s;
   }
-  if (!bias.empty() && static_cast<int64_t>(bias.size()) != g.o) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("bias has ", bias.size(), " elements, expected ", g.o));
-  }
-  absl::StatusOr<Quantized> qx =
-      QuantizeTensor(x, o.word_length, o.rounding, o.seed, Stream(o, kInput));
+  if (absl::Status s = CheckBiasSize(bias, g.o, "bias"); !s.ok()) return s;
+  absl::StatusOr<Quantized> qx = QuantizeOperand(o, x, kInput);
   if (!qx.ok()) return qx.status();
-  absl::StatusOr<Quantized> qw =
-      QuantizeTensor(w, o.word_length, o.rounding, o.seed, Stream(o, kWeights));
+  absl::StatusOr<Quantized> qw = QuantizeOperand(o, w, kWeights);
   if (!qw.ok()) return qw.status();
+  int64_t saturated = qx->saturated + qw->saturated;
   if (o.word_length <= 8 && k <= kGemmS8MaxChunk) {
     // oneDNN's direct int8 convolution: 2.6-4x faster than im2col + GEMM (PERFORMANCE.md).
     DirectInt8Forward(g, *qx, *qw, y.data());
-    if (!bias.empty()) {
-      for (int64_t r = 0; r < rows; ++r) {
-        for (int64_t j = 0; j < g.o; ++j) y[r * g.o + j] += bias[j];
-      }
-    }
-    return qx->saturated + qw->saturated;
+  } else {
+    // y (rows x O) = cols (rows x K) * W^T, W stored O x K.
+    absl::StatusOr<int64_t> gemm = Multiply({.m = rows, .n = g.o, .k = k, .b_transposed = true},
+                                            Unfold(g, *qx), View(*qw), y.data());
+    if (!gemm.ok()) return gemm.status();
+    saturated += *gemm;
   }
-  // y (rows x O) = cols (rows x K) * W^T, W stored O x K.
-  absl::StatusOr<int64_t> saturated = Multiply({.m = rows, .n = g.o, .k = k, .b_transposed = true},
-                                               Unfold(g, *qx), View(*qw), y.data());
-  if (!saturated.ok()) return saturated.status();
-  if (!bias.empty()) {
-    for (int64_t r = 0; r < rows; ++r) {
-      for (int64_t j = 0; j < g.o; ++j) y[r * g.o + j] += bias[j];
-    }
-  }
-  return qx->saturated + qw->saturated + *saturated;
+  internal::AddBias(bias, rows, g.o, y);
+  return saturated;
 }
 
 absl::StatusOr<int64_t> ConvBackwardData(const FixedPointOptions& o, const ConvGeometry& g,
@@ -188,11 +176,9 @@ absl::StatusOr<int64_t> ConvBackwardData(const FixedPointOptions& o, const ConvG
       !s.ok()) {
     return s;
   }
-  absl::StatusOr<Quantized> qdy =
-      QuantizeTensor(dy, o.word_length, o.rounding, o.seed, Stream(o, kGradient));
+  absl::StatusOr<Quantized> qdy = QuantizeOperand(o, dy, kGradient);
   if (!qdy.ok()) return qdy.status();
-  absl::StatusOr<Quantized> qw =
-      QuantizeTensor(w, o.word_length, o.rounding, o.seed, Stream(o, kWeights));
+  absl::StatusOr<Quantized> qw = QuantizeOperand(o, w, kWeights);
   if (!qw.ok()) return qw.status();
   // dcols (rows x K) = dY (rows x O) * W (O x K), then folded back (col2im) into dx.
   std::vector<float>& dcols = Scratch<float>(ScratchSlot::kColumnGradients, rows * k);
@@ -233,15 +219,10 @@ absl::StatusOr<int64_t> ConvBackwardWeights(const FixedPointOptions& o, const Co
       !s.ok()) {
     return s;
   }
-  if (!db.empty() && static_cast<int64_t>(db.size()) != g.o) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("db has ", db.size(), " elements, expected ", g.o));
-  }
-  absl::StatusOr<Quantized> qdy =
-      QuantizeTensor(dy, o.word_length, o.rounding, o.seed, Stream(o, kGradient));
+  if (absl::Status s = CheckBiasSize(db, g.o, "db"); !s.ok()) return s;
+  absl::StatusOr<Quantized> qdy = QuantizeOperand(o, dy, kGradient);
   if (!qdy.ok()) return qdy.status();
-  absl::StatusOr<Quantized> qx =
-      QuantizeTensor(x, o.word_length, o.rounding, o.seed, Stream(o, kInput));
+  absl::StatusOr<Quantized> qx = QuantizeOperand(o, x, kInput);
   if (!qx.ok()) return qx.status();
   // dW (O x K) = dY^T (O x rows) * cols (rows x K); dY is stored rows x O.
   absl::StatusOr<int64_t> saturated = Multiply({.m = g.o, .n = k, .k = rows, .a_transposed = true},

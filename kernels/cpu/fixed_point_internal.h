@@ -16,6 +16,16 @@ enum Operand : uint64_t { kInput = 0, kWeights = 1, kGradient = 2, kOperands = 3
 
 uint64_t Stream(const FixedPointOptions& options, Operand operand);
 
+// Quantises one operand of a step at the options' word length, on the operand's own stream.
+absl::StatusOr<Quantized> QuantizeOperand(const FixedPointOptions& options,
+                                          std::span<const float> x, Operand operand);
+
+// INVALID_ARGUMENT unless `bias` is empty or has `expected` elements; `name` names it.
+absl::Status CheckBiasSize(std::span<const float> bias, int64_t expected, const char* name);
+
+// y[r][j] += bias[j] for a rows x cols matrix; nothing for an empty bias.
+void AddBias(std::span<const float> bias, int64_t rows, int64_t cols, std::span<float> y);
+
 // INVALID_ARGUMENT naming every size when a, b or out is not the size the shape implies.
 absl::Status CheckSizes(std::span<const float> a, int64_t a_size, const char* a_name,
                         std::span<const float> b, int64_t b_size, const char* b_name,

@@ -14,6 +14,24 @@ uint64_t Stream(const FixedPointOptions& o, Operand operand) {
   return o.step * kOperands + operand;
 }
 
+absl::StatusOr<Quantized> QuantizeOperand(const FixedPointOptions& o, std::span<const float> x,
+                                          Operand operand) {
+  return QuantizeTensor(x, o.word_length, o.rounding, o.seed, Stream(o, operand));
+}
+
+absl::Status CheckBiasSize(std::span<const float> bias, int64_t expected, const char* name) {
+  if (bias.empty() || static_cast<int64_t>(bias.size()) == expected) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(name, " has ", bias.size(), " elements, expected ", expected));
+}
+
+void AddBias(std::span<const float> bias, int64_t rows, int64_t cols, std::span<float> y) {
+  if (bias.empty()) return;
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t j = 0; j < cols; ++j) y[r * cols + j] += bias[j];
+  }
+}
+
 absl::Status CheckSizes(std::span<const float> a, int64_t a_size, const char* a_name,
                         std::span<const float> b, int64_t b_size, const char* b_name,
                         std::span<float> out, int64_t out_size) {
@@ -50,12 +68,13 @@ void ColumnSums(const Quantized& q, int64_t rows, int64_t cols, std::span<float>
 
 }  // namespace internal
 
+using internal::CheckBiasSize;
 using internal::CheckSizes;
 using internal::kGradient;
 using internal::kInput;
 using internal::kWeights;
 using internal::Multiply;
-using internal::Stream;
+using internal::QuantizeOperand;
 using internal::View;
 
 absl::StatusOr<Quantized> QuantizeTensor(std::span<const float> x, int word_length,
@@ -86,24 +105,15 @@ absl::StatusOr<int64_t> LinearForward(const FixedPointOptions& o, std::span<cons
                                       std::span<const float> w, std::span<const float> bias,
                                       int64_t n, int64_t f, int64_t out, std::span<float> y) {
   if (absl::Status s = CheckSizes(x, n * f, "x", w, out * f, "w", y, n * out); !s.ok()) return s;
-  if (!bias.empty() && static_cast<int64_t>(bias.size()) != out) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("bias has ", bias.size(), " elements, expected ", out));
-  }
-  absl::StatusOr<Quantized> qx =
-      QuantizeTensor(x, o.word_length, o.rounding, o.seed, Stream(o, kInput));
+  if (absl::Status s = CheckBiasSize(bias, out, "bias"); !s.ok()) return s;
+  absl::StatusOr<Quantized> qx = QuantizeOperand(o, x, kInput);
   if (!qx.ok()) return qx.status();
-  absl::StatusOr<Quantized> qw =
-      QuantizeTensor(w, o.word_length, o.rounding, o.seed, Stream(o, kWeights));
+  absl::StatusOr<Quantized> qw = QuantizeOperand(o, w, kWeights);
   if (!qw.ok()) return qw.status();
   absl::StatusOr<int64_t> saturated =
       Multiply({.m = n, .n = out, .k = f, .b_transposed = true}, View(*qx), View(*qw), y.data());
   if (!saturated.ok()) return saturated.status();
-  if (!bias.empty()) {
-    for (int64_t i = 0; i < n; ++i) {
-      for (int64_t j = 0; j < out; ++j) y[i * out + j] += bias[j];
-    }
-  }
+  internal::AddBias(bias, n, out, y);
   return qx->saturated + qw->saturated + *saturated;
 }
 
@@ -111,11 +121,9 @@ absl::StatusOr<int64_t> LinearBackwardData(const FixedPointOptions& o, std::span
                                            std::span<const float> w, int64_t n, int64_t f,
                                            int64_t out, std::span<float> dx) {
   if (absl::Status s = CheckSizes(dy, n * out, "dy", w, out * f, "w", dx, n * f); !s.ok()) return s;
-  absl::StatusOr<Quantized> qdy =
-      QuantizeTensor(dy, o.word_length, o.rounding, o.seed, Stream(o, kGradient));
+  absl::StatusOr<Quantized> qdy = QuantizeOperand(o, dy, kGradient);
   if (!qdy.ok()) return qdy.status();
-  absl::StatusOr<Quantized> qw =
-      QuantizeTensor(w, o.word_length, o.rounding, o.seed, Stream(o, kWeights));
+  absl::StatusOr<Quantized> qw = QuantizeOperand(o, w, kWeights);
   if (!qw.ok()) return qw.status();
   absl::StatusOr<int64_t> saturated =
       Multiply({.m = n, .n = f, .k = out}, View(*qdy), View(*qw), dx.data());
@@ -128,11 +136,9 @@ absl::StatusOr<int64_t> LinearBackwardWeights(const FixedPointOptions& o, std::s
                                               int64_t out, std::span<float> dw,
                                               std::span<float> db) {
   if (absl::Status s = CheckSizes(dy, n * out, "dy", x, n * f, "x", dw, out * f); !s.ok()) return s;
-  absl::StatusOr<Quantized> qdy =
-      QuantizeTensor(dy, o.word_length, o.rounding, o.seed, Stream(o, kGradient));
+  absl::StatusOr<Quantized> qdy = QuantizeOperand(o, dy, kGradient);
   if (!qdy.ok()) return qdy.status();
-  absl::StatusOr<Quantized> qx =
-      QuantizeTensor(x, o.word_length, o.rounding, o.seed, Stream(o, kInput));
+  absl::StatusOr<Quantized> qx = QuantizeOperand(o, x, kInput);
   if (!qx.ok()) return qx.status();
   absl::StatusOr<int64_t> saturated =
       Multiply({.m = out, .n = f, .k = n, .a_transposed = true}, View(*qdy), View(*qx), dw.data());

@@ -5,16 +5,19 @@
 namespace muppet {
 
 Trainer::Trainer(Model& model, const TrainTest& data, const TrainerOptions& options)
+    : Trainer(model, data, options, Normalization::Of(data.train)) {}
+
+Trainer::Trainer(Model& model, const TrainTest& data, const TrainerOptions& options,
+                 const Normalization& normalization)
     : model_(model),
       data_(data),
       options_(options),
-      // The test set is normalised with the training set's statistics, as at deployment.
-      train_loader_(data.train, Normalization::Of(data.train),
+      train_loader_(data.train, normalization,
                     {.batch_size = options.batch_size,
                      .shuffle = true,
                      .augment = options.augment,
                      .seed = options.seed}),
-      test_loader_(data.test, Normalization::Of(data.train),
+      test_loader_(data.test, normalization,
                    {.batch_size = options.batch_size, .shuffle = false}),
       sgd_(model.parameters(), options.sgd) {}
 

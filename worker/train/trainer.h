@@ -54,6 +54,11 @@ class Trainer {
   double Evaluate();
 
  private:
+  // The test set is normalised with the training set's statistics, as at deployment; they are
+  // computed once, in the public constructor, for both loaders.
+  Trainer(Model& model, const TrainTest& data, const TrainerOptions& options,
+          const Normalization& normalization);
+
   Model& model_;
   const TrainTest& data_;
   TrainerOptions options_;
