@@ -42,28 +42,56 @@ absl::Status CheckGeometry(const ConvGeometry& g) {
   return absl::OkStatus();
 }
 
-// Unfolds channels-last codes into the im2col matrix (N*OH*OW) x (KH*KW*C), row by output
-// pixel, columns in (ky, kx, c) order to match the weights' storage. Written into this thread's
-// scratch buffer (see scratch.h): it is the largest temporary of a convolution.
+// Writes the patch of output pixel (oy, ox) of one channels-last image into one im2col row,
+// columns in (ky, kx, c) order to match the weights' storage. Padding is code 0, exactly 0.
+template <typename Code>
+void CopyPatch(const ConvGeometry& g, const Code* image, int64_t oy, int64_t ox, Code* out) {
+  const int64_t iy0 = oy * g.stride - g.padding, ix0 = ox * g.stride - g.padding;
+  if (iy0 >= 0 && ix0 >= 0 && iy0 + g.kernel <= g.h && ix0 + g.kernel <= g.w) {
+    // Inside the image, each kernel row reads KW consecutive pixels: one copy per row.
+    for (int64_t ky = 0; ky < g.kernel; ++ky) {
+      std::memcpy(out + ky * g.kernel * g.c, image + ((iy0 + ky) * g.w + ix0) * g.c,
+                  g.kernel * g.c * sizeof(Code));
+    }
+    return;
+  }
+  std::fill(out, out + g.kernel * g.kernel * g.c, Code{0});
+  for (int64_t ky = 0; ky < g.kernel; ++ky) {
+    const int64_t iy = iy0 + ky;
+    if (iy < 0 || iy >= g.h) continue;
+    for (int64_t kx = 0; kx < g.kernel; ++kx) {
+      const int64_t ix = ix0 + kx;
+      if (ix < 0 || ix >= g.w) continue;
+      std::memcpy(out + (ky * g.kernel + kx) * g.c, image + (iy * g.w + ix) * g.c,
+                  g.c * sizeof(Code));
+    }
+  }
+}
+
+// Rows [begin, end) of the im2col matrix (N*OH*OW) x (KH*KW*C) of codes x, into out.
+template <typename Code>
+void Im2ColRows(const ConvGeometry& g, const Code* x, int64_t begin, int64_t end, Code* out) {
+  const int64_t oh = g.out_h(), ow = g.out_w(), k = g.kernel * g.kernel * g.c;
+  int64_t n = begin / (oh * ow), oy = begin / ow % oh, ox = begin % ow;
+  for (int64_t row = begin; row < end; ++row, out += k) {
+    CopyPatch(g, x + n * g.h * g.w * g.c, oy, ox, out);
+    if (++ox == ow) {
+      ox = 0;
+      if (++oy == oh) oy = 0, ++n;
+    }
+  }
+}
+
+// The whole im2col matrix, written into this thread's scratch buffer (see scratch.h): it is the
+// largest temporary of a convolution.
 template <typename Code>
 const Code* Im2Col(const ConvGeometry& g, const std::vector<Code>& x) {
-  const int64_t oh = g.out_h(), ow = g.out_w(), k = g.kernel * g.kernel * g.c;
-  std::vector<Code>& cols = Scratch<Code>(ScratchSlot::kIm2Col, g.n * oh * ow * k);
+  const int64_t rows = g.n * g.out_h() * g.out_w(), k = g.kernel * g.kernel * g.c;
+  std::vector<Code>& cols = Scratch<Code>(ScratchSlot::kIm2Col, rows * k);
+  constexpr int64_t kRowsPerTask = 256;
 #pragma omp parallel for schedule(static)
-  for (int64_t row = 0; row < g.n * oh * ow; ++row) {
-    const int64_t n = row / (oh * ow), oy = row / ow % oh, ox = row % ow;
-    Code* out = cols.data() + row * k;
-    std::fill(out, out + k, Code{0});  // Padding: code 0 is exactly 0.
-    for (int64_t ky = 0; ky < g.kernel; ++ky) {
-      const int64_t iy = oy * g.stride - g.padding + ky;
-      if (iy < 0 || iy >= g.h) continue;
-      for (int64_t kx = 0; kx < g.kernel; ++kx) {
-        const int64_t ix = ox * g.stride - g.padding + kx;
-        if (ix < 0 || ix >= g.w) continue;
-        std::memcpy(out + (ky * g.kernel + kx) * g.c, x.data() + ((n * g.h + iy) * g.w + ix) * g.c,
-                    g.c * sizeof(Code));
-      }
-    }
+  for (int64_t begin = 0; begin < rows; begin += kRowsPerTask) {
+    Im2ColRows(g, x.data(), begin, std::min(rows, begin + kRowsPerTask), cols.data() + begin * k);
   }
   return cols.data();
 }
@@ -79,48 +107,83 @@ CodesView Unfold(const ConvGeometry& g, const Quantized& qx) {
   return view;
 }
 
-// One oneDNN int8 convolution per geometry and output exponent, created once: nhwc s8 codes in,
-// FP32 out scaled by 2^-(sx + sw). oneDNN 2.6 takes no run-time output scale for int8
-// convolutions, so the scale is part of the key; a layer's exponents move slowly, so it sees a
-// handful of them. Weights are reordered from their plain ohwi codes into the layout the
+// oneDNN's direct int8 primitives, one per pass, geometry and output exponent, created once:
+// nhwc s8 codes in, FP32 out scaled by 2^-(sa + sb). oneDNN 2.6 takes no run-time output scale
+// for int8 convolutions, so the exponent is part of the key; a layer's exponents move slowly, so
+// it sees a handful of them. Weights are reordered from their plain codes into the layout the
 // primitive prefers on every call (they change every step; they are small).
+enum class Pass : int64_t { kForward, kBackwardData };
+
 struct DirectInt8 {
-  dnnl::convolution_forward forward;
+  dnnl::primitive primitive;
   dnnl::memory::desc src, weights_plain, weights, dst;
 };
 
-const DirectInt8& DirectInt8For(const ConvGeometry& g, int scale_exponent) {
+// Right padding of the transposed convolution that maps dy (out_h x out_w) back onto x (h x w):
+// smaller than the left padding where the forward convolution's last stride window dropped
+// input rows.
+int64_t DeconvRightPadding(const ConvGeometry& g, int64_t in, int64_t out) {
+  return (out - 1) * g.stride + g.kernel - g.padding - in;
+}
+
+DirectInt8 MakeDirectInt8(const ConvGeometry& g, Pass pass, int scale_exponent) {
   using dnnl::memory;
-  static std::mutex mu;
-  static auto* cache = new std::map<std::array<int64_t, 9>, DirectInt8>;
-  const std::array<int64_t, 9> key = {g.n,      g.h,      g.w,       g.c,           g.o,
-                                      g.kernel, g.stride, g.padding, scale_exponent};
-  std::lock_guard<std::mutex> lock(mu);
-  if (auto it = cache->find(key); it != cache->end()) return it->second;
-  const memory::desc src({g.n, g.c, g.h, g.w}, memory::data_type::s8, memory::format_tag::nhwc);
-  const memory::desc dst({g.n, g.o, g.out_h(), g.out_w()}, memory::data_type::f32,
-                         memory::format_tag::nhwc);
-  const memory::dims wdims = {g.o, g.c, g.kernel, g.kernel};
-  const memory::desc weights_any(wdims, memory::data_type::s8, memory::format_tag::any);
+  const memory::desc x({g.n, g.c, g.h, g.w}, memory::data_type::s8, memory::format_tag::nhwc);
+  const memory::desc y({g.n, g.o, g.out_h(), g.out_w()}, memory::data_type::s8,
+                       memory::format_tag::nhwc);
   dnnl::primitive_attr attr;
   attr.set_output_scales(0, {std::ldexp(1.0f, -scale_exponent)});
   const memory::dims strides = {g.stride, g.stride}, pad = {g.padding, g.padding};
-  dnnl::convolution_forward::primitive_desc pd(
-      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                      dnnl::algorithm::convolution_direct, src, weights_any, dst,
-                                      strides, pad, pad),
+  if (pass == Pass::kForward) {
+    const memory::dims wdims = {g.o, g.c, g.kernel, g.kernel};
+    const memory::desc dst({g.n, g.o, g.out_h(), g.out_w()}, memory::data_type::f32,
+                           memory::format_tag::nhwc);
+    dnnl::convolution_forward::primitive_desc pd(
+        dnnl::convolution_forward::desc(
+            dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, x,
+            memory::desc(wdims, memory::data_type::s8, memory::format_tag::any), dst, strides, pad,
+            pad),
+        attr, DnnlEngine());
+    return {dnnl::convolution_forward(pd), x,
+            memory::desc(wdims, memory::data_type::s8, memory::format_tag::ohwi), pd.weights_desc(),
+            dst};
+  }
+  // Backward-data is the forward pass of the transposed convolution ("deconvolution"), whose
+  // weights are the convolution's with input and output channels swapped (no spatial flip):
+  // dims C x O x KH x KW over the same O x KH x KW x C storage.
+  const memory::dims wdims = {g.c, g.o, g.kernel, g.kernel};
+  const memory::desc plain(wdims, memory::data_type::s8,
+                           {1, g.kernel * g.kernel * g.c, g.kernel * g.c, g.c});
+  const memory::desc dst({g.n, g.c, g.h, g.w}, memory::data_type::f32, memory::format_tag::nhwc);
+  const memory::dims pad_r = {DeconvRightPadding(g, g.h, g.out_h()),
+                              DeconvRightPadding(g, g.w, g.out_w())};
+  dnnl::deconvolution_forward::primitive_desc pd(
+      dnnl::deconvolution_forward::desc(
+          dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct, y,
+          memory::desc(wdims, memory::data_type::s8, memory::format_tag::any), dst, strides, pad,
+          pad_r),
       attr, DnnlEngine());
-  DirectInt8 d{dnnl::convolution_forward(pd), src,
-               memory::desc(wdims, memory::data_type::s8, memory::format_tag::ohwi),
-               pd.weights_desc(), dst};
-  return cache->emplace(key, std::move(d)).first->second;
+  return {dnnl::deconvolution_forward(pd), y, plain, pd.weights_desc(), dst};
 }
 
-// y = 2^-(sx + sw) * conv(codes x, codes w), exact integer accumulation (K = C*KH*KW products of
-// at most 2^14 each fit int32 while K <= kGemmS8MaxChunk, which the caller checks).
-void DirectInt8Forward(const ConvGeometry& g, const Quantized& qx, const Quantized& qw, float* y) {
+const DirectInt8& DirectInt8For(const ConvGeometry& g, Pass pass, int scale_exponent) {
+  static std::mutex mu;
+  static auto* cache = new std::map<std::array<int64_t, 10>, DirectInt8>;
+  const std::array<int64_t, 10> key = {
+      g.n,           g.h, g.w, g.c, g.o, g.kernel, g.stride, g.padding, static_cast<int64_t>(pass),
+      scale_exponent};
+  std::lock_guard<std::mutex> lock(mu);
+  if (auto it = cache->find(key); it != cache->end()) return it->second;
+  return cache->emplace(key, MakeDirectInt8(g, pass, scale_exponent)).first->second;
+}
+
+// out = 2^-(sa + sw) * pass(codes a, codes w), with exact integer accumulation (each output sums
+// at most O*KH*KW or C*KH*KW products of at most 2^14, which fit int32 while that count is at
+// most kGemmS8MaxChunk, which the caller checks).
+void DirectInt8Run(const ConvGeometry& g, Pass pass, const Quantized& qa, const Quantized& qw,
+                   float* out) {
   using dnnl::memory;
-  const DirectInt8& d = DirectInt8For(g, qx.exponent + qw.exponent);
+  const DirectInt8& d = DirectInt8For(g, pass, qa.exponent + qw.exponent);
   thread_local dnnl::stream stream(DnnlEngine());
   const memory plain(d.weights_plain, DnnlEngine(), const_cast<int8_t*>(qw.s8.data()));
   memory weights = plain;
@@ -128,11 +191,68 @@ void DirectInt8Forward(const ConvGeometry& g, const Quantized& qx, const Quantiz
     weights = memory(d.weights, DnnlEngine());
     dnnl::reorder(plain, weights).execute(stream, const_cast<memory&>(plain), weights);
   }
-  d.forward.execute(stream,
-                    {{DNNL_ARG_SRC, memory(d.src, DnnlEngine(), const_cast<int8_t*>(qx.s8.data()))},
-                     {DNNL_ARG_WEIGHTS, weights},
-                     {DNNL_ARG_DST, memory(d.dst, DnnlEngine(), y)}});
+  d.primitive.execute(
+      stream, {{DNNL_ARG_SRC, memory(d.src, DnnlEngine(), const_cast<int8_t*>(qa.s8.data()))},
+               {DNNL_ARG_WEIGHTS, weights},
+               {DNNL_ARG_DST, memory(d.dst, DnnlEngine(), out)}});
   stream.wait();
+}
+
+// One s8 x s8 -> s32 matmul per (O, block rows, K), created once: C (O x K) = A^T x B with A a
+// block of dY codes (rows x O) and B the same rows of the im2col matrix (rows x K).
+const dnnl::matmul& BlockMatmul(int64_t o, int64_t rows, int64_t k) {
+  using dnnl::memory;
+  static std::mutex mu;
+  static auto* cache = new std::map<std::array<int64_t, 3>, dnnl::matmul>;
+  std::lock_guard<std::mutex> lock(mu);
+  const std::array<int64_t, 3> key = {o, rows, k};
+  if (auto it = cache->find(key); it != cache->end()) return it->second;
+  dnnl::matmul::primitive_desc pd(
+      dnnl::matmul::desc(memory::desc({o, rows}, memory::data_type::s8, memory::dims{1, o}),
+                         memory::desc({rows, k}, memory::data_type::s8, memory::dims{k, 1}),
+                         memory::desc({o, k}, memory::data_type::s32, memory::dims{k, 1})),
+      DnnlEngine());
+  return cache->emplace(key, dnnl::matmul(pd)).first->second;
+}
+
+// 8-bit backward-weights without the full im2col matrix: each thread unfolds blocks of rows that
+// stay in its cache and multiplies them at once. Each block's products are exact in int32 (a
+// block sums far fewer than kGemmS8MaxChunk of them) and blocks add in int64, so dW is exact,
+// rounded once to FP32, whatever the block size or thread count. The full matrix would be 9x
+// the input's size, written and read back through memory.
+void BackwardWeightsInt8(const ConvGeometry& g, const Quantized& qdy, const Quantized& qx,
+                         float* dw) {
+  using dnnl::memory;
+  const int64_t rows = g.n * g.out_h() * g.out_w(), k = g.kernel * g.kernel * g.c;
+  constexpr int64_t kBlockBytes = 256 << 10;
+  const int64_t block = std::clamp<int64_t>(kBlockBytes / k, 64, 4096);
+  std::vector<int64_t> total(g.o * k, 0);
+#pragma omp parallel
+  {
+    thread_local dnnl::stream stream(DnnlEngine());
+    std::vector<int8_t>& cols = Scratch<int8_t>(ScratchSlot::kIm2Col, block * k);
+    std::vector<int32_t> product(g.o * k);
+    std::vector<int64_t> sum(g.o * k, 0);
+#pragma omp for schedule(static) nowait
+    for (int64_t begin = 0; begin < rows; begin += block) {
+      const int64_t n = std::min(block, rows - begin);
+      Im2ColRows(g, qx.s8.data(), begin, begin + n, cols.data());
+      const memory::desc a({g.o, n}, memory::data_type::s8, memory::dims{1, g.o});
+      const memory::desc b({n, k}, memory::data_type::s8, memory::dims{k, 1});
+      const memory::desc c({g.o, k}, memory::data_type::s32, memory::dims{k, 1});
+      BlockMatmul(g.o, n, k).execute(
+          stream, {{DNNL_ARG_SRC,
+                    memory(a, DnnlEngine(), const_cast<int8_t*>(qdy.s8.data() + begin * g.o))},
+                   {DNNL_ARG_WEIGHTS, memory(b, DnnlEngine(), cols.data())},
+                   {DNNL_ARG_DST, memory(c, DnnlEngine(), product.data())}});
+      stream.wait();
+      for (int64_t i = 0; i < g.o * k; ++i) sum[i] += product[i];
+    }
+#pragma omp critical
+    for (int64_t i = 0; i < g.o * k; ++i) total[i] += sum[i];
+  }
+  const float scale = std::ldexp(1.0f, -(qdy.exponent + qx.exponent));
+  for (int64_t i = 0; i < g.o * k; ++i) dw[i] = static_cast<float>(total[i]) * scale;
 }
 
 }  // namespace
@@ -154,7 +274,7 @@ absl::StatusOr<int64_t> ConvForward(const FixedPointOptions& o, const ConvGeomet
   int64_t saturated = qx->saturated + qw->saturated;
   if (o.word_length <= 8 && k <= kGemmS8MaxChunk) {
     // oneDNN's direct int8 convolution: 2.6-4x faster than im2col + GEMM (PERFORMANCE.md).
-    DirectInt8Forward(g, *qx, *qw, y.data());
+    DirectInt8Run(g, Pass::kForward, *qx, *qw, y.data());
   } else {
     // y (rows x O) = cols (rows x K) * W^T, W stored O x K.
     absl::StatusOr<int64_t> gemm = Multiply({.m = rows, .n = g.o, .k = k, .b_transposed = true},
@@ -180,6 +300,13 @@ absl::StatusOr<int64_t> ConvBackwardData(const FixedPointOptions& o, const ConvG
   if (!qdy.ok()) return qdy.status();
   absl::StatusOr<Quantized> qw = QuantizeOperand(o, w, kWeights);
   if (!qw.ok()) return qw.status();
+  const bool directly = o.word_length <= 8 && g.o * g.kernel * g.kernel <= kGemmS8MaxChunk &&
+                        DeconvRightPadding(g, g.h, oh) >= 0 && DeconvRightPadding(g, g.w, ow) >= 0;
+  if (directly) {
+    // oneDNN's direct int8 transposed convolution (PERFORMANCE.md).
+    DirectInt8Run(g, Pass::kBackwardData, *qdy, *qw, dx.data());
+    return qdy->saturated + qw->saturated;
+  }
   // dcols (rows x K) = dY (rows x O) * W (O x K), then folded back (col2im) into dx.
   std::vector<float>& dcols = Scratch<float>(ScratchSlot::kColumnGradients, rows * k);
   absl::StatusOr<int64_t> saturated =
@@ -224,6 +351,11 @@ absl::StatusOr<int64_t> ConvBackwardWeights(const FixedPointOptions& o, const Co
   if (!qdy.ok()) return qdy.status();
   absl::StatusOr<Quantized> qx = QuantizeOperand(o, x, kInput);
   if (!qx.ok()) return qx.status();
+  if (o.word_length <= 8) {
+    BackwardWeightsInt8(g, *qdy, *qx, dw.data());
+    if (!db.empty()) internal::ColumnSums(*qdy, rows, g.o, db);
+    return qdy->saturated + qx->saturated;
+  }
   // dW (O x K) = dY^T (O x rows) * cols (rows x K); dY is stored rows x O.
   absl::StatusOr<int64_t> saturated = Multiply({.m = g.o, .n = k, .k = rows, .a_transposed = true},
                                                View(*qdy), Unfold(g, *qx), dw.data());
