@@ -299,8 +299,7 @@ void ValidateSchedule(const PrecisionPolicySpec& p, uint32_t epochs, Violations&
   }
 }
 
-void ValidatePrecision(const JobSpec& spec, Violations& v) {
-  const PrecisionPolicySpec& p = spec.precision();
+void ValidatePrecision(const PrecisionPolicySpec& p, uint32_t epochs, Violations& v) {
   if (!PrecisionPolicySpec::Kind_IsValid(p.kind())) {
     v.Add("precision.kind", absl::StrCat("unknown value ", p.kind()));
     return;
@@ -324,7 +323,7 @@ void ValidatePrecision(const JobSpec& spec, Violations& v) {
           absl::StrCat("only allowed with kind KIND_FIXED, got kind ", kind_name));
   }
   if (kind == PrecisionPolicySpec::KIND_SCHEDULE) {
-    ValidateSchedule(p, spec.epochs(), v);
+    ValidateSchedule(p, epochs, v);
   } else if (!p.schedule().empty()) {
     v.Add("precision.schedule",
           absl::StrCat("only allowed with kind KIND_SCHEDULE, got kind ", kind_name));
@@ -375,6 +374,26 @@ void ValidateLabels(const JobSpec& spec, Violations& v) {
 
 bool IsValidPrecisionBits(uint32_t bits) { return (bits >= 2 && bits <= 16) || bits == kFp32Bits; }
 
+void ApplyPrecisionDefaults(PrecisionPolicySpec& p) {
+  if (p.kind() == PrecisionPolicySpec::KIND_UNSPECIFIED) p.set_kind(PrecisionPolicySpec::KIND_MUPPET);
+  if (p.rounding() == v1::ROUNDING_UNSPECIFIED) p.set_rounding(v1::ROUNDING_STOCHASTIC);
+  if (p.kind() != PrecisionPolicySpec::KIND_MUPPET) return;
+  if (p.ladder().empty()) {
+    for (uint32_t bits : {8u, 12u, 14u, 16u}) p.add_ladder(bits);
+  }
+  if (!p.has_resolution_epochs()) p.set_resolution_epochs(3);
+  if (!p.has_patience()) p.set_patience(2);
+  if (!p.has_alpha()) p.set_alpha(1.0);
+  if (!p.has_beta()) p.set_beta(1.5);
+  if (!p.has_lambda()) p.set_lambda(0.1);
+}
+
+absl::Status ValidatePrecisionSpec(const PrecisionPolicySpec& spec, uint32_t epochs) {
+  Violations v;
+  ValidatePrecision(spec, epochs, v);
+  return v.ToStatus();
+}
+
 void ApplyJobSpecDefaults(JobSpec& spec) {
   v1::OptimizerSpec& opt = *spec.mutable_optimizer();
   if (!opt.has_momentum()) opt.set_momentum(0.9);
@@ -384,20 +403,8 @@ void ApplyJobSpecDefaults(JobSpec& spec) {
     spec.mutable_dataset()->set_data_dir(std::string(kFashionMnistDir));
   }
 
-  PrecisionPolicySpec& p = *spec.mutable_precision();
-  if (p.kind() == PrecisionPolicySpec::KIND_UNSPECIFIED) p.set_kind(PrecisionPolicySpec::KIND_MUPPET);
-  if (p.rounding() == v1::ROUNDING_UNSPECIFIED) p.set_rounding(v1::ROUNDING_STOCHASTIC);
-  const bool muppet = p.kind() == PrecisionPolicySpec::KIND_MUPPET;
-  if (muppet) {
-    if (p.ladder().empty()) {
-      for (uint32_t bits : {8u, 12u, 14u, 16u}) p.add_ladder(bits);
-    }
-    if (!p.has_resolution_epochs()) p.set_resolution_epochs(3);
-    if (!p.has_patience()) p.set_patience(2);
-    if (!p.has_alpha()) p.set_alpha(1.0);
-    if (!p.has_beta()) p.set_beta(1.5);
-    if (!p.has_lambda()) p.set_lambda(0.1);
-  }
+  ApplyPrecisionDefaults(*spec.mutable_precision());
+  const bool muppet = spec.precision().kind() == PrecisionPolicySpec::KIND_MUPPET;
 
   LrSchedule& lr = *spec.mutable_lr_schedule();
   if (lr.kind_case() == LrSchedule::KIND_NOT_SET) {
@@ -433,7 +440,7 @@ absl::Status ValidateJobSpec(const JobSpec& spec) {
   v.CheckRange("epochs", spec.epochs(), 1u, kMaxEpochs);
   ValidateOptimizer(spec.optimizer(), v);
   ValidateLrSchedule(spec, v);
-  ValidatePrecision(spec, v);
+  ValidatePrecision(spec.precision(), spec.epochs(), v);
   ValidateResources(spec, v);
   v.CheckRange("checkpoint_interval_epochs", spec.checkpoint_interval_epochs(), 0u,
                spec.epochs());

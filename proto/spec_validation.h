@@ -31,6 +31,14 @@ void ApplyJobSpecDefaults(v1::JobSpec& spec);
 // as "spec.<field>: <rule>, got <value>", joined by "; ". Unset fields with defaults are valid.
 absl::Status ValidateJobSpec(const v1::JobSpec& spec);
 
+// Fills the unset fields of a precision policy that have documented defaults (part of
+// ApplyJobSpecDefaults).
+void ApplyPrecisionDefaults(v1::PrecisionPolicySpec& spec);
+
+// ValidateJobSpec's rules for JobSpec.precision alone, in a job of `epochs` epochs; messages
+// name fields as "spec.precision.<field>".
+absl::Status ValidatePrecisionSpec(const v1::PrecisionPolicySpec& spec, uint32_t epochs);
+
 // Returns true for a word length a precision may take: [2, 16] fixed point, or 32 (FP32).
 bool IsValidPrecisionBits(uint32_t bits);
 

@@ -12,14 +12,17 @@ _GRPC_PYTHON_PLUGIN = "/usr/bin/grpc_python_plugin"
 def _outputs(srcs, suffixes):
     return [src[:-len(".proto")] + suffix for src in srcs for suffix in suffixes]
 
-def cc_grpc_library(name, srcs, deps = [], grpc = True, **kwargs):
-    """C++ messages (and gRPC stubs when grpc = True) for srcs, which live under this package."""
+def cc_grpc_library(name, srcs, deps = [], grpc = True, imports = [], **kwargs):
+    """C++ messages (and gRPC stubs when grpc = True) for srcs, which live under this package.
+
+    imports: .proto files that srcs import, compiled by the targets in deps.
+    """
     suffixes = [".pb.h", ".pb.cc"] + ([".grpc.pb.h", ".grpc.pb.cc"] if grpc else [])
     outs = _outputs(srcs, suffixes)
     grpc_flags = "--grpc_out=$(RULEDIR) --plugin=protoc-gen-grpc=%s" % _GRPC_CPP_PLUGIN if grpc else ""
     native.genrule(
         name = name + "_gen",
-        srcs = srcs,
+        srcs = srcs + imports,
         outs = outs,
         cmd = "%s -I%s -I/usr/include --cpp_out=$(RULEDIR) %s %s" % (
             _PROTOC,

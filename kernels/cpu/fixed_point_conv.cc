@@ -18,13 +18,10 @@ namespace muppet::kernels {
 namespace {
 
 using internal::CheckBiasSize;
-using internal::CheckSizes;
+using internal::CheckCodes;
 using internal::CodesView;
-using internal::kGradient;
-using internal::kInput;
-using internal::kWeights;
 using internal::Multiply;
-using internal::QuantizeOperand;
+using internal::OperandBuffer;
 using internal::View;
 
 dnnl::engine& DnnlEngine() {
@@ -255,63 +252,10 @@ void BackwardWeightsInt8(const ConvGeometry& g, const Quantized& qdy, const Quan
   for (int64_t i = 0; i < g.o * k; ++i) dw[i] = static_cast<float>(total[i]) * scale;
 }
 
-}  // namespace
-
-absl::StatusOr<int64_t> ConvForward(const FixedPointOptions& o, const ConvGeometry& g,
-                                    std::span<const float> x, std::span<const float> w,
-                                    std::span<const float> bias, std::span<float> y) {
-  if (absl::Status s = CheckGeometry(g); !s.ok()) return s;
-  const int64_t rows = g.n * g.out_h() * g.out_w(), k = g.kernel * g.kernel * g.c;
-  if (absl::Status s = CheckSizes(x, g.n * g.h * g.w * g.c, "x", w, g.o * k, "w", y, rows * g.o);
-      !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = CheckBiasSize(bias, g.o, "bias"); !s.ok()) return s;
-  absl::StatusOr<Quantized> qx = QuantizeOperand(o, x, kInput);
-  if (!qx.ok()) return qx.status();
-  absl::StatusOr<Quantized> qw = QuantizeOperand(o, w, kWeights);
-  if (!qw.ok()) return qw.status();
-  int64_t saturated = qx->saturated + qw->saturated;
-  if (o.word_length <= 8 && k <= kGemmS8MaxChunk) {
-    // oneDNN's direct int8 convolution: 2.6-4x faster than im2col + GEMM (PERFORMANCE.md).
-    DirectInt8Run(g, Pass::kForward, *qx, *qw, y.data());
-  } else {
-    // y (rows x O) = cols (rows x K) * W^T, W stored O x K.
-    absl::StatusOr<int64_t> gemm = Multiply({.m = rows, .n = g.o, .k = k, .b_transposed = true},
-                                            Unfold(g, *qx), View(*qw), y.data());
-    if (!gemm.ok()) return gemm.status();
-    saturated += *gemm;
-  }
-  internal::AddBias(bias, rows, g.o, y);
-  return saturated;
-}
-
-absl::StatusOr<int64_t> ConvBackwardData(const FixedPointOptions& o, const ConvGeometry& g,
-                                         std::span<const float> dy, std::span<const float> w,
-                                         std::span<float> dx) {
-  if (absl::Status s = CheckGeometry(g); !s.ok()) return s;
-  const int64_t oh = g.out_h(), ow = g.out_w(), rows = g.n * oh * ow;
-  const int64_t k = g.kernel * g.kernel * g.c;
-  if (absl::Status s = CheckSizes(dy, rows * g.o, "dy", w, g.o * k, "w", dx, g.n * g.h * g.w * g.c);
-      !s.ok()) {
-    return s;
-  }
-  absl::StatusOr<Quantized> qdy = QuantizeOperand(o, dy, kGradient);
-  if (!qdy.ok()) return qdy.status();
-  absl::StatusOr<Quantized> qw = QuantizeOperand(o, w, kWeights);
-  if (!qw.ok()) return qw.status();
-  const bool directly = o.word_length <= 8 && g.o * g.kernel * g.kernel <= kGemmS8MaxChunk &&
-                        DeconvRightPadding(g, g.h, oh) >= 0 && DeconvRightPadding(g, g.w, ow) >= 0;
-  if (directly) {
-    // oneDNN's direct int8 transposed convolution (PERFORMANCE.md).
-    DirectInt8Run(g, Pass::kBackwardData, *qdy, *qw, dx.data());
-    return qdy->saturated + qw->saturated;
-  }
-  // dcols (rows x K) = dY (rows x O) * W (O x K), then folded back (col2im) into dx.
-  std::vector<float>& dcols = Scratch<float>(ScratchSlot::kColumnGradients, rows * k);
-  absl::StatusOr<int64_t> saturated =
-      Multiply({.m = rows, .n = k, .k = g.o}, View(*qdy), View(*qw), dcols.data());
-  if (!saturated.ok()) return saturated.status();
+// Folds column gradients (rows x K) back onto dx, adding every patch element to the input
+// pixel it came from.
+void Col2Im(const ConvGeometry& g, const float* dcols, std::span<float> dx) {
+  const int64_t oh = g.out_h(), ow = g.out_w(), k = g.kernel * g.kernel * g.c;
   std::fill(dx.begin(), dx.end(), 0.0f);
   // Parallel over images: no two threads add into the same element, and the order of additions
   // into each element is fixed, so the result does not depend on the thread count.
@@ -319,7 +263,7 @@ absl::StatusOr<int64_t> ConvBackwardData(const FixedPointOptions& o, const ConvG
   for (int64_t n = 0; n < g.n; ++n) {
     for (int64_t oy = 0; oy < oh; ++oy) {
       for (int64_t ox = 0; ox < ow; ++ox) {
-        const float* in = dcols.data() + ((n * oh + oy) * ow + ox) * k;
+        const float* in = dcols + ((n * oh + oy) * ow + ox) * k;
         for (int64_t ky = 0; ky < g.kernel; ++ky) {
           const int64_t iy = oy * g.stride - g.padding + ky;
           if (iy < 0 || iy >= g.h) continue;
@@ -334,34 +278,118 @@ absl::StatusOr<int64_t> ConvBackwardData(const FixedPointOptions& o, const ConvG
       }
     }
   }
-  return qdy->saturated + qw->saturated + *saturated;
+}
+
+}  // namespace
+
+absl::StatusOr<int64_t> ConvForward(const ConvGeometry& g, const Quantized& qx, const Quantized& qw,
+                                    std::span<const float> bias, std::span<float> y) {
+  if (absl::Status s = CheckGeometry(g); !s.ok()) return s;
+  const int64_t rows = g.n * g.out_h() * g.out_w(), k = g.kernel * g.kernel * g.c;
+  if (absl::Status s = CheckCodes(qx, g.n * g.h * g.w * g.c, "x", qw, g.o * k, "w", y, rows * g.o);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckBiasSize(bias, g.o, "bias"); !s.ok()) return s;
+  int64_t saturated = 0;
+  if (qx.word_length <= 8 && k <= kGemmS8MaxChunk) {
+    // oneDNN's direct int8 convolution: 2.6-4x faster than im2col + GEMM (PERFORMANCE.md).
+    DirectInt8Run(g, Pass::kForward, qx, qw, y.data());
+  } else {
+    // y (rows x O) = cols (rows x K) * W^T, W stored O x K.
+    absl::StatusOr<int64_t> gemm = Multiply({.m = rows, .n = g.o, .k = k, .b_transposed = true},
+                                            Unfold(g, qx), View(qw), y.data());
+    if (!gemm.ok()) return gemm.status();
+    saturated = *gemm;
+  }
+  internal::AddBias(bias, rows, g.o, y);
+  return saturated;
+}
+
+absl::StatusOr<int64_t> ConvBackwardData(const ConvGeometry& g, const Quantized& qdy,
+                                         const Quantized& qw, std::span<float> dx) {
+  if (absl::Status s = CheckGeometry(g); !s.ok()) return s;
+  const int64_t oh = g.out_h(), ow = g.out_w(), rows = g.n * oh * ow;
+  const int64_t k = g.kernel * g.kernel * g.c;
+  if (absl::Status s =
+          CheckCodes(qdy, rows * g.o, "dy", qw, g.o * k, "w", dx, g.n * g.h * g.w * g.c);
+      !s.ok()) {
+    return s;
+  }
+  const bool directly = qdy.word_length <= 8 && g.o * g.kernel * g.kernel <= kGemmS8MaxChunk &&
+                        DeconvRightPadding(g, g.h, oh) >= 0 && DeconvRightPadding(g, g.w, ow) >= 0;
+  if (directly) {
+    // oneDNN's direct int8 transposed convolution (PERFORMANCE.md).
+    DirectInt8Run(g, Pass::kBackwardData, qdy, qw, dx.data());
+    return 0;
+  }
+  // dcols (rows x K) = dY (rows x O) * W (O x K), then folded back (col2im) into dx.
+  std::vector<float>& dcols = Scratch<float>(ScratchSlot::kColumnGradients, rows * k);
+  absl::StatusOr<int64_t> saturated =
+      Multiply({.m = rows, .n = k, .k = g.o}, View(qdy), View(qw), dcols.data());
+  if (!saturated.ok()) return saturated.status();
+  Col2Im(g, dcols.data(), dx);
+  return *saturated;
+}
+
+absl::StatusOr<int64_t> ConvBackwardWeights(const ConvGeometry& g, const Quantized& qdy,
+                                            const Quantized& qx, std::span<float> dw,
+                                            std::span<float> db) {
+  if (absl::Status s = CheckGeometry(g); !s.ok()) return s;
+  const int64_t rows = g.n * g.out_h() * g.out_w(), k = g.kernel * g.kernel * g.c;
+  if (absl::Status s =
+          CheckCodes(qdy, rows * g.o, "dy", qx, g.n * g.h * g.w * g.c, "x", dw, g.o * k);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckBiasSize(db, g.o, "db"); !s.ok()) return s;
+  int64_t saturated = 0;
+  if (qdy.word_length <= 8) {
+    BackwardWeightsInt8(g, qdy, qx, dw.data());
+  } else {
+    // dW (O x K) = dY^T (O x rows) * cols (rows x K); dY is stored rows x O.
+    absl::StatusOr<int64_t> gemm = Multiply({.m = g.o, .n = k, .k = rows, .a_transposed = true},
+                                            View(qdy), Unfold(g, qx), dw.data());
+    if (!gemm.ok()) return gemm.status();
+    saturated = *gemm;
+  }
+  if (!db.empty()) internal::ColumnSums(qdy, rows, g.o, db);
+  return saturated;
+}
+
+// The FP32 level: quantise each operand on its own stream, then the op on codes.
+
+absl::StatusOr<int64_t> ConvForward(const FixedPointOptions& o, const ConvGeometry& g,
+                                    std::span<const float> x, std::span<const float> w,
+                                    std::span<const float> bias, std::span<float> y) {
+  Quantized &qx = OperandBuffer(Operand::kInput), &qw = OperandBuffer(Operand::kWeights);
+  if (absl::Status s = QuantizeOperand(o, x, Operand::kInput, qx); !s.ok()) return s;
+  if (absl::Status s = QuantizeOperand(o, w, Operand::kWeights, qw); !s.ok()) return s;
+  absl::StatusOr<int64_t> saturated = ConvForward(g, qx, qw, bias, y);
+  if (!saturated.ok()) return saturated;
+  return qx.saturated + qw.saturated + *saturated;
+}
+
+absl::StatusOr<int64_t> ConvBackwardData(const FixedPointOptions& o, const ConvGeometry& g,
+                                         std::span<const float> dy, std::span<const float> w,
+                                         std::span<float> dx) {
+  Quantized &qdy = OperandBuffer(Operand::kGradient), &qw = OperandBuffer(Operand::kWeights);
+  if (absl::Status s = QuantizeOperand(o, dy, Operand::kGradient, qdy); !s.ok()) return s;
+  if (absl::Status s = QuantizeOperand(o, w, Operand::kWeights, qw); !s.ok()) return s;
+  absl::StatusOr<int64_t> saturated = ConvBackwardData(g, qdy, qw, dx);
+  if (!saturated.ok()) return saturated;
+  return qdy.saturated + qw.saturated + *saturated;
 }
 
 absl::StatusOr<int64_t> ConvBackwardWeights(const FixedPointOptions& o, const ConvGeometry& g,
                                             std::span<const float> dy, std::span<const float> x,
                                             std::span<float> dw, std::span<float> db) {
-  if (absl::Status s = CheckGeometry(g); !s.ok()) return s;
-  const int64_t rows = g.n * g.out_h() * g.out_w(), k = g.kernel * g.kernel * g.c;
-  if (absl::Status s = CheckSizes(dy, rows * g.o, "dy", x, g.n * g.h * g.w * g.c, "x", dw, g.o * k);
-      !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = CheckBiasSize(db, g.o, "db"); !s.ok()) return s;
-  absl::StatusOr<Quantized> qdy = QuantizeOperand(o, dy, kGradient);
-  if (!qdy.ok()) return qdy.status();
-  absl::StatusOr<Quantized> qx = QuantizeOperand(o, x, kInput);
-  if (!qx.ok()) return qx.status();
-  if (o.word_length <= 8) {
-    BackwardWeightsInt8(g, *qdy, *qx, dw.data());
-    if (!db.empty()) internal::ColumnSums(*qdy, rows, g.o, db);
-    return qdy->saturated + qx->saturated;
-  }
-  // dW (O x K) = dY^T (O x rows) * cols (rows x K); dY is stored rows x O.
-  absl::StatusOr<int64_t> saturated = Multiply({.m = g.o, .n = k, .k = rows, .a_transposed = true},
-                                               View(*qdy), Unfold(g, *qx), dw.data());
-  if (!saturated.ok()) return saturated.status();
-  if (!db.empty()) internal::ColumnSums(*qdy, rows, g.o, db);
-  return qdy->saturated + qx->saturated + *saturated;
+  Quantized &qdy = OperandBuffer(Operand::kGradient), &qx = OperandBuffer(Operand::kInput);
+  if (absl::Status s = QuantizeOperand(o, dy, Operand::kGradient, qdy); !s.ok()) return s;
+  if (absl::Status s = QuantizeOperand(o, x, Operand::kInput, qx); !s.ok()) return s;
+  absl::StatusOr<int64_t> saturated = ConvBackwardWeights(g, qdy, qx, dw, db);
+  if (!saturated.ok()) return saturated;
+  return qdy.saturated + qx.saturated + *saturated;
 }
 
 }  // namespace muppet::kernels

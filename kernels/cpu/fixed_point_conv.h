@@ -1,6 +1,6 @@
 // Fixed-point 2-D convolution on the integer GEMMs: forward, backward-data and
 // backward-weights, FP32 in and out, operands quantised inside at one word length (as in
-// fixed_point_linear.h, whose Quantized and FixedPointOptions these share).
+// fixed_point_linear.h; Quantized and FixedPointOptions are in fixed_point.h).
 //
 // Tensors are channels-last, as in the training engine: x is N x H x W x C, y is
 // N x OH x OW x O, and weights are O x KH x KW x C (logical O, C, KH, KW). The input is quantised
@@ -27,17 +27,28 @@ struct ConvGeometry {
   int64_t out_w() const { return (w + 2 * padding - kernel) / stride + 1; }
 };
 
-// y = conv(Q(x), Q(w)) + bias (bias may be empty). Returns the saturations it caused.
+// Each op comes in two levels, as in fixed_point_linear.h: on codes (training reuses each
+// tensor's codes across passes), and on FP32 tensors quantised inside. They return the
+// saturations they caused.
+
+// y = conv(x, w) + bias (bias may be empty).
+absl::StatusOr<int64_t> ConvForward(const ConvGeometry& g, const Quantized& x, const Quantized& w,
+                                    std::span<const float> bias, std::span<float> y);
 absl::StatusOr<int64_t> ConvForward(const FixedPointOptions& options, const ConvGeometry& g,
                                     std::span<const float> x, std::span<const float> w,
                                     std::span<const float> bias, std::span<float> y);
 
-// dx = the transposed convolution of Q(dy) with Q(w).
+// dx = the transposed convolution of dy with w.
+absl::StatusOr<int64_t> ConvBackwardData(const ConvGeometry& g, const Quantized& dy,
+                                         const Quantized& w, std::span<float> dx);
 absl::StatusOr<int64_t> ConvBackwardData(const FixedPointOptions& options, const ConvGeometry& g,
                                          std::span<const float> dy, std::span<const float> w,
                                          std::span<float> dx);
 
-// dw = correlation of Q(dy) with Q(x); db = per-channel sums of Q(dy) (db may be empty).
+// dw = correlation of dy with x; db = per-channel sums of dy (db may be empty).
+absl::StatusOr<int64_t> ConvBackwardWeights(const ConvGeometry& g, const Quantized& dy,
+                                            const Quantized& x, std::span<float> dw,
+                                            std::span<float> db);
 absl::StatusOr<int64_t> ConvBackwardWeights(const FixedPointOptions& options, const ConvGeometry& g,
                                             std::span<const float> dy, std::span<const float> x,
                                             std::span<float> dw, std::span<float> db);

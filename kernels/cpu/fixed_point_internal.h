@@ -6,19 +6,10 @@
 #include <span>
 
 #include "absl/status/statusor.h"
-#include "kernels/cpu/fixed_point_linear.h"
+#include "kernels/cpu/fixed_point.h"
 #include "kernels/cpu/gemm_shape.h"
 
 namespace muppet::kernels::internal {
-
-// The quantised operands of one step, each drawing from its own Philox stream.
-enum Operand : uint64_t { kInput = 0, kWeights = 1, kGradient = 2, kOperands = 3 };
-
-uint64_t Stream(const FixedPointOptions& options, Operand operand);
-
-// Quantises one operand of a step at the options' word length, on the operand's own stream.
-absl::StatusOr<Quantized> QuantizeOperand(const FixedPointOptions& options,
-                                          std::span<const float> x, Operand operand);
 
 // INVALID_ARGUMENT unless `bias` is empty or has `expected` elements; `name` names it.
 absl::Status CheckBiasSize(std::span<const float> bias, int64_t expected, const char* name);
@@ -26,10 +17,13 @@ absl::Status CheckBiasSize(std::span<const float> bias, int64_t expected, const 
 // y[r][j] += bias[j] for a rows x cols matrix; nothing for an empty bias.
 void AddBias(std::span<const float> bias, int64_t rows, int64_t cols, std::span<float> y);
 
-// INVALID_ARGUMENT naming every size when a, b or out is not the size the shape implies.
-absl::Status CheckSizes(std::span<const float> a, int64_t a_size, const char* a_name,
-                        std::span<const float> b, int64_t b_size, const char* b_name,
-                        std::span<float> out, int64_t out_size);
+// INVALID_ARGUMENT naming every size when a, b or out is not the size the shape implies, or when
+// a and b have different word lengths.
+absl::Status CheckCodes(const Quantized& a, int64_t a_size, const char* a_name, const Quantized& b,
+                        int64_t b_size, const char* b_name, std::span<float> out, int64_t out_size);
+
+// This thread's reusable buffer for quantising operand `operand` of an FP32-level op.
+Quantized& OperandBuffer(Operand operand);
 
 // Codes of a quantised matrix, wherever they are stored.
 struct CodesView {

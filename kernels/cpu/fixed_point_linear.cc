@@ -11,52 +11,6 @@
 
 namespace muppet::kernels {
 namespace internal {
-
-uint64_t Stream(const FixedPointOptions& o, Operand operand) {
-  return o.step * kOperands + operand;
-}
-
-absl::StatusOr<Quantized> QuantizeOperand(const FixedPointOptions& o, std::span<const float> x,
-                                          Operand operand) {
-  return QuantizeTensor(x, o.word_length, o.rounding, o.seed, Stream(o, operand));
-}
-
-absl::Status CheckBiasSize(std::span<const float> bias, int64_t expected, const char* name) {
-  if (bias.empty() || static_cast<int64_t>(bias.size()) == expected) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat(name, " has ", bias.size(), " elements, expected ", expected));
-}
-
-void AddBias(std::span<const float> bias, int64_t rows, int64_t cols, std::span<float> y) {
-  if (bias.empty()) return;
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t j = 0; j < cols; ++j) y[r * cols + j] += bias[j];
-  }
-}
-
-absl::Status CheckSizes(std::span<const float> a, int64_t a_size, const char* a_name,
-                        std::span<const float> b, int64_t b_size, const char* b_name,
-                        std::span<float> out, int64_t out_size) {
-  if (static_cast<int64_t>(a.size()) != a_size || static_cast<int64_t>(b.size()) != b_size ||
-      static_cast<int64_t>(out.size()) != out_size) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("sizes disagree: ", a_name, " has ", a.size(), " (expected ", a_size, "), ",
-                     b_name, " has ", b.size(), " (expected ", b_size, "), output has ", out.size(),
-                     " (expected ", out_size, ")"));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<int64_t> Multiply(const GemmShape& shape, const CodesView& a, const CodesView& b,
-                                 float* c) {
-  const float scale = std::ldexp(1.0f, -(a.exponent + b.exponent));
-  if (a.word_length <= 8) {
-    if (absl::Status s = GemmS8(shape, a.s8, b.s8, scale, c); !s.ok()) return s;
-    return int64_t{0};  // The int8 GEMM cannot saturate (see gemm_s8.h).
-  }
-  return GemmS16(shape, a.s16, b.s16, scale, c, GemmS16BlockPairs(a.word_length));
-}
-
 namespace {
 
 // Row by row, so the inner loop runs over contiguous codes and vectorises. Integer sums are
@@ -79,6 +33,51 @@ void SumColumns(const Code* codes, int64_t rows, int64_t cols, int64_t* sums) {
 
 }  // namespace
 
+absl::Status CheckBiasSize(std::span<const float> bias, int64_t expected, const char* name) {
+  if (bias.empty() || static_cast<int64_t>(bias.size()) == expected) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(name, " has ", bias.size(), " elements, expected ", expected));
+}
+
+void AddBias(std::span<const float> bias, int64_t rows, int64_t cols, std::span<float> y) {
+  if (bias.empty()) return;
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t j = 0; j < cols; ++j) y[r * cols + j] += bias[j];
+  }
+}
+
+absl::Status CheckCodes(const Quantized& a, int64_t a_size, const char* a_name, const Quantized& b,
+                        int64_t b_size, const char* b_name, std::span<float> out,
+                        int64_t out_size) {
+  if (a.size() != a_size || b.size() != b_size || static_cast<int64_t>(out.size()) != out_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sizes disagree: ", a_name, " has ", a.size(), " (expected ", a_size, "), ",
+                     b_name, " has ", b.size(), " (expected ", b_size, "), output has ", out.size(),
+                     " (expected ", out_size, ")"));
+  }
+  if (a.word_length != b.word_length || a.word_length < 2 || a.word_length > 16) {
+    return absl::InvalidArgumentError(absl::StrCat("word lengths disagree: ", a_name, " has ",
+                                                   a.word_length, ", ", b_name, " has ",
+                                                   b.word_length));
+  }
+  return absl::OkStatus();
+}
+
+Quantized& OperandBuffer(Operand operand) {
+  thread_local Quantized buffers[3];
+  return buffers[static_cast<int>(operand)];
+}
+
+absl::StatusOr<int64_t> Multiply(const GemmShape& shape, const CodesView& a, const CodesView& b,
+                                 float* c) {
+  const float scale = std::ldexp(1.0f, -(a.exponent + b.exponent));
+  if (a.word_length <= 8) {
+    if (absl::Status s = GemmS8(shape, a.s8, b.s8, scale, c); !s.ok()) return s;
+    return int64_t{0};  // The int8 GEMM cannot saturate (see gemm_s8.h).
+  }
+  return GemmS16(shape, a.s16, b.s16, scale, c, GemmS16BlockPairs(a.word_length));
+}
+
 void ColumnSums(const Quantized& q, int64_t rows, int64_t cols, std::span<float> out) {
   std::vector<int64_t> sums(cols);
   if (q.word_length <= 8) {
@@ -93,82 +92,77 @@ void ColumnSums(const Quantized& q, int64_t rows, int64_t cols, std::span<float>
 }  // namespace internal
 
 using internal::CheckBiasSize;
-using internal::CheckSizes;
-using internal::kGradient;
-using internal::kInput;
-using internal::kWeights;
+using internal::CheckCodes;
 using internal::Multiply;
-using internal::QuantizeOperand;
+using internal::OperandBuffer;
 using internal::View;
 
-absl::StatusOr<Quantized> QuantizeTensor(std::span<const float> x, int word_length,
-                                         Rounding rounding, uint64_t seed, uint64_t stream) {
-  if (word_length < 2 || word_length > 16) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("word length must be in [2, 16], got ", word_length));
-  }
-  absl::StatusOr<Range> range = MinMax(x);
-  if (!range.ok()) return range.status();
-  Quantized q{.word_length = word_length, .exponent = ScaleExponent(*range, word_length)};
-  const QuantizeOptions options{.word_length = word_length,
-                                .exponent = q.exponent,
-                                .rounding = rounding,
-                                .seed = seed,
-                                .stream = stream};
-  if (word_length <= 8) {
-    q.s8.resize(x.size());
-    q.saturated = Quantize(x, options, std::span<int8_t>(q.s8));
-  } else {
-    q.s16.resize(x.size());
-    q.saturated = Quantize(x, options, std::span<int16_t>(q.s16));
-  }
-  return q;
+absl::StatusOr<int64_t> LinearForward(const Quantized& x, const Quantized& w,
+                                      std::span<const float> bias, int64_t n, int64_t f,
+                                      int64_t out, std::span<float> y) {
+  if (absl::Status s = CheckCodes(x, n * f, "x", w, out * f, "w", y, n * out); !s.ok()) return s;
+  if (absl::Status s = CheckBiasSize(bias, out, "bias"); !s.ok()) return s;
+  absl::StatusOr<int64_t> saturated =
+      Multiply({.m = n, .n = out, .k = f, .b_transposed = true}, View(x), View(w), y.data());
+  if (saturated.ok()) internal::AddBias(bias, n, out, y);
+  return saturated;
 }
+
+absl::StatusOr<int64_t> LinearBackwardData(const Quantized& dy, const Quantized& w, int64_t n,
+                                           int64_t f, int64_t out, std::span<float> dx) {
+  if (absl::Status s = CheckCodes(dy, n * out, "dy", w, out * f, "w", dx, n * f); !s.ok()) {
+    return s;
+  }
+  return Multiply({.m = n, .n = f, .k = out}, View(dy), View(w), dx.data());
+}
+
+absl::StatusOr<int64_t> LinearBackwardWeights(const Quantized& dy, const Quantized& x, int64_t n,
+                                              int64_t f, int64_t out, std::span<float> dw,
+                                              std::span<float> db) {
+  if (absl::Status s = CheckCodes(dy, n * out, "dy", x, n * f, "x", dw, out * f); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckBiasSize(db, out, "db"); !s.ok()) return s;
+  absl::StatusOr<int64_t> saturated =
+      Multiply({.m = out, .n = f, .k = n, .a_transposed = true}, View(dy), View(x), dw.data());
+  if (saturated.ok() && !db.empty()) internal::ColumnSums(dy, n, out, db);
+  return saturated;
+}
+
+// The FP32 level: quantise each operand on its own stream, then the op on codes.
 
 absl::StatusOr<int64_t> LinearForward(const FixedPointOptions& o, std::span<const float> x,
                                       std::span<const float> w, std::span<const float> bias,
                                       int64_t n, int64_t f, int64_t out, std::span<float> y) {
-  if (absl::Status s = CheckSizes(x, n * f, "x", w, out * f, "w", y, n * out); !s.ok()) return s;
-  if (absl::Status s = CheckBiasSize(bias, out, "bias"); !s.ok()) return s;
-  absl::StatusOr<Quantized> qx = QuantizeOperand(o, x, kInput);
-  if (!qx.ok()) return qx.status();
-  absl::StatusOr<Quantized> qw = QuantizeOperand(o, w, kWeights);
-  if (!qw.ok()) return qw.status();
-  absl::StatusOr<int64_t> saturated =
-      Multiply({.m = n, .n = out, .k = f, .b_transposed = true}, View(*qx), View(*qw), y.data());
-  if (!saturated.ok()) return saturated.status();
-  internal::AddBias(bias, n, out, y);
-  return qx->saturated + qw->saturated + *saturated;
+  Quantized &qx = OperandBuffer(Operand::kInput), &qw = OperandBuffer(Operand::kWeights);
+  if (absl::Status s = QuantizeOperand(o, x, Operand::kInput, qx); !s.ok()) return s;
+  if (absl::Status s = QuantizeOperand(o, w, Operand::kWeights, qw); !s.ok()) return s;
+  absl::StatusOr<int64_t> saturated = LinearForward(qx, qw, bias, n, f, out, y);
+  if (!saturated.ok()) return saturated;
+  return qx.saturated + qw.saturated + *saturated;
 }
 
 absl::StatusOr<int64_t> LinearBackwardData(const FixedPointOptions& o, std::span<const float> dy,
                                            std::span<const float> w, int64_t n, int64_t f,
                                            int64_t out, std::span<float> dx) {
-  if (absl::Status s = CheckSizes(dy, n * out, "dy", w, out * f, "w", dx, n * f); !s.ok()) return s;
-  absl::StatusOr<Quantized> qdy = QuantizeOperand(o, dy, kGradient);
-  if (!qdy.ok()) return qdy.status();
-  absl::StatusOr<Quantized> qw = QuantizeOperand(o, w, kWeights);
-  if (!qw.ok()) return qw.status();
-  absl::StatusOr<int64_t> saturated =
-      Multiply({.m = n, .n = f, .k = out}, View(*qdy), View(*qw), dx.data());
-  if (!saturated.ok()) return saturated.status();
-  return qdy->saturated + qw->saturated + *saturated;
+  Quantized &qdy = OperandBuffer(Operand::kGradient), &qw = OperandBuffer(Operand::kWeights);
+  if (absl::Status s = QuantizeOperand(o, dy, Operand::kGradient, qdy); !s.ok()) return s;
+  if (absl::Status s = QuantizeOperand(o, w, Operand::kWeights, qw); !s.ok()) return s;
+  absl::StatusOr<int64_t> saturated = LinearBackwardData(qdy, qw, n, f, out, dx);
+  if (!saturated.ok()) return saturated;
+  return qdy.saturated + qw.saturated + *saturated;
 }
 
 absl::StatusOr<int64_t> LinearBackwardWeights(const FixedPointOptions& o, std::span<const float> dy,
                                               std::span<const float> x, int64_t n, int64_t f,
                                               int64_t out, std::span<float> dw,
                                               std::span<float> db) {
-  if (absl::Status s = CheckSizes(dy, n * out, "dy", x, n * f, "x", dw, out * f); !s.ok()) return s;
-  absl::StatusOr<Quantized> qdy = QuantizeOperand(o, dy, kGradient);
-  if (!qdy.ok()) return qdy.status();
-  absl::StatusOr<Quantized> qx = QuantizeOperand(o, x, kInput);
-  if (!qx.ok()) return qx.status();
-  absl::StatusOr<int64_t> saturated =
-      Multiply({.m = out, .n = f, .k = n, .a_transposed = true}, View(*qdy), View(*qx), dw.data());
-  if (!saturated.ok()) return saturated.status();
-  if (!db.empty()) internal::ColumnSums(*qdy, n, out, db);
-  return qdy->saturated + qx->saturated + *saturated;
+  Quantized &qdy = OperandBuffer(Operand::kGradient), &qx = OperandBuffer(Operand::kInput);
+  if (absl::Status s = QuantizeOperand(o, dy, Operand::kGradient, qdy); !s.ok()) return s;
+  if (absl::Status s = QuantizeOperand(o, x, Operand::kInput, qx); !s.ok()) return s;
+  absl::StatusOr<int64_t> saturated = LinearBackwardWeights(qdy, qx, n, f, out, dw, db);
+  if (!saturated.ok()) return saturated;
+  return qdy.saturated + qx.saturated + *saturated;
 }
 
 }  // namespace muppet::kernels

@@ -1,0 +1,82 @@
+#include "kernels/cpu/fixed_point.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/cpu/scratch.h"
+
+namespace muppet::kernels {
+namespace {
+
+template <typename Code>
+int64_t QuantizeCodes(std::span<const float> x, const QuantizeOptions& options,
+                      std::vector<Code>& codes) {
+  codes.resize(x.size());
+  return Quantize(x, options, std::span<Code>(codes));
+}
+
+template <typename Code>
+void Dequantize(const std::vector<Code>& codes, int exponent, std::span<float> x) {
+  const float scale = std::ldexp(1.0f, -exponent);
+#pragma omp parallel for schedule(static) if (x.size() >= (1 << 16))
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(codes[i]) * scale;
+}
+
+}  // namespace
+
+absl::Status QuantizeTensorInto(std::span<const float> x, int word_length, Rounding rounding,
+                                uint64_t seed, uint64_t stream, Quantized& out) {
+  if (word_length < 2 || word_length > 16) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("word length must be in [2, 16], got ", word_length));
+  }
+  absl::StatusOr<Range> range = MinMax(x);
+  if (!range.ok()) return range.status();
+  out.word_length = word_length;
+  out.exponent = ScaleExponent(*range, word_length);
+  const QuantizeOptions options{.word_length = word_length,
+                                .exponent = out.exponent,
+                                .rounding = rounding,
+                                .seed = seed,
+                                .stream = stream};
+  // The other width's buffer is emptied but keeps its capacity for later reuse.
+  if (word_length <= 8) {
+    out.s16.clear();
+    out.saturated = QuantizeCodes(x, options, out.s8);
+  } else {
+    out.s8.clear();
+    out.saturated = QuantizeCodes(x, options, out.s16);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Quantized> QuantizeTensor(std::span<const float> x, int word_length,
+                                         Rounding rounding, uint64_t seed, uint64_t stream) {
+  Quantized q;
+  if (absl::Status s = QuantizeTensorInto(x, word_length, rounding, seed, stream, q); !s.ok()) {
+    return s;
+  }
+  return q;
+}
+
+absl::StatusOr<int64_t> RoundToFixedPoint(std::span<float> x, int word_length, Rounding rounding,
+                                          uint64_t seed, uint64_t stream) {
+  thread_local Quantized q;  // Reused: the codes are only a stepping stone.
+  if (absl::Status s = QuantizeTensorInto(x, word_length, rounding, seed, stream, q); !s.ok()) {
+    return s;
+  }
+  if (word_length <= 8) {
+    Dequantize(q.s8, q.exponent, x);
+  } else {
+    Dequantize(q.s16, q.exponent, x);
+  }
+  return q.saturated;
+}
+
+absl::Status QuantizeOperand(const FixedPointOptions& o, std::span<const float> x, Operand operand,
+                             Quantized& out) {
+  return QuantizeTensorInto(x, o.word_length, o.rounding, o.seed,
+                            o.step * 3 + static_cast<uint64_t>(operand), out);
+}
+
+}  // namespace muppet::kernels

@@ -1,0 +1,63 @@
+// Tensors in MuPPET's dynamic fixed point (../shared/reference/muppet-algorithm.md, section 1):
+// integer codes sharing one power-of-two exponent, the options of one training step, and the
+// in-place rounding of an FP32 tensor onto its fixed-point grid.
+#ifndef MUPPET_KERNELS_CPU_FIXED_POINT_H_
+#define MUPPET_KERNELS_CPU_FIXED_POINT_H_
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "kernels/cpu/quantize.h"
+
+namespace muppet::kernels {
+
+// A tensor in dynamic fixed point: codes (int8 for WL <= 8, int16 above) and the exponent s,
+// so that x ~= code * 2^-s.
+struct Quantized {
+  int word_length = 0;
+  int exponent = 0;
+  std::vector<int8_t> s8;
+  std::vector<int16_t> s16;
+  int64_t saturated = 0;  // Codes clamped to the signed range.
+
+  // Number of codes.
+  int64_t size() const { return static_cast<int64_t>(word_length <= 8 ? s8.size() : s16.size()); }
+};
+
+// Quantises `x` with its own MuPPET exponent. INVALID_ARGUMENT for NaN or infinity, an empty
+// tensor, or a word length outside [2, 16].
+absl::StatusOr<Quantized> QuantizeTensor(std::span<const float> x, int word_length,
+                                         Rounding rounding, uint64_t seed, uint64_t stream);
+
+// QuantizeTensor into `out`, reusing its buffers: no allocation once they are large enough
+// (fresh pages cost ~10 us each here; see scratch.h). On error `out` is unspecified.
+absl::Status QuantizeTensorInto(std::span<const float> x, int word_length, Rounding rounding,
+                                uint64_t seed, uint64_t stream, Quantized& out);
+
+// Replaces x by Q(x) * 2^-s, its value on the fixed-point grid (x's own exponent). Returns the
+// codes saturated; errors as QuantizeTensor.
+absl::StatusOr<int64_t> RoundToFixedPoint(std::span<float> x, int word_length, Rounding rounding,
+                                          uint64_t seed, uint64_t stream);
+
+// Precision and randomness of one step. Each operand draws from its own stream derived from
+// `step`, so every quantisation in a training run gets independent rounding bits.
+struct FixedPointOptions {
+  int word_length = 8;
+  Rounding rounding = Rounding::kStochastic;
+  uint64_t seed = 0;
+  uint64_t step = 0;
+};
+
+// The operands of a layer operation, each quantised on its own stream of a step.
+enum class Operand : uint64_t { kInput = 0, kWeights = 1, kGradient = 2 };
+
+// Quantises one operand of a step at the options' word length, on the operand's own stream
+// (step * 3 + operand), into `out`.
+absl::Status QuantizeOperand(const FixedPointOptions& options, std::span<const float> x,
+                             Operand operand, Quantized& out);
+
+}  // namespace muppet::kernels
+
+#endif  // MUPPET_KERNELS_CPU_FIXED_POINT_H_
