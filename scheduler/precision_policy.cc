@@ -87,7 +87,8 @@ void ObserveMuppet(const PolicyEpoch& epoch, PolicyState& state, Decision& decis
     sum += ratio;
     ++used;
   }
-  for (int l = 0; l < state.window_squared_norms_size(); ++l) state.set_window_squared_norms(l, 0.0);
+  for (int l = 0; l < state.window_squared_norms_size(); ++l)
+    state.set_window_squared_norms(l, 0.0);
   d.threshold = SwitchThreshold(spec, epoch.epoch);
   if (used == 0) return;  // Nothing to compare; ds_max and violations stay as they were.
 
@@ -156,8 +157,7 @@ class Policy : public PrecisionPolicy {
 
 // Checks what MakePolicy and RestorePolicy rely on: a valid spec with every default applied.
 absl::Status CheckSpec(const PrecisionPolicySpec& spec) {
-  if (absl::Status s = ValidatePrecisionSpec(spec, std::numeric_limits<uint32_t>::max());
-      !s.ok()) {
+  if (absl::Status s = ValidatePrecisionSpec(spec, std::numeric_limits<uint32_t>::max()); !s.ok()) {
     return s;
   }
   PrecisionPolicySpec with_defaults = spec;

@@ -34,8 +34,8 @@ std::unique_ptr<PrecisionPolicy> Make(const PrecisionPolicySpec& spec) {
 
 // One tensor with ||B||^2 = 1: with r = 1, ds(j) is exactly `diversity`.
 PolicyEpoch WithDiversity(int64_t j, double diversity) {
-  return {.epoch = j, .gradients = {{.name = "w", .squared_norm = diversity,
-                                     .window_sum_squared_norm = 1.0}}};
+  return {.epoch = j,
+          .gradients = {{.name = "w", .squared_norm = diversity, .window_sum_squared_norm = 1.0}}};
 }
 
 TEST(SwitchThresholdTest, MatchesTheReferenceFormula) {
@@ -103,8 +103,7 @@ TEST(MuppetPolicyTest, CountsViolationsSinceTheLastSwitchAndResetsDsMaxOnClimbin
       {1.9, 2.0 / 1.9, 1, 8},  // p = 1.05: none, and the count is kept (not consecutive).
       {1.0, 2.0, 2, 12},       // p = 2: second violation since the switch: climb.
       {0.5, 1.0, 0, 12},       // ds_max was reset: 0.5 is the new maximum, not p = 4.
-      {0.3, 0.5 / 0.3, 1, 12},
-      {0.2, 2.5, 2, 14},
+      {0.3, 0.5 / 0.3, 1, 12}, {0.2, 2.5, 2, 14},
   };
   for (int j = 0; j < 8; ++j) {
     SCOPED_TRACE(j);

@@ -9,22 +9,28 @@
 
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "scheduler/policy_text.h"
+#include "scheduler/precision_policy.h"
 #include "worker/base/cli.h"
 #include "worker/data/dataset.h"
 #include "worker/models/model.h"
+#include "worker/optim/lr_schedule.h"
+#include "worker/train/local_policy.h"
 #include "worker/train/progress.h"
 #include "worker/train/report.h"
 #include "worker/train/train_config.h"
 #include "worker/train/trainer.h"
 
 ABSL_FLAG(std::string, model, "", "Model: lenet5, resnet20, alexnet, resnet18, googlenet.");
-ABSL_FLAG(std::string, dataset, "fashion-mnist", "Dataset: fashion-mnist, idx, cifar10, synthetic.");
+ABSL_FLAG(std::string, dataset, "fashion-mnist",
+          "Dataset: fashion-mnist, idx, cifar10, synthetic.");
 ABSL_FLAG(std::string, synthetic, "",
           "Shape of --dataset=synthetic: <channels>x<height>x<width>,<classes>,<train>,<test>, "
           "e.g. 3x32x32,10,50000,10000.");
@@ -36,15 +42,32 @@ ABSL_FLAG(int64_t, batch_size, 128, "Minibatch size.");
 ABSL_FLAG(double, lr, 0.1, "Initial learning rate.");
 ABSL_FLAG(double, momentum, 0.9, "SGD momentum.");
 ABSL_FLAG(double, weight_decay, 1e-4, "L2 weight decay.");
-ABSL_FLAG(std::string, lr_schedule, "constant",
+ABSL_FLAG(std::string, lr_schedule, "",
           "constant | step:<epochs>:<gamma> | multistep:<e1>,<e2>,...:<gamma> | "
-          "cosine[:<min-lr>].");
+          "cosine[:<min-lr>] | precision-aware[:<step-epochs>:<gamma>]. Default: precision-aware "
+          "(constant in fixed point, x0.1 every 15 FP32 epochs down to lr/100) with "
+          "--policy=muppet, constant otherwise.");
 ABSL_FLAG(bool, augment, false, "Random crop (4-pixel padding) and horizontal flip.");
 ABSL_FLAG(int64_t, train_limit, 0, "Train on the first N images only (0: all).");
 ABSL_FLAG(int64_t, test_limit, 0, "Evaluate on the first N images only (0: all).");
 ABSL_FLAG(int64_t, threads, 0, "CPU threads (0: every core this process may use).");
 ABSL_FLAG(int64_t, seed, 0, "Seed for initialisation, shuffling and augmentation.");
 ABSL_FLAG(std::string, report, "", "Write a JSON report of the run to this file.");
+ABSL_FLAG(std::string, policy, "muppet",
+          "Precision policy: muppet (climb --ladder by gradient diversity, then FP32) | fp32 | "
+          "fixed:<bits> | schedule:<epoch>:<bits>,<epoch>:<bits>,...");
+ABSL_FLAG(std::string, rounding, "stochastic", "Fixed-point rounding: stochastic | nearest.");
+ABSL_FLAG(std::string, ladder, "",
+          "muppet: word lengths to climb before FP32 (default 8,12,14,16).");
+ABSL_FLAG(int64_t, resolution, 0,
+          "muppet: window r of policy epochs per diversity measure (default 3).");
+ABSL_FLAG(int64_t, patience, 0, "muppet: violations y that trigger a climb (default 2).");
+ABSL_FLAG(std::optional<double>, alpha, std::nullopt,
+          "muppet: threshold T(j) = alpha + beta * exp(-lambda * j); default 1.");
+ABSL_FLAG(std::optional<double>, beta, std::nullopt, "muppet: see --alpha; default 1.5.");
+ABSL_FLAG(std::optional<double>, lambda, std::nullopt, "muppet: see --alpha; default 0.1.");
+ABSL_FLAG(int64_t, policy_epoch_iterations, 0,
+          "muppet: length of a policy epoch in iterations (0: a real epoch).");
 
 namespace muppet {
 namespace {
@@ -73,7 +96,16 @@ int Run() {
                          .augment = absl::GetFlag(FLAGS_augment),
                          .train_limit = absl::GetFlag(FLAGS_train_limit),
                          .test_limit = absl::GetFlag(FLAGS_test_limit),
-                         .seed = absl::GetFlag(FLAGS_seed)};
+                         .seed = absl::GetFlag(FLAGS_seed),
+                         .policy = absl::GetFlag(FLAGS_policy),
+                         .rounding = absl::GetFlag(FLAGS_rounding),
+                         .ladder = absl::GetFlag(FLAGS_ladder),
+                         .resolution = absl::GetFlag(FLAGS_resolution),
+                         .patience = absl::GetFlag(FLAGS_patience),
+                         .alpha = absl::GetFlag(FLAGS_alpha),
+                         .beta = absl::GetFlag(FLAGS_beta),
+                         .lambda = absl::GetFlag(FLAGS_lambda),
+                         .policy_epoch_iterations = absl::GetFlag(FLAGS_policy_epoch_iterations)};
   if (flags.model.empty()) return Fail("--model is required; see --help");
   const int64_t threads = absl::GetFlag(FLAGS_threads);
   if (threads < 0 || threads > 1024) {
@@ -86,41 +118,65 @@ int Run() {
   const auto start = std::chrono::steady_clock::now();
   absl::StatusOr<TrainTest> data = LoadDataset(spec->dataset(), spec->seed());
   if (!data.ok()) return Fail(std::string(data.status().message()));
-  absl::StatusOr<std::unique_ptr<Model>> model =
-      BuildModel({.name = spec->model().name(),
-                  .in_channels = data->train.channels,
-                  .height = data->train.height,
-                  .width = data->train.width,
-                  .num_classes = data->train.classes,
-                  .seed = spec->seed()});
+  absl::StatusOr<std::unique_ptr<Model>> model = BuildModel({.name = spec->model().name(),
+                                                             .in_channels = data->train.channels,
+                                                             .height = data->train.height,
+                                                             .width = data->train.width,
+                                                             .num_classes = data->train.classes,
+                                                             .seed = spec->seed()});
   if (!model.ok()) return Fail(std::string(model.status().message()));
 
+  absl::StatusOr<std::unique_ptr<scheduler::PrecisionPolicy>> policy =
+      scheduler::MakePolicy(spec->precision());
+  if (!policy.ok()) return Fail(std::string(policy.status().message()));
+  LocalPolicyController controller(*std::move(policy));
+  (*model)->precision().bits = controller.precision_bits();
+
   const int epochs = static_cast<int>(spec->epochs());
-  Trainer trainer(**model, *data,
-                  {.epochs = epochs,
-                   .batch_size = spec->batch_size(),
-                   .augment = spec->dataset().augment(),
-                   .seed = spec->seed(),
-                   .sgd = {.momentum = spec->optimizer().momentum(),
-                           .weight_decay = spec->optimizer().weight_decay(),
-                           .nesterov = spec->optimizer().nesterov()}});
+  const v1::PrecisionPolicySpec& precision = spec->precision();
+  Trainer trainer(
+      **model, *data,
+      {.epochs = epochs,
+       .batch_size = spec->batch_size(),
+       .augment = spec->dataset().augment(),
+       .seed = spec->seed(),
+       .sgd = {.momentum = spec->optimizer().momentum(),
+               .weight_decay = spec->optimizer().weight_decay(),
+               .nesterov = spec->optimizer().nesterov()},
+       .rounding = precision.rounding() == v1::ROUNDING_NEAREST ? kernels::Rounding::kNearest
+                                                                : kernels::Rounding::kStochastic,
+       .policy_epoch_iterations = precision.policy_epoch_iterations()},
+      &controller);
   const LrSchedule schedule(spec->optimizer().learning_rate(), spec->lr_schedule(), epochs);
   ProgressDisplay display(stdout, isatty(STDOUT_FILENO) != 0, epochs);
-  std::printf("muppet-train: %s on %s (%lld train / %lld test images, %lld parameters), batch %u, "
-              "%d threads\n",
-              spec->model().name().c_str(), spec->dataset().name().c_str(),
-              static_cast<long long>(data->train.size()), static_cast<long long>(data->test.size()),
-              static_cast<long long>((*model)->NumParameterElements()), spec->batch_size(),
-              omp_get_max_threads());
+  display.SetPrecision(controller.precision_bits());
+  const std::string policy_text = scheduler::PolicyText(precision);
+  std::printf(
+      "muppet-train: %s on %s (%lld train / %lld test images, %lld parameters), batch %u, "
+      "%d threads, policy %s starting at %s\n",
+      spec->model().name().c_str(), spec->dataset().name().c_str(),
+      static_cast<long long>(data->train.size()), static_cast<long long>(data->test.size()),
+      static_cast<long long>((*model)->NumParameterElements()), spec->batch_size(),
+      omp_get_max_threads(), policy_text.c_str(),
+      PrecisionLabel(controller.precision_bits()).c_str());
 
   RunReport report{.model = spec->model().name(),
                    .dataset = spec->dataset().name(),
-                   .policy = "fp32",
+                   .policy = policy_text,
                    .batch_size = spec->batch_size(),
                    .threads = omp_get_max_threads(),
                    .seed = spec->seed()};
+  // The precision-aware learning-rate schedule decays from the first FP32 epoch.
+  std::optional<int> first_fp32_epoch;
+  if (controller.precision_bits() == NumericPrecision::kFp32) first_fp32_epoch = 0;
   for (int epoch = 0; epoch < epochs; ++epoch) {
-    report.epochs.push_back(trainer.TrainEpoch(epoch, schedule.At(epoch), &display));
+    absl::StatusOr<EpochResult> result =
+        trainer.TrainEpoch(epoch, schedule.At(epoch, first_fp32_epoch), &display);
+    if (!result.ok()) return Fail(absl::StrCat("epoch ", epoch, ": ", result.status().message()));
+    for (const PrecisionSwitchEvent& s : result->switches) {
+      if (s.to_bits == NumericPrecision::kFp32 && !first_fp32_epoch) first_fp32_epoch = s.epoch;
+    }
+    report.epochs.push_back(*std::move(result));
     display.OnEpochEnd(report.epochs.back());
   }
   report.final_test_accuracy = report.epochs.back().test_accuracy;
@@ -147,7 +203,8 @@ int main(int argc, char** argv) {
       "[--dataset=fashion-mnist] [--report=run.json]");
   std::vector<std::string> storage;
   std::vector<char*> args = muppet::DashedFlagsToUnderscores(argc, argv, storage);
-  const std::vector<char*> positional = absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  const std::vector<char*> positional =
+      absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   if (positional.size() > 1) {
     return muppet::Fail(absl::StrCat("unexpected argument \"", positional[1], "\"; see --help"));
   }

@@ -19,7 +19,7 @@ class EndToEndTest(unittest.TestCase):
             report_path = os.path.join(tmp, "report.json")
             # Fixed seed and thread count: the run is deterministic.
             result = run("--model=lenet5", "--epochs=1", "--batch-size=64", "--lr=0.01",
-                         "--seed=0", "--threads=2", f"--report={report_path}")
+                         "--seed=0", "--threads=2", "--policy=fp32", f"--report={report_path}")
             self.assertEqual(result.returncode, 0, result.stderr)
             with open(report_path) as f:
                 report = json.load(f)
@@ -30,6 +30,9 @@ class EndToEndTest(unittest.TestCase):
         epoch = report["epochs"][0]
         self.assertEqual(epoch["epoch"], 0)
         self.assertEqual(epoch["precision_bits"], 32)
+        for key in ("diversity", "ratio", "threshold", "violations", "saturations"):
+            self.assertIsNone(epoch[key], key)
+        self.assertEqual(report["final"]["switch_epochs"], [])
         self.assertEqual(epoch["samples"], 60000)
         for key in ("train_accuracy", "test_accuracy"):
             self.assertGreaterEqual(epoch[key], 0.0)
@@ -41,6 +44,44 @@ class EndToEndTest(unittest.TestCase):
         # Not a terminal: one line per epoch, no progress bar.
         self.assertIn("epoch 1/1  fp32", result.stdout)
         self.assertNotIn("\r", result.stdout)
+
+    def test_lenet5_at_fixed_8_bits_learns_in_one_epoch(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            report_path = os.path.join(tmp, "report.json")
+            result = run("--model=lenet5", "--epochs=1", "--lr=0.05", "--seed=0", "--threads=2",
+                         "--policy=fixed:8", f"--report={report_path}")
+            self.assertEqual(result.returncode, 0, result.stderr)
+            with open(report_path) as f:
+                report = json.load(f)
+        self.assertEqual(report["policy"], "fixed:8")
+        epoch = report["epochs"][0]
+        self.assertEqual(epoch["precision_bits"], 8)
+        self.assertIsInstance(epoch["saturations"], int)
+        self.assertIsNone(epoch["diversity"])  # Only the muppet policy measures it.
+        self.assertGreaterEqual(report["final"]["test_accuracy"], 0.80)
+        self.assertIn("epoch 1/1  fixed8", result.stdout)
+
+    def test_muppet_climbs_the_ladder_with_short_policy_epochs(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            report_path = os.path.join(tmp, "report.json")
+            result = run("--model=lenet5", "--epochs=3", "--train-limit=12800",
+                         "--test-limit=2000", "--lr=0.05", "--seed=0", "--threads=2",
+                         "--policy=muppet", "--policy-epoch-iterations=5",
+                         f"--report={report_path}")
+            self.assertEqual(result.returncode, 0, result.stderr)
+            with open(report_path) as f:
+                report = json.load(f)
+        self.assertEqual(report["policy"], "muppet")
+        switches = report["final"]["switches"]
+        self.assertGreaterEqual(len(switches), 2, result.stdout)
+        ladder = [8, 12, 14, 16, 32]
+        for i, s in enumerate(switches):  # One rung at a time, in order.
+            self.assertEqual((s["from_bits"], s["to_bits"]), (ladder[i], ladder[i + 1]))
+        self.assertEqual(report["final"]["switch_epochs"], [s["epoch"] for s in switches])
+        self.assertEqual(report["epochs"][0]["precision_bits"], 8)
+        self.assertIsNotNone(report["epochs"][0]["diversity"])
+        self.assertIsNotNone(report["epochs"][0]["threshold"])
+        self.assertIn("precision switch: fixed8 -> fixed12", result.stdout)
 
 
 class BadInputTest(unittest.TestCase):
@@ -69,6 +110,12 @@ class BadInputTest(unittest.TestCase):
                          '--lr-schedule: expected constant, step:<epochs>:<gamma>')
         self.assertFails(["--model=lenet5", "--lr-schedule=step:0:0.1"],
                          "--lr-schedule.step.step_epochs: must be in [1, 10], got 0")
+
+    def test_bad_policy_flags_name_the_flag(self):
+        self.assertFails(["--model=lenet5", "--policy=int8"], '--policy: policy "int8": unknown')
+        self.assertFails(["--model=lenet5", "--policy=fixed:20"],
+                         "--policy: must be in [2, 16] or 32, got 20")
+        self.assertFails(["--model=lenet5", "--ladder=12,8"], "--ladder[1]: must be greater")
 
     def test_corrupt_dataset_names_the_file(self):
         with tempfile.TemporaryDirectory() as tmp:

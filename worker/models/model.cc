@@ -30,6 +30,8 @@ Model::Model(std::string name, std::unique_ptr<Sequential> network, Shape input_
   network_->CollectBuffers(buffers_);
   // Nothing upstream of the first layer learns: skip its backward-data pass.
   network_->SetInputGradRequired(false);
+  int next_id = 0;
+  network_->AttachPrecision(precision_.get(), next_id);
 }
 
 Shape Model::OutputShape(int64_t batch) const {

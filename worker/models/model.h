@@ -43,12 +43,19 @@ class Model {
   const std::vector<std::pair<std::string, Tensor*>>& buffers() const { return buffers_; }
   int64_t NumParameterElements() const;
 
+  // The numeric precision every layer computes in (FP32 unless changed); its bits may change
+  // between minibatches.
+  NumericPrecision& precision() { return *precision_; }
+  const NumericPrecision& precision() const { return *precision_; }
+
  private:
   std::string name_;
   std::unique_ptr<Sequential> network_;
   Shape input_shape_;
   std::vector<Parameter*> parameters_;
   std::vector<std::pair<std::string, Tensor*>> buffers_;
+  // On the heap: layers keep its address.
+  std::unique_ptr<NumericPrecision> precision_ = std::make_unique<NumericPrecision>();
 };
 
 // Builds and He-initialises the model `config` names. INVALID_ARGUMENT for an unknown name, a

@@ -46,7 +46,8 @@ const Tensor& BatchNorm2d::Forward(const Tensor& input, Mode mode) {
       inv_std_[j] = static_cast<float>(1.0 / std::sqrt(var + epsilon_));
       const double unbiased = rows > 1 ? var * rows / (rows - 1) : var;
       running_mean_[j] = static_cast<float>((1 - momentum_) * running_mean_[j] + momentum_ * mean);
-      running_var_[j] = static_cast<float>((1 - momentum_) * running_var_[j] + momentum_ * unbiased);
+      running_var_[j] =
+          static_cast<float>((1 - momentum_) * running_var_[j] + momentum_ * unbiased);
     }
   } else {
     for (int64_t j = 0; j < c; ++j) {
@@ -61,13 +62,16 @@ const Tensor& BatchNorm2d::Forward(const Tensor& input, Mode mode) {
     shift[j] = beta_.value[j] - mean_[j] * scale[j];
   }
   const float floor = relu_ ? 0.0f : -INFINITY;
-  ParallelFor(rows, [&](int64_t begin, int64_t end) {
-    for (int64_t row = begin; row < end; ++row) {
-      const float* x = input.data() + row * c;
-      float* y = output_.data() + row * c;
-      for (int64_t j = 0; j < c; ++j) y[j] = std::max(x[j] * scale[j] + shift[j], floor);
-    }
-  }, c);
+  ParallelFor(
+      rows,
+      [&](int64_t begin, int64_t end) {
+        for (int64_t row = begin; row < end; ++row) {
+          const float* x = input.data() + row * c;
+          float* y = output_.data() + row * c;
+          for (int64_t j = 0; j < c; ++j) y[j] = std::max(x[j] * scale[j] + shift[j], floor);
+        }
+      },
+      c);
   return output_;
 }
 
@@ -114,18 +118,21 @@ const Tensor& BatchNorm2d::BackwardImpl(const Tensor& grad_output) {
   }
   grad_input_.Resize(input_->shape());
   // dx = gamma * inv_std * (g - mean(g) - xhat * mean(g * xhat)).
-  ParallelFor(rows, [&](int64_t begin, int64_t end) {
-    for (int64_t row = begin; row < end; ++row) {
-      const float* x = input_->data() + row * c;
-      const float* dy = grad_output.data() + row * c;
-      const float* y = output_.data() + row * c;
-      float* dx = grad_input_.data() + row * c;
-      for (int64_t j = 0; j < c; ++j) {
-        const float xhat = (x[j] - mean[j]) * inv_std[j];
-        dx[j] = scale[j] * (gradient(dy, y, j) - mean_dy[j] - xhat * mean_dy_xhat[j]);
-      }
-    }
-  }, c);
+  ParallelFor(
+      rows,
+      [&](int64_t begin, int64_t end) {
+        for (int64_t row = begin; row < end; ++row) {
+          const float* x = input_->data() + row * c;
+          const float* dy = grad_output.data() + row * c;
+          const float* y = output_.data() + row * c;
+          float* dx = grad_input_.data() + row * c;
+          for (int64_t j = 0; j < c; ++j) {
+            const float xhat = (x[j] - mean[j]) * inv_std[j];
+            dx[j] = scale[j] * (gradient(dy, y, j) - mean_dy[j] - xhat * mean_dy_xhat[j]);
+          }
+        }
+      },
+      c);
   return grad_input_;
 }
 

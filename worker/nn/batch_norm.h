@@ -17,8 +17,8 @@ class BatchNorm2d : public Layer {
  public:
   // Parameters "<name>.weight" (gamma, ones) and "<name>.bias" (beta, zeros); buffers
   // "<name>.running_mean" (zeros) and "<name>.running_var" (ones).
-  BatchNorm2d(const std::string& name, int64_t channels, bool relu = false,
-              double momentum = 0.1, double epsilon = 1e-5);
+  BatchNorm2d(const std::string& name, int64_t channels, bool relu = false, double momentum = 0.1,
+              double epsilon = 1e-5);
 
   const Tensor& Forward(const Tensor& input, Mode mode) override;
   const Tensor& Backward(const Tensor& grad_output) override;

@@ -47,8 +47,7 @@ TEST(BatchNormTest, EvaluationUsesRunningStatistics) {
   const Tensor& y = bn.Forward(x, Mode::kEval);
   for (int64_t i = 0; i < x.size(); ++i) {
     const int64_t ch = i % 2;
-    const double expected =
-        (x[i] - bn.running_mean()[ch]) / std::sqrt(bn.running_var()[ch] + 1e-5);
+    const double expected = (x[i] - bn.running_mean()[ch]) / std::sqrt(bn.running_var()[ch] + 1e-5);
     EXPECT_NEAR(y[i], expected, 1e-5);
   }
 }

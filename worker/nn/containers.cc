@@ -13,8 +13,8 @@ namespace {
 
 // out[i] = max(a[i] + b[i], floor).
 void AddInto(const Tensor& a, const Tensor& b, Tensor& out, float floor = -INFINITY) {
-  MUPPET_CHECK(a.shape() == b.shape()) << ShapeString(a.shape()) << " vs "
-                                       << ShapeString(b.shape());
+  MUPPET_CHECK(a.shape() == b.shape())
+      << ShapeString(a.shape()) << " vs " << ShapeString(b.shape());
   out.Resize(a.shape());
   ParallelFor(a.size(), [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) out[i] = std::max(a[i] + b[i], floor);
@@ -57,6 +57,10 @@ void Sequential::CollectParameters(std::vector<Parameter*>& out) {
   for (auto& layer : layers_) layer->CollectParameters(out);
 }
 
+void Sequential::AttachPrecision(NumericPrecision* precision, int& next_id) {
+  for (auto& layer : layers_) layer->AttachPrecision(precision, next_id);
+}
+
 void Sequential::CollectBuffers(std::vector<std::pair<std::string, Tensor*>>& out) {
   for (auto& layer : layers_) layer->CollectBuffers(out);
 }
@@ -97,6 +101,11 @@ void Residual::CollectParameters(std::vector<Parameter*>& out) {
   if (shortcut_) shortcut_->CollectParameters(out);
 }
 
+void Residual::AttachPrecision(NumericPrecision* precision, int& next_id) {
+  main_->AttachPrecision(precision, next_id);
+  if (shortcut_) shortcut_->AttachPrecision(precision, next_id);
+}
+
 void Residual::CollectBuffers(std::vector<std::pair<std::string, Tensor*>>& out) {
   main_->CollectBuffers(out);
   if (shortcut_) shortcut_->CollectBuffers(out);
@@ -120,11 +129,14 @@ const Tensor& Concat::Forward(const Tensor& input, Mode mode) {
   for (size_t b = 0; b < branches_.size(); ++b) {
     const Tensor& y = branches_[b]->Forward(input, mode);
     const int64_t c = channels_[b] = y.c();
-    ParallelFor(pixels, [&](int64_t begin, int64_t end) {
-      for (int64_t p = begin; p < end; ++p) {
-        std::memcpy(output_.data() + p * total + offset, y.data() + p * c, c * sizeof(float));
-      }
-    }, c);
+    ParallelFor(
+        pixels,
+        [&](int64_t begin, int64_t end) {
+          for (int64_t p = begin; p < end; ++p) {
+            std::memcpy(output_.data() + p * total + offset, y.data() + p * c, c * sizeof(float));
+          }
+        },
+        c);
     offset += c;
   }
   return output_;
@@ -137,12 +149,15 @@ const Tensor& Concat::Backward(const Tensor& grad_output) {
   for (size_t b = 0; b < branches_.size(); ++b) {
     const int64_t c = channels_[b];
     branch_grad_.Resize({grad_output.n(), c, grad_output.h(), grad_output.w()});
-    ParallelFor(pixels, [&](int64_t begin, int64_t end) {
-      for (int64_t p = begin; p < end; ++p) {
-        std::memcpy(branch_grad_.data() + p * c, grad_output.data() + p * total + offset,
-                    c * sizeof(float));
-      }
-    }, c);
+    ParallelFor(
+        pixels,
+        [&](int64_t begin, int64_t end) {
+          for (int64_t p = begin; p < end; ++p) {
+            std::memcpy(branch_grad_.data() + p * c, grad_output.data() + p * total + offset,
+                        c * sizeof(float));
+          }
+        },
+        c);
     offset += c;
     const Tensor& g = branches_[b]->Backward(branch_grad_);
     if (b == 0) {
@@ -158,6 +173,10 @@ const Tensor& Concat::Backward(const Tensor& grad_output) {
 
 void Concat::CollectParameters(std::vector<Parameter*>& out) {
   for (auto& branch : branches_) branch->CollectParameters(out);
+}
+
+void Concat::AttachPrecision(NumericPrecision* precision, int& next_id) {
+  for (auto& branch : branches_) branch->AttachPrecision(precision, next_id);
 }
 
 void Concat::CollectBuffers(std::vector<std::pair<std::string, Tensor*>>& out) {

@@ -30,6 +30,7 @@ class Sequential : public Layer {
   Shape OutputShape(const Shape& input) const override;
   void CollectParameters(std::vector<Parameter*>& out) override;
   void CollectBuffers(std::vector<std::pair<std::string, Tensor*>>& out) override;
+  void AttachPrecision(NumericPrecision* precision, int& next_id) override;
   void SetInputGradRequired(bool required) override;
 
   const std::vector<std::unique_ptr<Layer>>& layers() const { return layers_; }
@@ -50,6 +51,7 @@ class Residual : public Layer {
   Shape OutputShape(const Shape& input) const override { return main_->OutputShape(input); }
   void CollectParameters(std::vector<Parameter*>& out) override;
   void CollectBuffers(std::vector<std::pair<std::string, Tensor*>>& out) override;
+  void AttachPrecision(NumericPrecision* precision, int& next_id) override;
 
  private:
   std::unique_ptr<Layer> main_;
@@ -71,6 +73,7 @@ class Concat : public Layer {
   Shape OutputShape(const Shape& input) const override;
   void CollectParameters(std::vector<Parameter*>& out) override;
   void CollectBuffers(std::vector<std::pair<std::string, Tensor*>>& out) override;
+  void AttachPrecision(NumericPrecision* precision, int& next_id) override;
 
  private:
   std::vector<std::unique_ptr<Layer>> branches_;

@@ -12,11 +12,11 @@ namespace {
 using testing::ExpectGradientsMatch;
 using testing::RandomNormal;
 
-std::unique_ptr<Conv2d> RandomConv(const std::string& name, int64_t in, int64_t out,
-                                   int64_t kernel, uint64_t seed) {
+std::unique_ptr<Conv2d> RandomConv(const std::string& name, int64_t in, int64_t out, int64_t kernel,
+                                   uint64_t seed) {
   auto conv = std::make_unique<Conv2d>(
-      name, Conv2dOptions{.in_channels = in, .out_channels = out, .kernel = kernel,
-                          .padding = kernel / 2});
+      name, Conv2dOptions{
+                .in_channels = in, .out_channels = out, .kernel = kernel, .padding = kernel / 2});
   conv->weight().value = RandomNormal(conv->weight().value.shape(), seed, 0.3f);
   conv->bias()->value = RandomNormal(conv->bias()->value.shape(), seed + 1);
   return conv;
@@ -91,8 +91,8 @@ TEST(SequentialTest, ChainsLayersAndCollectsParametersInOrder) {
   seq.CollectParameters(params);
   std::vector<std::string> names;
   for (Parameter* p : params) names.push_back(p->name);
-  EXPECT_EQ(names, (std::vector<std::string>{"conv1.weight", "conv1.bias", "bn1.weight",
-                                             "bn1.bias", "conv2.weight", "conv2.bias"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"conv1.weight", "conv1.bias", "bn1.weight", "bn1.bias",
+                                             "conv2.weight", "conv2.bias"}));
   EXPECT_EQ(seq.OutputShape({4, 2, 5, 5}), (Shape{4, 2, 5, 5}));
   ExpectGradientsMatch(seq, RandomNormal({2, 2, 4, 4}, 23));
 }

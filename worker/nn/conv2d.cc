@@ -23,7 +23,8 @@ struct Conv2d::Plan {
 };
 
 Conv2d::Conv2d(const std::string& name, const Conv2dOptions& options)
-    : options_(options),
+    : name_(name),
+      options_(options),
       weight_(name + ".weight",
               {options.out_channels, options.in_channels, options.kernel, options.kernel}) {
   if (options.bias) bias_.emplace(name + ".bias", Shape{options.out_channels});
@@ -44,12 +45,12 @@ Conv2d::Plan& Conv2d::PlanFor(const Shape& input) {
   plan = std::make_unique<Plan>();
   const memory::desc src = Desc(input);
   const memory::desc dst = Desc(OutputShape(input));
-  const memory::desc weights({options_.out_channels, options_.in_channels, options_.kernel,
-                              options_.kernel},
-                             memory::data_type::f32, memory::format_tag::any);
-  const memory::desc bias = bias_ ? memory::desc({options_.out_channels}, memory::data_type::f32,
-                                                 memory::format_tag::x)
-                                  : memory::desc();
+  const memory::desc weights(
+      {options_.out_channels, options_.in_channels, options_.kernel, options_.kernel},
+      memory::data_type::f32, memory::format_tag::any);
+  const memory::desc bias =
+      bias_ ? memory::desc({options_.out_channels}, memory::data_type::f32, memory::format_tag::x)
+            : memory::desc();
   const memory::dims strides = {options_.stride, options_.stride};
   const memory::dims padding = {options_.padding, options_.padding};
   const auto algorithm = dnnl::algorithm::convolution_direct;
@@ -63,8 +64,8 @@ Conv2d::Plan& Conv2d::PlanFor(const Shape& input) {
                                             padding),
       Engine(), forward_pd);
   dnnl::convolution_backward_weights::primitive_desc backward_weights_pd(
-      dnnl::convolution_backward_weights::desc(algorithm, src, weights, bias, dst, strides,
-                                               padding, padding),
+      dnnl::convolution_backward_weights::desc(algorithm, src, weights, bias, dst, strides, padding,
+                                               padding),
       Engine(), forward_pd);
 
   plan->forward = dnnl::convolution_forward(forward_pd);
@@ -74,16 +75,18 @@ Conv2d::Plan& Conv2d::PlanFor(const Shape& input) {
   plan->dst = dst;
   const memory user_weights = Wrap(Desc(weight_.value.shape()), weight_.value);
   plan->forward_weights = dnnl_util::MemoryLike(user_weights, forward_pd.weights_desc());
-  plan->backward_data_weights = forward_pd.weights_desc() == backward_data_pd.weights_desc()
-                                    ? plan->forward_weights
-                                    : dnnl_util::MemoryLike(user_weights,
-                                                            backward_data_pd.weights_desc());
+  plan->backward_data_weights =
+      forward_pd.weights_desc() == backward_data_pd.weights_desc()
+          ? plan->forward_weights
+          : dnnl_util::MemoryLike(user_weights, backward_data_pd.weights_desc());
   const memory user_grad = Wrap(Desc(weight_.grad.shape()), weight_.grad);
   plan->diff_weights = dnnl_util::MemoryLike(user_grad, backward_weights_pd.diff_weights_desc());
   return *plan;
 }
 
 const Tensor& Conv2d::Forward(const Tensor& input, Mode mode) {
+  fixed_point_pass_ = precision_.fixed_point();
+  if (fixed_point_pass_) return FixedPointForward(input);
   plan_ = &PlanFor(input.shape());
   input_ = &input;
   output_.Resize(OutputShape(input.shape()));
@@ -97,11 +100,11 @@ const Tensor& Conv2d::Forward(const Tensor& input, Mode mode) {
 }
 
 const Tensor& Conv2d::Backward(const Tensor& grad_output) {
+  if (fixed_point_pass_) return FixedPointBackward(grad_output);
   const memory diff_dst = Wrap(plan_->dst, grad_output);
-  std::unordered_map<int, memory> weight_args = {
-      {DNNL_ARG_SRC, Wrap(plan_->src, *input_)},
-      {DNNL_ARG_DIFF_DST, diff_dst},
-      {DNNL_ARG_DIFF_WEIGHTS, plan_->diff_weights}};
+  std::unordered_map<int, memory> weight_args = {{DNNL_ARG_SRC, Wrap(plan_->src, *input_)},
+                                                 {DNNL_ARG_DIFF_DST, diff_dst},
+                                                 {DNNL_ARG_DIFF_WEIGHTS, plan_->diff_weights}};
   if (bias_) weight_args[DNNL_ARG_DIFF_BIAS] = Wrap(Desc(bias_->grad.shape()), bias_->grad);
   plan_->backward_weights.execute(Stream(), weight_args);
   dnnl_util::CopyMemory(plan_->diff_weights, Wrap(Desc(weight_.grad.shape()), weight_.grad));
@@ -111,8 +114,7 @@ const Tensor& Conv2d::Backward(const Tensor& grad_output) {
     return grad_input_;
   }
   grad_input_.Resize(input_->shape());
-  if (plan_->backward_data_weights.get_data_handle() !=
-      plan_->forward_weights.get_data_handle()) {
+  if (plan_->backward_data_weights.get_data_handle() != plan_->forward_weights.get_data_handle()) {
     dnnl_util::CopyMemory(Wrap(Desc(weight_.value.shape()), weight_.value),
                           plan_->backward_data_weights);
   }
@@ -120,6 +122,61 @@ const Tensor& Conv2d::Backward(const Tensor& grad_output) {
                                           {DNNL_ARG_WEIGHTS, plan_->backward_data_weights},
                                           {DNNL_ARG_DIFF_SRC, Wrap(plan_->src, grad_input_)}});
   return grad_input_;
+}
+
+kernels::ConvGeometry Conv2d::Geometry(const Shape& input) const {
+  return {.n = input[0],
+          .h = input[2],
+          .w = input[3],
+          .c = input[1],
+          .o = options_.out_channels,
+          .kernel = options_.kernel,
+          .stride = options_.stride,
+          .padding = options_.padding};
+}
+
+// Q(x) and Q(w) are kept for the backward passes, so each tensor is quantised once per step.
+const Tensor& Conv2d::FixedPointForward(const Tensor& input) {
+  input_ = &input;
+  output_.Resize(OutputShape(input.shape()));
+  std::span<const float> bias;
+  if (bias_) {
+    rounded_bias_.assign(bias_->value.span().begin(), bias_->value.span().end());
+    if (!precision_.Round(rounded_bias_, Rounded::kBias)) return output_;
+    bias = rounded_bias_;
+  }
+  if (precision_.Quantize(input.span(), kernels::Operand::kInput, input_codes_) &&
+      precision_.Quantize(weight_.value.span(), kernels::Operand::kWeights, weight_codes_) &&
+      precision_.Account(kernels::ConvForward(Geometry(input.shape()), input_codes_, weight_codes_,
+                                              bias, output_.span()),
+                         "convolution")) {
+    precision_.Round(output_.span(), Rounded::kOutput);
+  }
+  return output_;
+}
+
+const Tensor& Conv2d::FixedPointBackward(const Tensor& grad_output) {
+  const kernels::ConvGeometry g = Geometry(input_->shape());
+  grad_input_.Resize(input_grad_required_ ? input_->shape() : Shape{0});
+  if (!precision_.Quantize(grad_output.span(), kernels::Operand::kGradient, grad_output_codes_) ||
+      !precision_.Account(
+          kernels::ConvBackwardWeights(g, grad_output_codes_, input_codes_, weight_.grad.span(),
+                                       bias_ ? bias_->grad.span() : std::span<float>()),
+          "weight gradient") ||
+      !precision_.Round(weight_.grad.span(), Rounded::kWeightGradient) ||
+      (bias_ && !precision_.Round(bias_->grad.span(), Rounded::kBiasGradient))) {
+    return grad_input_;
+  }
+  if (input_grad_required_) {
+    precision_.Account(
+        kernels::ConvBackwardData(g, grad_output_codes_, weight_codes_, grad_input_.span()),
+        "input gradient");
+  }
+  return grad_input_;
+}
+
+void Conv2d::AttachPrecision(NumericPrecision* precision, int& next_id) {
+  precision_.Attach(precision, next_id++, name_);
 }
 
 void Conv2d::CollectParameters(std::vector<Parameter*>& out) {

@@ -1,5 +1,6 @@
-// 2-D convolution in FP32 through oneDNN (forward, backward-data, backward-weights), with
-// primitives created once per input shape and reused.
+// 2-D convolution: in FP32 through oneDNN (forward, backward-data, backward-weights), with
+// primitives created once per input shape and reused; at fixed-point precisions through the
+// integer kernels of kernels/cpu/fixed_point_conv.h (see precision.h for what is quantised).
 #ifndef MUPPET_WORKER_NN_CONV2D_H_
 #define MUPPET_WORKER_NN_CONV2D_H_
 
@@ -7,6 +8,7 @@
 #include <memory>
 #include <optional>
 
+#include "kernels/cpu/fixed_point_conv.h"
 #include "worker/nn/layer.h"
 
 namespace muppet {
@@ -31,6 +33,7 @@ class Conv2d : public Layer {
   const Tensor& Backward(const Tensor& grad_output) override;
   Shape OutputShape(const Shape& input) const override;
   void CollectParameters(std::vector<Parameter*>& out) override;
+  void AttachPrecision(NumericPrecision* precision, int& next_id) override;
 
   const Conv2dOptions& options() const { return options_; }
   Parameter& weight() { return weight_; }
@@ -39,7 +42,11 @@ class Conv2d : public Layer {
  private:
   struct Plan;
   Plan& PlanFor(const Shape& input);
+  kernels::ConvGeometry Geometry(const Shape& input) const;
+  const Tensor& FixedPointForward(const Tensor& input);
+  const Tensor& FixedPointBackward(const Tensor& grad_output);
 
+  std::string name_;
   Conv2dOptions options_;
   Parameter weight_;
   std::optional<Parameter> bias_;
@@ -48,6 +55,11 @@ class Conv2d : public Layer {
   const Tensor* input_ = nullptr;
   Tensor output_;
   Tensor grad_input_;
+
+  LayerPrecision precision_;
+  bool fixed_point_pass_ = false;  // The last Forward ran in fixed point.
+  kernels::Quantized input_codes_, weight_codes_, grad_output_codes_;
+  std::vector<float> rounded_bias_;
 };
 
 }  // namespace muppet

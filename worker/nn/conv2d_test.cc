@@ -29,8 +29,8 @@ std::vector<double> ReferenceConv(const Tensor& x, Conv2d& conv) {
                 const int64_t iy = oy * o.stride - o.padding + ky;
                 const int64_t ix = ox * o.stride - o.padding + kx;
                 if (iy < 0 || ix < 0 || iy >= x.h() || ix >= x.w()) continue;
-                sum += static_cast<double>(x[x.Offset(n, ic, iy, ix)]) *
-                       w[w.Offset(oc, ic, ky, kx)];
+                sum +=
+                    static_cast<double>(x[x.Offset(n, ic, iy, ix)]) * w[w.Offset(oc, ic, ky, kx)];
               }
           y[layout.Offset(n, oc, oy, ox)] = sum;
         }

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include "worker/base/random.h"
 #include "worker/nn/parallel.h"
 #include "worker/nn/relu_grad.h"
-#include "worker/base/random.h"
 
 namespace muppet {
 

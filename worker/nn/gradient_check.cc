@@ -70,9 +70,8 @@ void ExpectGradientsMatch(Layer& layer, const Tensor& input, const GradientCheck
   }
   for (size_t p = 0; p < params.size(); ++p) {
     for (int64_t i : SampleIndices(params[p]->value.size(), o.max_checks)) {
-      ExpectClose(param_grads[p][i],
-                  NumericDerivative(layer, x, r, &params[p]->value[i], o.step), o,
-                  "dL/d" + params[p]->name + "[" + std::to_string(i) + "]");
+      ExpectClose(param_grads[p][i], NumericDerivative(layer, x, r, &params[p]->value[i], o.step),
+                  o, "dL/d" + params[p]->name + "[" + std::to_string(i) + "]");
     }
   }
 }

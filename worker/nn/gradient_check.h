@@ -12,10 +12,10 @@ namespace muppet::testing {
 Tensor RandomNormal(const Shape& shape, uint64_t seed, float scale = 1.0f);
 
 struct GradientCheckOptions {
-  double step = 1e-2;    // Central-difference step h.
-  double rtol = 1e-2;    // Allowed relative error...
-  double atol = 2e-3;    // ...plus this absolute error.
-  int max_checks = 48;   // Elements checked per tensor (input and each parameter), spread evenly.
+  double step = 1e-2;   // Central-difference step h.
+  double rtol = 1e-2;   // Allowed relative error...
+  double atol = 2e-3;   // ...plus this absolute error.
+  int max_checks = 48;  // Elements checked per tensor (input and each parameter), spread evenly.
   uint64_t seed = 7;
 };
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "worker/nn/precision.h"
 #include "worker/tensor/tensor.h"
 
 namespace muppet {
@@ -42,6 +43,10 @@ class Layer {
 
   // Appends non-trainable state that a checkpoint must keep (BatchNorm running statistics).
   virtual void CollectBuffers(std::vector<std::pair<std::string, Tensor*>>& out) {}
+
+  // Binds this layer (and its children) to the model's numeric precision, numbering the
+  // layers that quantise from `next_id` upwards. Layers that always compute in FP32 ignore it.
+  virtual void AttachPrecision(NumericPrecision* precision, int& next_id) {}
 
   // Declares whether Backward must compute dLoss/dInput. The first layer of a network needs
   // none (nothing upstream learns), which saves a whole backward-data pass; Backward then

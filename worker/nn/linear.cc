@@ -1,5 +1,6 @@
 #include "worker/nn/linear.h"
 
+#include "kernels/cpu/fixed_point_linear.h"
 #include "worker/base/check.h"
 #include "worker/nn/dnnl_util.h"
 
@@ -27,7 +28,8 @@ struct Linear::Plan {
 };
 
 Linear::Linear(const std::string& name, int64_t in_features, int64_t out_features)
-    : in_features_(in_features),
+    : name_(name),
+      in_features_(in_features),
       out_features_(out_features),
       weight_(name + ".weight", {out_features, in_features}),
       bias_(name + ".bias", {out_features}) {}
@@ -45,22 +47,24 @@ Linear::Plan& Linear::PlanFor(int64_t batch) {
   plan->weights = Plain({out_features_, in_features_});
   plan->bias = Plain({out_features_});
   dnnl::inner_product_forward::primitive_desc forward_pd(
-      dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_training, plan->src,
-                                        plan->weights, plan->bias, plan->dst),
+      dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_training, plan->src, plan->weights,
+                                        plan->bias, plan->dst),
       Engine());
   plan->forward = dnnl::inner_product_forward(forward_pd);
   plan->backward_data = dnnl::inner_product_backward_data(
       {dnnl::inner_product_backward_data::desc(plan->src, plan->weights, plan->dst), Engine(),
        forward_pd});
   plan->backward_weights = dnnl::inner_product_backward_weights(
-      {dnnl::inner_product_backward_weights::desc(plan->src, plan->weights, plan->bias,
-                                                  plan->dst),
+      {dnnl::inner_product_backward_weights::desc(plan->src, plan->weights, plan->bias, plan->dst),
        Engine(), forward_pd});
   return *plan;
 }
 
 const Tensor& Linear::Forward(const Tensor& input, Mode mode) {
-  MUPPET_CHECK(input.size() / input.dim(0) == in_features_) << "input " << ShapeString(input.shape());
+  MUPPET_CHECK(input.size() / input.dim(0) == in_features_)
+      << "input " << ShapeString(input.shape());
+  fixed_point_pass_ = precision_.fixed_point();
+  if (fixed_point_pass_) return FixedPointForward(input);
   input_ = &input;
   plan_ = &PlanFor(input.dim(0));
   output_.Resize(OutputShape(input.shape()));
@@ -72,6 +76,7 @@ const Tensor& Linear::Forward(const Tensor& input, Mode mode) {
 }
 
 const Tensor& Linear::Backward(const Tensor& grad_output) {
+  if (fixed_point_pass_) return FixedPointBackward(grad_output);
   const memory diff_dst = Wrap(plan_->dst, grad_output);
   plan_->backward_weights.execute(Stream(),
                                   {{DNNL_ARG_SRC, Wrap(plan_->src, *input_)},
@@ -87,6 +92,47 @@ const Tensor& Linear::Backward(const Tensor& grad_output) {
                                           {DNNL_ARG_WEIGHTS, Wrap(plan_->weights, weight_.value)},
                                           {DNNL_ARG_DIFF_SRC, Wrap(plan_->src, grad_input_)}});
   return grad_input_;
+}
+
+// Q(x) and Q(w) are kept for the backward passes, so each tensor is quantised once per step.
+const Tensor& Linear::FixedPointForward(const Tensor& input) {
+  input_ = &input;
+  output_.Resize(OutputShape(input.shape()));
+  rounded_bias_.assign(bias_.value.span().begin(), bias_.value.span().end());
+  if (precision_.Round(rounded_bias_, Rounded::kBias) &&
+      precision_.Quantize(input.span(), kernels::Operand::kInput, input_codes_) &&
+      precision_.Quantize(weight_.value.span(), kernels::Operand::kWeights, weight_codes_) &&
+      precision_.Account(
+          kernels::LinearForward(input_codes_, weight_codes_, rounded_bias_, input.dim(0),
+                                 in_features_, out_features_, output_.span()),
+          "linear")) {
+    precision_.Round(output_.span(), Rounded::kOutput);
+  }
+  return output_;
+}
+
+const Tensor& Linear::FixedPointBackward(const Tensor& grad_output) {
+  const int64_t n = input_->dim(0);
+  grad_input_.Resize(input_grad_required_ ? input_->shape() : Shape{0});
+  if (!precision_.Quantize(grad_output.span(), kernels::Operand::kGradient, grad_output_codes_) ||
+      !precision_.Account(
+          kernels::LinearBackwardWeights(grad_output_codes_, input_codes_, n, in_features_,
+                                         out_features_, weight_.grad.span(), bias_.grad.span()),
+          "weight gradient") ||
+      !precision_.Round(weight_.grad.span(), Rounded::kWeightGradient) ||
+      !precision_.Round(bias_.grad.span(), Rounded::kBiasGradient)) {
+    return grad_input_;
+  }
+  if (input_grad_required_) {
+    precision_.Account(kernels::LinearBackwardData(grad_output_codes_, weight_codes_, n,
+                                                   in_features_, out_features_, grad_input_.span()),
+                       "input gradient");
+  }
+  return grad_input_;
+}
+
+void Linear::AttachPrecision(NumericPrecision* precision, int& next_id) {
+  precision_.Attach(precision, next_id++, name_);
 }
 
 void Linear::CollectParameters(std::vector<Parameter*>& out) {

@@ -1,12 +1,14 @@
 // Fully connected layer y = x W^T + b in FP32 through oneDNN inner-product primitives.
 // An input of rank > 2 is flattened to (N, features) in its memory order (channels-last for
-// rank 4), so no separate flatten pass is needed.
+// rank 4), so no separate flatten pass is needed. At fixed-point precisions it runs on the
+// integer kernels of kernels/cpu/fixed_point_linear.h (see precision.h).
 #ifndef MUPPET_WORKER_NN_LINEAR_H_
 #define MUPPET_WORKER_NN_LINEAR_H_
 
 #include <map>
 #include <memory>
 
+#include "kernels/cpu/fixed_point.h"
 #include "worker/nn/layer.h"
 
 namespace muppet {
@@ -21,6 +23,7 @@ class Linear : public Layer {
   const Tensor& Backward(const Tensor& grad_output) override;
   Shape OutputShape(const Shape& input) const override;
   void CollectParameters(std::vector<Parameter*>& out) override;
+  void AttachPrecision(NumericPrecision* precision, int& next_id) override;
 
   Parameter& weight() { return weight_; }
   Parameter& bias() { return bias_; }
@@ -28,7 +31,10 @@ class Linear : public Layer {
  private:
   struct Plan;
   Plan& PlanFor(int64_t batch);
+  const Tensor& FixedPointForward(const Tensor& input);
+  const Tensor& FixedPointBackward(const Tensor& grad_output);
 
+  std::string name_;
   int64_t in_features_;
   int64_t out_features_;
   Parameter weight_;
@@ -38,6 +44,11 @@ class Linear : public Layer {
   const Tensor* input_ = nullptr;
   Tensor output_;
   Tensor grad_input_;
+
+  LayerPrecision precision_;
+  bool fixed_point_pass_ = false;  // The last Forward ran in fixed point.
+  kernels::Quantized input_codes_, weight_codes_, grad_output_codes_;
+  std::vector<float> rounded_bias_;
 };
 
 }  // namespace muppet

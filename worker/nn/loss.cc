@@ -11,7 +11,8 @@ namespace muppet {
 SoftmaxCrossEntropy::Result SoftmaxCrossEntropy::Forward(const Tensor& logits,
                                                          std::span<const int32_t> labels) {
   const int64_t n = logits.dim(0), k = logits.size() / n;
-  MUPPET_CHECK(static_cast<int64_t>(labels.size()) == n) << labels.size() << " labels, " << n << " rows";
+  MUPPET_CHECK(static_cast<int64_t>(labels.size()) == n)
+      << labels.size() << " labels, " << n << " rows";
   labels_ = labels;
   probabilities_.Resize({n, k});
   // Per row: [loss, correct], reduced in a fixed order.
@@ -36,13 +37,16 @@ const Tensor& SoftmaxCrossEntropy::Backward() {
   const int64_t n = probabilities_.dim(0), k = probabilities_.dim(1);
   grad_.Resize({n, k});
   const float inv_n = 1.0f / static_cast<float>(n);
-  ParallelFor(n, [&](int64_t begin, int64_t end) {
-    for (int64_t row = begin; row < end; ++row) {
-      for (int64_t j = 0; j < k; ++j) {
-        grad_[row * k + j] = (probabilities_[row * k + j] - (j == labels_[row])) * inv_n;
-      }
-    }
-  }, k);
+  ParallelFor(
+      n,
+      [&](int64_t begin, int64_t end) {
+        for (int64_t row = begin; row < end; ++row) {
+          for (int64_t j = 0; j < k; ++j) {
+            grad_[row * k + j] = (probabilities_[row * k + j] - (j == labels_[row])) * inv_n;
+          }
+        }
+      },
+      k);
   return grad_;
 }
 

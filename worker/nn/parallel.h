@@ -17,8 +17,8 @@ inline constexpr int64_t kMinWorkPerThread = 2048;
 // The threads a loop of n iterations of `work` operations each uses: a function of the sizes and
 // the thread setting only, so chunking (and every reduction order) never depends on timing.
 inline int ThreadsFor(int64_t n, int64_t work = 1) {
-  return static_cast<int>(
-      std::clamp<int64_t>(n * work / kMinWorkPerThread, 1, std::min<int64_t>(n, omp_get_max_threads())));
+  return static_cast<int>(std::clamp<int64_t>(n * work / kMinWorkPerThread, 1,
+                                              std::min<int64_t>(n, omp_get_max_threads())));
 }
 
 // Calls body(begin, end) on contiguous chunks of [0, n), one chunk per thread; `work` is the

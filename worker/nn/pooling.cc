@@ -58,10 +58,10 @@ Pool2d::Plan& Pool2d::PlanFor(const Shape& input) {
                                   plan->dst, strides, kernel, pad_left, pad_right),
       Engine());
   plan->forward = dnnl::pooling_forward(forward_pd);
-  plan->backward = dnnl::pooling_backward(
-      {dnnl::pooling_backward::desc(algorithm, plan->src, plan->dst, strides, kernel, pad_left,
-                                    pad_right),
-       Engine(), forward_pd});
+  plan->backward =
+      dnnl::pooling_backward({dnnl::pooling_backward::desc(algorithm, plan->src, plan->dst, strides,
+                                                           kernel, pad_left, pad_right),
+                              Engine(), forward_pd});
   if (kind_ == Kind::kMax) plan->workspace = memory(forward_pd.workspace_desc(), Engine());
   return *plan;
 }
@@ -74,10 +74,12 @@ const Tensor& Pool2d::Forward(const Tensor& input, Mode mode) {
                                           {DNNL_ARG_DST, Wrap(plan_->dst, output_)}};
   if (kind_ == Kind::kMax) args[DNNL_ARG_WORKSPACE] = plan_->workspace;
   plan_->forward.execute(Stream(), args);
+  precision_.RoundOutput(output_);
   return output_;
 }
 
-const Tensor& Pool2d::Backward(const Tensor& grad_output) {
+const Tensor& Pool2d::Backward(const Tensor& raw_grad_output) {
+  const Tensor& grad_output = precision_.Gradient(raw_grad_output);
   grad_input_.Resize(input_shape_);
   std::unordered_map<int, memory> args = {{DNNL_ARG_DIFF_DST, Wrap(plan_->dst, grad_output)},
                                           {DNNL_ARG_DIFF_SRC, Wrap(plan_->src, grad_input_)}};
@@ -86,37 +88,53 @@ const Tensor& Pool2d::Backward(const Tensor& grad_output) {
   return grad_input_;
 }
 
+void Pool2d::AttachPrecision(NumericPrecision* precision, int& next_id) {
+  if (kind_ == Kind::kAverage) precision_.Attach(precision, next_id);
+}
+
+void GlobalAvgPool::AttachPrecision(NumericPrecision* precision, int& next_id) {
+  precision_.Attach(precision, next_id);
+}
+
 const Tensor& GlobalAvgPool::Forward(const Tensor& input, Mode mode) {
   input_shape_ = input.shape();
   const int64_t c = input.c(), pixels = input.h() * input.w();
   output_.Resize(OutputShape(input.shape()));
-  ParallelFor(input.n(), [&](int64_t begin, int64_t end) {
-    std::vector<double> acc(c);
-    for (int64_t n = begin; n < end; ++n) {
-      std::fill(acc.begin(), acc.end(), 0.0);
-      const float* x = input.data() + n * pixels * c;
-      for (int64_t p = 0; p < pixels; ++p) {
-        for (int64_t j = 0; j < c; ++j) acc[j] += x[p * c + j];
-      }
-      for (int64_t j = 0; j < c; ++j) output_[n * c + j] = static_cast<float>(acc[j] / pixels);
-    }
-  }, pixels * c);
+  ParallelFor(
+      input.n(),
+      [&](int64_t begin, int64_t end) {
+        std::vector<double> acc(c);
+        for (int64_t n = begin; n < end; ++n) {
+          std::fill(acc.begin(), acc.end(), 0.0);
+          const float* x = input.data() + n * pixels * c;
+          for (int64_t p = 0; p < pixels; ++p) {
+            for (int64_t j = 0; j < c; ++j) acc[j] += x[p * c + j];
+          }
+          for (int64_t j = 0; j < c; ++j) output_[n * c + j] = static_cast<float>(acc[j] / pixels);
+        }
+      },
+      pixels * c);
+  precision_.RoundOutput(output_);
   return output_;
 }
 
-const Tensor& GlobalAvgPool::Backward(const Tensor& grad_output) {
+const Tensor& GlobalAvgPool::Backward(const Tensor& raw_grad_output) {
+  const Tensor& grad_output = precision_.Gradient(raw_grad_output);
   grad_input_.Resize(input_shape_);
   const int64_t c = input_shape_[1], pixels = input_shape_[2] * input_shape_[3];
   const float inv = 1.0f / static_cast<float>(pixels);
-  ParallelFor(input_shape_[0], [&](int64_t begin, int64_t end) {
-    for (int64_t n = begin; n < end; ++n) {
-      const float* dy = grad_output.data() + n * c;
-      float* dx = grad_input_.data() + n * pixels * c;
-      for (int64_t p = 0; p < pixels; ++p) {
-        for (int64_t j = 0; j < c; ++j) dx[p * c + j] = dy[j] * inv;
-      }
-    }
-  }, pixels * c);
+  ParallelFor(
+      input_shape_[0],
+      [&](int64_t begin, int64_t end) {
+        for (int64_t n = begin; n < end; ++n) {
+          const float* dy = grad_output.data() + n * c;
+          float* dx = grad_input_.data() + n * pixels * c;
+          for (int64_t p = 0; p < pixels; ++p) {
+            for (int64_t j = 0; j < c; ++j) dx[p * c + j] = dy[j] * inv;
+          }
+        }
+      },
+      pixels * c);
   return grad_input_;
 }
 

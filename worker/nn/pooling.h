@@ -2,12 +2,40 @@
 #ifndef MUPPET_WORKER_NN_POOLING_H_
 #define MUPPET_WORKER_NN_POOLING_H_
 
+#include <algorithm>
 #include <map>
 #include <memory>
+#include <string>
 
 #include "worker/nn/layer.h"
 
 namespace muppet {
+
+// The fixed-point rounding of an average pool: its output after Forward, and a rounded copy of
+// its incoming gradient for Backward.
+class AveragePrecision {
+ public:
+  void Attach(NumericPrecision* precision, int& next_id) {
+    precision_.Attach(precision, next_id, "avg_pool" + std::to_string(next_id));
+    ++next_id;
+  }
+  // Rounds the output in place if the model computes in fixed point.
+  void RoundOutput(Tensor& output) {
+    if (precision_.fixed_point()) precision_.Round(output.span(), Rounded::kOutput);
+  }
+  // The incoming gradient, rounded onto the grid if the model computes in fixed point.
+  const Tensor& Gradient(const Tensor& grad_output) {
+    if (!precision_.fixed_point()) return grad_output;
+    rounded_.Resize(grad_output.shape());
+    std::copy(grad_output.span().begin(), grad_output.span().end(), rounded_.data());
+    precision_.Round(rounded_.span(), Rounded::kOutputGradient);
+    return rounded_;
+  }
+
+ private:
+  LayerPrecision precision_;
+  Tensor rounded_;
+};
 
 struct PoolOptions {
   int64_t kernel = 2;  // Square window.
@@ -18,7 +46,8 @@ struct PoolOptions {
 };
 
 // Max or average pooling over square windows. Average pooling counts padding as zeros
-// (PyTorch's count_include_pad=True).
+// (PyTorch's count_include_pad=True). At fixed-point precisions average pooling rounds its
+// output and incoming gradient onto the fixed-point grid; max pooling stays FP32.
 class Pool2d : public Layer {
  public:
   enum class Kind { kMax, kAverage };
@@ -28,6 +57,7 @@ class Pool2d : public Layer {
   const Tensor& Forward(const Tensor& input, Mode mode) override;
   const Tensor& Backward(const Tensor& grad_output) override;
   Shape OutputShape(const Shape& input) const override;
+  void AttachPrecision(NumericPrecision* precision, int& next_id) override;
 
  private:
   struct Plan;
@@ -40,19 +70,23 @@ class Pool2d : public Layer {
   Shape input_shape_;
   Tensor output_;
   Tensor grad_input_;
+  AveragePrecision precision_;
 };
 
-// (N, C, H, W) -> (N, C, 1, 1): the mean over each channel's pixels.
+// (N, C, H, W) -> (N, C, 1, 1): the mean over each channel's pixels. At fixed-point precisions
+// it rounds its output and incoming gradient onto the fixed-point grid.
 class GlobalAvgPool : public Layer {
  public:
   const Tensor& Forward(const Tensor& input, Mode mode) override;
   const Tensor& Backward(const Tensor& grad_output) override;
   Shape OutputShape(const Shape& input) const override { return {input[0], input[1], 1, 1}; }
+  void AttachPrecision(NumericPrecision* precision, int& next_id) override;
 
  private:
   Shape input_shape_;
   Tensor output_;
   Tensor grad_input_;
+  AveragePrecision precision_;
 };
 
 }  // namespace muppet

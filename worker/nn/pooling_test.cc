@@ -5,8 +5,8 @@
 #include <numeric>
 
 #include "gtest/gtest.h"
-#include "worker/nn/gradient_check.h"
 #include "worker/base/random.h"
+#include "worker/nn/gradient_check.h"
 
 namespace muppet {
 namespace {
@@ -80,13 +80,18 @@ INSTANTIATE_TEST_SUITE_P(
     Windows, Pool2dTest,
     ::testing::Values(
         PoolCase{Pool2d::Kind::kMax, {.kernel = 2, .stride = 2}, {2, 3, 6, 6}, {2, 3, 3, 3}},
-        PoolCase{Pool2d::Kind::kMax, {.kernel = 3, .stride = 2, .padding = 1}, {1, 2, 7, 7},
+        PoolCase{Pool2d::Kind::kMax,
+                 {.kernel = 3, .stride = 2, .padding = 1},
+                 {1, 2, 7, 7},
                  {1, 2, 4, 4}},
-        PoolCase{Pool2d::Kind::kMax, {.kernel = 3, .stride = 2, .ceil_mode = true}, {1, 2, 8, 8},
+        PoolCase{Pool2d::Kind::kMax,
+                 {.kernel = 3, .stride = 2, .ceil_mode = true},
+                 {1, 2, 8, 8},
                  {1, 2, 4, 4}},
-        PoolCase{Pool2d::Kind::kAverage, {.kernel = 2, .stride = 2}, {2, 3, 5, 5},
-                 {2, 3, 2, 2}},
-        PoolCase{Pool2d::Kind::kAverage, {.kernel = 3, .stride = 1, .padding = 1}, {1, 4, 4, 4},
+        PoolCase{Pool2d::Kind::kAverage, {.kernel = 2, .stride = 2}, {2, 3, 5, 5}, {2, 3, 2, 2}},
+        PoolCase{Pool2d::Kind::kAverage,
+                 {.kernel = 3, .stride = 1, .padding = 1},
+                 {1, 4, 4, 4},
                  {1, 4, 4, 4}}));
 
 TEST(GlobalAvgPoolTest, AveragesEachChannel) {

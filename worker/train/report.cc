@@ -10,11 +10,30 @@
 
 namespace muppet {
 
+namespace {
+
+// A JSON number, or null when unset.
+template <typename T>
+nlohmann::ordered_json OrNull(const std::optional<T>& value) {
+  return value ? nlohmann::ordered_json(*value) : nlohmann::ordered_json(nullptr);
+}
+
+}  // namespace
+
 std::string ReportJson(const RunReport& r) {
   nlohmann::ordered_json epochs = nlohmann::ordered_json::array();
+  nlohmann::ordered_json switch_epochs = nlohmann::ordered_json::array();
+  nlohmann::ordered_json switches = nlohmann::ordered_json::array();
   for (const EpochResult& e : r.epochs) {
+    const bool fixed_point = e.precision_bits < NumericPrecision::kFp32 || e.saturations > 0;
     epochs.push_back({{"epoch", e.epoch},
                       {"precision_bits", e.precision_bits},
+                      {"diversity", OrNull(e.diagnostics.diversity)},
+                      {"ratio", OrNull(e.diagnostics.ratio)},
+                      {"threshold", OrNull(e.diagnostics.threshold)},
+                      {"violations", OrNull(e.diagnostics.violations)},
+                      {"saturations", fixed_point ? nlohmann::ordered_json(e.saturations)
+                                                  : nlohmann::ordered_json(nullptr)},
                       {"learning_rate", e.learning_rate},
                       {"train_loss", e.train_loss},
                       {"train_accuracy", e.train_accuracy},
@@ -22,16 +41,26 @@ std::string ReportJson(const RunReport& r) {
                       {"seconds", e.seconds},
                       {"images_per_second", e.images_per_second},
                       {"samples", e.samples}});
+    for (const PrecisionSwitchEvent& s : e.switches) {
+      switch_epochs.push_back(s.epoch);
+      switches.push_back({{"epoch", s.epoch},
+                          {"policy_epoch", s.policy_epoch},
+                          {"from_bits", s.from_bits},
+                          {"to_bits", s.to_bits}});
+    }
   }
-  const nlohmann::ordered_json json = {
-      {"model", r.model},
-      {"dataset", r.dataset},
-      {"policy", r.policy},
-      {"batch_size", r.batch_size},
-      {"threads", r.threads},
-      {"seed", r.seed},
-      {"epochs", epochs},
-      {"final", {{"test_accuracy", r.final_test_accuracy}, {"wall_seconds", r.wall_seconds}}}};
+  const nlohmann::ordered_json json = {{"model", r.model},
+                                       {"dataset", r.dataset},
+                                       {"policy", r.policy},
+                                       {"batch_size", r.batch_size},
+                                       {"threads", r.threads},
+                                       {"seed", r.seed},
+                                       {"epochs", epochs},
+                                       {"final",
+                                        {{"test_accuracy", r.final_test_accuracy},
+                                         {"wall_seconds", r.wall_seconds},
+                                         {"switch_epochs", switch_epochs},
+                                         {"switches", switches}}}};
   return json.dump(2) + "\n";
 }
 

@@ -25,10 +25,17 @@ struct RunReport {
 
 // Returns the report as JSON text:
 // {"model":..., "dataset":..., "policy":..., "batch_size":..., "threads":..., "seed":...,
-//  "epochs":[{"epoch":0, "precision_bits":32, "learning_rate":..., "train_loss":...,
+//  "epochs":[{"epoch":0, "precision_bits":8, "diversity":..., "ratio":..., "threshold":...,
+//             "violations":..., "saturations":..., "learning_rate":..., "train_loss":...,
 //             "train_accuracy":..., "test_accuracy":..., "seconds":..., "images_per_second":...,
 //             "samples":...}, ...],
-//  "final":{"test_accuracy":..., "wall_seconds":...}}
+//  "final":{"test_accuracy":..., "wall_seconds":..., "switch_epochs":[...],
+//           "switches":[{"epoch":..., "policy_epoch":..., "from_bits":..., "to_bits":...}]}}
+// precision_bits is that of the epoch's last iteration (32 for FP32). diversity, ratio,
+// threshold and violations are the policy's diagnostics of the last window that closed in the
+// epoch, null when none did; saturations is null for epochs trained entirely in FP32.
+// switch_epochs lists, for each climb, the first epoch trained (at least partly) at the new
+// precision.
 std::string ReportJson(const RunReport& report);
 
 // Writes ReportJson to `path` atomically (a temporary file renamed into place).

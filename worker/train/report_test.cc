@@ -9,10 +9,19 @@ namespace muppet {
 namespace {
 
 TEST(ReportTest, WritesTheDocumentedShape) {
-  RunReport r{.model = "lenet5", .dataset = "fashion-mnist", .policy = "fp32", .batch_size = 64,
-              .threads = 2, .seed = 7};
-  r.epochs.push_back({.epoch = 0, .learning_rate = 0.1, .train_loss = 0.5, .train_accuracy = 0.8,
-                      .test_accuracy = 0.85, .seconds = 2.0, .images_per_second = 30000,
+  RunReport r{.model = "lenet5",
+              .dataset = "fashion-mnist",
+              .policy = "fp32",
+              .batch_size = 64,
+              .threads = 2,
+              .seed = 7};
+  r.epochs.push_back({.epoch = 0,
+                      .learning_rate = 0.1,
+                      .train_loss = 0.5,
+                      .train_accuracy = 0.8,
+                      .test_accuracy = 0.85,
+                      .seconds = 2.0,
+                      .images_per_second = 30000,
                       .samples = 60000});
   r.final_test_accuracy = 0.85;
   r.wall_seconds = 3.5;

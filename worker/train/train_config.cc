@@ -9,12 +9,14 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "proto/spec_validation.h"
+#include "scheduler/policy_text.h"
 
 namespace muppet {
 namespace {
 
 constexpr char kScheduleForms[] =
-    "constant, step:<epochs>:<gamma>, multistep:<e1>,<e2>,...:<gamma> or cosine[:<min-lr>]";
+    "constant, step:<epochs>:<gamma>, multistep:<e1>,<e2>,...:<gamma>, cosine[:<min-lr>] or "
+    "precision-aware[:<step-epochs>:<gamma>]";
 
 // Spec fields the flags set, and the flag that sets each.
 const std::vector<std::pair<std::string, std::string>>& FieldFlags() {
@@ -31,6 +33,17 @@ const std::vector<std::pair<std::string, std::string>>& FieldFlags() {
       {"spec.optimizer.momentum", "--momentum"},
       {"spec.optimizer.weight_decay", "--weight-decay"},
       {"spec.lr_schedule", "--lr-schedule"},
+      {"spec.precision.kind", "--policy"},
+      {"spec.precision.fixed_bits", "--policy"},
+      {"spec.precision.schedule", "--policy"},
+      {"spec.precision.rounding", "--rounding"},
+      {"spec.precision.ladder", "--ladder"},
+      {"spec.precision.resolution_epochs", "--resolution"},
+      {"spec.precision.patience", "--patience"},
+      {"spec.precision.alpha", "--alpha"},
+      {"spec.precision.beta", "--beta"},
+      {"spec.precision.lambda", "--lambda"},
+      {"spec.precision.policy_epoch_iterations", "--policy-epoch-iterations"},
   };
   return *map;
 }
@@ -38,8 +51,8 @@ const std::vector<std::pair<std::string, std::string>>& FieldFlags() {
 // Rewrites "spec.batch_size: ..." as "--batch-size: ..." in a validation message.
 std::string NameFlags(std::string message) {
   for (const auto& [field, flag] : FieldFlags()) {
-    message = absl::StrReplaceAll(message, {{field + ":", flag + ":"}, {field + ".", flag + "."},
-                                            {field + "[", flag + "["}});
+    message = absl::StrReplaceAll(
+        message, {{field + ":", flag + ":"}, {field + ".", flag + "."}, {field + "[", flag + "["}});
   }
   return message;
 }
@@ -54,6 +67,40 @@ absl::Status ScheduleError(const std::string& text) {
 uint32_t Narrow(int64_t v) {
   return v < 0 || v > std::numeric_limits<uint32_t>::max() ? std::numeric_limits<uint32_t>::max()
                                                            : static_cast<uint32_t>(v);
+}
+
+// The precision policy the flags describe, before defaults and validation.
+absl::Status SetPrecision(const TrainFlags& flags, v1::PrecisionPolicySpec& p) {
+  absl::StatusOr<v1::PrecisionPolicySpec> policy = scheduler::ParsePolicyText(flags.policy);
+  if (!policy.ok())
+    return absl::InvalidArgumentError(absl::StrCat("--policy: ", policy.status().message()));
+  p = *std::move(policy);
+  if (flags.rounding == "stochastic") {
+    p.set_rounding(v1::ROUNDING_STOCHASTIC);
+  } else if (flags.rounding == "nearest") {
+    p.set_rounding(v1::ROUNDING_NEAREST);
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--rounding: expected stochastic or nearest, got \"", flags.rounding, "\""));
+  }
+  if (!flags.ladder.empty()) {
+    for (absl::string_view step : absl::StrSplit(flags.ladder, ',')) {
+      uint32_t bits;
+      if (!absl::SimpleAtoi(step, &bits)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--ladder: expected word lengths separated by commas, e.g. 8,12,14,16, got \"",
+            flags.ladder, "\""));
+      }
+      p.add_ladder(bits);
+    }
+  }
+  if (flags.resolution != 0) p.set_resolution_epochs(Narrow(flags.resolution));
+  if (flags.patience != 0) p.set_patience(Narrow(flags.patience));
+  if (flags.alpha) p.set_alpha(*flags.alpha);
+  if (flags.beta) p.set_beta(*flags.beta);
+  if (flags.lambda) p.set_lambda(*flags.lambda);
+  p.set_policy_epoch_iterations(Narrow(flags.policy_epoch_iterations));
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -104,6 +151,17 @@ absl::StatusOr<v1::LrSchedule> ParseLrSchedule(const std::string& text) {
     double gamma;
     if (!absl::SimpleAtod(parts[2], &gamma)) return ScheduleError(text);
     s.mutable_multi_step()->set_gamma(gamma);
+  } else if (parts[0] == "precision-aware" && (parts.size() == 1 || parts.size() == 3)) {
+    v1::LrSchedule::PrecisionAware& p = *s.mutable_precision_aware();
+    if (parts.size() == 3) {
+      uint32_t epochs;
+      double gamma;
+      if (!absl::SimpleAtoi(parts[1], &epochs) || !absl::SimpleAtod(parts[2], &gamma)) {
+        return ScheduleError(text);
+      }
+      p.set_step_epochs(epochs);
+      p.set_gamma(gamma);
+    }
   } else if (parts[0] == "cosine" && parts.size() <= 2) {
     double min_lr = 0;
     if (parts.size() == 2 && !absl::SimpleAtod(parts[1], &min_lr)) return ScheduleError(text);
@@ -133,12 +191,13 @@ absl::StatusOr<v1::JobSpec> SpecFromFlags(const TrainFlags& flags) {
   spec.mutable_optimizer()->set_learning_rate(flags.lr);
   spec.mutable_optimizer()->set_momentum(flags.momentum);
   spec.mutable_optimizer()->set_weight_decay(flags.weight_decay);
-  absl::StatusOr<v1::LrSchedule> schedule = ParseLrSchedule(flags.lr_schedule);
-  if (!schedule.ok()) return schedule.status();
-  *spec.mutable_lr_schedule() = *std::move(schedule);
+  if (!flags.lr_schedule.empty()) {
+    absl::StatusOr<v1::LrSchedule> schedule = ParseLrSchedule(flags.lr_schedule);
+    if (!schedule.ok()) return schedule.status();
+    *spec.mutable_lr_schedule() = *std::move(schedule);
+  }
   spec.set_seed(static_cast<uint64_t>(flags.seed));
-  // The standalone trainer trains in FP32 until the precision policies land.
-  spec.mutable_precision()->set_kind(v1::PrecisionPolicySpec::KIND_FP32);
+  if (absl::Status s = SetPrecision(flags, *spec.mutable_precision()); !s.ok()) return s;
   ApplyJobSpecDefaults(spec);
   if (absl::Status s = ValidateJobSpec(spec); !s.ok()) {
     return absl::InvalidArgumentError(NameFlags(std::string(s.message())));

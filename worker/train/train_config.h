@@ -4,6 +4,7 @@
 #define MUPPET_WORKER_TRAIN_TRAIN_CONFIG_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -21,12 +22,21 @@ struct TrainFlags {
   double lr = 0.1;
   double momentum = 0.9;
   double weight_decay = 1e-4;
-  std::string lr_schedule = "constant";
-  std::string synthetic;  // <channels>x<height>x<width>,<classes>,<train>,<test>
+  std::string lr_schedule;  // Empty: the spec's default for the policy.
+  std::string synthetic;    // <channels>x<height>x<width>,<classes>,<train>,<test>
   bool augment = false;
   int64_t train_limit = 0;
   int64_t test_limit = 0;
   int64_t seed = 0;
+  // Precision policy: muppet | fp32 | fixed:<bits> | schedule:<epoch>:<bits>,...
+  std::string policy = "muppet";
+  std::string rounding = "stochastic";  // stochastic | nearest
+  // MUPPET parameters; unset (empty, 0 or nullopt) means the spec's default.
+  std::string ladder;  // e.g. "8,12,14,16"
+  int64_t resolution = 0;
+  int64_t patience = 0;
+  std::optional<double> alpha, beta, lambda;
+  int64_t policy_epoch_iterations = 0;
 };
 
 // Builds, defaults and validates the JobSpec the flags describe. Errors name the flag, e.g.
@@ -37,7 +47,7 @@ absl::StatusOr<v1::JobSpec> SpecFromFlags(const TrainFlags& flags);
 absl::StatusOr<v1::SyntheticDataset> ParseSynthetic(const std::string& text);
 
 // Parses --lr-schedule: constant | step:<epochs>:<gamma> | multistep:<e1>,<e2>,...:<gamma> |
-// cosine[:<min-lr>].
+// cosine[:<min-lr>] | precision-aware[:<step-epochs>:<gamma>].
 absl::StatusOr<v1::LrSchedule> ParseLrSchedule(const std::string& text);
 
 }  // namespace muppet

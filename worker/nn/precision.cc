@@ -1,0 +1,88 @@
+#include "worker/nn/precision.h"
+
+#include "absl/strings/str_cat.h"
+#include "worker/base/random.h"
+
+namespace muppet {
+namespace {
+
+// Two independent seeds per layer: one for the kernels' operand streams (step * 3 + operand),
+// one for the tensors the layer rounds itself (step * 8 + Rounded), so no two quantisations in
+// a run share rounding bits.
+uint64_t OperandSeed(uint64_t seed, int id) { return CounterHash(seed, 2 * id); }
+uint64_t RoundingSeed(uint64_t seed, int id) { return CounterHash(seed, 2 * id + 1); }
+
+const char* RoundedName(Rounded what) {
+  switch (what) {
+    case Rounded::kOutput:
+      return "output";
+    case Rounded::kOutputGradient:
+      return "output gradient";
+    case Rounded::kWeightGradient:
+      return "weight gradient";
+    case Rounded::kBias:
+      return "bias";
+    case Rounded::kBiasGradient:
+      return "bias gradient";
+  }
+  return "tensor";
+}
+
+const char* OperandName(kernels::Operand operand) {
+  switch (operand) {
+    case kernels::Operand::kInput:
+      return "input";
+    case kernels::Operand::kWeights:
+      return "weights";
+    case kernels::Operand::kGradient:
+      return "incoming gradient";
+  }
+  return "operand";
+}
+
+}  // namespace
+
+void LayerPrecision::Attach(NumericPrecision* precision, int id, std::string name) {
+  precision_ = precision;
+  id_ = id;
+  name_ = std::move(name);
+}
+
+kernels::FixedPointOptions LayerPrecision::Options() const {
+  return {.word_length = precision_->bits,
+          .rounding = precision_->rounding,
+          .seed = OperandSeed(precision_->seed, id_),
+          .step = precision_->step};
+}
+
+bool LayerPrecision::Quantize(std::span<const float> x, kernels::Operand operand,
+                              kernels::Quantized& out) {
+  const absl::Status s = kernels::QuantizeOperand(Options(), x, operand, out);
+  if (!s.ok()) return Fail(s, OperandName(operand));
+  precision_->saturations += out.saturated;
+  return true;
+}
+
+bool LayerPrecision::Round(std::span<float> x, Rounded what) {
+  return Account(kernels::RoundToFixedPoint(x, precision_->bits, precision_->rounding,
+                                            RoundingSeed(precision_->seed, id_),
+                                            precision_->step * 8 + static_cast<uint64_t>(what)),
+                 RoundedName(what));
+}
+
+bool LayerPrecision::Account(const absl::StatusOr<int64_t>& saturations, const char* what) {
+  if (!saturations.ok()) return Fail(saturations.status(), what);
+  precision_->saturations += *saturations;
+  return true;
+}
+
+bool LayerPrecision::Fail(const absl::Status& status, const char* what) {
+  if (precision_->error.ok()) {
+    precision_->error = absl::Status(
+        status.code(),
+        absl::StrCat(name_, ": ", what, " at step ", precision_->step, ": ", status.message()));
+  }
+  return false;
+}
+
+}  // namespace muppet

@@ -1,0 +1,72 @@
+// The numeric precision a model computes in, shared by its layers: FP32, or MuPPET's dynamic
+// fixed point at one word length (../shared/reference/muppet-algorithm.md, section 2).
+//
+// At a fixed-point level, convolution and linear layers run the integer kernels of
+// kernels/cpu on quantised inputs, weights and incoming gradients, and round their outputs and
+// weight gradients onto the fixed-point grid; average pooling rounds its output and incoming
+// gradient. BatchNorm, ReLU and max pooling stay FP32. Master weights stay FP32 throughout, so
+// switching to FP32 needs no conversion: the layers simply stop quantising.
+#ifndef MUPPET_WORKER_NN_PRECISION_H_
+#define MUPPET_WORKER_NN_PRECISION_H_
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "absl/status/status.h"
+#include "kernels/cpu/fixed_point.h"
+
+namespace muppet {
+
+struct NumericPrecision {
+  static constexpr int kFp32 = 32;
+
+  int bits = kFp32;  // 32: FP32; 2 to 16: dynamic fixed point.
+  kernels::Rounding rounding = kernels::Rounding::kStochastic;
+  uint64_t seed = 0;  // Of the run: every layer derives its own rounding streams from it.
+  // Forward passes so far; each draws fresh rounding bits. The trainer advances it before
+  // every forward pass, and a backward pass uses its forward pass's step.
+  uint64_t step = 0;
+  int64_t saturations = 0;  // Saturated codes and integer sums, accumulated.
+  // The first error a layer met (NaN or infinity in a tensor it quantised: training diverged).
+  // Layers cannot return errors from Forward/Backward, so the trainer checks it every step.
+  absl::Status error;
+
+  bool fixed_point() const { return bits < kFp32; }
+};
+
+// Tensors a layer rounds onto the fixed-point grid outside the kernels, each on its own stream.
+enum class Rounded : uint64_t { kOutput, kOutputGradient, kWeightGradient, kBias, kBiasGradient };
+
+// A layer's view of the model's precision: its own rounding streams, and error bookkeeping.
+class LayerPrecision {
+ public:
+  // Binds the layer named `name` to `precision` (may be null: FP32 for ever) as layer number
+  // `id`, unique within the model.
+  void Attach(NumericPrecision* precision, int id, std::string name);
+
+  bool fixed_point() const { return precision_ != nullptr && precision_->fixed_point(); }
+
+  // Options for the kernels' operand quantisation at this step.
+  kernels::FixedPointOptions Options() const;
+
+  // Quantises an operand for the kernels; false (error recorded) if it failed.
+  bool Quantize(std::span<const float> x, kernels::Operand operand, kernels::Quantized& out);
+
+  // Rounds x onto its fixed-point grid in place; false (error recorded) if it failed.
+  bool Round(std::span<float> x, Rounded what);
+
+  // Records the saturations of a kernel call, or its error; false on error.
+  bool Account(const absl::StatusOr<int64_t>& saturations, const char* what);
+
+ private:
+  bool Fail(const absl::Status& status, const char* what);
+
+  NumericPrecision* precision_ = nullptr;
+  int id_ = 0;
+  std::string name_;
+};
+
+}  // namespace muppet
+
+#endif  // MUPPET_WORKER_NN_PRECISION_H_
