@@ -13,6 +13,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "bench/harness.h"
 #include "proto/spec_validation.h"
@@ -24,6 +25,8 @@
 ABSL_FLAG(std::string, models, "resnet20,alexnet", "Models to time, comma-separated.");
 ABSL_FLAG(int64_t, batches, 40, "Minibatches of 128 per timed epoch.");
 ABSL_FLAG(int64_t, rounds, 2, "Rounds over all precisions; the fastest epoch of each counts.");
+ABSL_FLAG(std::string, precisions, "32,8,12,14,16",
+          "Precisions to time (32: FP32), comma-separated; FP32 is always included.");
 ABSL_FLAG(std::string, data_dir, std::string(muppet::kFashionMnistDir), "Fashion-MNIST files.");
 
 namespace muppet::bench {
@@ -31,7 +34,15 @@ namespace {
 
 constexpr int64_t kBatch = 128;
 constexpr int64_t kFullEpochImages = 60000;
-constexpr int kPrecisions[] = {32, 8, 12, 14, 16};
+std::vector<int> Precisions() {
+  std::vector<int> bits = {32};
+  for (absl::string_view p : absl::StrSplit(absl::GetFlag(FLAGS_precisions), ',')) {
+    int b = 0;
+    MUPPET_CHECK(absl::SimpleAtoi(p, &b) && IsValidPrecisionBits(b)) << "--precisions: " << p;
+    if (b != 32) bits.push_back(b);
+  }
+  return bits;
+}
 
 // Seconds of one warm training epoch of `model_name` at `bits`.
 double EpochSeconds(const std::string& model_name, const TrainTest& data, int bits) {
@@ -59,15 +70,16 @@ void Run() {
   spec.set_test_limit(static_cast<uint32_t>(kBatch));  // Evaluation is not timed.
   absl::StatusOr<TrainTest> data = LoadDataset(spec, 1);
   MUPPET_CHECK(data.ok()) << data.status();
-  for (const std::string& name : absl::StrSplit(absl::GetFlag(FLAGS_models), ',')) {
+  const std::vector<std::string> models = absl::StrSplit(absl::GetFlag(FLAGS_models), ',');
+  for (const std::string& name : models) {
     std::map<int, double> best;
     for (int64_t round = 0; round < absl::GetFlag(FLAGS_rounds); ++round) {
-      for (int bits : kPrecisions) {
+      for (int bits : Precisions()) {
         const double s = EpochSeconds(name, *data, bits);
         if (!best.count(bits) || s < best[bits]) best[bits] = s;
       }
     }
-    for (int bits : kPrecisions) {
+    for (int bits : Precisions()) {
       const double images_per_second = batches * kBatch / best[bits];
       JsonLine()
           .Add("bench", "epoch_precision")

@@ -104,11 +104,13 @@ CodesView Unfold(const ConvGeometry& g, const Quantized& qx) {
   return view;
 }
 
-// oneDNN's direct int8 primitives, one per pass, geometry and output exponent, created once:
-// nhwc s8 codes in, FP32 out scaled by 2^-(sa + sb). oneDNN 2.6 takes no run-time output scale
-// for int8 convolutions, so the exponent is part of the key; a layer's exponents move slowly, so
-// it sees a handful of them. Weights are reordered from their plain codes into the layout the
-// primitive prefers on every call (they change every step; they are small).
+// oneDNN's direct int8 primitives, one per pass and geometry, created once: nhwc s8 codes in,
+// the exact integer sums out as FP32. The scale 2^-(sa + sb) is applied afterwards
+// (ScaleAndAddBias): a power of two, so the result is bit-identical to scaling inside, and one
+// primitive serves every exponent. (oneDNN 2.6 takes no run-time output scale for int8
+// convolutions; a primitive per exponent meant a JIT compilation whenever a layer's exponents
+// moved.) Weights are reordered from their plain codes into the layout the primitive prefers
+// on every call (they change every step; they are small).
 enum class Pass : int64_t { kForward, kBackwardData };
 
 struct DirectInt8 {
@@ -123,13 +125,11 @@ int64_t DeconvRightPadding(const ConvGeometry& g, int64_t in, int64_t out) {
   return (out - 1) * g.stride + g.kernel - g.padding - in;
 }
 
-DirectInt8 MakeDirectInt8(const ConvGeometry& g, Pass pass, int scale_exponent) {
+DirectInt8 MakeDirectInt8(const ConvGeometry& g, Pass pass) {
   using dnnl::memory;
   const memory::desc x({g.n, g.c, g.h, g.w}, memory::data_type::s8, memory::format_tag::nhwc);
   const memory::desc y({g.n, g.o, g.out_h(), g.out_w()}, memory::data_type::s8,
                        memory::format_tag::nhwc);
-  dnnl::primitive_attr attr;
-  attr.set_output_scales(0, {std::ldexp(1.0f, -scale_exponent)});
   const memory::dims strides = {g.stride, g.stride}, pad = {g.padding, g.padding};
   if (pass == Pass::kForward) {
     const memory::dims wdims = {g.o, g.c, g.kernel, g.kernel};
@@ -140,7 +140,7 @@ DirectInt8 MakeDirectInt8(const ConvGeometry& g, Pass pass, int scale_exponent) 
             dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, x,
             memory::desc(wdims, memory::data_type::s8, memory::format_tag::any), dst, strides, pad,
             pad),
-        attr, DnnlEngine());
+        DnnlEngine());
     return {dnnl::convolution_forward(pd), x,
             memory::desc(wdims, memory::data_type::s8, memory::format_tag::ohwi), pd.weights_desc(),
             dst};
@@ -159,28 +159,27 @@ DirectInt8 MakeDirectInt8(const ConvGeometry& g, Pass pass, int scale_exponent) 
           dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct, y,
           memory::desc(wdims, memory::data_type::s8, memory::format_tag::any), dst, strides, pad,
           pad_r),
-      attr, DnnlEngine());
+      DnnlEngine());
   return {dnnl::deconvolution_forward(pd), y, plain, pd.weights_desc(), dst};
 }
 
-const DirectInt8& DirectInt8For(const ConvGeometry& g, Pass pass, int scale_exponent) {
+const DirectInt8& DirectInt8For(const ConvGeometry& g, Pass pass) {
   static std::mutex mu;
-  static auto* cache = new std::map<std::array<int64_t, 10>, DirectInt8>;
-  const std::array<int64_t, 10> key = {
-      g.n,           g.h, g.w, g.c, g.o, g.kernel, g.stride, g.padding, static_cast<int64_t>(pass),
-      scale_exponent};
+  static auto* cache = new std::map<std::array<int64_t, 9>, DirectInt8>;
+  const std::array<int64_t, 9> key = {
+      g.n, g.h, g.w, g.c, g.o, g.kernel, g.stride, g.padding, static_cast<int64_t>(pass)};
   std::lock_guard<std::mutex> lock(mu);
   if (auto it = cache->find(key); it != cache->end()) return it->second;
-  return cache->emplace(key, MakeDirectInt8(g, pass, scale_exponent)).first->second;
+  return cache->emplace(key, MakeDirectInt8(g, pass)).first->second;
 }
 
-// out = 2^-(sa + sw) * pass(codes a, codes w), with exact integer accumulation (each output sums
+// out = pass(codes a, codes w), unscaled, with exact integer accumulation (each output sums
 // at most O*KH*KW or C*KH*KW products of at most 2^14, which fit int32 while that count is at
 // most kGemmS8MaxChunk, which the caller checks).
 void DirectInt8Run(const ConvGeometry& g, Pass pass, const Quantized& qa, const Quantized& qw,
                    float* out) {
   using dnnl::memory;
-  const DirectInt8& d = DirectInt8For(g, pass, qa.exponent + qw.exponent);
+  const DirectInt8& d = DirectInt8For(g, pass);
   thread_local dnnl::stream stream(DnnlEngine());
   const memory plain(d.weights_plain, DnnlEngine(), const_cast<int8_t*>(qw.s8.data()));
   memory weights = plain;
@@ -221,15 +220,18 @@ void BackwardWeightsInt8(const ConvGeometry& g, const Quantized& qdy, const Quan
                          float* dw) {
   using dnnl::memory;
   const int64_t rows = g.n * g.out_h() * g.out_w(), k = g.kernel * g.kernel * g.c;
+  // Blocks of ~256 KiB of codes, but at least 1024 rows: adding a block's product into the
+  // int64 sum costs about as much as 1024 rows of multiply-adds when O x K is large.
   constexpr int64_t kBlockBytes = 256 << 10;
-  const int64_t block = std::clamp<int64_t>(kBlockBytes / k, 64, 4096);
+  const int64_t block = std::clamp<int64_t>(kBlockBytes / k, 1024, 16384);
   std::vector<int64_t> total(g.o * k, 0);
 #pragma omp parallel
   {
     thread_local dnnl::stream stream(DnnlEngine());
     std::vector<int8_t>& cols = Scratch<int8_t>(ScratchSlot::kIm2Col, block * k);
-    std::vector<int32_t> product(g.o * k);
-    std::vector<int64_t> sum(g.o * k, 0);
+    std::vector<int32_t>& product = Scratch<int32_t>(ScratchSlot::kBlockProduct, g.o * k);
+    std::vector<int64_t>& sum = Scratch<int64_t>(ScratchSlot::kBlockSum, g.o * k);
+    std::fill(sum.begin(), sum.end(), 0);
 #pragma omp for schedule(static) nowait
     for (int64_t begin = 0; begin < rows; begin += block) {
       const int64_t n = std::min(block, rows - begin);
@@ -295,6 +297,8 @@ absl::StatusOr<int64_t> ConvForward(const ConvGeometry& g, const Quantized& qx, 
   if (qx.word_length <= 8 && k <= kGemmS8MaxChunk) {
     // oneDNN's direct int8 convolution: 2.6-4x faster than im2col + GEMM (PERFORMANCE.md).
     DirectInt8Run(g, Pass::kForward, qx, qw, y.data());
+    internal::ScaleAndAddBias(std::ldexp(1.0f, -(qx.exponent + qw.exponent)), bias, rows, g.o, y);
+    return saturated;
   } else {
     // y (rows x O) = cols (rows x K) * W^T, W stored O x K.
     absl::StatusOr<int64_t> gemm = Multiply({.m = rows, .n = g.o, .k = k, .b_transposed = true},
@@ -321,6 +325,8 @@ absl::StatusOr<int64_t> ConvBackwardData(const ConvGeometry& g, const Quantized&
   if (directly) {
     // oneDNN's direct int8 transposed convolution (PERFORMANCE.md).
     DirectInt8Run(g, Pass::kBackwardData, qdy, qw, dx.data());
+    internal::ScaleAndAddBias(std::ldexp(1.0f, -(qdy.exponent + qw.exponent)), {}, g.n * g.h * g.w,
+                              g.c, dx);
     return 0;
   }
   // dcols (rows x K) = dY (rows x O) * W (O x K), then folded back (col2im) into dx.

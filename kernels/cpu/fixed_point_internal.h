@@ -17,6 +17,10 @@ absl::Status CheckBiasSize(std::span<const float> bias, int64_t expected, const 
 // y[r][j] += bias[j] for a rows x cols matrix; nothing for an empty bias.
 void AddBias(std::span<const float> bias, int64_t rows, int64_t cols, std::span<float> y);
 
+// y[r][j] = y[r][j] * scale + bias[j] (no bias term for an empty bias), in one pass.
+void ScaleAndAddBias(float scale, std::span<const float> bias, int64_t rows, int64_t cols,
+                     std::span<float> y);
+
 // INVALID_ARGUMENT naming every size when a, b or out is not the size the shape implies, or when
 // a and b have different word lengths.
 absl::Status CheckCodes(const Quantized& a, int64_t a_size, const char* a_name, const Quantized& b,

@@ -46,6 +46,19 @@ void AddBias(std::span<const float> bias, int64_t rows, int64_t cols, std::span<
   }
 }
 
+void ScaleAndAddBias(float scale, std::span<const float> bias, int64_t rows, int64_t cols,
+                     std::span<float> y) {
+#pragma omp parallel for schedule(static) if (rows * cols >= (1 << 16))
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = y.data() + r * cols;
+    if (bias.empty()) {
+      for (int64_t j = 0; j < cols; ++j) row[j] *= scale;
+    } else {
+      for (int64_t j = 0; j < cols; ++j) row[j] = row[j] * scale + bias[j];
+    }
+  }
+}
+
 absl::Status CheckCodes(const Quantized& a, int64_t a_size, const char* a_name, const Quantized& b,
                         int64_t b_size, const char* b_name, std::span<float> out,
                         int64_t out_size) {

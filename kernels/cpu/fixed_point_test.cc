@@ -61,7 +61,8 @@ TEST(RoundToFixedPointTest, LeavesEveryValueOnItsGrid) {
 TEST(CodeLevelOpsTest, MatchTheFp32LevelAndRejectMixedWordLengths) {
   const FixedPointOptions o{.word_length = 12, .seed = 4, .step = 6};
   const int64_t n = 5, f = 7, out = 3;
-  const auto x = RandomFloats(n * f, 1), w = RandomFloats(out * f, 2), dy = RandomFloats(n * out, 3);
+  const auto x = RandomFloats(n * f, 1), w = RandomFloats(out * f, 2),
+             dy = RandomFloats(n * out, 3);
   Quantized qx, qw, qdy;
   ASSERT_TRUE(QuantizeOperand(o, x, Operand::kInput, qx).ok());
   ASSERT_TRUE(QuantizeOperand(o, w, Operand::kWeights, qw).ok());

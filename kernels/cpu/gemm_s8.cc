@@ -80,14 +80,19 @@ absl::Status GemmS8(const GemmShape& s, const int8_t* a, const int8_t* b, float 
 }
 
 void GemmS8Reference(const GemmShape& s, const int8_t* a, const int8_t* b, float scale, float* c) {
-  const auto at = [&](int64_t i, int64_t p) { return s.a_transposed ? a[p * s.m + i] : a[i * s.k + p]; };
-  const auto bt = [&](int64_t p, int64_t j) { return s.b_transposed ? b[j * s.k + p] : b[p * s.n + j]; };
+  const auto at = [&](int64_t i, int64_t p) {
+    return s.a_transposed ? a[p * s.m + i] : a[i * s.k + p];
+  };
+  const auto bt = [&](int64_t p, int64_t j) {
+    return s.b_transposed ? b[j * s.k + p] : b[p * s.n + j];
+  };
   for (int64_t i = 0; i < s.m; ++i) {
     for (int64_t j = 0; j < s.n; ++j) {
       float total = 0.0f;
       for (int64_t k0 = 0; k0 < s.k; k0 += kGemmS8MaxChunk) {
         int32_t acc = 0;
-        for (int64_t p = k0; p < std::min(s.k, k0 + kGemmS8MaxChunk); ++p) acc += at(i, p) * bt(p, j);
+        for (int64_t p = k0; p < std::min(s.k, k0 + kGemmS8MaxChunk); ++p)
+          acc += at(i, p) * bt(p, j);
         total = k0 == 0 ? static_cast<float>(acc) * scale : total + static_cast<float>(acc) * scale;
       }
       c[i * s.n + j] = total;

@@ -19,7 +19,8 @@ namespace muppet::kernels {
 inline constexpr int64_t kGemmS8MaxChunk = 131071;
 
 // C (m x n, row-major) = scale * A x B. INVALID_ARGUMENT for a non-positive dimension.
-absl::Status GemmS8(const GemmShape& shape, const int8_t* a, const int8_t* b, float scale, float* c);
+absl::Status GemmS8(const GemmShape& shape, const int8_t* a, const int8_t* b, float scale,
+                    float* c);
 
 // The same result computed with plain loops (int32 per chunk, then FP32): the reference the
 // tests compare against, and the fallback where oneDNN declines a shape.

@@ -28,8 +28,8 @@ void ExpectMatchesReference(const GemmShape& s, std::mt19937& rng, float scale) 
 
 TEST(GemmS8Test, BitExactWithReferenceOnOddShapes) {
   std::mt19937 rng(1);
-  for (auto [m, n, k] : {std::tuple{1, 1, 1}, {3, 5, 7}, {17, 33, 65}, {64, 16, 144},
-                         {127, 129, 300}}) {
+  for (auto [m, n, k] :
+       {std::tuple{1, 1, 1}, {3, 5, 7}, {17, 33, 65}, {64, 16, 144}, {127, 129, 300}}) {
     for (bool at : {false, true}) {
       for (bool bt : {false, true}) {
         ExpectMatchesReference({.m = m, .n = n, .k = k, .a_transposed = at, .b_transposed = bt},

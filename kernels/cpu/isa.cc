@@ -43,8 +43,8 @@ absl::StatusOr<Isa> ParseIsa(absl::string_view name) {
         absl::StrCat("ISA must be one of scalar, avx2, avx512, got \"", name, "\""));
   }
   if (isa > DetectIsa()) {
-    return absl::InvalidArgumentError(absl::StrCat("this CPU lacks ", name, "; the best it has is ",
-                                                   IsaName(DetectIsa())));
+    return absl::InvalidArgumentError(
+        absl::StrCat("this CPU lacks ", name, "; the best it has is ", IsaName(DetectIsa())));
   }
   return isa;
 }

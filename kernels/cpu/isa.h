@@ -4,11 +4,10 @@
 #ifndef MUPPET_KERNELS_CPU_ISA_H_
 #define MUPPET_KERNELS_CPU_ISA_H_
 
-#include "absl/strings/string_view.h"
-
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace muppet::kernels {
 

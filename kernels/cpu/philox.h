@@ -36,10 +36,10 @@ constexpr std::array<uint32_t, 4> Philox4x32(std::array<uint32_t, 4> c, std::arr
 constexpr uint32_t StochasticBits(uint64_t seed, uint64_t stream, uint64_t i) {
   const uint64_t counter = (i / 128) * 16 + i % 16;
   const uint64_t j = (i % 128) / 16;
-  const std::array<uint32_t, 4> words = Philox4x32(
-      {static_cast<uint32_t>(counter), static_cast<uint32_t>(counter >> 32),
-       static_cast<uint32_t>(stream), static_cast<uint32_t>(stream >> 32)},
-      {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)});
+  const std::array<uint32_t, 4> words =
+      Philox4x32({static_cast<uint32_t>(counter), static_cast<uint32_t>(counter >> 32),
+                  static_cast<uint32_t>(stream), static_cast<uint32_t>(stream >> 32)},
+                 {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)});
   return (words[j / 2] >> (16 * (j % 2))) & 0xFFFFu;
 }
 

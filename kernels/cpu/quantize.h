@@ -41,7 +41,7 @@ struct QuantizeOptions {
   int word_length = 8;  // [2, 8] for int8 codes, [2, 16] for int16.
   int exponent = 0;     // s: codes are x * 2^s.
   Rounding rounding = Rounding::kStochastic;
-  uint64_t seed = 0;    // With `stream`, selects the stochastic-rounding bits.
+  uint64_t seed = 0;  // With `stream`, selects the stochastic-rounding bits.
   uint64_t stream = 0;
 };
 

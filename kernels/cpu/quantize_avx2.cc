@@ -50,7 +50,8 @@ inline __m256i QuantizeVector(__m256 x, __m256 bits, const QuantizeParams& p, in
   if (p.stochastic) {
     const __m256 f = _mm256_floor_ps(v);
     const __m256 frac = _mm256_sub_ps(v, f);
-    const __m256 up = _mm256_cmp_ps(bits, _mm256_mul_ps(frac, _mm256_set1_ps(65536.0f)), _CMP_LT_OQ);
+    const __m256 up =
+        _mm256_cmp_ps(bits, _mm256_mul_ps(frac, _mm256_set1_ps(65536.0f)), _CMP_LT_OQ);
     q = _mm256_add_ps(f, _mm256_and_ps(up, one));
   } else {
     const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);

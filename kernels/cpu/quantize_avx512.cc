@@ -25,8 +25,8 @@ inline void MulHiLo(__m512i m, __m512i c, __m512i* hi, __m512i* lo) {
 }
 
 // Philox4x32-10 on 16 counters at once: lane l gets counter (c0[l], c1, c2, c3).
-inline void Philox16(__m512i c0, uint32_t c1s, uint32_t c2s, uint32_t c3s, uint32_t k0,
-                     uint32_t k1, __m512i out[4]) {
+inline void Philox16(__m512i c0, uint32_t c1s, uint32_t c2s, uint32_t c3s, uint32_t k0, uint32_t k1,
+                     __m512i out[4]) {
   const __m512i m0 = _mm512_set1_epi32(static_cast<int>(kPhiloxM0));
   const __m512i m1 = _mm512_set1_epi32(static_cast<int>(kPhiloxM1));
   __m512i c1 = _mm512_set1_epi32(static_cast<int>(c1s));
@@ -93,7 +93,8 @@ int64_t QuantizeBlocks(const float* x, int64_t first, int64_t last, const Quanti
   for (int64_t b = first; b < last; ++b) {
     __m512i words[4] = {};
     if (p.stochastic) {
-      const uint64_t counter = static_cast<uint64_t>(b) * 16;  // Lanes add 0..15; no carry below 2^64.
+      const uint64_t counter =
+          static_cast<uint64_t>(b) * 16;  // Lanes add 0..15; no carry below 2^64.
       Philox16(_mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(counter)), lane),
                static_cast<uint32_t>(counter >> 32), static_cast<uint32_t>(p.stream),
                static_cast<uint32_t>(p.stream >> 32), static_cast<uint32_t>(p.seed),

@@ -39,8 +39,8 @@ void ExpectAllIsasMatchReference(const std::vector<float>& x, const QuantizeOpti
     const int64_t saturated = Quantize(x, o, std::span<Code>(codes), isa);
     EXPECT_EQ(saturated, expected_saturated) << IsaName(isa);
     for (size_t i = 0; i < x.size(); ++i) {
-      ASSERT_EQ(codes[i], expected[i]) << IsaName(isa) << " element " << i << " of " << x.size()
-                                       << ", WL " << o.word_length;
+      ASSERT_EQ(codes[i], expected[i])
+          << IsaName(isa) << " element " << i << " of " << x.size() << ", WL " << o.word_length;
     }
   }
 }
@@ -52,8 +52,11 @@ TEST(QuantizeTest, EveryIsaIsBitExactWithTheScalarReference) {
       for (Rounding rounding : {Rounding::kStochastic, Rounding::kNearest}) {
         const std::vector<float> x = RandomFloats(n, 0.1f + rng() % 100, rng());
         const Range r = *MinMax(x);
-        QuantizeOptions o{.word_length = wl, .exponent = ScaleExponent(r, wl),
-                          .rounding = rounding, .seed = rng(), .stream = rng()};
+        QuantizeOptions o{.word_length = wl,
+                          .exponent = ScaleExponent(r, wl),
+                          .rounding = rounding,
+                          .seed = rng(),
+                          .stream = rng()};
         if (wl <= 8) ExpectAllIsasMatchReference<int8_t>(x, o);
         ExpectAllIsasMatchReference<int16_t>(x, o);
         // A too-large exponent saturates many codes: counted alike by every ISA.
@@ -69,8 +72,11 @@ TEST(QuantizeTest, ThreadsSplittingLargeTensorsChangeNothing) {
   // Large enough for every vector path to split the blocks across threads.
   const std::vector<float> x = RandomFloats(300001, 1.0f, 9);
   for (Rounding rounding : {Rounding::kStochastic, Rounding::kNearest}) {
-    const QuantizeOptions o{.word_length = 12, .exponent = ScaleExponent(*MinMax(x), 12) + 1,
-                            .rounding = rounding, .seed = 5, .stream = 6};
+    const QuantizeOptions o{.word_length = 12,
+                            .exponent = ScaleExponent(*MinMax(x), 12) + 1,
+                            .rounding = rounding,
+                            .seed = 5,
+                            .stream = 6};
     ExpectAllIsasMatchReference<int16_t>(x, o);
   }
 }
@@ -92,14 +98,14 @@ TEST(QuantizeTest, NearestRoundingMatchesDoubleArithmetic) {
 
 TEST(ScaleExponentTest, HandComputedValues) {
   // WL 8: M+ = 127.5, M- = -128.5.
-  EXPECT_EQ(ScaleExponent({-1.0f, 1.0f}, 8), 6);         // log2(127.5) = 6.99.
-  EXPECT_EQ(ScaleExponent({0.0f, 0.99609375f}, 8), 7);   // 127.5 / 0.99609375 = 128 exactly.
-  EXPECT_EQ(ScaleExponent({-2.0f, 0.5f}, 8), 6);         // min(255, 64.25) = 64.25.
-  EXPECT_EQ(ScaleExponent({-3.0f, -1.0f}, 8), 5);        // Only M-: 128.5 / 3 = 42.8.
-  EXPECT_EQ(ScaleExponent({0.25f, 4.0f}, 16), 12);       // Only M+: 32767.5 / 4 = 8191.9.
-  EXPECT_EQ(ScaleExponent({0.0f, 0.0f}, 8), 0);          // All zero.
-  EXPECT_EQ(ScaleExponent({-1e30f, 1e30f}, 8), -93);     // Large magnitudes: negative s.
-  EXPECT_EQ(ScaleExponent({0.0f, 1e-40f}, 16), 127);     // Clamped so that 2^s is a float.
+  EXPECT_EQ(ScaleExponent({-1.0f, 1.0f}, 8), 6);        // log2(127.5) = 6.99.
+  EXPECT_EQ(ScaleExponent({0.0f, 0.99609375f}, 8), 7);  // 127.5 / 0.99609375 = 128 exactly.
+  EXPECT_EQ(ScaleExponent({-2.0f, 0.5f}, 8), 6);        // min(255, 64.25) = 64.25.
+  EXPECT_EQ(ScaleExponent({-3.0f, -1.0f}, 8), 5);       // Only M-: 128.5 / 3 = 42.8.
+  EXPECT_EQ(ScaleExponent({0.25f, 4.0f}, 16), 12);      // Only M+: 32767.5 / 4 = 8191.9.
+  EXPECT_EQ(ScaleExponent({0.0f, 0.0f}, 8), 0);         // All zero.
+  EXPECT_EQ(ScaleExponent({-1e30f, 1e30f}, 8), -93);    // Large magnitudes: negative s.
+  EXPECT_EQ(ScaleExponent({0.0f, 1e-40f}, 16), 127);    // Clamped so that 2^s is a float.
 }
 
 TEST(QuantizeTest, StochasticRoundingIsUnbiased) {
@@ -146,8 +152,10 @@ TEST(QuantizeTest, SaturationIsCountedExactly) {
   // The MuPPET exponent keeps nearest rounding in range, except the value exactly at M+.
   const std::vector<float> edge = {127.5f, -128.5f, 127.49f};
   std::vector<int8_t> codes(edge.size());
-  EXPECT_EQ(Quantize(edge, {.word_length = 8, .exponent = ScaleExponent(*MinMax(edge), 8),
-                            .rounding = Rounding::kNearest},
+  EXPECT_EQ(Quantize(edge,
+                     {.word_length = 8,
+                      .exponent = ScaleExponent(*MinMax(edge), 8),
+                      .rounding = Rounding::kNearest},
                      std::span<int8_t>(codes)),
             2);
 }
@@ -168,8 +176,8 @@ TEST(QuantizeTest, EdgeTensors) {
   for (float& v : negative) v = -std::abs(v) - 0.01f;
   const Range nr = *MinMax(negative);
   std::vector<int16_t> ncodes(negative.size());
-  Quantize(negative, {.word_length = 12, .exponent = ScaleExponent(nr, 12),
-                      .rounding = Rounding::kNearest},
+  Quantize(negative,
+           {.word_length = 12, .exponent = ScaleExponent(nr, 12), .rounding = Rounding::kNearest},
            std::span<int16_t>(ncodes));
   EXPECT_GE(*std::min_element(ncodes.begin(), ncodes.end()), -2048);
   EXPECT_LT(*std::min_element(ncodes.begin(), ncodes.end()), -1024);  // More than half the range.
@@ -178,8 +186,10 @@ TEST(QuantizeTest, EdgeTensors) {
   std::vector<float> outlier = RandomFloats(1000, 0.01f, 6);
   outlier[500] = 1e6f;
   std::vector<int8_t> ocodes(outlier.size());
-  Quantize(outlier, {.word_length = 8, .exponent = ScaleExponent(*MinMax(outlier), 8),
-                     .rounding = Rounding::kNearest},
+  Quantize(outlier,
+           {.word_length = 8,
+            .exponent = ScaleExponent(*MinMax(outlier), 8),
+            .rounding = Rounding::kNearest},
            std::span<int8_t>(ocodes));
   EXPECT_EQ(ocodes[500], 122);  // 1e6 * 2^-13 = 122.07.
   EXPECT_EQ(ocodes[0], 0);

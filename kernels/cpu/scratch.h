@@ -11,14 +11,22 @@
 namespace muppet::kernels {
 
 // Named scratch slots, so that buffers alive at the same time never share one.
-enum class ScratchSlot { kGemmPackedA, kGemmPackedB, kIm2Col, kColumnGradients };
+enum class ScratchSlot {
+  kGemmPackedA,
+  kGemmPackedB,
+  kIm2Col,
+  kColumnGradients,
+  kBlockProduct,
+  kBlockSum,
+  kCount
+};
 
 // This thread's buffer of T for `slot`, resized to `n` elements. Its contents are unspecified;
 // growing reallocates, shrinking keeps the memory. Valid until the next call for the same slot
 // and type on this thread.
 template <typename T>
 std::vector<T>& Scratch(ScratchSlot slot, size_t n) {
-  thread_local std::vector<T> buffers[4];
+  thread_local std::vector<T> buffers[static_cast<int>(ScratchSlot::kCount)];
   std::vector<T>& buffer = buffers[static_cast<int>(slot)];
   buffer.resize(n);
   return buffer;
