@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/fixed_point_internal.h"
+#include "kernels/cpu/gemm_s16.h"
 #include "kernels/cpu/gemm_s8.h"
 #include "kernels/cpu/scratch.h"
 #include "oneapi/dnnl/dnnl.hpp"
@@ -254,6 +255,102 @@ void BackwardWeightsInt8(const ConvGeometry& g, const Quantized& qdy, const Quan
   for (int64_t i = 0; i < g.o * k; ++i) dw[i] = static_cast<float>(total[i]) * scale;
 }
 
+// 9-16-bit forward convolution in blocks of output rows: each thread unfolds a block of im2col
+// rows that fits its cache and multiplies it by the weights at once, so the full im2col matrix
+// (KH x KW times the input) and its packed copy never go through memory. Row results do not
+// depend on the blocking (every output element sums its whole reduction in one fixed block
+// order), so the result is the same for any thread count.
+int64_t ForwardInt16(const ConvGeometry& g, const Quantized& qx, const Quantized& qw, float* y) {
+  const int64_t rows = g.n * g.out_h() * g.out_w(), k = g.kernel * g.kernel * g.c;
+  constexpr int64_t kBlockBytes = 128 << 10;
+  const int64_t block = std::clamp<int64_t>(kBlockBytes / (2 * k) / 12 * 12, 96, 4096);
+  const float scale = std::ldexp(1.0f, -(qx.exponent + qw.exponent));
+  const int64_t block_pairs = GemmS16BlockPairs(qx.word_length);
+  int64_t saturated = 0;
+#pragma omp parallel for schedule(static) reduction(+ : saturated)
+  for (int64_t begin = 0; begin < rows; begin += block) {
+    const int64_t n = std::min(block, rows - begin);
+    std::vector<int16_t>& cols = Scratch<int16_t>(ScratchSlot::kIm2Col, block * k);
+    Im2ColRows(g, qx.s16.data(), begin, begin + n, cols.data());
+    // Inside this parallel loop the GEMM's own parallel regions run on one thread.
+    saturated += GemmS16({.m = n, .n = g.o, .k = k, .b_transposed = true}, cols.data(),
+                         qw.s16.data(), scale, y + begin * g.o, block_pairs)
+                     .value_or(0);  // Shapes are valid by construction.
+  }
+  return saturated;
+}
+
+// 9-16-bit backward-weights in blocks of rows, computed transposed, dW^T (K x O) =
+// sum over blocks of cols_block^T (K x rows) * dY_block (rows x O), so that the GEMM's tiles run
+// along the long K x KH x KW side rather than the few output channels. Each block's product is
+// kept apart and the blocks are added in block order, so the result does not depend on the
+// thread count; nor does the full im2col matrix ever go through memory.
+int64_t BackwardWeightsInt16(const ConvGeometry& g, const Quantized& qdy, const Quantized& qx,
+                             float* dw) {
+  const int64_t rows = g.n * g.out_h() * g.out_w(), k = g.kernel * g.kernel * g.c;
+  constexpr int64_t kBlockRows = 4096;
+  const int64_t blocks = (rows + kBlockRows - 1) / kBlockRows;
+  const float scale = std::ldexp(1.0f, -(qdy.exponent + qx.exponent));
+  const int64_t block_pairs = GemmS16BlockPairs(qdy.word_length);
+  std::vector<float>& partial = Scratch<float>(ScratchSlot::kColumnGradients, blocks * k * g.o);
+  int64_t saturated = 0;
+#pragma omp parallel for schedule(static) reduction(+ : saturated)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t begin = b * kBlockRows, n = std::min(kBlockRows, rows - begin);
+    std::vector<int16_t>& cols = Scratch<int16_t>(ScratchSlot::kIm2Col, kBlockRows * k);
+    Im2ColRows(g, qx.s16.data(), begin, begin + n, cols.data());
+    // Inside this parallel loop the GEMM's own parallel regions run on one thread.
+    saturated += GemmS16({.m = k, .n = g.o, .k = n, .a_transposed = true}, cols.data(),
+                         qdy.s16.data() + begin * g.o, scale, partial.data() + b * k * g.o,
+                         block_pairs)
+                     .value_or(0);  // Shapes are valid by construction.
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t o = 0; o < g.o; ++o) {
+    for (int64_t j = 0; j < k; ++j) {
+      float sum = 0;
+      for (int64_t b = 0; b < blocks; ++b) sum += partial[(b * k + j) * g.o + o];
+      dw[o * k + j] = sum;
+    }
+  }
+  return saturated;
+}
+
+// Stride 1: backward-data is the forward convolution of dy with the weights rotated by 180
+// degrees and input and output channels swapped, padded by KH - 1 - padding. Returns the codes
+// of those weights, stored C x KH x KW x O.
+Quantized FlippedWeights(const ConvGeometry& g, const Quantized& qw) {
+  Quantized f{.word_length = qw.word_length, .exponent = qw.exponent};
+  const int64_t kk = g.kernel;
+  const auto flip = [&](const auto& in, auto& out) {
+    out.resize(in.size());
+    for (int64_t o = 0; o < g.o; ++o)
+      for (int64_t ky = 0; ky < kk; ++ky)
+        for (int64_t kx = 0; kx < kk; ++kx)
+          for (int64_t c = 0; c < g.c; ++c) {
+            out[((c * kk + (kk - 1 - ky)) * kk + (kk - 1 - kx)) * g.o + o] =
+                in[((o * kk + ky) * kk + kx) * g.c + c];
+          }
+  };
+  if (qw.word_length <= 8) {
+    flip(qw.s8, f.s8);
+  } else {
+    flip(qw.s16, f.s16);
+  }
+  return f;
+}
+
+ConvGeometry TransposedGeometry(const ConvGeometry& g) {
+  return {.n = g.n,
+          .h = g.out_h(),
+          .w = g.out_w(),
+          .c = g.o,
+          .o = g.c,
+          .kernel = g.kernel,
+          .stride = 1,
+          .padding = g.kernel - 1 - g.padding};
+}
+
 // Folds column gradients (rows x K) back onto dx, adding every patch element to the input
 // pixel it came from.
 void Col2Im(const ConvGeometry& g, const float* dcols, std::span<float> dx) {
@@ -299,6 +396,9 @@ absl::StatusOr<int64_t> ConvForward(const ConvGeometry& g, const Quantized& qx, 
     DirectInt8Run(g, Pass::kForward, qx, qw, y.data());
     internal::ScaleAndAddBias(std::ldexp(1.0f, -(qx.exponent + qw.exponent)), bias, rows, g.o, y);
     return saturated;
+  }
+  if (qx.word_length > 8) {
+    saturated = ForwardInt16(g, qx, qw, y.data());
   } else {
     // y (rows x O) = cols (rows x K) * W^T, W stored O x K.
     absl::StatusOr<int64_t> gemm = Multiply({.m = rows, .n = g.o, .k = k, .b_transposed = true},
@@ -329,6 +429,10 @@ absl::StatusOr<int64_t> ConvBackwardData(const ConvGeometry& g, const Quantized&
                               g.c, dx);
     return 0;
   }
+  if (qdy.word_length > 8 && g.stride == 1 && g.padding <= g.kernel - 1) {
+    // The transposed convolution as a forward one: no column matrix of K floats per pixel.
+    return ForwardInt16(TransposedGeometry(g), qdy, FlippedWeights(g, qw), dx.data());
+  }
   // dcols (rows x K) = dY (rows x O) * W (O x K), then folded back (col2im) into dx.
   std::vector<float>& dcols = Scratch<float>(ScratchSlot::kColumnGradients, rows * k);
   absl::StatusOr<int64_t> saturated =
@@ -353,11 +457,7 @@ absl::StatusOr<int64_t> ConvBackwardWeights(const ConvGeometry& g, const Quantiz
   if (qdy.word_length <= 8) {
     BackwardWeightsInt8(g, qdy, qx, dw.data());
   } else {
-    // dW (O x K) = dY^T (O x rows) * cols (rows x K); dY is stored rows x O.
-    absl::StatusOr<int64_t> gemm = Multiply({.m = g.o, .n = k, .k = rows, .a_transposed = true},
-                                            View(qdy), Unfold(g, qx), dw.data());
-    if (!gemm.ok()) return gemm.status();
-    saturated = *gemm;
+    saturated = BackwardWeightsInt16(g, qdy, qx, dw.data());
   }
   if (!db.empty()) internal::ColumnSums(qdy, rows, g.o, db);
   return saturated;
