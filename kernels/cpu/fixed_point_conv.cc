@@ -1,5 +1,7 @@
 #include "kernels/cpu/fixed_point_conv.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -85,7 +87,7 @@ void Im2ColRows(const ConvGeometry& g, const Code* x, int64_t begin, int64_t end
 template <typename Code>
 const Code* Im2Col(const ConvGeometry& g, const std::vector<Code>& x) {
   const int64_t rows = g.n * g.out_h() * g.out_w(), k = g.kernel * g.kernel * g.c;
-  std::vector<Code>& cols = Scratch<Code>(ScratchSlot::kIm2Col, rows * k);
+  std::span<Code> cols = Scratch<Code>(ScratchSlot::kIm2Col, rows * k);
   constexpr int64_t kRowsPerTask = 256;
 #pragma omp parallel for schedule(static)
   for (int64_t begin = 0; begin < rows; begin += kRowsPerTask) {
@@ -229,9 +231,9 @@ void BackwardWeightsInt8(const ConvGeometry& g, const Quantized& qdy, const Quan
 #pragma omp parallel
   {
     thread_local dnnl::stream stream(DnnlEngine());
-    std::vector<int8_t>& cols = Scratch<int8_t>(ScratchSlot::kIm2Col, block * k);
-    std::vector<int32_t>& product = Scratch<int32_t>(ScratchSlot::kBlockProduct, g.o * k);
-    std::vector<int64_t>& sum = Scratch<int64_t>(ScratchSlot::kBlockSum, g.o * k);
+    std::span<int8_t> cols = Scratch<int8_t>(ScratchSlot::kIm2Col, block * k);
+    std::span<int32_t> product = Scratch<int32_t>(ScratchSlot::kBlockProduct, g.o * k);
+    std::span<int64_t> sum = Scratch<int64_t>(ScratchSlot::kBlockSum, g.o * k);
     std::fill(sum.begin(), sum.end(), 0);
 #pragma omp for schedule(static) nowait
     for (int64_t begin = 0; begin < rows; begin += block) {
@@ -262,15 +264,22 @@ void BackwardWeightsInt8(const ConvGeometry& g, const Quantized& qdy, const Quan
 // order), so the result is the same for any thread count.
 int64_t ForwardInt16(const ConvGeometry& g, const Quantized& qx, const Quantized& qw, float* y) {
   const int64_t rows = g.n * g.out_h() * g.out_w(), k = g.kernel * g.kernel * g.c;
+  // ~128 KiB of codes per block, but at least 16 rows per output channel: every block packs
+  // the O x K weights again, which must stay small next to the block's multiply-adds. Then as
+  // many equal blocks as make the threads' shares equal.
   constexpr int64_t kBlockBytes = 128 << 10;
-  const int64_t block = std::clamp<int64_t>(kBlockBytes / (2 * k) / 12 * 12, 96, 4096);
+  const int64_t max_block =
+      std::clamp<int64_t>(std::max(kBlockBytes / (2 * k), 16 * g.o), 96, 8192);
+  const int64_t threads = omp_get_max_threads();
+  const int64_t blocks = ((rows + max_block - 1) / max_block + threads - 1) / threads * threads;
+  const int64_t block = ((rows + blocks - 1) / blocks + 11) / 12 * 12;  // Whole 12-row tiles.
   const float scale = std::ldexp(1.0f, -(qx.exponent + qw.exponent));
   const int64_t block_pairs = GemmS16BlockPairs(qx.word_length);
   int64_t saturated = 0;
 #pragma omp parallel for schedule(static) reduction(+ : saturated)
   for (int64_t begin = 0; begin < rows; begin += block) {
     const int64_t n = std::min(block, rows - begin);
-    std::vector<int16_t>& cols = Scratch<int16_t>(ScratchSlot::kIm2Col, block * k);
+    std::span<int16_t> cols = Scratch<int16_t>(ScratchSlot::kIm2Col, block * k);
     Im2ColRows(g, qx.s16.data(), begin, begin + n, cols.data());
     // Inside this parallel loop the GEMM's own parallel regions run on one thread.
     saturated += GemmS16({.m = n, .n = g.o, .k = k, .b_transposed = true}, cols.data(),
@@ -288,16 +297,18 @@ int64_t ForwardInt16(const ConvGeometry& g, const Quantized& qx, const Quantized
 int64_t BackwardWeightsInt16(const ConvGeometry& g, const Quantized& qdy, const Quantized& qx,
                              float* dw) {
   const int64_t rows = g.n * g.out_h() * g.out_w(), k = g.kernel * g.kernel * g.c;
-  constexpr int64_t kBlockRows = 4096;
+  // Fixed blocks, so that the order of the additions does not depend on the thread count;
+  // small enough that the threads' shares stay even on small layers.
+  constexpr int64_t kBlockRows = 1024;
   const int64_t blocks = (rows + kBlockRows - 1) / kBlockRows;
   const float scale = std::ldexp(1.0f, -(qdy.exponent + qx.exponent));
   const int64_t block_pairs = GemmS16BlockPairs(qdy.word_length);
-  std::vector<float>& partial = Scratch<float>(ScratchSlot::kColumnGradients, blocks * k * g.o);
+  std::span<float> partial = Scratch<float>(ScratchSlot::kColumnGradients, blocks * k * g.o);
   int64_t saturated = 0;
 #pragma omp parallel for schedule(static) reduction(+ : saturated)
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t begin = b * kBlockRows, n = std::min(kBlockRows, rows - begin);
-    std::vector<int16_t>& cols = Scratch<int16_t>(ScratchSlot::kIm2Col, kBlockRows * k);
+    std::span<int16_t> cols = Scratch<int16_t>(ScratchSlot::kIm2Col, kBlockRows * k);
     Im2ColRows(g, qx.s16.data(), begin, begin + n, cols.data());
     // Inside this parallel loop the GEMM's own parallel regions run on one thread.
     saturated += GemmS16({.m = k, .n = g.o, .k = n, .a_transposed = true}, cols.data(),
@@ -305,13 +316,15 @@ int64_t BackwardWeightsInt16(const ConvGeometry& g, const Quantized& qdy, const 
                          block_pairs)
                      .value_or(0);  // Shapes are valid by construction.
   }
+  // Add the blocks in order into block 0, contiguously, then transpose K x O into O x K.
 #pragma omp parallel for schedule(static)
-  for (int64_t o = 0; o < g.o; ++o) {
-    for (int64_t j = 0; j < k; ++j) {
-      float sum = 0;
-      for (int64_t b = 0; b < blocks; ++b) sum += partial[(b * k + j) * g.o + o];
-      dw[o * k + j] = sum;
+  for (int64_t j = 0; j < k; ++j) {
+    float* total = partial.data() + j * g.o;
+    for (int64_t b = 1; b < blocks; ++b) {
+      const float* block = partial.data() + (b * k + j) * g.o;
+      for (int64_t o = 0; o < g.o; ++o) total[o] += block[o];
     }
+    for (int64_t o = 0; o < g.o; ++o) dw[o * k + j] = total[o];
   }
   return saturated;
 }
@@ -434,7 +447,7 @@ absl::StatusOr<int64_t> ConvBackwardData(const ConvGeometry& g, const Quantized&
     return ForwardInt16(TransposedGeometry(g), qdy, FlippedWeights(g, qw), dx.data());
   }
   // dcols (rows x K) = dY (rows x O) * W (O x K), then folded back (col2im) into dx.
-  std::vector<float>& dcols = Scratch<float>(ScratchSlot::kColumnGradients, rows * k);
+  std::span<float> dcols = Scratch<float>(ScratchSlot::kColumnGradients, rows * k);
   absl::StatusOr<int64_t> saturated =
       Multiply({.m = rows, .n = k, .k = g.o}, View(qdy), View(qw), dcols.data());
   if (!saturated.ok()) return saturated.status();

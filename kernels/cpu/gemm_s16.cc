@@ -80,9 +80,9 @@ int64_t Run(const GemmShape& s, const int16_t* a, const int16_t* b, float scale,
             int64_t block_pairs, int rows, int cols, internal::S16Tile tile) {
   const int64_t pairs = (s.k + 1) / 2;
   const int64_t row_panels = (s.m + rows - 1) / rows, col_panels = (s.n + cols - 1) / cols;
-  std::vector<int32_t>& a_packed =
+  std::span<int32_t> a_packed =
       Scratch<int32_t>(ScratchSlot::kGemmPackedA, row_panels * pairs * rows);
-  std::vector<int16_t>& b_packed =
+  std::span<int16_t> b_packed =
       Scratch<int16_t>(ScratchSlot::kGemmPackedB, col_panels * pairs * cols * 2);
 #pragma omp parallel for schedule(static)
   for (int64_t panel = 0; panel < row_panels; ++panel) {

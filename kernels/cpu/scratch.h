@@ -6,7 +6,10 @@
 #ifndef MUPPET_KERNELS_CPU_SCRATCH_H_
 #define MUPPET_KERNELS_CPU_SCRATCH_H_
 
-#include <vector>
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <type_traits>
 
 namespace muppet::kernels {
 
@@ -21,15 +24,24 @@ enum class ScratchSlot {
   kCount
 };
 
-// This thread's buffer of T for `slot`, resized to `n` elements. Its contents are unspecified;
-// growing reallocates, shrinking keeps the memory. Valid until the next call for the same slot
-// and type on this thread.
+// This thread's buffer of `n` elements of T for `slot`. Its contents are unspecified: growing
+// reallocates without initialising (a zero fill would cost a pass over memory on every call that
+// follows a smaller one), shrinking keeps the memory. Valid until the next call for the same
+// slot and type on this thread. T must be trivially constructible.
 template <typename T>
-std::vector<T>& Scratch(ScratchSlot slot, size_t n) {
-  thread_local std::vector<T> buffers[static_cast<int>(ScratchSlot::kCount)];
-  std::vector<T>& buffer = buffers[static_cast<int>(slot)];
-  buffer.resize(n);
-  return buffer;
+std::span<T> Scratch(ScratchSlot slot, size_t n) {
+  static_assert(std::is_trivially_default_constructible_v<T>);
+  struct Buffer {
+    std::unique_ptr<T[]> data;
+    size_t capacity = 0;
+  };
+  thread_local Buffer buffers[static_cast<int>(ScratchSlot::kCount)];
+  Buffer& buffer = buffers[static_cast<int>(slot)];
+  if (n > buffer.capacity) {
+    buffer.data.reset(new T[n]);  // Default-initialised: no zero fill.
+    buffer.capacity = n;
+  }
+  return {buffer.data.get(), n};
 }
 
 }  // namespace muppet::kernels
