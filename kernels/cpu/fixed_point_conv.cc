@@ -257,6 +257,13 @@ void BackwardWeightsInt8(const ConvGeometry& g, const Quantized& qdy, const Quan
   for (int64_t i = 0; i < g.o * k; ++i) dw[i] = static_cast<float>(total[i]) * scale;
 }
 
+// Whether a 9-16-bit pass over `rows` output pixels of `channels` channels should run in blocks
+// of rows (below) rather than as one GEMM over the whole im2col matrix. Blocks win where that
+// matrix is large next to the weights, which every block packs again: resnet20's 16- and
+// 32-channel layers (0.1-0.3x -> 0.25-0.55x FP32); one GEMM wins on wide, small layers like
+// alexnet's (its 12-bit epoch took 0.52x FP32 with blocks, 0.90x without; PERFORMANCE.md).
+bool PreferBlocks(int64_t rows, int64_t channels) { return rows >= 256 * channels; }
+
 // 9-16-bit forward convolution in blocks of output rows: each thread unfolds a block of im2col
 // rows that fits its cache and multiplies it by the weights at once, so the full im2col matrix
 // (KH x KW times the input) and its packed copy never go through memory. Row results do not
@@ -410,7 +417,7 @@ absl::StatusOr<int64_t> ConvForward(const ConvGeometry& g, const Quantized& qx, 
     internal::ScaleAndAddBias(std::ldexp(1.0f, -(qx.exponent + qw.exponent)), bias, rows, g.o, y);
     return saturated;
   }
-  if (qx.word_length > 8) {
+  if (qx.word_length > 8 && PreferBlocks(rows, g.o)) {
     saturated = ForwardInt16(g, qx, qw, y.data());
   } else {
     // y (rows x O) = cols (rows x K) * W^T, W stored O x K.
@@ -442,7 +449,8 @@ absl::StatusOr<int64_t> ConvBackwardData(const ConvGeometry& g, const Quantized&
                               g.c, dx);
     return 0;
   }
-  if (qdy.word_length > 8 && g.stride == 1 && g.padding <= g.kernel - 1) {
+  if (qdy.word_length > 8 && g.stride == 1 && g.padding <= g.kernel - 1 &&
+      PreferBlocks(g.n * g.h * g.w, g.c)) {
     // The transposed convolution as a forward one: no column matrix of K floats per pixel.
     return ForwardInt16(TransposedGeometry(g), qdy, FlippedWeights(g, qw), dx.data());
   }
@@ -469,8 +477,14 @@ absl::StatusOr<int64_t> ConvBackwardWeights(const ConvGeometry& g, const Quantiz
   int64_t saturated = 0;
   if (qdy.word_length <= 8) {
     BackwardWeightsInt8(g, qdy, qx, dw.data());
-  } else {
+  } else if (PreferBlocks(rows, g.o)) {
     saturated = BackwardWeightsInt16(g, qdy, qx, dw.data());
+  } else {
+    // dW (O x K) = dY^T (O x rows) * cols (rows x K); dY is stored rows x O.
+    absl::StatusOr<int64_t> gemm = Multiply({.m = g.o, .n = k, .k = rows, .a_transposed = true},
+                                            View(qdy), Unfold(g, qx), dw.data());
+    if (!gemm.ok()) return gemm.status();
+    saturated = *gemm;
   }
   if (!db.empty()) internal::ColumnSums(qdy, rows, g.o, db);
   return saturated;

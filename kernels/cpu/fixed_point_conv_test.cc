@@ -116,7 +116,9 @@ INSTANTIATE_TEST_SUITE_P(
             ConvGeometry{.n = 2, .h = 5, .w = 6, .c = 3, .o = 4, .kernel = 3, .padding = 1},
             ConvGeometry{.n = 1, .h = 7, .w = 7, .c = 2, .o = 5, .kernel = 3, .stride = 2},
             ConvGeometry{.n = 3, .h = 4, .w = 4, .c = 5, .o = 3, .kernel = 1, .stride = 2},
-            ConvGeometry{.n = 2, .h = 6, .w = 5, .c = 1, .o = 6, .kernel = 5, .padding = 2})));
+            ConvGeometry{.n = 2, .h = 6, .w = 5, .c = 1, .o = 6, .kernel = 5, .padding = 2},
+            // Enough pixels per channel for the blocked 9-16-bit routes (several blocks).
+            ConvGeometry{.n = 2, .h = 24, .w = 23, .c = 2, .o = 3, .kernel = 3, .padding = 1})));
 
 TEST(FixedPointConvErrorsTest, BadGeometryAndSizesAreNamed) {
   std::vector<float> x(2 * 4 * 4 * 3, 1.0f), w(5 * 3 * 3 * 3, 1.0f), y(2 * 4 * 4 * 5);
