@@ -1,0 +1,169 @@
+#include "kernels/cpu/conv_int8.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "kernels/cpu/im2col.h"
+#include "kernels/cpu/scratch.h"
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace muppet::kernels::internal {
+namespace {
+
+dnnl::engine& DnnlEngine() {
+  static dnnl::engine* engine = new dnnl::engine(dnnl::engine::kind::cpu, 0);
+  return *engine;
+}
+
+// oneDNN's direct int8 primitives, one per pass and geometry, created once: nhwc s8 codes in,
+// the exact integer sums out as FP32. The scale 2^-(sa + sb) is applied afterwards
+// (ScaleAndAddBias): a power of two, so the result is bit-identical to scaling inside, and one
+// primitive serves every exponent. (oneDNN 2.6 takes no run-time output scale for int8
+// convolutions; a primitive per exponent meant a JIT compilation whenever a layer's exponents
+// moved.) Weights are reordered from their plain codes into the layout the primitive prefers
+// on every call (they change every step; they are small).
+struct DirectInt8 {
+  dnnl::primitive primitive;
+  dnnl::memory::desc src, weights_plain, weights, dst;
+};
+
+DirectInt8 MakeDirectInt8(const ConvGeometry& g, Pass pass) {
+  using dnnl::memory;
+  const memory::desc x({g.n, g.c, g.h, g.w}, memory::data_type::s8, memory::format_tag::nhwc);
+  const memory::desc y({g.n, g.o, g.out_h(), g.out_w()}, memory::data_type::s8,
+                       memory::format_tag::nhwc);
+  const memory::dims strides = {g.stride, g.stride}, pad = {g.padding, g.padding};
+  if (pass == Pass::kForward) {
+    const memory::dims wdims = {g.o, g.c, g.kernel, g.kernel};
+    const memory::desc dst({g.n, g.o, g.out_h(), g.out_w()}, memory::data_type::f32,
+                           memory::format_tag::nhwc);
+    dnnl::convolution_forward::primitive_desc pd(
+        dnnl::convolution_forward::desc(
+            dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, x,
+            memory::desc(wdims, memory::data_type::s8, memory::format_tag::any), dst, strides, pad,
+            pad),
+        DnnlEngine());
+    return {dnnl::convolution_forward(pd), x,
+            memory::desc(wdims, memory::data_type::s8, memory::format_tag::ohwi), pd.weights_desc(),
+            dst};
+  }
+  // Backward-data is the forward pass of the transposed convolution ("deconvolution"), whose
+  // weights are the convolution's with input and output channels swapped (no spatial flip):
+  // dims C x O x KH x KW over the same O x KH x KW x C storage.
+  const memory::dims wdims = {g.c, g.o, g.kernel, g.kernel};
+  const memory::desc plain(wdims, memory::data_type::s8,
+                           {1, g.kernel * g.kernel * g.c, g.kernel * g.c, g.c});
+  const memory::desc dst({g.n, g.c, g.h, g.w}, memory::data_type::f32, memory::format_tag::nhwc);
+  const memory::dims pad_r = {DeconvRightPadding(g, g.h, g.out_h()),
+                              DeconvRightPadding(g, g.w, g.out_w())};
+  dnnl::deconvolution_forward::primitive_desc pd(
+      dnnl::deconvolution_forward::desc(
+          dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct, y,
+          memory::desc(wdims, memory::data_type::s8, memory::format_tag::any), dst, strides, pad,
+          pad_r),
+      DnnlEngine());
+  return {dnnl::deconvolution_forward(pd), y, plain, pd.weights_desc(), dst};
+}
+
+const DirectInt8& DirectInt8For(const ConvGeometry& g, Pass pass) {
+  static std::mutex mu;
+  static auto* cache = new std::map<std::array<int64_t, 9>, DirectInt8>;
+  const std::array<int64_t, 9> key = {
+      g.n, g.h, g.w, g.c, g.o, g.kernel, g.stride, g.padding, static_cast<int64_t>(pass)};
+  std::lock_guard<std::mutex> lock(mu);
+  if (auto it = cache->find(key); it != cache->end()) return it->second;
+  return cache->emplace(key, MakeDirectInt8(g, pass)).first->second;
+}
+
+// One s8 x s8 -> s32 matmul per (O, block rows, K), created once: C (O x K) = A^T x B with A a
+// block of dY codes (rows x O) and B the same rows of the im2col matrix (rows x K).
+const dnnl::matmul& BlockMatmul(int64_t o, int64_t rows, int64_t k) {
+  using dnnl::memory;
+  static std::mutex mu;
+  static auto* cache = new std::map<std::array<int64_t, 3>, dnnl::matmul>;
+  std::lock_guard<std::mutex> lock(mu);
+  const std::array<int64_t, 3> key = {o, rows, k};
+  if (auto it = cache->find(key); it != cache->end()) return it->second;
+  dnnl::matmul::primitive_desc pd(
+      dnnl::matmul::desc(memory::desc({o, rows}, memory::data_type::s8, memory::dims{1, o}),
+                         memory::desc({rows, k}, memory::data_type::s8, memory::dims{k, 1}),
+                         memory::desc({o, k}, memory::data_type::s32, memory::dims{k, 1})),
+      DnnlEngine());
+  return cache->emplace(key, dnnl::matmul(pd)).first->second;
+}
+
+}  // namespace
+
+int64_t DeconvRightPadding(const ConvGeometry& g, int64_t in, int64_t out) {
+  return (out - 1) * g.stride + g.kernel - g.padding - in;
+}
+
+// out = pass(codes a, codes w), unscaled, with exact integer accumulation (each output sums
+// at most O*KH*KW or C*KH*KW products of at most 2^14, which fit int32 while that count is at
+// most kGemmS8MaxChunk, which the caller checks).
+void DirectInt8Run(const ConvGeometry& g, Pass pass, const Quantized& qa, const Quantized& qw,
+                   float* out) {
+  using dnnl::memory;
+  const DirectInt8& d = DirectInt8For(g, pass);
+  thread_local dnnl::stream stream(DnnlEngine());
+  const memory plain(d.weights_plain, DnnlEngine(), const_cast<int8_t*>(qw.s8.data()));
+  memory weights = plain;
+  if (d.weights != d.weights_plain) {
+    weights = memory(d.weights, DnnlEngine());
+    dnnl::reorder(plain, weights).execute(stream, const_cast<memory&>(plain), weights);
+  }
+  d.primitive.execute(
+      stream, {{DNNL_ARG_SRC, memory(d.src, DnnlEngine(), const_cast<int8_t*>(qa.s8.data()))},
+               {DNNL_ARG_WEIGHTS, weights},
+               {DNNL_ARG_DST, memory(d.dst, DnnlEngine(), out)}});
+  stream.wait();
+}
+
+// 8-bit backward-weights without the full im2col matrix: each thread unfolds blocks of rows that
+// stay in its cache and multiplies them at once. Each block's products are exact in int32 (a
+// block sums far fewer than kGemmS8MaxChunk of them) and blocks add in int64, so dW is exact,
+// rounded once to FP32, whatever the block size or thread count. The full matrix would be 9x
+// the input's size, written and read back through memory.
+void BackwardWeightsInt8(const ConvGeometry& g, const Quantized& qdy, const Quantized& qx,
+                         float* dw) {
+  using dnnl::memory;
+  const int64_t rows = g.n * g.out_h() * g.out_w(), k = g.kernel * g.kernel * g.c;
+  // Blocks of ~256 KiB of codes, but at least 1024 rows: adding a block's product into the
+  // int64 sum costs about as much as 1024 rows of multiply-adds when O x K is large.
+  constexpr int64_t kBlockBytes = 256 << 10;
+  const int64_t block = std::clamp<int64_t>(kBlockBytes / k, 1024, 16384);
+  std::vector<int64_t> total(g.o * k, 0);
+#pragma omp parallel
+  {
+    thread_local dnnl::stream stream(DnnlEngine());
+    std::span<int8_t> cols = Scratch<int8_t>(ScratchSlot::kIm2Col, block * k);
+    std::span<int32_t> product = Scratch<int32_t>(ScratchSlot::kBlockProduct, g.o * k);
+    std::span<int64_t> sum = Scratch<int64_t>(ScratchSlot::kBlockSum, g.o * k);
+    std::fill(sum.begin(), sum.end(), 0);
+#pragma omp for schedule(static) nowait
+    for (int64_t begin = 0; begin < rows; begin += block) {
+      const int64_t n = std::min(block, rows - begin);
+      Im2ColRows(g, qx.s8.data(), begin, begin + n, cols.data());
+      const memory::desc a({g.o, n}, memory::data_type::s8, memory::dims{1, g.o});
+      const memory::desc b({n, k}, memory::data_type::s8, memory::dims{k, 1});
+      const memory::desc c({g.o, k}, memory::data_type::s32, memory::dims{k, 1});
+      BlockMatmul(g.o, n, k).execute(
+          stream, {{DNNL_ARG_SRC,
+                    memory(a, DnnlEngine(), const_cast<int8_t*>(qdy.s8.data() + begin * g.o))},
+                   {DNNL_ARG_WEIGHTS, memory(b, DnnlEngine(), cols.data())},
+                   {DNNL_ARG_DST, memory(c, DnnlEngine(), product.data())}});
+      stream.wait();
+      for (int64_t i = 0; i < g.o * k; ++i) sum[i] += product[i];
+    }
+#pragma omp critical
+    for (int64_t i = 0; i < g.o * k; ++i) total[i] += sum[i];
+  }
+  const float scale = std::ldexp(1.0f, -(qdy.exponent + qx.exponent));
+  for (int64_t i = 0; i < g.o * k; ++i) dw[i] = static_cast<float>(total[i]) * scale;
+}
+
+}  // namespace muppet::kernels::internal
