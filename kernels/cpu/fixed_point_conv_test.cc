@@ -1,33 +1,17 @@
 #include "kernels/cpu/fixed_point_conv.h"
 
 #include <cmath>
-#include <random>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kernels/cpu/fixed_point_test_util.h"
 
 namespace muppet::kernels {
 namespace {
 
+using testing::DequantizedOperand;
 using ::testing::HasSubstr;
-
-std::vector<float> RandomFloats(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = normal(rng);
-  return v;
-}
-
-std::vector<double> Dequantized(const std::vector<float>& x, const FixedPointOptions& o,
-                                uint64_t operand) {
-  const Quantized q = *QuantizeTensor(x, o.word_length, o.rounding, o.seed, o.step * 3 + operand);
-  std::vector<double> v(x.size());
-  for (size_t i = 0; i < v.size(); ++i) {
-    v[i] = std::ldexp(o.word_length <= 8 ? double{q.s8[i]} : double{q.s16[i]}, -q.exponent);
-  }
-  return v;
-}
+using testing::RandomFloats;
 
 // Calls f(n, oy, ox, o, ky, kx, c, x_index, y_index, w_index) for every term of the
 // convolution, with channels-last indices.
@@ -66,7 +50,8 @@ TEST_P(FixedPointConvTest, ForwardIsTheConvolutionOfTheQuantisedOperands) {
   const auto x = RandomFloats(XSize(), 1), w = RandomFloats(WSize(), 2), b = RandomFloats(G().o, 3);
   std::vector<float> y(YSize());
   ASSERT_TRUE(ConvForward(Options(), G(), x, w, b, y).ok());
-  const auto qx = Dequantized(x, Options(), 0), qw = Dequantized(w, Options(), 1);
+  const auto qx = DequantizedOperand(x, Options(), Operand::kInput),
+             qw = DequantizedOperand(w, Options(), Operand::kWeights);
   std::vector<double> expected(YSize(), 0.0);
   ForEachTerm(G(), [&](int64_t xi, int64_t yi, int64_t wi) { expected[yi] += qx[xi] * qw[wi]; });
   for (int64_t i = 0; i < YSize(); ++i) {
@@ -80,7 +65,8 @@ TEST_P(FixedPointConvTest, BackwardDataIsTheTransposedConvolution) {
   const auto dy = RandomFloats(YSize(), 4), w = RandomFloats(WSize(), 5);
   std::vector<float> dx(XSize());
   ASSERT_TRUE(ConvBackwardData(Options(), G(), dy, w, dx).ok());
-  const auto qdy = Dequantized(dy, Options(), 2), qw = Dequantized(w, Options(), 1);
+  const auto qdy = DequantizedOperand(dy, Options(), Operand::kGradient),
+             qw = DequantizedOperand(w, Options(), Operand::kWeights);
   std::vector<double> expected(XSize(), 0.0), magnitude(XSize(), 0.0);
   ForEachTerm(G(), [&](int64_t xi, int64_t yi, int64_t wi) {
     expected[xi] += qdy[yi] * qw[wi];
@@ -95,7 +81,8 @@ TEST_P(FixedPointConvTest, BackwardWeightsIsTheCorrelation) {
   const auto dy = RandomFloats(YSize(), 6), x = RandomFloats(XSize(), 7);
   std::vector<float> dw(WSize()), db(G().o);
   ASSERT_TRUE(ConvBackwardWeights(Options(), G(), dy, x, dw, db).ok());
-  const auto qdy = Dequantized(dy, Options(), 2), qx = Dequantized(x, Options(), 0);
+  const auto qdy = DequantizedOperand(dy, Options(), Operand::kGradient),
+             qx = DequantizedOperand(x, Options(), Operand::kInput);
   std::vector<double> expected(WSize(), 0.0), magnitude(WSize(), 0.0), bias(G().o, 0.0);
   ForEachTerm(G(), [&](int64_t xi, int64_t yi, int64_t wi) {
     expected[wi] += qdy[yi] * qx[xi];

@@ -1,38 +1,17 @@
 #include "kernels/cpu/fixed_point_linear.h"
 
 #include <cmath>
-#include <random>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kernels/cpu/fixed_point_test_util.h"
 
 namespace muppet::kernels {
 namespace {
 
+using testing::DequantizedOperand;
 using ::testing::HasSubstr;
-
-std::vector<float> RandomFloats(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = normal(rng);
-  return v;
-}
-
-// The dequantised values code * 2^-s, in double.
-std::vector<double> Dequantize(const Quantized& q) {
-  const size_t n = q.word_length <= 8 ? q.s8.size() : q.s16.size();
-  std::vector<double> v(n);
-  for (size_t i = 0; i < n; ++i) {
-    v[i] = std::ldexp(q.word_length <= 8 ? double{q.s8[i]} : double{q.s16[i]}, -q.exponent);
-  }
-  return v;
-}
-
-// The operands the ops quantise, reproduced with the same streams (step * 3 + operand).
-Quantized Q(const std::vector<float>& x, const FixedPointOptions& o, uint64_t operand) {
-  return *QuantizeTensor(x, o.word_length, o.rounding, o.seed, o.step * 3 + operand);
-}
+using testing::RandomFloats;
 
 class FixedPointLinearTest : public ::testing::TestWithParam<std::tuple<int, Rounding>> {
  protected:
@@ -49,8 +28,8 @@ TEST_P(FixedPointLinearTest, ForwardIsTheProductOfTheQuantisedOperands) {
   const auto x = RandomFloats(n * f, 1), w = RandomFloats(o * f, 2), bias = RandomFloats(o, 3);
   std::vector<float> y(n * o);
   ASSERT_TRUE(LinearForward(Options(), x, w, bias, n, f, o, y).ok());
-  const std::vector<double> qx = Dequantize(Q(x, Options(), 0)),
-                            qw = Dequantize(Q(w, Options(), 1));
+  const std::vector<double> qx = DequantizedOperand(x, Options(), Operand::kInput),
+                            qw = DequantizedOperand(w, Options(), Operand::kWeights);
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t j = 0; j < o; ++j) {
       double product = 0;
@@ -65,8 +44,8 @@ TEST_P(FixedPointLinearTest, BackwardDataIsTheProductOfTheQuantisedOperands) {
   const auto dy = RandomFloats(n * o, 4), w = RandomFloats(o * f, 5);
   std::vector<float> dx(n * f);
   ASSERT_TRUE(LinearBackwardData(Options(), dy, w, n, f, o, dx).ok());
-  const std::vector<double> qdy = Dequantize(Q(dy, Options(), 2)),
-                            qw = Dequantize(Q(w, Options(), 1));
+  const std::vector<double> qdy = DequantizedOperand(dy, Options(), Operand::kGradient),
+                            qw = DequantizedOperand(w, Options(), Operand::kWeights);
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t p = 0; p < f; ++p) {
       double sum = 0;
@@ -80,8 +59,8 @@ TEST_P(FixedPointLinearTest, BackwardWeightsIsTheProductOfTheQuantisedOperands) 
   const auto dy = RandomFloats(n * o, 6), x = RandomFloats(n * f, 7);
   std::vector<float> dw(o * f), db(o);
   ASSERT_TRUE(LinearBackwardWeights(Options(), dy, x, n, f, o, dw, db).ok());
-  const std::vector<double> qdy = Dequantize(Q(dy, Options(), 2)),
-                            qx = Dequantize(Q(x, Options(), 0));
+  const std::vector<double> qdy = DequantizedOperand(dy, Options(), Operand::kGradient),
+                            qx = DequantizedOperand(x, Options(), Operand::kInput);
   for (int64_t j = 0; j < o; ++j) {
     double bias_sum = 0;
     for (int64_t i = 0; i < n; ++i) bias_sum += qdy[i * o + j];

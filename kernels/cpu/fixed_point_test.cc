@@ -1,25 +1,18 @@
 #include "kernels/cpu/fixed_point.h"
 
 #include <cmath>
-#include <random>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kernels/cpu/fixed_point_conv.h"
 #include "kernels/cpu/fixed_point_linear.h"
+#include "kernels/cpu/fixed_point_test_util.h"
 
 namespace muppet::kernels {
 namespace {
 
 using ::testing::HasSubstr;
-
-std::vector<float> RandomFloats(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = normal(rng);
-  return v;
-}
+using testing::RandomFloats;
 
 TEST(QuantizeTensorIntoTest, EqualsQuantizeTensorAndReusesItsBuffers) {
   Quantized q;
