@@ -18,7 +18,7 @@ using internal::CheckBiasSize;
 using internal::CheckCodes;
 using internal::CodesView;
 using internal::Multiply;
-using internal::OperandBuffer;
+using internal::OnQuantizedOperands;
 using internal::View;
 // The routes (conv_int8.h, conv_int16.h) and the lowering (im2col.h).
 using internal::BackwardWeightsInt16;
@@ -150,34 +150,26 @@ absl::StatusOr<int64_t> ConvBackwardWeights(const ConvGeometry& g, const Quantiz
 absl::StatusOr<int64_t> ConvForward(const FixedPointOptions& o, const ConvGeometry& g,
                                     std::span<const float> x, std::span<const float> w,
                                     std::span<const float> bias, std::span<float> y) {
-  Quantized &qx = OperandBuffer(Operand::kInput), &qw = OperandBuffer(Operand::kWeights);
-  if (absl::Status s = QuantizeOperand(o, x, Operand::kInput, qx); !s.ok()) return s;
-  if (absl::Status s = QuantizeOperand(o, w, Operand::kWeights, qw); !s.ok()) return s;
-  absl::StatusOr<int64_t> saturated = ConvForward(g, qx, qw, bias, y);
-  if (!saturated.ok()) return saturated;
-  return qx.saturated + qw.saturated + *saturated;
+  return OnQuantizedOperands(
+      o, x, Operand::kInput, w, Operand::kWeights,
+      [&](const Quantized& qx, const Quantized& qw) { return ConvForward(g, qx, qw, bias, y); });
 }
 
 absl::StatusOr<int64_t> ConvBackwardData(const FixedPointOptions& o, const ConvGeometry& g,
                                          std::span<const float> dy, std::span<const float> w,
                                          std::span<float> dx) {
-  Quantized &qdy = OperandBuffer(Operand::kGradient), &qw = OperandBuffer(Operand::kWeights);
-  if (absl::Status s = QuantizeOperand(o, dy, Operand::kGradient, qdy); !s.ok()) return s;
-  if (absl::Status s = QuantizeOperand(o, w, Operand::kWeights, qw); !s.ok()) return s;
-  absl::StatusOr<int64_t> saturated = ConvBackwardData(g, qdy, qw, dx);
-  if (!saturated.ok()) return saturated;
-  return qdy.saturated + qw.saturated + *saturated;
+  return OnQuantizedOperands(
+      o, dy, Operand::kGradient, w, Operand::kWeights,
+      [&](const Quantized& qdy, const Quantized& qw) { return ConvBackwardData(g, qdy, qw, dx); });
 }
 
 absl::StatusOr<int64_t> ConvBackwardWeights(const FixedPointOptions& o, const ConvGeometry& g,
                                             std::span<const float> dy, std::span<const float> x,
                                             std::span<float> dw, std::span<float> db) {
-  Quantized &qdy = OperandBuffer(Operand::kGradient), &qx = OperandBuffer(Operand::kInput);
-  if (absl::Status s = QuantizeOperand(o, dy, Operand::kGradient, qdy); !s.ok()) return s;
-  if (absl::Status s = QuantizeOperand(o, x, Operand::kInput, qx); !s.ok()) return s;
-  absl::StatusOr<int64_t> saturated = ConvBackwardWeights(g, qdy, qx, dw, db);
-  if (!saturated.ok()) return saturated;
-  return qdy.saturated + qx.saturated + *saturated;
+  return OnQuantizedOperands(o, dy, Operand::kGradient, x, Operand::kInput,
+                             [&](const Quantized& qdy, const Quantized& qx) {
+                               return ConvBackwardWeights(g, qdy, qx, dw, db);
+                             });
 }
 
 }  // namespace muppet::kernels

@@ -29,6 +29,22 @@ absl::Status CheckCodes(const Quantized& a, int64_t a_size, const char* a_name, 
 // This thread's reusable buffer for quantising operand `operand` of an FP32-level op.
 Quantized& OperandBuffer(Operand operand);
 
+// The FP32 level of an op: quantises `a` and `b` as operands of one step, each on its own stream
+// into this thread's buffer, then runs `op(qa, qb)` on the codes. Returns op's saturations plus
+// the codes clamped while quantising.
+template <typename Op>
+absl::StatusOr<int64_t> OnQuantizedOperands(const FixedPointOptions& options,
+                                            std::span<const float> a, Operand a_operand,
+                                            std::span<const float> b, Operand b_operand, Op op) {
+  Quantized& qa = OperandBuffer(a_operand);
+  Quantized& qb = OperandBuffer(b_operand);
+  if (absl::Status s = QuantizeOperand(options, a, a_operand, qa); !s.ok()) return s;
+  if (absl::Status s = QuantizeOperand(options, b, b_operand, qb); !s.ok()) return s;
+  absl::StatusOr<int64_t> saturated = op(qa, qb);
+  if (!saturated.ok()) return saturated;
+  return qa.saturated + qb.saturated + *saturated;
+}
+
 // Codes of a quantised matrix, wherever they are stored.
 struct CodesView {
   int word_length = 0;

@@ -40,10 +40,7 @@ absl::Status CheckBiasSize(std::span<const float> bias, int64_t expected, const 
 }
 
 void AddBias(std::span<const float> bias, int64_t rows, int64_t cols, std::span<float> y) {
-  if (bias.empty()) return;
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t j = 0; j < cols; ++j) y[r * cols + j] += bias[j];
-  }
+  if (!bias.empty()) ScaleAndAddBias(1.0f, bias, rows, cols, y);  // x * 1 is exact.
 }
 
 void ScaleAndAddBias(float scale, std::span<const float> bias, int64_t rows, int64_t cols,
@@ -107,7 +104,7 @@ void ColumnSums(const Quantized& q, int64_t rows, int64_t cols, std::span<float>
 using internal::CheckBiasSize;
 using internal::CheckCodes;
 using internal::Multiply;
-using internal::OperandBuffer;
+using internal::OnQuantizedOperands;
 using internal::View;
 
 absl::StatusOr<int64_t> LinearForward(const Quantized& x, const Quantized& w,
@@ -147,35 +144,29 @@ absl::StatusOr<int64_t> LinearBackwardWeights(const Quantized& dy, const Quantiz
 absl::StatusOr<int64_t> LinearForward(const FixedPointOptions& o, std::span<const float> x,
                                       std::span<const float> w, std::span<const float> bias,
                                       int64_t n, int64_t f, int64_t out, std::span<float> y) {
-  Quantized &qx = OperandBuffer(Operand::kInput), &qw = OperandBuffer(Operand::kWeights);
-  if (absl::Status s = QuantizeOperand(o, x, Operand::kInput, qx); !s.ok()) return s;
-  if (absl::Status s = QuantizeOperand(o, w, Operand::kWeights, qw); !s.ok()) return s;
-  absl::StatusOr<int64_t> saturated = LinearForward(qx, qw, bias, n, f, out, y);
-  if (!saturated.ok()) return saturated;
-  return qx.saturated + qw.saturated + *saturated;
+  return OnQuantizedOperands(o, x, Operand::kInput, w, Operand::kWeights,
+                             [&](const Quantized& qx, const Quantized& qw) {
+                               return LinearForward(qx, qw, bias, n, f, out, y);
+                             });
 }
 
 absl::StatusOr<int64_t> LinearBackwardData(const FixedPointOptions& o, std::span<const float> dy,
                                            std::span<const float> w, int64_t n, int64_t f,
                                            int64_t out, std::span<float> dx) {
-  Quantized &qdy = OperandBuffer(Operand::kGradient), &qw = OperandBuffer(Operand::kWeights);
-  if (absl::Status s = QuantizeOperand(o, dy, Operand::kGradient, qdy); !s.ok()) return s;
-  if (absl::Status s = QuantizeOperand(o, w, Operand::kWeights, qw); !s.ok()) return s;
-  absl::StatusOr<int64_t> saturated = LinearBackwardData(qdy, qw, n, f, out, dx);
-  if (!saturated.ok()) return saturated;
-  return qdy.saturated + qw.saturated + *saturated;
+  return OnQuantizedOperands(o, dy, Operand::kGradient, w, Operand::kWeights,
+                             [&](const Quantized& qdy, const Quantized& qw) {
+                               return LinearBackwardData(qdy, qw, n, f, out, dx);
+                             });
 }
 
 absl::StatusOr<int64_t> LinearBackwardWeights(const FixedPointOptions& o, std::span<const float> dy,
                                               std::span<const float> x, int64_t n, int64_t f,
                                               int64_t out, std::span<float> dw,
                                               std::span<float> db) {
-  Quantized &qdy = OperandBuffer(Operand::kGradient), &qx = OperandBuffer(Operand::kInput);
-  if (absl::Status s = QuantizeOperand(o, dy, Operand::kGradient, qdy); !s.ok()) return s;
-  if (absl::Status s = QuantizeOperand(o, x, Operand::kInput, qx); !s.ok()) return s;
-  absl::StatusOr<int64_t> saturated = LinearBackwardWeights(qdy, qx, n, f, out, dw, db);
-  if (!saturated.ok()) return saturated;
-  return qdy.saturated + qx.saturated + *saturated;
+  return OnQuantizedOperands(o, dy, Operand::kGradient, x, Operand::kInput,
+                             [&](const Quantized& qdy, const Quantized& qx) {
+                               return LinearBackwardWeights(qdy, qx, n, f, out, dw, db);
+                             });
 }
 
 }  // namespace muppet::kernels
