@@ -136,7 +136,9 @@ void BackwardWeightsInt8(const ConvGeometry& g, const Quantized& qdy, const Quan
   // int64 sum costs about as much as 1024 rows of multiply-adds when O x K is large.
   constexpr int64_t kBlockBytes = 256 << 10;
   const int64_t block = std::clamp<int64_t>(kBlockBytes / k, 1024, 16384);
-  std::vector<int64_t> total(g.o * k, 0);
+  // Reused across calls: a fresh O x K int64 buffer is megabytes of page faults on wide layers.
+  std::span<int64_t> total = Scratch<int64_t>(ScratchSlot::kBlockTotal, g.o * k);
+  std::fill(total.begin(), total.end(), 0);
 #pragma omp parallel
   {
     thread_local dnnl::stream stream(DnnlEngine());

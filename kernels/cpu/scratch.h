@@ -21,6 +21,7 @@ enum class ScratchSlot {
   kColumnGradients,
   kBlockProduct,
   kBlockSum,
+  kBlockTotal,
   kCount
 };
 
