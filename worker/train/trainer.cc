@@ -25,7 +25,6 @@ Trainer::Trainer(Model& model, const TrainTest& data, const TrainerOptions& opti
 Trainer::Trainer(Model& model, const TrainTest& data, const TrainerOptions& options,
                  PrecisionController* controller, const Normalization& normalization)
     : model_(model),
-      data_(data),
       options_(options),
       controller_(controller),
       train_loader_(data.train, normalization,

@@ -128,7 +128,6 @@ class Trainer {
   };
 
   Model& model_;
-  const TrainTest& data_;
   TrainerOptions options_;
   PrecisionController* controller_;
   BatchLoader train_loader_;
