@@ -25,11 +25,13 @@ constexpr size_t kMaxPathLength = 4096;
 constexpr int kMaxLadderLength = 8;
 constexpr int kMaxScheduleSteps = 64;
 
-// Collects every violated rule, each as "spec.<field>: <message>".
+// Collects every violated rule, each as "<prefix><field>: <message>".
 class Violations {
  public:
+  explicit Violations(absl::string_view prefix = "spec.") : prefix_(prefix) {}
+
   void Add(absl::string_view field, absl::string_view message) {
-    messages_.push_back(absl::StrCat("spec.", field, ": ", message));
+    messages_.push_back(absl::StrCat(prefix_, field, ": ", message));
   }
 
   template <typename T>
@@ -63,6 +65,7 @@ class Violations {
   }
 
  private:
+  std::string prefix_;
   std::vector<std::string> messages_;
 };
 
@@ -348,14 +351,13 @@ void ValidateResources(const JobSpec& spec, Violations& v) {
   }
 }
 
-void ValidateLabels(const JobSpec& spec, Violations& v) {
-  if (spec.labels().size() > kMaxLabels) {
-    v.Add("labels", absl::StrCat("must have at most ", kMaxLabels, " entries, got ",
-                                 spec.labels().size()));
+void ValidateLabels(const google::protobuf::Map<std::string, std::string>& map, Violations& v) {
+  if (map.size() > kMaxLabels) {
+    v.Add("labels",
+          absl::StrCat("must have at most ", kMaxLabels, " entries, got ", map.size()));
   }
   // Sorted, so that the order of the messages does not depend on the map's order.
-  std::vector<std::pair<std::string, std::string>> labels(spec.labels().begin(),
-                                                          spec.labels().end());
+  std::vector<std::pair<std::string, std::string>> labels(map.begin(), map.end());
   std::sort(labels.begin(), labels.end());
   for (const auto& [key, value] : labels) {
     if (!IsLabelKey(key)) {
@@ -371,6 +373,12 @@ void ValidateLabels(const JobSpec& spec, Violations& v) {
 }
 
 }  // namespace
+
+absl::Status ValidateLabels(const google::protobuf::Map<std::string, std::string>& labels) {
+  Violations v("");
+  ValidateLabels(labels, v);
+  return v.ToStatus();
+}
 
 bool IsValidPrecisionBits(uint32_t bits) { return (bits >= 2 && bits <= 16) || bits == kFp32Bits; }
 
@@ -445,7 +453,7 @@ absl::Status ValidateJobSpec(const JobSpec& spec) {
   v.CheckRange("checkpoint_interval_epochs", spec.checkpoint_interval_epochs(), 0u,
                spec.epochs());
   v.CheckRange("priority", spec.priority(), -1000, 1000);
-  ValidateLabels(spec, v);
+  ValidateLabels(spec.labels(), v);
   return v.ToStatus();
 }
 

@@ -39,6 +39,9 @@ void ApplyPrecisionDefaults(v1::PrecisionPolicySpec& spec);
 // name fields as "spec.precision.<field>".
 absl::Status ValidatePrecisionSpec(const v1::PrecisionPolicySpec& spec, uint32_t epochs);
 
+// JobSpec.labels' rules for any label map (worker labels too); messages name "labels".
+absl::Status ValidateLabels(const google::protobuf::Map<std::string, std::string>& labels);
+
 // Returns true for a word length a precision may take: [2, 16] fixed point, or 32 (FP32).
 bool IsValidPrecisionBits(uint32_t bits);
 

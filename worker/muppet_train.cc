@@ -7,7 +7,6 @@
 #include <sched.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -19,14 +18,11 @@
 #include "scheduler/policy_text.h"
 #include "scheduler/precision_policy.h"
 #include "worker/base/cli.h"
-#include "worker/data/dataset.h"
-#include "worker/models/model.h"
-#include "worker/optim/lr_schedule.h"
 #include "worker/train/local_policy.h"
 #include "worker/train/progress.h"
 #include "worker/train/report.h"
+#include "worker/train/run.h"
 #include "worker/train/train_config.h"
-#include "worker/train/trainer.h"
 
 ABSL_FLAG(std::string, model, "", "Model: lenet5, resnet20, alexnet, resnet18, googlenet.");
 ABSL_FLAG(std::string, dataset, "fashion-mnist",
@@ -82,6 +78,42 @@ int Fail(const std::string& message) {
   return 2;
 }
 
+// Prints the run's header, then the progress display.
+class Console : public RunObserver {
+ public:
+  Console(const v1::JobSpec& spec, const std::string& policy_text, int start_bits)
+      : spec_(spec),
+        policy_text_(policy_text),
+        start_bits_(start_bits),
+        display_(stdout, isatty(STDOUT_FILENO) != 0, static_cast<int>(spec.epochs())) {
+    display_.SetPrecision(start_bits);
+  }
+
+  void OnStart(const RunStart& start) override {
+    std::printf(
+        "muppet-train: %s on %s (%lld train / %lld test images, %lld parameters), batch %u, "
+        "%d threads, policy %s starting at %s\n",
+        spec_.model().name().c_str(), spec_.dataset().name().c_str(),
+        static_cast<long long>(start.train_images), static_cast<long long>(start.test_images),
+        static_cast<long long>(start.parameters), spec_.batch_size(), omp_get_max_threads(),
+        policy_text_.c_str(), PrecisionLabel(start_bits_).c_str());
+  }
+  void OnIteration(int epoch, int64_t done, int64_t total, double mean_loss,
+                   double images_per_second, double elapsed_seconds) override {
+    display_.OnIteration(epoch, done, total, mean_loss, images_per_second, elapsed_seconds);
+  }
+  void OnPrecisionSwitch(const PrecisionSwitchEvent& event) override {
+    display_.OnPrecisionSwitch(event);
+  }
+  void OnEpochEnd(const EpochResult& result) override { display_.OnEpochEnd(result); }
+
+ private:
+  const v1::JobSpec& spec_;
+  const std::string policy_text_;
+  const int start_bits_;
+  ProgressDisplay display_;
+};
+
 int Run() {
   const TrainFlags flags{.model = absl::GetFlag(FLAGS_model),
                          .dataset = absl::GetFlag(FLAGS_dataset),
@@ -115,75 +147,27 @@ int Run() {
   if (!spec.ok()) return Fail(std::string(spec.status().message()));
   omp_set_num_threads(threads == 0 ? UsableCores() : static_cast<int>(threads));
 
-  const auto start = std::chrono::steady_clock::now();
-  absl::StatusOr<TrainTest> data = LoadDataset(spec->dataset(), spec->seed());
-  if (!data.ok()) return Fail(std::string(data.status().message()));
-  absl::StatusOr<std::unique_ptr<Model>> model = BuildModel({.name = spec->model().name(),
-                                                             .in_channels = data->train.channels,
-                                                             .height = data->train.height,
-                                                             .width = data->train.width,
-                                                             .num_classes = data->train.classes,
-                                                             .seed = spec->seed()});
-  if (!model.ok()) return Fail(std::string(model.status().message()));
-
   absl::StatusOr<std::unique_ptr<scheduler::PrecisionPolicy>> policy =
       scheduler::MakePolicy(spec->precision());
   if (!policy.ok()) return Fail(std::string(policy.status().message()));
   LocalPolicyController controller(*std::move(policy));
-  (*model)->precision().bits = controller.precision_bits();
+  const std::string policy_text = scheduler::PolicyText(spec->precision());
+  Console console(*spec, policy_text, controller.precision_bits());
+  absl::StatusOr<RunResult> run =
+      RunTraining(*spec, controller.precision_bits(), controller, &console);
+  if (!run.ok()) return Fail(std::string(run.status().message()));
+  std::printf("final test accuracy %.4f, wall time %.1f s\n", run->final_test_accuracy,
+              run->wall_seconds);
 
-  const int epochs = static_cast<int>(spec->epochs());
-  const v1::PrecisionPolicySpec& precision = spec->precision();
-  Trainer trainer(
-      **model, *data,
-      {.epochs = epochs,
-       .batch_size = spec->batch_size(),
-       .augment = spec->dataset().augment(),
-       .seed = spec->seed(),
-       .sgd = {.momentum = spec->optimizer().momentum(),
-               .weight_decay = spec->optimizer().weight_decay(),
-               .nesterov = spec->optimizer().nesterov()},
-       .rounding = precision.rounding() == v1::ROUNDING_NEAREST ? kernels::Rounding::kNearest
-                                                                : kernels::Rounding::kStochastic,
-       .policy_epoch_iterations = precision.policy_epoch_iterations()},
-      &controller);
-  const LrSchedule schedule(spec->optimizer().learning_rate(), spec->lr_schedule(), epochs);
-  ProgressDisplay display(stdout, isatty(STDOUT_FILENO) != 0, epochs);
-  display.SetPrecision(controller.precision_bits());
-  const std::string policy_text = scheduler::PolicyText(precision);
-  std::printf(
-      "muppet-train: %s on %s (%lld train / %lld test images, %lld parameters), batch %u, "
-      "%d threads, policy %s starting at %s\n",
-      spec->model().name().c_str(), spec->dataset().name().c_str(),
-      static_cast<long long>(data->train.size()), static_cast<long long>(data->test.size()),
-      static_cast<long long>((*model)->NumParameterElements()), spec->batch_size(),
-      omp_get_max_threads(), policy_text.c_str(),
-      PrecisionLabel(controller.precision_bits()).c_str());
-
-  RunReport report{.model = spec->model().name(),
-                   .dataset = spec->dataset().name(),
-                   .policy = policy_text,
-                   .batch_size = spec->batch_size(),
-                   .threads = omp_get_max_threads(),
-                   .seed = spec->seed()};
-  // The precision-aware learning-rate schedule decays from the first FP32 epoch.
-  std::optional<int> first_fp32_epoch;
-  if (controller.precision_bits() == NumericPrecision::kFp32) first_fp32_epoch = 0;
-  for (int epoch = 0; epoch < epochs; ++epoch) {
-    absl::StatusOr<EpochResult> result =
-        trainer.TrainEpoch(epoch, schedule.At(epoch, first_fp32_epoch), &display);
-    if (!result.ok()) return Fail(absl::StrCat("epoch ", epoch, ": ", result.status().message()));
-    for (const PrecisionSwitchEvent& s : result->switches) {
-      if (s.to_bits == NumericPrecision::kFp32 && !first_fp32_epoch) first_fp32_epoch = s.epoch;
-    }
-    report.epochs.push_back(*std::move(result));
-    display.OnEpochEnd(report.epochs.back());
-  }
-  report.final_test_accuracy = report.epochs.back().test_accuracy;
-  report.wall_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("final test accuracy %.4f, wall time %.1f s\n", report.final_test_accuracy,
-              report.wall_seconds);
+  const RunReport report{.model = spec->model().name(),
+                         .dataset = spec->dataset().name(),
+                         .policy = policy_text,
+                         .batch_size = spec->batch_size(),
+                         .threads = omp_get_max_threads(),
+                         .seed = spec->seed(),
+                         .epochs = run->epochs,
+                         .final_test_accuracy = run->final_test_accuracy,
+                         .wall_seconds = run->wall_seconds};
   const std::string report_path = absl::GetFlag(FLAGS_report);
   if (!report_path.empty()) {
     if (absl::Status s = WriteReport(report, report_path); !s.ok()) {

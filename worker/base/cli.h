@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+
 namespace muppet {
 
 // Rewrites "--batch-size=8" as "--batch_size=8" (and "--batch-size" alike) so that users type
@@ -28,6 +30,16 @@ inline std::vector<char*> DashedFlagsToUnderscores(int argc, char** argv,
   for (std::string& s : storage) result.push_back(s.data());
   return result;
 }
+
+// Reads a config file of flags: one "name = value" (or "--name=value") per line; blank lines
+// and lines starting with '#' are ignored. Returns them as "--name=value" arguments, to be
+// placed before the command line's own so that those override the file. Errors name the file
+// and line.
+absl::StatusOr<std::vector<std::string>> ReadConfigFlags(const std::string& path);
+
+// Runs ReadConfigFlags on the file named by a "--config=FILE" argument, if any, and returns
+// the arguments with the file's flags inserted after argv[0] (and --config removed).
+absl::StatusOr<std::vector<std::string>> WithConfigFile(int argc, char** argv);
 
 }  // namespace muppet
 

@@ -51,6 +51,7 @@ absl::StatusOr<EpochResult> Trainer::TrainEpoch(int epoch, double lr, TrainingOb
   const int64_t total = train_loader_.batches_per_epoch();
   train_loader_.StartEpoch(epoch);
   while (const Batch* batch = train_loader_.Next()) {
+    if (absl::Status s = CheckCancelled(); !s.ok()) return s;
     ++precision.step;
     const int bits = precision.bits;
     const Tensor& logits = model_.Forward(batch->images, Mode::kTrain);
@@ -131,11 +132,19 @@ absl::Status Trainer::EndPolicyEpoch(const EpochResult& metrics, int precision_b
   return absl::OkStatus();
 }
 
+absl::Status Trainer::CheckCancelled() const {
+  if (options_.cancel != nullptr && options_.cancel->load(std::memory_order_relaxed)) {
+    return absl::CancelledError("training cancelled");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<double> Trainer::Evaluate() {
   NumericPrecision& precision = model_.precision();
   int64_t correct = 0, seen = 0;
   test_loader_.StartEpoch(0);
   while (const Batch* batch = test_loader_.Next()) {
+    if (absl::Status s = CheckCancelled(); !s.ok()) return s;
     ++precision.step;
     correct += loss_.Forward(model_.Forward(batch->images, Mode::kEval), batch->labels).correct;
     if (!precision.error.ok()) return precision.error;

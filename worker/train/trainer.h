@@ -3,6 +3,7 @@
 #ifndef MUPPET_WORKER_TRAIN_TRAINER_H_
 #define MUPPET_WORKER_TRAIN_TRAINER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
@@ -85,6 +86,9 @@ struct TrainerOptions {
   kernels::Rounding rounding = kernels::Rounding::kStochastic;
   // Length of a policy epoch in iterations; 0 means a real epoch.
   int64_t policy_epoch_iterations = 0;
+  // When set and true, training stops before the next iteration (or evaluation batch) with
+  // CANCELLED. Must outlive the trainer.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 class Trainer {
@@ -97,7 +101,7 @@ class Trainer {
 
   // Trains one epoch at learning rate `lr`, consulting the controller after each policy epoch,
   // then evaluates on the test set. Errors: a layer met NaN or infinity at a fixed-point level
-  // (training diverged), or the controller's.
+  // (training diverged), the controller's, or CANCELLED (options.cancel).
   absl::StatusOr<EpochResult> TrainEpoch(int epoch, double lr,
                                          TrainingObserver* observer = nullptr);
 
@@ -109,6 +113,9 @@ class Trainer {
   // computed once, in the public constructor, for both loaders.
   Trainer(Model& model, const TrainTest& data, const TrainerOptions& options,
           PrecisionController* controller, const Normalization& normalization);
+
+  // CANCELLED once options.cancel is set.
+  absl::Status CheckCancelled() const;
 
   // Reports the policy epoch that just ended and applies the decision; `next_epoch` is the real
   // epoch of the next iteration.

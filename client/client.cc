@@ -1,0 +1,114 @@
+#include "client/client.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace muppet::client {
+
+Client::Client(const ClientOptions& options)
+    : options_(options),
+      stub_(v1::JobService::NewStub(
+          grpc::CreateChannel(options.server, grpc::InsecureChannelCredentials()))) {}
+
+std::unique_ptr<grpc::ClientContext> Client::Context(bool deadline) const {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  if (deadline) ctx->set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
+  if (!options_.token.empty()) ctx->AddMetadata("authorization", "Bearer " + options_.token);
+  return ctx;
+}
+
+absl::Status Client::FromGrpc(const grpc::Status& status) const {
+  if (status.ok()) return absl::OkStatus();
+  const auto code = static_cast<absl::StatusCode>(status.error_code());
+  if (code == absl::StatusCode::kUnavailable) {
+    return absl::UnavailableError(absl::StrCat("cannot reach muppetd at ", options_.server, ": ",
+                                               status.error_message()));
+  }
+  if (code == absl::StatusCode::kDeadlineExceeded) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("muppetd at ", options_.server, " did not answer within ",
+                     absl::FormatDuration(options_.timeout)));
+  }
+  return absl::Status(code, status.error_message());
+}
+
+absl::StatusOr<v1::Job> Client::SubmitJob(const v1::JobSpec& spec,
+                                          const std::string& request_id) {
+  v1::SubmitJobRequest request;
+  *request.mutable_spec() = spec;
+  request.set_request_id(request_id);
+  v1::Job job;
+  if (absl::Status s = FromGrpc(stub_->SubmitJob(Context(true).get(), request, &job)); !s.ok()) {
+    return s;
+  }
+  return job;
+}
+
+absl::StatusOr<v1::Job> Client::GetJob(const std::string& job_id) {
+  v1::GetJobRequest request;
+  request.set_job_id(job_id);
+  v1::Job job;
+  if (absl::Status s = FromGrpc(stub_->GetJob(Context(true).get(), request, &job)); !s.ok()) {
+    return s;
+  }
+  return job;
+}
+
+absl::StatusOr<std::vector<v1::Job>> Client::ListJobs(const std::vector<v1::JobState>& states,
+                                                      size_t limit) {
+  std::vector<v1::Job> jobs;
+  v1::ListJobsRequest request;
+  for (v1::JobState s : states) request.add_states(s);
+  do {
+    v1::ListJobsResponse response;
+    if (absl::Status s = FromGrpc(stub_->ListJobs(Context(true).get(), request, &response));
+        !s.ok()) {
+      return s;
+    }
+    for (v1::Job& job : *response.mutable_jobs()) {
+      if (limit != 0 && jobs.size() == limit) return jobs;
+      jobs.push_back(std::move(job));
+    }
+    request.set_page_token(response.next_page_token());
+  } while (!request.page_token().empty());
+  return jobs;
+}
+
+absl::StatusOr<v1::Job> Client::CancelJob(const std::string& job_id, const std::string& reason) {
+  v1::CancelJobRequest request;
+  request.set_job_id(job_id);
+  request.set_reason(reason);
+  v1::Job job;
+  if (absl::Status s = FromGrpc(stub_->CancelJob(Context(true).get(), request, &job)); !s.ok()) {
+    return s;
+  }
+  return job;
+}
+
+absl::StatusOr<std::vector<v1::WorkerInfo>> Client::ListWorkers() {
+  v1::ListWorkersResponse response;
+  if (absl::Status s = FromGrpc(stub_->ListWorkers(Context(true).get(), {}, &response));
+      !s.ok()) {
+    return s;
+  }
+  return std::vector<v1::WorkerInfo>(response.workers().begin(), response.workers().end());
+}
+
+absl::Status Client::WatchJob(const std::string& job_id, uint64_t from_sequence,
+                              const std::function<bool(const v1::JobEvent&)>& on_event) {
+  v1::WatchJobRequest request;
+  request.set_job_id(job_id);
+  request.set_from_sequence(from_sequence);
+  std::unique_ptr<grpc::ClientContext> ctx = Context(false);
+  std::unique_ptr<grpc::ClientReader<v1::JobEvent>> reader = stub_->WatchJob(ctx.get(), request);
+  v1::JobEvent event;
+  while (reader->Read(&event)) {
+    if (!on_event(event)) {
+      ctx->TryCancel();
+      reader->Finish().IgnoreError();
+      return absl::OkStatus();
+    }
+  }
+  return FromGrpc(reader->Finish());
+}
+
+}  // namespace muppet::client

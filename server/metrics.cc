@@ -1,0 +1,191 @@
+#include "server/metrics.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+
+namespace muppet::server {
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+
+// Policy epochs last from about a second (demos) to an hour (ImageNet epochs).
+const prometheus::Histogram::BucketBoundaries kEpochBuckets = {
+    0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600};
+// RPCs are sub-millisecond when healthy; streams are not timed.
+const prometheus::Histogram::BucketBoundaries kRpcBuckets = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1};
+
+std::string StateLabel(v1::JobState state) {
+  // "JOB_STATE_RUNNING" -> "running".
+  return absl::AsciiStrToLower(absl::string_view(v1::JobState_Name(state)).substr(10));
+}
+
+}  // namespace
+
+Metrics::Metrics(const std::string& version)
+    : registry_(std::make_shared<prometheus::Registry>()),
+      precision_bits_(BuildGauge()
+                          .Name("muppet_job_precision_bits")
+                          .Help("Word length a job trains at now; 32 for FP32.")
+                          .Register(*registry_)),
+      switches_(BuildCounter()
+                    .Name("muppet_precision_switches_total")
+                    .Help("Precision climbs decided by the coordinator's policy.")
+                    .Register(*registry_)),
+      diversity_(BuildGauge()
+                     .Name("muppet_gradient_diversity")
+                     .Help("Inter-epoch gradient diversity ds(j) of the last closed window.")
+                     .Register(*registry_)),
+      diversity_ratio_(BuildGauge()
+                           .Name("muppet_gradient_diversity_ratio")
+                           .Help("p = max diversity since the last switch / ds(j); a climb "
+                                 "counts a violation when it exceeds the threshold.")
+                           .Register(*registry_)),
+      threshold_(BuildGauge()
+                     .Name("muppet_switch_threshold")
+                     .Help("Switch threshold T(j) = alpha + beta * exp(-lambda * j).")
+                     .Register(*registry_)),
+      violations_(BuildGauge()
+                      .Name("muppet_policy_violations")
+                      .Help("Threshold violations since the last precision switch.")
+                      .Register(*registry_)),
+      epoch_(BuildGauge()
+                 .Name("muppet_job_epoch")
+                 .Help("Policy epochs a job has completed.")
+                 .Register(*registry_)),
+      train_loss_(BuildGauge()
+                      .Name("muppet_train_loss")
+                      .Help("Mean training loss of a job's last policy epoch.")
+                      .Register(*registry_)),
+      test_accuracy_(BuildGauge()
+                         .Name("muppet_test_accuracy_ratio")
+                         .Help("Test accuracy of a job's last evaluation, from 0 to 1.")
+                         .Register(*registry_)),
+      samples_(BuildCounter()
+                   .Name("muppet_train_samples_total")
+                   .Help("Training images processed, all ranks together, by precision.")
+                   .Register(*registry_)),
+      epoch_duration_(BuildHistogram()
+                          .Name("muppet_epoch_duration_seconds")
+                          .Help("Wall-clock training time of policy epochs, by precision.")
+                          .Register(*registry_)),
+      saturations_(BuildCounter()
+                       .Name("muppet_fixed_point_saturations_total")
+                       .Help("Fixed-point codes and integer sums that saturated.")
+                       .Register(*registry_)),
+      jobs_(BuildGauge().Name("muppet_jobs").Help("Jobs by state.").Register(*registry_)),
+      workers_(
+          BuildGauge().Name("muppet_workers").Help("Workers by state.").Register(*registry_)),
+      rpc_duration_(BuildHistogram()
+                        .Name("muppet_rpc_duration_seconds")
+                        .Help("Time the coordinator took to answer unary RPCs.")
+                        .Register(*registry_)) {
+  BuildGauge()
+      .Name("muppet_build_info")
+      .Help("Always 1; the muppet version that serves these metrics.")
+      .Register(*registry_)
+      .Add({{"version", version}})
+      .Set(1);
+  for (int s = v1::JOB_STATE_QUEUED; s <= v1::JOB_STATE_CANCELLED; ++s) {
+    jobs_.Add({{"state", StateLabel(static_cast<v1::JobState>(s))}}).Set(0);
+  }
+  SetWorkerCounts(0, 0);
+}
+
+void Metrics::ObserveRpc(absl::string_view method, absl::StatusCode code, double seconds) {
+  absl::MutexLock lock(&mu_);
+  prometheus::Histogram*& h = rpc_series_[{std::string(method), code}];
+  if (h == nullptr) {
+    h = &rpc_duration_.Add(
+        {{"method", std::string(method)}, {"code", absl::StatusCodeToString(code)}}, kRpcBuckets);
+  }
+  h->Observe(seconds);
+}
+
+void Metrics::SetJobCounts(const std::map<v1::JobState, int>& counts) {
+  for (int s = v1::JOB_STATE_QUEUED; s <= v1::JOB_STATE_CANCELLED; ++s) {
+    const auto state = static_cast<v1::JobState>(s);
+    const auto it = counts.find(state);
+    jobs_.Add({{"state", StateLabel(state)}}).Set(it == counts.end() ? 0 : it->second);
+  }
+}
+
+void Metrics::SetWorkerCounts(int active, int lost) {
+  workers_.Add({{"state", "active"}}).Set(active);
+  workers_.Add({{"state", "lost"}}).Set(lost);
+}
+
+Metrics::JobSeries& Metrics::Series(const std::string& job_id) {
+  JobSeries& series = jobs_series_[job_id];
+  if (series.saturations == nullptr) series.saturations = &saturations_.Add({{"job", job_id}});
+  return series;
+}
+
+void Metrics::SetGauge(JobSeries& series, prometheus::Family<prometheus::Gauge>& family,
+                       const std::string& job_id, double value) {
+  prometheus::Gauge*& g = series.gauges[family.GetName()];
+  if (g == nullptr) g = &family.Add({{"job", job_id}});
+  g->Set(value);
+}
+
+void Metrics::SetPrecision(const std::string& job_id, uint32_t bits) {
+  absl::MutexLock lock(&mu_);
+  SetGauge(Series(job_id), precision_bits_, job_id, bits);
+}
+
+void Metrics::ObserveEpoch(const std::string& job_id, const v1::EpochReport& report) {
+  absl::MutexLock lock(&mu_);
+  JobSeries& series = Series(job_id);
+  const v1::EpochMetrics& m = report.metrics();
+  SetGauge(series, epoch_, job_id, report.epoch() + 1);
+  if (m.has_train_loss()) SetGauge(series, train_loss_, job_id, m.train_loss());
+  if (m.has_test_accuracy()) SetGauge(series, test_accuracy_, job_id, m.test_accuracy());
+  const v1::PolicyDiagnostics& d = report.diagnostics();
+  if (d.has_diversity()) SetGauge(series, diversity_, job_id, d.diversity());
+  if (d.has_ratio()) SetGauge(series, diversity_ratio_, job_id, d.ratio());
+  if (d.has_threshold()) SetGauge(series, threshold_, job_id, d.threshold());
+  if (d.has_violations()) SetGauge(series, violations_, job_id, d.violations());
+  const uint32_t bits = report.precision_bits();
+  prometheus::Counter*& samples = series.samples[bits];
+  if (samples == nullptr) {
+    samples = &samples_.Add({{"job", job_id}, {"precision_bits", absl::StrCat(bits)}});
+  }
+  samples->Increment(static_cast<double>(m.samples()));
+  series.saturations->Increment(static_cast<double>(m.fixed_point_saturations()));
+  prometheus::Histogram*& duration = duration_series_[bits];
+  if (duration == nullptr) {
+    duration = &epoch_duration_.Add({{"precision_bits", absl::StrCat(bits)}}, kEpochBuckets);
+  }
+  duration->Observe(m.seconds());
+}
+
+void Metrics::ObserveSwitch(const std::string& job_id, uint32_t from_bits, uint32_t to_bits) {
+  absl::MutexLock lock(&mu_);
+  prometheus::Counter*& c = Series(job_id).switches[{from_bits, to_bits}];
+  if (c == nullptr) {
+    c = &switches_.Add({{"job", job_id},
+                        {"from_bits", absl::StrCat(from_bits)},
+                        {"to_bits", absl::StrCat(to_bits)}});
+  }
+  c->Increment();
+}
+
+void Metrics::RemoveJob(const std::string& job_id) {
+  absl::MutexLock lock(&mu_);
+  const auto it = jobs_series_.find(job_id);
+  if (it == jobs_series_.end()) return;
+  JobSeries& s = it->second;
+  for (auto* family : {&precision_bits_, &diversity_, &diversity_ratio_, &threshold_,
+                       &violations_, &epoch_, &train_loss_, &test_accuracy_}) {
+    const auto g = s.gauges.find(family->GetName());
+    if (g != s.gauges.end()) family->Remove(g->second);
+  }
+  for (const auto& [bits, c] : s.switches) switches_.Remove(c);
+  for (const auto& [bits, c] : s.samples) samples_.Remove(c);
+  saturations_.Remove(s.saturations);
+  jobs_series_.erase(it);
+}
+
+}  // namespace muppet::server

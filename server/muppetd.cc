@@ -1,0 +1,136 @@
+// muppetd: the muppet coordinator. Stores jobs in SQLite, places them on workers, hosts each
+// job's precision policy, and serves JobService, WorkerService and RendezvousService over gRPC
+// plus Prometheus metrics over HTTP.
+//
+//   muppetd --db=/var/lib/muppet/muppet.db --listen=0.0.0.0:7070 --metrics-listen=0.0.0.0:9464
+//
+// Flags may also come from a file (--config=FILE, "name = value" lines). SIGTERM or SIGINT
+// drains: streams end, calls in flight finish (up to --drain-timeout), and it exits 0.
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "proto/version.h"
+#include "server/server.h"
+#include "worker/base/cli.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:7070", "gRPC address, host:port (port 0: any free).");
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
+          "Prometheus metrics address, host:port (port 0: any free; empty: no metrics).");
+ABSL_FLAG(std::string, db, "muppet.db", "SQLite database file (created if missing).");
+ABSL_FLAG(std::string, durability, "process",
+          "process: commits survive the process dying (WAL, synchronous=NORMAL) | power: "
+          "they survive power loss too (fsync per commit).");
+ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(2),
+          "How often workers are told to heartbeat.");
+ABSL_FLAG(absl::Duration, lease, absl::Seconds(15),
+          "Silence after which a worker is lost and its jobs fail.");
+ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
+          "On SIGTERM, how long calls in flight may take to finish.");
+ABSL_FLAG(std::string, token_file, "",
+          "File holding a bearer token every call must carry (empty: no authentication).");
+ABSL_FLAG(std::string, port_file, "",
+          "Write \"<grpc port> <metrics port>\" here once serving (for scripts using port 0).");
+
+namespace muppet {
+namespace {
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "muppetd: %s\n", message.c_str());
+  return 2;
+}
+
+absl::StatusOr<server::ServerOptions> OptionsFromFlags() {
+  server::ServerOptions options{.listen = absl::GetFlag(FLAGS_listen),
+                                .metrics_listen = absl::GetFlag(FLAGS_metrics_listen),
+                                .db_path = absl::GetFlag(FLAGS_db)};
+  const std::string durability = absl::GetFlag(FLAGS_durability);
+  if (durability == "power") {
+    options.durability = server::Durability::kPowerLoss;
+  } else if (durability != "process") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--durability: must be process or power, got \"", durability, "\""));
+  }
+  options.coordinator.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
+  options.coordinator.lease = absl::GetFlag(FLAGS_lease);
+  if (options.coordinator.heartbeat_interval <= absl::ZeroDuration() ||
+      options.coordinator.lease <= 2 * options.coordinator.heartbeat_interval) {
+    return absl::InvalidArgumentError(
+        "--lease: must exceed twice --heartbeat-interval, which must be positive");
+  }
+  const std::string token_file = absl::GetFlag(FLAGS_token_file);
+  if (!token_file.empty()) {
+    std::ifstream in(token_file);
+    std::stringstream text;
+    text << in.rdbuf();
+    options.token = std::string(absl::StripAsciiWhitespace(text.str()));
+    if (!in || options.token.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--token-file: cannot read a token from ", token_file));
+    }
+  }
+  return options;
+}
+
+int Run() {
+  absl::StatusOr<server::ServerOptions> options = OptionsFromFlags();
+  if (!options.ok()) return Fail(std::string(options.status().message()));
+
+  // Signals are taken by one thread with sigwait, so they must be blocked before any other
+  // thread (gRPC's, SQLite's) starts and inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  Logger log(stderr);
+  absl::StatusOr<std::unique_ptr<server::CoordinatorServer>> server =
+      server::CoordinatorServer::Start(*options, &log);
+  if (!server.ok()) return Fail(std::string(server.status().message()));
+  const std::string port_file = absl::GetFlag(FLAGS_port_file);
+  if (!port_file.empty()) {
+    std::ofstream out(port_file + ".tmp");
+    out << (*server)->port() << " " << (*server)->metrics_port() << "\n";
+    out.close();
+    std::rename((port_file + ".tmp").c_str(), port_file.c_str());
+  }
+  int signal = 0;
+  sigwait(&signals, &signal);
+  log.Info("signal", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  (*server)->Shutdown(absl::GetFlag(FLAGS_drain_timeout));
+  return 0;
+}
+
+}  // namespace
+}  // namespace muppet
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(absl::StrCat(
+      "the muppet coordinator (version ", muppet::kVersion,
+      ").\n  muppetd [--db=muppet.db] [--listen=127.0.0.1:7070] "
+      "[--metrics-listen=127.0.0.1:9464] [--config=FILE]"));
+  absl::StatusOr<std::vector<std::string>> with_config = muppet::WithConfigFile(argc, argv);
+  if (!with_config.ok()) return muppet::Fail(std::string(with_config.status().message()));
+  std::vector<char*> raw;
+  for (std::string& a : *with_config) raw.push_back(a.data());
+  std::vector<std::string> storage;
+  std::vector<char*> args =
+      muppet::DashedFlagsToUnderscores(static_cast<int>(raw.size()), raw.data(), storage);
+  const std::vector<char*> positional =
+      absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  if (positional.size() > 1) {
+    return muppet::Fail(absl::StrCat("unexpected argument \"", positional[1], "\"; see --help"));
+  }
+  return muppet::Run();
+}

@@ -1,0 +1,96 @@
+#include "server/rendezvous.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace muppet::server {
+namespace {
+
+absl::Status CheckKey(const std::string& key) {
+  if (key.empty() || key.size() > RendezvousStore::kMaxKeyBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("key: must be 1 to ",
+                                                   RendezvousStore::kMaxKeyBytes,
+                                                   " bytes, got ", key.size()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status RendezvousStore::Set(const std::string& key, const std::string& value) {
+  if (absl::Status s = CheckKey(key); !s.ok()) return s;
+  if (value.size() > kMaxValueBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("value: must be at most ", kMaxValueBytes,
+                                                   " bytes, got ", value.size()));
+  }
+  absl::MutexLock lock(&mu_);
+  values_[key] = value;
+  changed_.SignalAll();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> RendezvousStore::Get(const std::vector<std::string>& keys,
+                                                              bool wait, absl::Time deadline) {
+  if (keys.empty() || keys.size() > 1024) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("keys: must have 1 to 1024 entries, got ", keys.size()));
+  }
+  for (const std::string& key : keys) {
+    if (absl::Status s = CheckKey(key); !s.ok()) return s;
+  }
+  absl::MutexLock lock(&mu_);
+  while (true) {
+    if (shut_down_) return absl::UnavailableError("the coordinator is shutting down");
+    std::vector<std::string> missing;
+    for (const std::string& key : keys) {
+      if (values_.count(key) == 0) missing.push_back(key);
+    }
+    if (missing.empty()) break;
+    if (!wait) {
+      return absl::NotFoundError(absl::StrCat("keys not set: ", absl::StrJoin(missing, ", ")));
+    }
+    if (changed_.WaitWithDeadline(&mu_, deadline)) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("timed out waiting for keys: ", absl::StrJoin(missing, ", ")));
+    }
+  }
+  std::vector<std::string> values;
+  for (const std::string& key : keys) values.push_back(values_.at(key));
+  return values;
+}
+
+absl::StatusOr<int64_t> RendezvousStore::Add(const std::string& key, int64_t delta) {
+  if (absl::Status s = CheckKey(key); !s.ok()) return s;
+  absl::MutexLock lock(&mu_);
+  int64_t value = 0;
+  const auto it = values_.find(key);
+  if (it != values_.end() && !absl::SimpleAtoi(it->second, &value)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("key ", key, " does not hold a decimal integer"));
+  }
+  value += delta;
+  values_[key] = absl::StrCat(value);
+  changed_.SignalAll();
+  return value;
+}
+
+absl::StatusOr<uint64_t> RendezvousStore::DeletePrefix(const std::string& prefix) {
+  if (prefix.empty()) return absl::InvalidArgumentError("prefix: must not be empty");
+  absl::MutexLock lock(&mu_);
+  uint64_t deleted = 0;
+  for (auto it = values_.lower_bound(prefix);
+       it != values_.end() && it->first.compare(0, prefix.size(), prefix) == 0;) {
+    it = values_.erase(it);
+    ++deleted;
+  }
+  return deleted;
+}
+
+void RendezvousStore::Shutdown() {
+  absl::MutexLock lock(&mu_);
+  shut_down_ = true;
+  changed_.SignalAll();
+}
+
+}  // namespace muppet::server

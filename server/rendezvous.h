@@ -1,0 +1,49 @@
+// The in-memory key-value store behind RendezvousService (proto/muppet/v1/rendezvous.proto):
+// ranks of a job publish and wait for addresses and ids under their job's prefix.
+#ifndef MUPPET_SERVER_RENDEZVOUS_H_
+#define MUPPET_SERVER_RENDEZVOUS_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace muppet::server {
+
+class RendezvousStore {
+ public:
+  static constexpr size_t kMaxKeyBytes = 512;
+  static constexpr size_t kMaxValueBytes = 1 << 20;
+
+  // Sets `key`. INVALID_ARGUMENT for a key or value out of bounds.
+  absl::Status Set(const std::string& key, const std::string& value);
+
+  // The values of `keys`, in order. With `wait`, waits until `deadline` for all of them
+  // (DEADLINE_EXCEEDED naming the missing ones); without, NOT_FOUND for a missing key.
+  absl::StatusOr<std::vector<std::string>> Get(const std::vector<std::string>& keys, bool wait,
+                                               absl::Time deadline);
+
+  // Adds `delta` to the decimal integer at `key` (missing: 0); returns the new value.
+  absl::StatusOr<int64_t> Add(const std::string& key, int64_t delta);
+
+  // Deletes the keys that start with `prefix`; returns how many.
+  absl::StatusOr<uint64_t> DeletePrefix(const std::string& prefix);
+
+  // Ends every wait at once with UNAVAILABLE.
+  void Shutdown();
+
+ private:
+  absl::Mutex mu_;
+  absl::CondVar changed_;
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  std::map<std::string, std::string> values_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace muppet::server
+
+#endif  // MUPPET_SERVER_RENDEZVOUS_H_

@@ -1,0 +1,91 @@
+#include "server/server.h"
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "proto/version.h"
+
+namespace muppet::server {
+
+absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
+    const ServerOptions& options, Logger* log) {
+  std::unique_ptr<CoordinatorServer> s(new CoordinatorServer());
+  s->log_ = log;
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(options.db_path, options.durability);
+  if (!store.ok()) return store.status();
+  s->metrics_ = std::make_unique<Metrics>(kVersion);
+  s->rendezvous_ = std::make_unique<RendezvousStore>();
+  CoordinatorOptions coordinator_options = options.coordinator;
+  RendezvousStore* rendezvous = s->rendezvous_.get();
+  coordinator_options.on_job_end = [rendezvous](const std::string& job_id) {
+    rendezvous->DeletePrefix(absl::StrCat("jobs/", job_id, "/")).IgnoreError();
+  };
+  absl::StatusOr<std::unique_ptr<Coordinator>> coordinator =
+      Coordinator::Create(*std::move(store), coordinator_options, s->metrics_.get(), log);
+  if (!coordinator.ok()) return coordinator.status();
+  s->coordinator_ = *std::move(coordinator);
+
+  const ServiceContext context{.coordinator = s->coordinator_.get(),
+                               .rendezvous = s->rendezvous_.get(),
+                               .metrics = s->metrics_.get(),
+                               .token = options.token};
+  s->job_service_ = std::make_unique<JobServiceImpl>(context);
+  s->worker_service_ = std::make_unique<WorkerServiceImpl>(context);
+  s->rendezvous_service_ = std::make_unique<RendezvousServiceImpl>(context);
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &s->port_);
+  builder.RegisterService(s->job_service_.get());
+  builder.RegisterService(s->worker_service_.get());
+  builder.RegisterService(s->rendezvous_service_.get());
+  s->server_ = builder.BuildAndStart();
+  if (s->server_ == nullptr || s->port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("--listen: cannot serve gRPC on ", options.listen, " (address in use?)"));
+  }
+  if (!options.metrics_listen.empty()) {
+    try {
+      s->exposer_ = std::make_unique<prometheus::Exposer>(options.metrics_listen);
+    } catch (const std::exception& e) {
+      s->Shutdown(absl::ZeroDuration());
+      return absl::UnavailableError(absl::StrCat("--metrics-listen: cannot serve metrics on ",
+                                                 options.metrics_listen, ": ", e.what()));
+    }
+    s->exposer_->RegisterCollectable(s->metrics_->registry());
+    s->metrics_port_ = s->exposer_->GetListeningPorts().at(0);
+  }
+  const absl::Duration period =
+      std::min(absl::Seconds(1), options.coordinator.lease / 4);
+  CoordinatorServer* self = s.get();
+  s->lease_thread_ = std::thread([self, period] {
+    while (!self->stop_leases_.WaitForNotificationWithTimeout(period)) {
+      self->coordinator_->ExpireLeases();
+    }
+  });
+  log->Info("serving", {{"grpc", absl::StrCat(s->port_)},
+                        {"metrics", absl::StrCat(s->metrics_port_)},
+                        {"db", options.db_path},
+                        {"version", kVersion}});
+  return s;
+}
+
+void CoordinatorServer::Shutdown(absl::Duration drain) {
+  if (shut_down_.exchange(true)) return;
+  if (log_ != nullptr) log_->Info("draining", {{"timeout_seconds", absl::StrCat(absl::ToDoubleSeconds(drain))}});
+  if (coordinator_ != nullptr) coordinator_->Shutdown();  // Streams end first...
+  if (rendezvous_ != nullptr) rendezvous_->Shutdown();
+  if (server_ != nullptr) {
+    // ...so that unary calls in flight are all that Shutdown waits for.
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + drain));
+    server_->Wait();
+  }
+  stop_leases_.Notify();
+  if (lease_thread_.joinable()) lease_thread_.join();
+  exposer_.reset();
+  if (log_ != nullptr) log_->Info("stopped");
+}
+
+CoordinatorServer::~CoordinatorServer() { Shutdown(absl::ZeroDuration()); }
+
+}  // namespace muppet::server

@@ -1,0 +1,397 @@
+// The coordinator over real gRPC on 127.0.0.1: the client library for JobService, and raw
+// WorkerService calls that drive a job the way muppet-worker does.
+#include "server/server.h"
+
+#include <cstdio>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "client/client.h"
+#include "gtest/gtest.h"
+#include "muppet/v1/rendezvous.grpc.pb.h"
+#include "muppet/v1/worker.grpc.pb.h"
+
+namespace muppet::server {
+namespace {
+
+std::string TempDb(const std::string& name) {
+  const std::string path = std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
+  for (const char* suffix : {"", "-wal", "-shm"}) std::remove((path + suffix).c_str());
+  return path;
+}
+
+// A job that the policy switches deterministically: ladder [8] then FP32, windows of 2 epochs,
+// one violation climbs.
+v1::JobSpec SwitchingSpec() {
+  v1::JobSpec spec;
+  spec.mutable_model()->set_name("lenet5");
+  spec.mutable_dataset()->set_name("fashion-mnist");
+  spec.set_batch_size(32);
+  spec.set_epochs(10);
+  spec.mutable_optimizer()->set_learning_rate(0.05);
+  v1::PrecisionPolicySpec& p = *spec.mutable_precision();
+  p.set_kind(v1::PrecisionPolicySpec::KIND_MUPPET);
+  p.add_ladder(8);
+  p.set_resolution_epochs(2);
+  p.set_patience(1);
+  return spec;
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void Start(const std::string& db, const std::string& token = "",
+             absl::Duration lease = absl::Seconds(30)) {
+    ServerOptions options{.listen = "127.0.0.1:0", .metrics_listen = "127.0.0.1:0",
+                          .db_path = db, .token = token};
+    options.coordinator.heartbeat_interval = lease / 4;
+    options.coordinator.lease = lease;
+    auto server = CoordinatorServer::Start(options, &log_);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    const std::string address = absl::StrCat("127.0.0.1:", server_->port());
+    client_ = std::make_unique<client::Client>(client::ClientOptions{.server = address,
+                                                                     .token = token});
+    auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+    workers_ = v1::WorkerService::NewStub(channel);
+    rendezvous_ = v1::RendezvousService::NewStub(channel);
+  }
+
+  std::string Register(const std::string& name, int cpus) {
+    v1::RegisterWorkerRequest request;
+    request.set_worker_name(name);
+    for (int i = 0; i < cpus; ++i) {
+      v1::Device& d = *request.add_devices();
+      d.set_kind(v1::DEVICE_KIND_CPU);
+      d.set_index(i);
+    }
+    v1::RegisterWorkerResponse response;
+    grpc::ClientContext ctx;
+    const grpc::Status s = workers_->RegisterWorker(&ctx, request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return response.worker_id();
+  }
+
+  // Reads the next assignment event from a stream opened for `worker_id`.
+  v1::AssignmentEvent NextAssignment(const std::string& worker_id) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::StreamAssignmentsRequest request;
+    request.set_worker_id(worker_id);
+    auto reader = workers_->StreamAssignments(&ctx, request);
+    v1::AssignmentEvent event;
+    EXPECT_TRUE(reader->Read(&event));
+    ctx.TryCancel();
+    return event;
+  }
+
+  grpc::Status Report(const std::string& worker, const std::string& job, uint32_t epoch,
+                      uint32_t bits, double squared, double window, v1::ReportEpochResponse* out) {
+    v1::ReportEpochRequest request;
+    request.set_worker_id(worker);
+    request.set_job_id(job);
+    request.set_epoch(epoch);
+    request.set_precision_bits(bits);
+    request.mutable_metrics()->set_train_loss(2.0 - 0.1 * epoch);
+    request.mutable_metrics()->set_samples(1000);
+    request.mutable_metrics()->set_seconds(0.5);
+    for (const char* name : {"conv1.weight", "fc.weight"}) {
+      v1::TensorGradientStatistics& g = *request.add_gradients();
+      g.set_name(name);
+      g.set_elements(100);
+      g.set_squared_norm(squared);
+      g.set_window_sum_squared_norm(window);
+    }
+    grpc::ClientContext ctx;
+    return workers_->ReportEpoch(&ctx, request, out);
+  }
+
+  // The job's events, up to `limit`: all of a finished job's, since the watch then ends.
+  std::vector<v1::JobEvent> History(const std::string& job_id, size_t limit = 100) {
+    std::vector<v1::JobEvent> events;
+    const absl::Status s = client_->WatchJob(job_id, 0, [&](const v1::JobEvent& e) {
+      events.push_back(e);
+      return events.size() < limit;
+    });
+    EXPECT_TRUE(s.ok()) << s;
+    return events;
+  }
+
+  Logger log_{stderr};
+  std::unique_ptr<CoordinatorServer> server_;
+  std::unique_ptr<client::Client> client_;
+  std::unique_ptr<v1::WorkerService::Stub> workers_;
+  std::unique_ptr<v1::RendezvousService::Stub> rendezvous_;
+};
+
+TEST_F(ServerTest, SubmitGetListAndBadInput) {
+  Start(TempDb("submit.db"));
+  auto job = client_->SubmitJob(SwitchingSpec(), "req-1");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->state(), v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(job->id().size(), 4u + 16u);
+  EXPECT_EQ(job->spec().optimizer().momentum(), 0.9);  // Defaults are stored explicitly.
+  EXPECT_EQ(job->progress().precision_bits(), 8u);
+
+  // The same request id returns the same job; with another spec it is ALREADY_EXISTS.
+  EXPECT_EQ(client_->SubmitJob(SwitchingSpec(), "req-1")->id(), job->id());
+  v1::JobSpec other = SwitchingSpec();
+  other.set_epochs(11);
+  EXPECT_EQ(client_->SubmitJob(other, "req-1").status().code(),
+            absl::StatusCode::kAlreadyExists);
+
+  EXPECT_EQ(client_->GetJob(job->id())->id(), job->id());
+  EXPECT_EQ(client_->GetJob("job-0000000000000000").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(client_->GetJob("").status().code(), absl::StatusCode::kInvalidArgument);
+
+  v1::JobSpec bad = SwitchingSpec();
+  bad.set_batch_size(0);
+  bad.mutable_model()->set_name("vgg99");
+  const absl::Status s = client_->SubmitJob(bad).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("spec.batch_size"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("spec.model.name"), std::string::npos) << s;
+
+  auto second = client_->SubmitJob(SwitchingSpec());
+  ASSERT_TRUE(second.ok());
+  auto all = client_->ListJobs();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].id(), second->id());  // Newest first.
+  EXPECT_EQ(client_->ListJobs({v1::JOB_STATE_RUNNING})->size(), 0u);
+  EXPECT_EQ(client_->ListJobs({}, 1)->size(), 1u);
+
+  auto cancelled = client_->CancelJob(second->id(), "no longer needed");
+  ASSERT_TRUE(cancelled.ok());
+  EXPECT_EQ(cancelled->state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(cancelled->reason(), "no longer needed");
+  EXPECT_EQ(client_->CancelJob(second->id()).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(client_->CancelJob("job-ffffffffffffffff").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(ServerTest, AWorkerRunsAJobThroughAPrecisionSwitch) {
+  Start(TempDb("worker.db"));
+  auto job = client_->SubmitJob(SwitchingSpec());
+  ASSERT_TRUE(job.ok());
+  const std::string worker = Register("host-a", 1);
+  const v1::AssignmentEvent assigned = NextAssignment(worker);
+  ASSERT_TRUE(assigned.has_assign());
+  EXPECT_EQ(assigned.assign().job_id(), job->id());
+  EXPECT_EQ(assigned.assign().world_size(), 1u);
+  EXPECT_EQ(assigned.assign().start_precision_bits(), 8u);
+  EXPECT_EQ(client_->GetJob(job->id())->state(), v1::JOB_STATE_SCHEDULED);
+
+  // The heartbeat that lists the job acknowledges it: RUNNING.
+  v1::HeartbeatRequest beat;
+  beat.set_worker_id(worker);
+  beat.add_running_job_ids(job->id());
+  beat.add_running_job_ids("job-0123456789abcdef");  // Unknown: the worker is told to stop it.
+  v1::HeartbeatResponse beat_reply;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(workers_->Heartbeat(&ctx, beat, &beat_reply).ok());
+  }
+  ASSERT_EQ(beat_reply.cancel_job_ids_size(), 1);
+  EXPECT_EQ(beat_reply.cancel_job_ids(0), "job-0123456789abcdef");
+  EXPECT_EQ(client_->GetJob(job->id())->state(), v1::JOB_STATE_RUNNING);
+
+  // Window 1 (epochs 0, 1): diverse gradients. Window 2 (epochs 2, 3): aligned ones, so the
+  // diversity falls far below its maximum and the one violation allowed climbs to FP32.
+  v1::ReportEpochResponse r;
+  ASSERT_TRUE(Report(worker, job->id(), 0, 8, 1.0, 1.0, &r).ok());
+  EXPECT_FALSE(r.window_closed());
+  ASSERT_TRUE(Report(worker, job->id(), 1, 8, 1.0, 0.01, &r).ok());
+  EXPECT_TRUE(r.window_closed());
+  EXPECT_FALSE(r.switched());
+  EXPECT_NEAR(r.diagnostics().diversity(), 200.0, 1e-9);
+  ASSERT_TRUE(Report(worker, job->id(), 2, 8, 1.0, 1.0, &r).ok());
+  ASSERT_TRUE(Report(worker, job->id(), 3, 8, 1.0, 4.0, &r).ok());
+  EXPECT_TRUE(r.switched());
+  EXPECT_EQ(r.next_precision_bits(), 32u);
+  EXPECT_NEAR(r.diagnostics().ratio(), 400.0, 1e-9);
+
+  // A retried report gets the same decision; a report out of order is INVALID_ARGUMENT; a
+  // negative statistic too, naming the field.
+  v1::ReportEpochResponse again;
+  ASSERT_TRUE(Report(worker, job->id(), 3, 8, 1.0, 4.0, &again).ok());
+  EXPECT_EQ(again.SerializeAsString(), r.SerializeAsString());
+  EXPECT_EQ(Report(worker, job->id(), 7, 32, 1.0, 1.0, &again).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Report("wrk-0000000000000000", job->id(), 4, 32, 1, 1, &again).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  ASSERT_TRUE(Report(worker, job->id(), 4, 32, 1.0, 1.0, &r).ok());
+  EXPECT_EQ(r.next_precision_bits(), 32u);
+
+  v1::ReportResultRequest result;
+  result.set_worker_id(worker);
+  result.set_job_id(job->id());
+  result.set_succeeded(true);
+  result.mutable_result()->set_test_accuracy(0.9);
+  result.mutable_result()->add_switch_epochs(2);
+  v1::ReportResultResponse result_reply;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(workers_->ReportResult(&ctx, result, &result_reply).ok());
+  }
+  auto done = client_->GetJob(job->id());
+  EXPECT_EQ(done->state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(done->progress().epochs_completed(), 5u);
+  ASSERT_EQ(done->progress().switch_epochs_size(), 1);
+  EXPECT_EQ(done->progress().switch_epochs(0), 4u);
+  EXPECT_DOUBLE_EQ(done->result().test_accuracy(), 0.9);
+  EXPECT_EQ(client_->CancelJob(job->id()).status().code(), absl::StatusCode::kFailedPrecondition);
+
+  // The history: queued, scheduled, running, 5 epochs and a switch, succeeded; the watch
+  // ends by itself after the final event.
+  const std::vector<v1::JobEvent> events = History(job->id());
+  ASSERT_EQ(events.size(), 10u);
+  for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].sequence(), i + 1);
+  EXPECT_EQ(events[0].state_change().to(), v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(events[1].state_change().to(), v1::JOB_STATE_SCHEDULED);
+  EXPECT_EQ(events[2].state_change().to(), v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(events[3].epoch().epoch(), 0u);
+  EXPECT_EQ(events[7].precision_switch().from_bits(), 8u);
+  EXPECT_EQ(events[7].precision_switch().to_bits(), 32u);
+  EXPECT_EQ(events[7].precision_switch().epoch(), 4u);
+  EXPECT_EQ(events[8].epoch().precision_bits(), 32u);
+  EXPECT_EQ(events[9].state_change().to(), v1::JOB_STATE_SUCCEEDED);
+
+  auto listed = client_->ListWorkers();
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].worker_name(), "host-a");
+  EXPECT_EQ((*listed)[0].state(), v1::WORKER_STATE_ACTIVE);
+  EXPECT_EQ((*listed)[0].free_devices(), 1u);
+}
+
+TEST_F(ServerTest, GangPlacementWaitsForEnoughWorkers) {
+  Start(TempDb("gang.db"));
+  v1::JobSpec spec = SwitchingSpec();
+  spec.mutable_resources()->set_workers(2);
+  auto job = client_->SubmitJob(spec);
+  ASSERT_TRUE(job.ok()) << job.status();
+  const std::string a = Register("host-a", 1);
+  EXPECT_EQ(client_->GetJob(job->id())->state(), v1::JOB_STATE_QUEUED);  // No partial start.
+  const std::string b = Register("host-b", 1);
+  auto placed = client_->GetJob(job->id());
+  EXPECT_EQ(placed->state(), v1::JOB_STATE_SCHEDULED);
+  ASSERT_EQ(placed->worker_ids_size(), 2);
+  const v1::AssignmentEvent first = NextAssignment(placed->worker_ids(0));
+  const v1::AssignmentEvent second = NextAssignment(placed->worker_ids(1));
+  EXPECT_EQ(first.assign().first_rank(), 0u);
+  EXPECT_EQ(second.assign().first_rank(), 1u);
+  EXPECT_EQ(second.assign().world_size(), 2u);
+  EXPECT_EQ(first.assign().rendezvous_prefix(), second.assign().rendezvous_prefix());
+}
+
+TEST_F(ServerTest, ASilentWorkerIsLostAndItsJobFails) {
+  Start(TempDb("lost.db"), "", absl::Milliseconds(600));
+  auto job = client_->SubmitJob(SwitchingSpec());
+  const std::string worker = Register("host-a", 1);
+  ASSERT_EQ(client_->GetJob(job->id())->state(), v1::JOB_STATE_SCHEDULED);
+  absl::StatusOr<v1::Job> failed;
+  for (int i = 0; i < 100; ++i) {
+    failed = client_->GetJob(job->id());
+    if (failed->state() == v1::JOB_STATE_FAILED) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_EQ(failed->state(), v1::JOB_STATE_FAILED);
+  EXPECT_NE(failed->reason().find("lost: no heartbeat"), std::string::npos) << failed->reason();
+  v1::HeartbeatRequest beat;
+  beat.set_worker_id(worker);
+  v1::HeartbeatResponse reply;
+  grpc::ClientContext ctx;
+  EXPECT_EQ(workers_->Heartbeat(&ctx, beat, &reply).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ((*client_->ListWorkers())[0].state(), v1::WORKER_STATE_LOST);
+}
+
+TEST_F(ServerTest, ARestartedCoordinatorKeepsJobsEventsAndPolicyState) {
+  const std::string db = TempDb("restart.db");
+  Start(db);
+  auto job = client_->SubmitJob(SwitchingSpec());
+  const std::string worker = Register("host-a", 1);
+  v1::ReportEpochResponse r;
+  ASSERT_TRUE(Report(worker, job->id(), 0, 8, 1.0, 1.0, &r).ok());
+  ASSERT_TRUE(Report(worker, job->id(), 1, 8, 1.0, 0.01, &r).ok());
+  ASSERT_TRUE(Report(worker, job->id(), 2, 8, 1.0, 1.0, &r).ok());
+  // Queued, scheduled, running and three epochs.
+  const std::vector<v1::JobEvent> before = History(job->id(), 6);
+  ASSERT_EQ(before.size(), 6u);
+  server_->Shutdown(absl::Seconds(1));
+  server_.reset();
+
+  Start(db);
+  auto restored = client_->GetJob(job->id());
+  ASSERT_TRUE(restored.ok());
+  EXPECT_EQ(restored->state(), v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(restored->progress().epochs_completed(), 3u);
+  const std::vector<v1::JobEvent> after = History(job->id(), 6);
+  ASSERT_EQ(after.size(), 6u);
+  for (size_t i = 0; i < after.size(); ++i) {
+    EXPECT_EQ(after[i].SerializeAsString(), before[i].SerializeAsString());
+  }
+  // The policy continues where it was: the window that epoch 2 opened closes with a switch.
+  ASSERT_TRUE(Report(worker, job->id(), 3, 8, 1.0, 4.0, &r).ok());
+  EXPECT_TRUE(r.switched());
+  EXPECT_NEAR(r.diagnostics().ratio(), 400.0, 1e-9);
+}
+
+TEST_F(ServerTest, ATokenIsRequiredWhenConfigured) {
+  Start(TempDb("token.db"), "s3cret");
+  EXPECT_TRUE(client_->ListJobs().ok());
+  client::Client anonymous({.server = client_->options().server});
+  EXPECT_EQ(anonymous.ListJobs().status().code(), absl::StatusCode::kUnauthenticated);
+  client::Client wrong({.server = client_->options().server, .token = "guess"});
+  EXPECT_EQ(wrong.GetJob("job-0000000000000000").status().code(),
+            absl::StatusCode::kUnauthenticated);
+}
+
+TEST_F(ServerTest, RendezvousSetGetWaitAddDelete) {
+  Start(TempDb("rendezvous.db"));
+  std::thread setter([&] {
+    absl::SleepFor(absl::Milliseconds(200));
+    v1::SetRequest set;
+    set.set_key("jobs/j/addr/1");
+    set.set_value("127.0.0.1:1234");
+    v1::SetResponse reply;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(rendezvous_->Set(&ctx, set, &reply).ok());
+  });
+  v1::GetRequest get;
+  get.add_keys("jobs/j/addr/1");
+  get.set_wait(true);
+  get.mutable_timeout()->set_seconds(10);
+  v1::GetResponse got;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(rendezvous_->Get(&ctx, get, &got).ok());
+  }
+  setter.join();
+  EXPECT_EQ(got.values(0), "127.0.0.1:1234");
+  get.set_wait(false);
+  get.set_keys(0, "jobs/j/missing");
+  {
+    grpc::ClientContext ctx;
+    EXPECT_EQ(rendezvous_->Get(&ctx, get, &got).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  v1::AddRequest add;
+  add.set_key("jobs/j/count");
+  add.set_delta(3);
+  v1::AddResponse added;
+  for (int expected : {3, 6}) {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(rendezvous_->Add(&ctx, add, &added).ok());
+    EXPECT_EQ(added.value(), expected);
+  }
+  v1::DeletePrefixRequest del;
+  del.set_prefix("jobs/j/");
+  v1::DeletePrefixResponse deleted;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(rendezvous_->DeletePrefix(&ctx, del, &deleted).ok());
+  EXPECT_EQ(deleted.deleted(), 2u);
+}
+
+}  // namespace
+}  // namespace muppet::server

@@ -1,0 +1,88 @@
+// The coordinator's durable state: jobs (with their policy state), job events and workers, in
+// one SQLite database in WAL mode. Every write is one transaction, committed before the
+// coordinator acknowledges anything, so an acknowledged job or event survives kill -9.
+#ifndef MUPPET_SERVER_STORE_H_
+#define MUPPET_SERVER_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "muppet/internal/records.pb.h"
+#include "muppet/v1/job.pb.h"
+#include "muppet/v1/worker_info.pb.h"
+
+struct sqlite3;
+
+namespace muppet::server {
+
+// How hard a commit pushes to disk (SQLite's `synchronous` in WAL mode).
+enum class Durability {
+  kProcessCrash,  // NORMAL: survives the process dying (kill -9); power loss may drop the last
+                  // commits. The default.
+  kPowerLoss,     // FULL: fsync on every commit.
+};
+
+// A job as stored: the record and its serialised precision-policy state.
+struct StoredJob {
+  internal::JobRecord record;
+  std::string policy_state;
+};
+
+// Everything one coordinator operation changes, written in a single transaction.
+struct Mutation {
+  std::vector<const StoredJob*> jobs;      // Inserted or replaced, by job id.
+  std::vector<const v1::JobEvent*> events;  // Appended; (job, sequence) must be new.
+  std::vector<const v1::WorkerInfo*> workers;  // Inserted or replaced, by worker id.
+};
+
+class Store {
+ public:
+  // The schema version this binary writes; Open migrates older databases to it.
+  static constexpr int kSchemaVersion = 2;
+
+  // Opens or creates the database at `path` and migrates it to kSchemaVersion. Errors name the
+  // file: it cannot be opened, is not a muppet database, or is from a newer muppet
+  // (FAILED_PRECONDITION).
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path,
+                                                     Durability durability);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Applies `mutation` atomically. On error nothing is written.
+  absl::Status Commit(const Mutation& mutation);
+
+  // Every job, in submission order.
+  absl::StatusOr<std::vector<StoredJob>> LoadJobs();
+
+  // Every worker.
+  absl::StatusOr<std::vector<v1::WorkerInfo>> LoadWorkers();
+
+  // The events of `job_id` with sequence >= `from_sequence`, in order, at most `limit`.
+  absl::StatusOr<std::vector<v1::JobEvent>> LoadEvents(const std::string& job_id,
+                                                       uint64_t from_sequence, int limit);
+
+  // The schema version of the open database.
+  absl::StatusOr<int> SchemaVersion();
+
+ private:
+  Store(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  absl::Status Migrate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CommitLocked(const Mutation& mutation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  absl::Mutex mu_;
+  sqlite3* const db_;  // One connection, serialised by mu_.
+  const std::string path_;
+};
+
+// The SQL that takes a database from version i to i + 1 is kMigrations[i]. Only ever appended.
+extern const char* const kMigrations[Store::kSchemaVersion];
+
+}  // namespace muppet::server
+
+#endif  // MUPPET_SERVER_STORE_H_

@@ -1,0 +1,153 @@
+#include "server/store.h"
+
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "gtest/gtest.h"
+
+namespace muppet::server {
+namespace {
+
+std::string TempPath(const std::string& name) {
+  const std::string path = std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
+  std::remove(path.c_str());
+  std::remove((path + "-wal").c_str());
+  std::remove((path + "-shm").c_str());
+  return path;
+}
+
+StoredJob MakeJob(const std::string& id, uint64_t sequence, v1::JobState state) {
+  StoredJob job;
+  job.record.mutable_job()->set_id(id);
+  job.record.mutable_job()->set_state(state);
+  job.record.mutable_job()->mutable_spec()->mutable_model()->set_name("lenet5");
+  job.record.set_submit_sequence(sequence);
+  job.policy_state = "policy-" + id;
+  return job;
+}
+
+v1::JobEvent MakeEvent(const std::string& job_id, uint64_t sequence) {
+  v1::JobEvent event;
+  event.set_job_id(job_id);
+  event.set_sequence(sequence);
+  event.mutable_epoch()->set_epoch(static_cast<uint32_t>(sequence));
+  return event;
+}
+
+TEST(StoreTest, ReopenFindsJobsEventsWorkersAndPolicyState) {
+  const std::string path = TempPath("reopen.db");
+  {
+    auto store = Store::Open(path, Durability::kProcessCrash);
+    ASSERT_TRUE(store.ok()) << store.status();
+    const StoredJob a = MakeJob("job-a", 1, v1::JOB_STATE_RUNNING);
+    const StoredJob b = MakeJob("job-b", 2, v1::JOB_STATE_QUEUED);
+    const v1::JobEvent e1 = MakeEvent("job-a", 1), e2 = MakeEvent("job-a", 2);
+    v1::WorkerInfo w;
+    w.set_worker_id("wrk-1");
+    w.set_worker_name("host");
+    ASSERT_TRUE((*store)->Commit({.jobs = {&a, &b}, .events = {&e1, &e2}, .workers = {&w}}).ok());
+    // Replacing a job keeps one row.
+    StoredJob a2 = a;
+    a2.record.mutable_job()->set_state(v1::JOB_STATE_SUCCEEDED);
+    a2.policy_state = "policy-after";
+    ASSERT_TRUE((*store)->Commit({.jobs = {&a2}}).ok());
+  }
+  auto store = Store::Open(path, Durability::kPowerLoss);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto jobs = (*store)->LoadJobs();
+  ASSERT_TRUE(jobs.ok());
+  ASSERT_EQ(jobs->size(), 2u);
+  EXPECT_EQ((*jobs)[0].record.job().id(), "job-a");
+  EXPECT_EQ((*jobs)[0].record.job().state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ((*jobs)[0].policy_state, "policy-after");
+  EXPECT_EQ((*jobs)[1].record.job().spec().model().name(), "lenet5");
+  auto events = (*store)->LoadEvents("job-a", 2, 10);
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].epoch().epoch(), 2u);
+  auto workers = (*store)->LoadWorkers();
+  ASSERT_TRUE(workers.ok());
+  ASSERT_EQ(workers->size(), 1u);
+  EXPECT_EQ((*workers)[0].worker_name(), "host");
+}
+
+TEST(StoreTest, AFailedCommitWritesNothing) {
+  auto store = Store::Open(TempPath("atomic.db"), Durability::kProcessCrash);
+  ASSERT_TRUE(store.ok());
+  const StoredJob a = MakeJob("job-a", 1, v1::JOB_STATE_QUEUED);
+  const v1::JobEvent e1 = MakeEvent("job-a", 1);
+  ASSERT_TRUE((*store)->Commit({.jobs = {&a}, .events = {&e1}}).ok());
+  // A duplicate event sequence fails the transaction, and the job in it is not written either.
+  const StoredJob b = MakeJob("job-b", 2, v1::JOB_STATE_QUEUED);
+  EXPECT_FALSE((*store)->Commit({.jobs = {&b}, .events = {&e1}}).ok());
+  EXPECT_EQ((*store)->LoadJobs()->size(), 1u);
+}
+
+TEST(StoreTest, MigratesAVersionOneDatabase) {
+  const std::string path = TempPath("v1.db");
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, kMigrations[0], nullptr, nullptr, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version=1", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto store = Store::Open(path, Durability::kProcessCrash);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(*(*store)->SchemaVersion(), Store::kSchemaVersion);
+}
+
+TEST(StoreTest, RejectsANewerSchemaNamingTheFile) {
+  const std::string path = TempPath("newer.db");
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto store = Store::Open(path, Durability::kProcessCrash);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(store.status().message().find(path), std::string::npos);
+  EXPECT_NE(store.status().message().find("newer"), std::string::npos);
+}
+
+TEST(StoreTest, RejectsAFileThatIsNotAMuppetDatabase) {
+  const std::string text = TempPath("text.db");
+  std::ofstream(text) << "these are not the bytes of an SQLite database, but a long line of text";
+  auto store = Store::Open(text, Durability::kProcessCrash);
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.status().message().find("not a muppet database"), std::string::npos)
+      << store.status();
+
+  const std::string other = TempPath("other.db");
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(other.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE t (x)", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  store = Store::Open(other, Durability::kProcessCrash);
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.status().message().find("not a muppet database"), std::string::npos);
+}
+
+TEST(StoreTest, RejectsACorruptRecordNamingTheJob) {
+  const std::string path = TempPath("corrupt.db");
+  {
+    auto store = Store::Open(path, Durability::kProcessCrash);
+    const StoredJob a = MakeJob("job-a", 1, v1::JOB_STATE_QUEUED);
+    ASSERT_TRUE((*store)->Commit({.jobs = {&a}}).ok());
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE jobs SET record = x'ffffffff'", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto store = Store::Open(path, Durability::kProcessCrash);
+  ASSERT_TRUE(store.ok());
+  auto jobs = (*store)->LoadJobs();
+  ASSERT_FALSE(jobs.ok());
+  EXPECT_EQ(jobs.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(jobs.status().message().find("job-a"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace muppet::server

@@ -1,0 +1,75 @@
+#include "worker/train/run.h"
+
+#include <chrono>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "worker/data/dataset.h"
+#include "worker/models/model.h"
+#include "worker/optim/lr_schedule.h"
+
+namespace muppet {
+
+absl::StatusOr<RunResult> RunTraining(const v1::JobSpec& spec, int start_bits,
+                                      PrecisionController& controller, RunObserver* observer,
+                                      const std::atomic<bool>* cancel) {
+  const auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<TrainTest> data = LoadDataset(spec.dataset(), spec.seed());
+  if (!data.ok()) return data.status();
+  absl::StatusOr<std::unique_ptr<Model>> model = BuildModel({.name = spec.model().name(),
+                                                             .in_channels = data->train.channels,
+                                                             .height = data->train.height,
+                                                             .width = data->train.width,
+                                                             .num_classes = data->train.classes,
+                                                             .seed = spec.seed()});
+  if (!model.ok()) return model.status();
+  (*model)->precision().bits = start_bits;
+
+  const int epochs = static_cast<int>(spec.epochs());
+  const v1::PrecisionPolicySpec& precision = spec.precision();
+  Trainer trainer(
+      **model, *data,
+      {.epochs = epochs,
+       .batch_size = spec.batch_size(),
+       .augment = spec.dataset().augment(),
+       .seed = spec.seed(),
+       .sgd = {.momentum = spec.optimizer().momentum(),
+               .weight_decay = spec.optimizer().weight_decay(),
+               .nesterov = spec.optimizer().nesterov()},
+       .rounding = precision.rounding() == v1::ROUNDING_NEAREST ? kernels::Rounding::kNearest
+                                                                : kernels::Rounding::kStochastic,
+       .policy_epoch_iterations = precision.policy_epoch_iterations(),
+       .cancel = cancel},
+      &controller);
+  const LrSchedule schedule(spec.optimizer().learning_rate(), spec.lr_schedule(), epochs);
+  if (observer != nullptr) {
+    observer->OnStart({.train_images = data->train.size(),
+                       .test_images = data->test.size(),
+                       .parameters = (*model)->NumParameterElements()});
+  }
+
+  RunResult run;
+  // The precision-aware learning-rate schedule decays from the first FP32 epoch.
+  std::optional<int> first_fp32_epoch;
+  if (start_bits == NumericPrecision::kFp32) first_fp32_epoch = 0;
+  for (int epoch = 0; epoch < epochs; ++epoch) {
+    absl::StatusOr<EpochResult> result =
+        trainer.TrainEpoch(epoch, schedule.At(epoch, first_fp32_epoch), observer);
+    if (!result.ok()) {
+      return absl::Status(result.status().code(),
+                          absl::StrCat("epoch ", epoch, ": ", result.status().message()));
+    }
+    for (const PrecisionSwitchEvent& s : result->switches) {
+      run.switch_epochs.push_back(s.epoch);
+      if (s.to_bits == NumericPrecision::kFp32 && !first_fp32_epoch) first_fp32_epoch = s.epoch;
+    }
+    run.epochs.push_back(*std::move(result));
+    if (observer != nullptr) observer->OnEpochEnd(run.epochs.back());
+  }
+  run.final_test_accuracy = run.epochs.back().test_accuracy;
+  run.wall_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return run;
+}
+
+}  // namespace muppet
