@@ -26,9 +26,9 @@ inline constexpr int kFp32Bits = 32;
 // optimiser saw it, B_l the sum of g_l over the current window, this epoch included.
 struct TensorGradient {
   std::string name;
-  int64_t elements = 0;                // Number of elements of the tensor.
   double squared_norm = 0;             // ||g_l||^2.
   double window_sum_squared_norm = 0;  // ||B_l||^2.
+  int64_t elements = 0;                // Number of elements of the tensor.
 };
 
 // What a policy observes after policy epoch `epoch`.

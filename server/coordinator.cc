@@ -685,9 +685,9 @@ absl::StatusOr<v1::ReportEpochResponse> Coordinator::ReportEpoch(
           absl::StrCat("gradients[", i, "].elements: must be at least 1, got 0"));
     }
     observed.gradients.push_back({.name = g.name(),
-                                  .elements = static_cast<int64_t>(g.elements()),
                                   .squared_norm = g.squared_norm(),
-                                  .window_sum_squared_norm = g.window_sum_squared_norm()});
+                                  .window_sum_squared_norm = g.window_sum_squared_norm(),
+                                  .elements = static_cast<int64_t>(g.elements())});
   }
   const std::string state_before = it->second.policy_state;
   absl::StatusOr<scheduler::Decision> decision = policy.Observe(observed);

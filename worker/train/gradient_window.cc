@@ -24,9 +24,9 @@ std::vector<scheduler::TensorGradient> GradientWindow::Add() {
       sum_norm += sum[i] * sum[i];
     }
     stats.push_back({.name = parameters_[l]->name,
-                     .elements = static_cast<int64_t>(sum.size()),
                      .squared_norm = g_norm,
-                     .window_sum_squared_norm = sum_norm});
+                     .window_sum_squared_norm = sum_norm,
+                     .elements = static_cast<int64_t>(sum.size())});
   }
   return stats;
 }
