@@ -13,8 +13,8 @@ PACKAGES=(
   libdnnl-dev libgloo-dev
   # Storage, metrics, TLS.
   libsqlite3-dev sqlite3 prometheus-cpp-dev prometheus libssl-dev openssl zlib1g-dev
-  # JSON reports.
-  nlohmann-json3-dev
+  # JSON reports; YAML job files.
+  nlohmann-json3-dev libyaml-dev
   # Tests and benchmarks.
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   # Benchmark peer: PyTorch on the CPU.

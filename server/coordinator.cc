@@ -143,7 +143,8 @@ void Coordinator::Transition(Change& change, StoredJob& job, v1::JobState to,
   v1::Job& j = *job.record.mutable_job();
   const v1::JobState from = j.state();
   j.set_state(to);
-  if (!reason.empty()) j.set_reason(reason);
+  // Job.reason explains an unsuccessful end; other transitions keep theirs in the event only.
+  if (to == v1::JOB_STATE_FAILED || to == v1::JOB_STATE_CANCELLED) j.set_reason(reason);
   const absl::Time now = absl::Now();
   if (to == v1::JOB_STATE_RUNNING) SetTime(*j.mutable_start_time(), now);
   if (IsFinal(to)) {

@@ -1,0 +1,338 @@
+#include "worker/agent/agent.h"
+
+#include <omp.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "proto/version.h"
+#include "worker/agent/devices.h"
+#include "worker/agent/remote_controller.h"
+#include "worker/train/run.h"
+
+namespace muppet {
+namespace {
+
+// Logs the end of every training epoch of a job.
+class JobLog : public RunObserver {
+ public:
+  JobLog(Logger* log, std::string job_id, RemotePrecisionController& controller)
+      : log_(log), job_id_(std::move(job_id)), controller_(controller) {}
+
+  void OnStart(const RunStart& start) override {
+    log_->Info("job_data_ready", {{"job", job_id_},
+                                  {"train_images", absl::StrCat(start.train_images)},
+                                  {"test_images", absl::StrCat(start.test_images)},
+                                  {"parameters", absl::StrCat(start.parameters)}});
+  }
+  void OnEpochEnd(const EpochResult& r) override {
+    controller_.OnEvaluated(r.test_accuracy);
+    log_->Info("epoch_end", {{"job", job_id_},
+                             {"epoch", absl::StrCat(r.epoch)},
+                             {"bits", absl::StrCat(r.precision_bits)},
+                             {"loss", absl::StrFormat("%.4f", r.train_loss)},
+                             {"test_accuracy", absl::StrFormat("%.4f", r.test_accuracy)},
+                             {"seconds", absl::StrFormat("%.2f", r.seconds)}});
+  }
+
+ private:
+  Logger* log_;
+  std::string job_id_;
+  RemotePrecisionController& controller_;
+};
+
+int UsableCores() { return static_cast<int>(DetectCpu().cores()); }
+
+}  // namespace
+
+Agent::Agent(const AgentOptions& options, Logger* log)
+    : options_(options),
+      log_(log),
+      threads_per_slot_(std::max(1, (options.threads > 0 ? options.threads : UsableCores()) /
+                                        std::max(1, options.slots))),
+      stub_(v1::WorkerService::NewStub(
+          grpc::CreateChannel(options.server, grpc::InsecureChannelCredentials()))) {}
+
+Agent::~Agent() {
+  Stop();
+  while (!RunningJobIds().empty()) absl::SleepFor(absl::Milliseconds(50));
+  Reap();
+}
+
+void Agent::Stop() {
+  if (stop_.exchange(true)) return;
+  log_->Info("stopping");
+  CancelAll("the worker is shutting down");
+  absl::MutexLock lock(&mu_);
+  if (stream_ != nullptr) stream_->TryCancel();
+  wake_heartbeat_.SignalAll();
+}
+
+absl::Status Agent::Run() {
+  while (!stop_) {
+    absl::StatusOr<std::string> worker_id = Register();
+    if (!worker_id.ok()) {
+      if (stop_) break;
+      return worker_id.status();
+    }
+    Session(*worker_id);
+  }
+  // Wait for the jobs to report how they ended.
+  while (!RunningJobIds().empty()) absl::SleepFor(absl::Milliseconds(50));
+  Reap();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Agent::Register() {
+  v1::RegisterWorkerRequest request;
+  request.set_worker_name(options_.worker_name);
+  std::string why_no_gpu;
+  for (v1::Device& d : DetectDevices(options_.slots, &why_no_gpu)) {
+    *request.add_devices() = std::move(d);
+  }
+  *request.mutable_cpu() = DetectCpu();
+  request.set_version(kVersion);
+  for (const auto& [k, v] : options_.labels) (*request.mutable_labels())[k] = v;
+
+  absl::Duration backoff = options_.retry.initial_backoff;
+  while (!stop_) {
+    v1::RegisterWorkerResponse response;
+    const absl::Status s =
+        FromGrpc(stub_->RegisterWorker(options_.retry.Context().get(), request, &response));
+    if (s.ok()) {
+      const absl::Duration interval = absl::Seconds(response.heartbeat_interval().seconds()) +
+                                      absl::Nanoseconds(response.heartbeat_interval().nanos());
+      absl::MutexLock lock(&mu_);
+      heartbeat_interval_ = interval > absl::ZeroDuration() ? interval : absl::Seconds(2);
+      log_->Info("registered", {{"worker", response.worker_id()},
+                                {"name", options_.worker_name},
+                                {"cpu_slots", absl::StrCat(options_.slots)},
+                                {"threads_per_slot", absl::StrCat(threads_per_slot_)},
+                                {"gpus", absl::StrCat(request.devices_size() - options_.slots)},
+                                {"no_gpu_because", why_no_gpu}});
+      return response.worker_id();
+    }
+    if (!IsTransient(s)) {
+      return absl::Status(s.code(), absl::StrCat("the coordinator at ", options_.server,
+                                                 " rejected the registration: ", s.message()));
+    }
+    log_->Warn("coordinator_unavailable",
+               {{"server", options_.server},
+                {"error", std::string(s.message())},
+                {"retry_in_seconds", absl::StrCat(absl::ToDoubleSeconds(backoff))}});
+    SleepUnlessStopped(backoff, &stop_);
+    backoff = std::min(2 * backoff, options_.retry.max_backoff);
+  }
+  return absl::CancelledError("stopped");
+}
+
+void Agent::Session(const std::string& worker_id) {
+  std::atomic<bool> session_over{false};
+  std::thread heartbeat([&] { HeartbeatLoop(worker_id, session_over); });
+  absl::Duration backoff = options_.retry.initial_backoff;
+  while (!stop_ && !session_over) {
+    grpc::ClientContext ctx;  // No deadline: the stream lives as long as the session.
+    if (!options_.retry.token.empty()) {
+      ctx.AddMetadata("authorization", "Bearer " + options_.retry.token);
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      if (stop_ || session_over) break;
+      stream_ = &ctx;
+    }
+    v1::StreamAssignmentsRequest request;
+    request.set_worker_id(worker_id);
+    std::unique_ptr<grpc::ClientReader<v1::AssignmentEvent>> reader =
+        stub_->StreamAssignments(&ctx, request);
+    v1::AssignmentEvent event;
+    while (reader->Read(&event)) {
+      backoff = options_.retry.initial_backoff;
+      if (event.has_assign()) StartJob(event.assign(), worker_id);
+      if (event.has_cancel()) CancelJob(event.cancel().job_id(), event.cancel().reason());
+      Reap();
+    }
+    const absl::Status s = FromGrpc(reader->Finish());
+    {
+      absl::MutexLock lock(&mu_);
+      stream_ = nullptr;
+    }
+    if (stop_ || session_over) break;
+    if (s.code() == absl::StatusCode::kNotFound) {
+      session_over = true;
+      break;
+    }
+    log_->Warn("assignment_stream_ended",
+               {{"error", std::string(s.message())},
+                {"retry_in_seconds", absl::StrCat(absl::ToDoubleSeconds(backoff))}});
+    SleepUnlessStopped(backoff, &stop_);
+    backoff = std::min(2 * backoff, options_.retry.max_backoff);
+  }
+  session_over = true;
+  {
+    absl::MutexLock lock(&mu_);
+    wake_heartbeat_.SignalAll();
+  }
+  heartbeat.join();
+  if (!stop_) {
+    // The coordinator failed this registration's jobs when it lost the worker.
+    CancelAll("the coordinator lost this worker");
+    while (!RunningJobIds().empty()) absl::SleepFor(absl::Milliseconds(50));
+    Reap();
+    log_->Warn("registering_again", {{"old_worker", worker_id}});
+  }
+}
+
+void Agent::HeartbeatLoop(const std::string& worker_id, std::atomic<bool>& session_over) {
+  bool warned = false;
+  while (!stop_ && !session_over) {
+    {
+      absl::MutexLock lock(&mu_);
+      const absl::Time until = absl::Now() + heartbeat_interval_;
+      while (!heartbeat_now_ && !stop_ && !session_over) {
+        if (wake_heartbeat_.WaitWithDeadline(&mu_, until)) break;
+      }
+      heartbeat_now_ = false;
+    }
+    if (stop_ || session_over) break;
+    v1::HeartbeatRequest request;
+    request.set_worker_id(worker_id);
+    for (const std::string& id : RunningJobIds()) request.add_running_job_ids(id);
+    v1::HeartbeatResponse response;
+    const absl::Status s =
+        FromGrpc(stub_->Heartbeat(options_.retry.Context().get(), request, &response));
+    if (s.code() == absl::StatusCode::kNotFound) {
+      log_->Warn("worker_forgotten", {{"worker", worker_id}, {"error", std::string(s.message())}});
+      session_over = true;
+      absl::MutexLock lock(&mu_);
+      if (stream_ != nullptr) stream_->TryCancel();
+      break;
+    }
+    if (!s.ok()) {
+      if (!warned) log_->Warn("heartbeat_failed", {{"error", std::string(s.message())}});
+      warned = true;
+      continue;
+    }
+    warned = false;
+    for (const std::string& id : response.cancel_job_ids()) {
+      CancelJob(id, "the coordinator no longer runs this job here");
+    }
+  }
+}
+
+std::vector<std::string> Agent::RunningJobIds() {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> ids;
+  for (const auto& [id, run] : jobs_) {
+    if (!run->done) ids.push_back(id);
+  }
+  return ids;
+}
+
+void Agent::StartJob(const v1::Assignment& assignment, const std::string& worker_id) {
+  absl::MutexLock lock(&mu_);
+  if (jobs_.count(assignment.job_id()) != 0) return;  // Sent again after a reconnect.
+  auto run = std::make_unique<JobRun>();
+  run->job_id = assignment.job_id();
+  JobRun* raw = run.get();
+  jobs_[assignment.job_id()] = std::move(run);
+  raw->thread = std::thread([this, raw, assignment, worker_id] {
+    RunJob(raw, assignment, worker_id);
+  });
+  // Acknowledge at once: the next heartbeat lists the job, which moves it to RUNNING.
+  heartbeat_now_ = true;
+  wake_heartbeat_.SignalAll();
+}
+
+void Agent::CancelJob(const std::string& job_id, const std::string& reason) {
+  absl::MutexLock lock(&mu_);
+  const auto it = jobs_.find(job_id);
+  if (it == jobs_.end() || it->second->done || it->second->cancel) return;
+  it->second->cancel_reason = reason;
+  it->second->cancel = true;
+  log_->Info("job_cancelling", {{"job", job_id}, {"reason", reason}});
+}
+
+void Agent::CancelAll(const std::string& reason) {
+  for (const std::string& id : RunningJobIds()) CancelJob(id, reason);
+}
+
+void Agent::Reap() {
+  std::vector<std::unique_ptr<JobRun>> finished;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto it = jobs_.begin(); it != jobs_.end();) {
+      if (it->second->done) {
+        finished.push_back(std::move(it->second));
+        it = jobs_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& run : finished) run->thread.join();
+}
+
+void Agent::RunJob(JobRun* run, v1::Assignment assignment, std::string worker_id) {
+  const v1::JobSpec& spec = assignment.spec();
+  log_->Info("job_started", {{"job", run->job_id},
+                             {"model", spec.model().name()},
+                             {"dataset", spec.dataset().name()},
+                             {"epochs", absl::StrCat(spec.epochs())},
+                             {"start_bits", absl::StrCat(assignment.start_precision_bits())},
+                             {"threads", absl::StrCat(threads_per_slot_)}});
+  absl::StatusOr<RunResult> result;
+  if (assignment.world_size() != 1) {
+    result = absl::UnimplementedError(absl::StrCat(
+        "jobs of more than one rank (world size ", assignment.world_size(),
+        ") are not supported by this worker yet; use resources.workers = 1 and "
+        "devices_per_worker = 1"));
+  } else if (spec.resources().device_kind() == v1::DEVICE_KIND_CUDA) {
+    result = absl::UnimplementedError(
+        "training on CUDA devices is not supported by this worker yet; use device_kind CPU");
+  } else {
+    omp_set_num_threads(threads_per_slot_);
+    RemotePrecisionController controller(*stub_, options_.retry, worker_id, run->job_id,
+                                         spec.precision(),
+                                         static_cast<int>(assignment.start_precision_bits()),
+                                         run->cancel);
+    JobLog observer(log_, run->job_id, controller);
+    result = RunTraining(spec, static_cast<int>(assignment.start_precision_bits()), controller,
+                         &observer, &run->cancel);
+  }
+
+  v1::ReportResultRequest request;
+  request.set_worker_id(worker_id);
+  request.set_job_id(run->job_id);
+  request.set_succeeded(result.ok());
+  if (result.ok()) {
+    v1::JobResult& r = *request.mutable_result();
+    r.set_test_accuracy(result->final_test_accuracy);
+    r.set_train_loss(result->epochs.back().train_loss);
+    r.set_wall_seconds(result->wall_seconds);
+    for (int e : result->switch_epochs) r.add_switch_epochs(static_cast<uint32_t>(e));
+  } else if (result.status().code() == absl::StatusCode::kCancelled) {
+    absl::MutexLock lock(&mu_);
+    request.set_error(absl::StrCat("cancelled: ", run->cancel_reason.empty()
+                                                      ? std::string(result.status().message())
+                                                      : run->cancel_reason));
+  } else {
+    request.set_error(std::string(result.status().message()));
+  }
+  // While stopping, one try: the coordinator learns of the end by the lease otherwise.
+  RetryPolicy retry = options_.retry;
+  if (stop_) retry.give_up_after = absl::ZeroDuration();
+  v1::ReportResultResponse response;
+  const absl::Status s = CallWithRetry(retry, nullptr, [&] {
+    return FromGrpc(stub_->ReportResult(retry.Context().get(), request, &response));
+  });
+  log_->Info("job_finished", {{"job", run->job_id},
+                              {"succeeded", result.ok() ? "true" : "false"},
+                              {"error", request.error()},
+                              {"test_accuracy", result.ok() ? absl::StrFormat(
+                                  "%.4f", result->final_test_accuracy) : ""},
+                              {"reported", s.ok() ? "true" : std::string(s.message())}});
+  run->done = true;
+}
+
+}  // namespace muppet

@@ -1,0 +1,88 @@
+// The worker agent behind muppet-worker: registers this machine's devices with the coordinator,
+// heartbeats, keeps an assignment stream open, trains each assigned job on its own thread
+// (reporting every policy epoch and the result), and cancels jobs within one iteration when the
+// coordinator says so. When the coordinator is unreachable it retries with backoff; when the
+// coordinator no longer knows it (lost), it stops its jobs and registers again.
+#ifndef MUPPET_WORKER_AGENT_AGENT_H_
+#define MUPPET_WORKER_AGENT_AGENT_H_
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "muppet/v1/worker.grpc.pb.h"
+#include "worker/agent/rpc.h"
+#include "worker/base/log.h"
+
+namespace muppet {
+
+struct AgentOptions {
+  std::string server = "127.0.0.1:7070";  // host:port of muppetd.
+  std::string worker_name;                // Stable name, usually the host name.
+  int slots = 1;    // CPU ranks offered: jobs that may train at once.
+  int threads = 0;  // CPU threads in all; 0: every usable core. Divided among the slots.
+  std::map<std::string, std::string> labels;
+  RetryPolicy retry;
+};
+
+class Agent {
+ public:
+  // `log` must outlive the agent.
+  Agent(const AgentOptions& options, Logger* log);
+  ~Agent();
+
+  // Serves until Stop(). Errors only when the coordinator rejects the registration itself
+  // (INVALID_ARGUMENT: a bad name or label) or the token (UNAUTHENTICATED).
+  absl::Status Run();
+
+  // Cancels the running jobs (they report failure), ends Run. Thread-safe; idempotent.
+  void Stop();
+
+  // The jobs training now.
+  std::vector<std::string> RunningJobIds();
+
+ private:
+  struct JobRun {
+    std::string job_id;
+    std::atomic<bool> cancel{false};
+    std::atomic<bool> done{false};
+    std::string cancel_reason;  // Guarded by Agent::mu_.
+    std::thread thread;
+  };
+
+  // Registers, retrying while the coordinator is unavailable. Sets the heartbeat interval.
+  absl::StatusOr<std::string> Register();
+  // Heartbeats and streams assignments for `worker_id` until Stop() or the coordinator forgets
+  // the worker.
+  void Session(const std::string& worker_id);
+  void HeartbeatLoop(const std::string& worker_id, std::atomic<bool>& session_over);
+  void StartJob(const v1::Assignment& assignment, const std::string& worker_id);
+  void CancelJob(const std::string& job_id, const std::string& reason);
+  void CancelAll(const std::string& reason);
+  void RunJob(JobRun* run, v1::Assignment assignment, std::string worker_id);
+  // Joins the threads of finished jobs.
+  void Reap();
+
+  const AgentOptions options_;
+  Logger* const log_;
+  const int threads_per_slot_;
+  std::unique_ptr<v1::WorkerService::Stub> stub_;
+  std::atomic<bool> stop_{false};
+
+  absl::Mutex mu_;
+  absl::CondVar wake_heartbeat_;
+  bool heartbeat_now_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(mu_) = absl::Seconds(2);
+  grpc::ClientContext* stream_ ABSL_GUARDED_BY(mu_) = nullptr;  // The open stream, to cancel.
+  std::map<std::string, std::unique_ptr<JobRun>> jobs_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace muppet
+
+#endif  // MUPPET_WORKER_AGENT_AGENT_H_

@@ -1,0 +1,139 @@
+// The worker agent against an in-process coordinator over real gRPC on 127.0.0.1: it trains an
+// assigned job to the end, and stops a cancelled one within an iteration.
+#include "worker/agent/agent.h"
+
+#include <cstdio>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "client/client.h"
+#include "gtest/gtest.h"
+#include "server/server.h"
+
+namespace muppet {
+namespace {
+
+v1::JobSpec SyntheticSpec(uint32_t epochs, uint32_t train_size) {
+  v1::JobSpec spec;
+  spec.mutable_model()->set_name("lenet5");
+  spec.mutable_dataset()->set_name("synthetic");
+  v1::SyntheticDataset& s = *spec.mutable_dataset()->mutable_synthetic();
+  s.set_channels(1);
+  s.set_height(28);
+  s.set_width(28);
+  s.set_classes(10);
+  s.set_train_size(train_size);
+  s.set_test_size(64);
+  spec.set_batch_size(32);
+  spec.set_epochs(epochs);
+  spec.mutable_optimizer()->set_learning_rate(0.05);
+  v1::PrecisionPolicySpec& p = *spec.mutable_precision();
+  p.set_kind(v1::PrecisionPolicySpec::KIND_MUPPET);
+  p.set_policy_epoch_iterations(2);
+  // T(j) = 1: every drop of diversity below its maximum is a violation, so it climbs soon.
+  p.set_alpha(1.0);
+  p.set_beta(0.0);
+  p.set_resolution_epochs(2);
+  p.set_patience(1);
+  return spec;
+}
+
+class AgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string db = std::string(std::getenv("TEST_TMPDIR")) + "/" +
+                           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    server::ServerOptions options{
+        .listen = "127.0.0.1:0", .metrics_listen = "", .db_path = db + ".db"};
+    auto s = server::CoordinatorServer::Start(options, &log_);
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = *std::move(s);
+    const std::string address = absl::StrCat("127.0.0.1:", server_->port());
+    client_ = std::make_unique<client::Client>(client::ClientOptions{.server = address});
+    agent_ = std::make_unique<Agent>(
+        AgentOptions{.server = address, .worker_name = "test-worker", .threads = 2}, &log_);
+    agent_thread_ = std::thread([this] { agent_status_ = agent_->Run(); });
+  }
+
+  void TearDown() override {
+    agent_->Stop();
+    agent_thread_.join();
+    EXPECT_TRUE(agent_status_.ok()) << agent_status_;
+    agent_.reset();
+    server_->Shutdown(absl::Seconds(1));
+  }
+
+  // Polls until the job reaches a final state, or 60 s pass.
+  v1::Job AwaitEnd(const std::string& job_id) {
+    absl::StatusOr<v1::Job> job;
+    for (int i = 0; i < 1200; ++i) {
+      job = client_->GetJob(job_id);
+      if (job.ok() && job->state() >= v1::JOB_STATE_SUCCEEDED) break;
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    EXPECT_TRUE(job.ok());
+    return *job;
+  }
+
+  Logger log_{stderr};
+  std::unique_ptr<server::CoordinatorServer> server_;
+  std::unique_ptr<client::Client> client_;
+  std::unique_ptr<Agent> agent_;
+  std::thread agent_thread_;
+  absl::Status agent_status_;
+};
+
+TEST_F(AgentTest, TrainsAnAssignedJobWithTheCoordinatorsPrecision) {
+  auto job = client_->SubmitJob(SyntheticSpec(2, 320));
+  ASSERT_TRUE(job.ok()) << job.status();
+  const v1::Job done = AwaitEnd(job->id());
+  ASSERT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED) << done.reason();
+  // 320 images in batches of 32, 2 epochs, policy epochs of 2 iterations: 10 reports.
+  EXPECT_EQ(done.progress().epochs_completed(), 10u);
+  EXPECT_GE(done.progress().switch_epochs_size(), 1);
+  EXPECT_GE(done.result().test_accuracy(), 0.0);
+  // The worker trained what the coordinator decided: each report's precision is the one the
+  // previous decision (or switch) set.
+  uint32_t bits = 8;
+  int switches = 0;
+  ASSERT_TRUE(client_->WatchJob(job->id(), 0, [&](const v1::JobEvent& e) {
+    if (e.has_epoch()) {
+      EXPECT_EQ(e.epoch().precision_bits(), bits) << "policy epoch " << e.epoch().epoch();
+      EXPECT_EQ(e.epoch().metrics().samples(), 64u);
+    }
+    if (e.has_precision_switch()) {
+      EXPECT_EQ(e.precision_switch().from_bits(), bits);
+      bits = e.precision_switch().to_bits();
+      ++switches;
+    }
+    return true;
+  }).ok());
+  EXPECT_EQ(switches, done.progress().switch_epochs_size());
+}
+
+TEST_F(AgentTest, ACancelledJobStopsWithinAnIteration) {
+  auto job = client_->SubmitJob(SyntheticSpec(1000, 3200));
+  ASSERT_TRUE(job.ok());
+  for (int i = 0; i < 600 && client_->GetJob(job->id())->progress().epochs_completed() < 2; ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_TRUE(client_->CancelJob(job->id(), "test cancel").ok());
+  // The worker hears of it on its stream and stops the job within an iteration (milliseconds
+  // here; the bound leaves room for a loaded machine).
+  const absl::Time cancelled = absl::Now();
+  while (!agent_->RunningJobIds().empty() && absl::Now() - cancelled < absl::Seconds(5)) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_TRUE(agent_->RunningJobIds().empty());
+  EXPECT_LT(absl::Now() - cancelled, absl::Seconds(2));
+  const v1::Job ended = *client_->GetJob(job->id());
+  EXPECT_EQ(ended.state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(ended.reason(), "test cancel");
+  EXPECT_LT(ended.progress().epochs_completed(), 100u);
+  // Another job runs on the freed slot.
+  auto next = client_->SubmitJob(SyntheticSpec(1, 64));
+  EXPECT_EQ(AwaitEnd(next->id()).state(), v1::JOB_STATE_SUCCEEDED);
+}
+
+}  // namespace
+}  // namespace muppet

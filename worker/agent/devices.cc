@@ -1,0 +1,82 @@
+#include "worker/agent/devices.h"
+
+#include <sched.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "kernels/cuda/device.h"
+
+namespace muppet {
+namespace {
+
+std::string CpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (absl::StartsWith(line, "model name")) {
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos) {
+        return std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+      }
+    }
+  }
+  return "unknown CPU";
+}
+
+}  // namespace
+
+v1::CpuInfo DetectCpu() {
+  v1::CpuInfo cpu;
+  cpu.set_model(CpuModel());
+  cpu_set_t set;
+  cpu.set_cores(sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1);
+  __builtin_cpu_init();
+  // The features the kernels dispatch on (kernels/cpu/isa.h), as the kernel names them.
+  const std::pair<const char*, bool> features[] = {
+      {"avx2", __builtin_cpu_supports("avx2")},
+      {"fma", __builtin_cpu_supports("fma")},
+      {"avx512f", __builtin_cpu_supports("avx512f")},
+      {"avx512bw", __builtin_cpu_supports("avx512bw")},
+      {"avx512vl", __builtin_cpu_supports("avx512vl")},
+      {"avx512_vnni", __builtin_cpu_supports("avx512vnni")},
+      {"avx512_bf16", __builtin_cpu_supports("avx512bf16")},
+  };
+  for (const auto& [name, present] : features) {
+    if (present) cpu.add_isa_features(name);
+  }
+  return cpu;
+}
+
+std::vector<v1::Device> DetectDevices(int cpu_slots, std::string* why_no_gpu) {
+  std::vector<v1::Device> devices;
+  const v1::CpuInfo cpu = DetectCpu();
+  const uint64_t memory = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) *
+                          static_cast<uint64_t>(sysconf(_SC_PAGE_SIZE));
+  for (int i = 0; i < cpu_slots; ++i) {
+    v1::Device& d = devices.emplace_back();
+    d.set_kind(v1::DEVICE_KIND_CPU);
+    d.set_index(i);
+    d.set_name(cpu.model());
+    d.set_memory_bytes(memory / cpu_slots);
+  }
+  absl::StatusOr<std::vector<cuda::DeviceInfo>> gpus = cuda::ListDevices(why_no_gpu);
+  if (!gpus.ok()) {
+    if (why_no_gpu != nullptr) *why_no_gpu = std::string(gpus.status().message());
+    return devices;
+  }
+  for (const cuda::DeviceInfo& gpu : *gpus) {
+    v1::Device& d = devices.emplace_back();
+    d.set_kind(v1::DEVICE_KIND_CUDA);
+    d.set_index(gpu.index);
+    d.set_name(gpu.name);
+    d.set_memory_bytes(gpu.memory_bytes);
+    d.set_compute_capability(gpu.compute_capability);
+  }
+  return devices;
+}
+
+}  // namespace muppet

@@ -1,0 +1,77 @@
+#include "worker/agent/remote_controller.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace muppet {
+
+RemotePrecisionController::RemotePrecisionController(v1::WorkerService::Stub& stub,
+                                                     const RetryPolicy& retry,
+                                                     std::string worker_id, std::string job_id,
+                                                     const v1::PrecisionPolicySpec& spec,
+                                                     int start_bits,
+                                                     const std::atomic<bool>& cancel)
+    : stub_(stub),
+      retry_(retry),
+      worker_id_(std::move(worker_id)),
+      job_id_(std::move(job_id)),
+      muppet_(spec.kind() == v1::PrecisionPolicySpec::KIND_MUPPET),
+      bits_(start_bits),
+      cancel_(cancel) {}
+
+bool RemotePrecisionController::NeedsGradients() const {
+  return muppet_ && bits_ != NumericPrecision::kFp32;
+}
+
+absl::StatusOr<scheduler::Decision> RemotePrecisionController::EndPolicyEpoch(
+    const PolicyEpochReport& report) {
+  v1::ReportEpochRequest request;
+  request.set_worker_id(worker_id_);
+  request.set_job_id(job_id_);
+  request.set_epoch(static_cast<uint32_t>(report.epoch));
+  request.set_precision_bits(static_cast<uint32_t>(report.precision_bits));
+  const EpochResult& m = report.metrics;
+  v1::EpochMetrics& metrics = *request.mutable_metrics();
+  metrics.set_train_loss(m.train_loss);
+  metrics.set_train_accuracy(m.train_accuracy);
+  if (m.test_accuracy >= 0) {
+    metrics.set_test_accuracy(m.test_accuracy);
+  } else if (pending_test_accuracy_ >= 0) {
+    metrics.set_test_accuracy(pending_test_accuracy_);
+  }
+  pending_test_accuracy_ = -1;
+  metrics.set_seconds(m.seconds);
+  metrics.set_images_per_second(m.images_per_second);
+  metrics.set_samples(static_cast<uint64_t>(m.samples));
+  metrics.set_learning_rate(m.learning_rate);
+  metrics.set_fixed_point_saturations(static_cast<uint64_t>(m.saturations));
+  metrics.set_train_epoch(static_cast<uint32_t>(m.epoch));
+  for (const scheduler::TensorGradient& g : report.gradients) {
+    v1::TensorGradientStatistics& out = *request.add_gradients();
+    out.set_name(g.name);
+    out.set_elements(static_cast<uint64_t>(g.elements));
+    out.set_squared_norm(g.squared_norm);
+    out.set_window_sum_squared_norm(g.window_sum_squared_norm);
+  }
+  v1::ReportEpochResponse response;
+  const absl::Status s = CallWithRetry(retry_, &cancel_, [&] {
+    return FromGrpc(stub_.ReportEpoch(retry_.Context().get(), request, &response));
+  });
+  if (!s.ok()) {
+    return absl::Status(s.code(),
+                        absl::StrCat("reporting policy epoch ", report.epoch, ": ", s.message()));
+  }
+  if (response.stop()) return absl::CancelledError("the coordinator stopped the job");
+  bits_ = static_cast<int>(response.next_precision_bits());
+  scheduler::Decision decision{.next_precision_bits = bits_,
+                               .switched = response.switched(),
+                               .window_closed = response.window_closed()};
+  const v1::PolicyDiagnostics& d = response.diagnostics();
+  if (d.has_diversity()) decision.diagnostics.diversity = d.diversity();
+  if (d.has_ratio()) decision.diagnostics.ratio = d.ratio();
+  if (d.has_threshold()) decision.diagnostics.threshold = d.threshold();
+  if (d.has_violations()) decision.diagnostics.violations = static_cast<int>(d.violations());
+  decision.diagnostics.skipped_tensors = static_cast<int>(d.skipped_tensors());
+  return decision;
+}
+
+}  // namespace muppet

@@ -1,0 +1,49 @@
+// A PrecisionController that asks the coordinator: after every policy epoch, rank 0 sends
+// ReportEpoch and trains the next epoch at the precision in the reply. Calls are retried with
+// backoff while the coordinator is unavailable (a report is idempotent by epoch), so a
+// coordinator restart pauses training instead of failing it.
+#ifndef MUPPET_WORKER_AGENT_REMOTE_CONTROLLER_H_
+#define MUPPET_WORKER_AGENT_REMOTE_CONTROLLER_H_
+
+#include <atomic>
+#include <string>
+
+#include "absl/time/time.h"
+#include "muppet/v1/worker.grpc.pb.h"
+#include "worker/agent/rpc.h"
+#include "worker/train/trainer.h"
+
+namespace muppet {
+
+class RemotePrecisionController : public PrecisionController {
+ public:
+  // `stub`, `retry` and `cancel` must outlive the controller. `start_bits` is the precision of
+  // the first policy epoch.
+  RemotePrecisionController(v1::WorkerService::Stub& stub, const RetryPolicy& retry,
+                            std::string worker_id, std::string job_id,
+                            const v1::PrecisionPolicySpec& spec, int start_bits,
+                            const std::atomic<bool>& cancel);
+
+  bool NeedsGradients() const override;
+
+  // CANCELLED when the coordinator says stop; the coordinator's error otherwise.
+  absl::StatusOr<scheduler::Decision> EndPolicyEpoch(const PolicyEpochReport& report) override;
+
+  // The test accuracy of an evaluation at the end of a training epoch. With policy epochs
+  // shorter than an epoch, the next report carries it (once).
+  void OnEvaluated(double test_accuracy) { pending_test_accuracy_ = test_accuracy; }
+
+ private:
+  v1::WorkerService::Stub& stub_;
+  const RetryPolicy& retry_;
+  const std::string worker_id_;
+  const std::string job_id_;
+  const bool muppet_;
+  int bits_;
+  double pending_test_accuracy_ = -1;
+  const std::atomic<bool>& cancel_;
+};
+
+}  // namespace muppet
+
+#endif  // MUPPET_WORKER_AGENT_REMOTE_CONTROLLER_H_

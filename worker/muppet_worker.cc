@@ -1,0 +1,132 @@
+// muppet-worker: the worker agent. Registers this machine with muppetd, takes assigned jobs
+// and trains them, asking the coordinator for the precision of every policy epoch.
+//
+//   muppet-worker --server=127.0.0.1:7070 [--name=$(hostname)] [--slots=1]
+//
+// SIGTERM or SIGINT cancels the running jobs (they are reported failed) and exits 0.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "proto/version.h"
+#include "worker/agent/agent.h"
+#include "worker/base/cli.h"
+#include "worker/base/log.h"
+
+ABSL_FLAG(std::string, server, "127.0.0.1:7070", "muppetd's gRPC address, host:port.");
+ABSL_FLAG(std::string, name, "", "Worker name (default: the host name).");
+ABSL_FLAG(int32_t, slots, 1, "CPU ranks offered: jobs that may train at once, in [1, 64].");
+ABSL_FLAG(int32_t, threads, 0, "CPU threads in all (0: every usable core), split among slots.");
+ABSL_FLAG(std::string, labels, "", "Labels, key=value,key=value.");
+ABSL_FLAG(std::string, token_file, "", "File holding the coordinator's bearer token.");
+ABSL_FLAG(absl::Duration, call_timeout, absl::Seconds(10), "Deadline of each call.");
+ABSL_FLAG(absl::Duration, max_backoff, absl::Seconds(10),
+          "Longest wait between retries while the coordinator is unreachable.");
+
+namespace muppet {
+namespace {
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "muppet-worker: %s\n", message.c_str());
+  return 2;
+}
+
+absl::StatusOr<AgentOptions> OptionsFromFlags() {
+  AgentOptions options{.server = absl::GetFlag(FLAGS_server),
+                       .worker_name = absl::GetFlag(FLAGS_name),
+                       .slots = absl::GetFlag(FLAGS_slots),
+                       .threads = absl::GetFlag(FLAGS_threads)};
+  if (options.worker_name.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    options.worker_name = host;
+  }
+  if (options.slots < 1 || options.slots > 64) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--slots: must be in [1, 64], got ", options.slots));
+  }
+  if (options.threads < 0 || options.threads > 1024) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--threads: must be in [0, 1024], got ", options.threads));
+  }
+  const std::string labels = absl::GetFlag(FLAGS_labels);
+  for (absl::string_view pair : absl::StrSplit(labels, ',', absl::SkipEmpty())) {
+    const std::pair<std::string, std::string> kv = absl::StrSplit(pair, absl::MaxSplits('=', 1));
+    if (kv.first.empty() || pair.find('=') == absl::string_view::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--labels: expected key=value, got \"", pair, "\""));
+    }
+    options.labels[kv.first] = kv.second;
+  }
+  const std::string token_file = absl::GetFlag(FLAGS_token_file);
+  if (!token_file.empty()) {
+    std::ifstream in(token_file);
+    std::stringstream text;
+    text << in.rdbuf();
+    options.retry.token = std::string(absl::StripAsciiWhitespace(text.str()));
+    if (!in || options.retry.token.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--token-file: cannot read a token from ", token_file));
+    }
+  }
+  options.retry.call_timeout = absl::GetFlag(FLAGS_call_timeout);
+  options.retry.max_backoff = absl::GetFlag(FLAGS_max_backoff);
+  return options;
+}
+
+int Run() {
+  absl::StatusOr<AgentOptions> options = OptionsFromFlags();
+  if (!options.ok()) return Fail(std::string(options.status().message()));
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // Before any thread starts.
+
+  Logger log(stderr);
+  log.Info("starting", {{"server", options->server},
+                        {"name", options->worker_name},
+                        {"version", kVersion}});
+  Agent agent(*options, &log);
+  std::thread signal_thread([&] {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    log.Info("signal", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    agent.Stop();
+  });
+  const absl::Status status = agent.Run();
+  // Run returns on Stop or a fatal error; in the latter case wake the signal thread ourselves.
+  if (!status.ok()) kill(getpid(), SIGTERM);
+  signal_thread.join();
+  if (!status.ok()) return Fail(std::string(status.message()));
+  log.Info("stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace muppet
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      absl::StrCat("the muppet worker agent (version ", muppet::kVersion,
+                   ").\n  muppet-worker --server=127.0.0.1:7070 [--name=NAME] [--slots=1]"));
+  std::vector<std::string> storage;
+  std::vector<char*> args = muppet::DashedFlagsToUnderscores(argc, argv, storage);
+  const std::vector<char*> positional =
+      absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  if (positional.size() > 1) {
+    return muppet::Fail(absl::StrCat("unexpected argument \"", positional[1], "\"; see --help"));
+  }
+  return muppet::Run();
+}
