@@ -174,7 +174,9 @@ int Watch(Client& client, const std::string& job_id) {
   const absl::Status s = client.WatchJob(job_id, 0, [&](const v1::JobEvent& e) {
     if (json) {
       std::string text;
-      (void)google::protobuf::util::MessageToJsonString(e, &text);
+      google::protobuf::util::JsonPrintOptions options;
+      options.preserve_proto_field_names = true;  // As get and list print.
+      (void)google::protobuf::util::MessageToJsonString(e, &text, options);
       std::printf("%s\n", text.c_str());
       std::fflush(stdout);
     } else {

@@ -18,7 +18,7 @@ class ApiPythonStubsTest(unittest.TestCase):
     def test_services_have_their_methods(self):
         expected = {
             job_pb2.DESCRIPTOR.services_by_name["JobService"]:
-                {"SubmitJob", "GetJob", "ListJobs", "CancelJob", "WatchJob"},
+                {"SubmitJob", "GetJob", "ListJobs", "CancelJob", "WatchJob", "ListWorkers"},
         }
         for service, methods in expected.items():
             self.assertEqual({m.name for m in service.methods}, methods)

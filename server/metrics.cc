@@ -119,14 +119,14 @@ void Metrics::SetWorkerCounts(int active, int lost) {
 
 Metrics::JobSeries& Metrics::Series(const std::string& job_id) {
   JobSeries& series = jobs_series_[job_id];
-  if (series.saturations == nullptr) series.saturations = &saturations_.Add({{"job", job_id}});
+  if (series.saturations == nullptr) series.saturations = &saturations_.Add({{"job_id", job_id}});
   return series;
 }
 
 void Metrics::SetGauge(JobSeries& series, prometheus::Family<prometheus::Gauge>& family,
                        const std::string& job_id, double value) {
   prometheus::Gauge*& g = series.gauges[family.GetName()];
-  if (g == nullptr) g = &family.Add({{"job", job_id}});
+  if (g == nullptr) g = &family.Add({{"job_id", job_id}});
   g->Set(value);
 }
 
@@ -150,7 +150,7 @@ void Metrics::ObserveEpoch(const std::string& job_id, const v1::EpochReport& rep
   const uint32_t bits = report.precision_bits();
   prometheus::Counter*& samples = series.samples[bits];
   if (samples == nullptr) {
-    samples = &samples_.Add({{"job", job_id}, {"precision_bits", absl::StrCat(bits)}});
+    samples = &samples_.Add({{"job_id", job_id}, {"precision_bits", absl::StrCat(bits)}});
   }
   samples->Increment(static_cast<double>(m.samples()));
   series.saturations->Increment(static_cast<double>(m.fixed_point_saturations()));
@@ -165,7 +165,7 @@ void Metrics::ObserveSwitch(const std::string& job_id, uint32_t from_bits, uint3
   absl::MutexLock lock(&mu_);
   prometheus::Counter*& c = Series(job_id).switches[{from_bits, to_bits}];
   if (c == nullptr) {
-    c = &switches_.Add({{"job", job_id},
+    c = &switches_.Add({{"job_id", job_id},
                         {"from_bits", absl::StrCat(from_bits)},
                         {"to_bits", absl::StrCat(to_bits)}});
   }

@@ -1,0 +1,119 @@
+"""Starts real muppetd and muppet-worker processes on 127.0.0.1 for integration tests, and
+stops them however a test ends. Ports are chosen by the processes (port 0) and read back from
+muppetd's --port-file."""
+import os
+import signal
+import subprocess
+import time
+
+RUNFILES = os.path.join(os.environ.get("TEST_SRCDIR", "."), "muppet")
+MUPPETD = os.path.join(RUNFILES, "server", "muppetd")
+WORKER = os.path.join(RUNFILES, "worker", "muppet-worker")
+MUPPETCTL = os.path.join(RUNFILES, "client", "muppetctl")
+
+# A MuPPET job on Fashion-MNIST that climbs quickly: short policy epochs and T(j) = 1, so a
+# window whose diversity falls below the maximum is a violation, and one violation climbs.
+QUICK_JOB_FLAGS = [
+    "--model=lenet5", "--epochs=2", "--batch-size=64", "--lr=0.05", "--lr-schedule=constant",
+    "--train-limit=3200", "--test-limit=1000", "--policy-epoch-iterations=5",
+    "--alpha=1", "--beta=0", "--resolution=2", "--patience=1", "--ladder=8,12,16",
+]
+
+
+class Coordinator:
+    """A muppetd process on a database file; `restart` starts it again on the same file."""
+
+    def __init__(self, tmp, *extra, port=0):
+        self.tmp = tmp
+        self.listen_port = port
+        self.db = os.path.join(tmp, "muppet.db")
+        self.extra = list(extra)
+        self.log_path = os.path.join(tmp, "muppetd.log")
+        self.proc = None
+        self.start()
+
+    def start(self):
+        port_file = os.path.join(self.tmp, "ports")
+        if os.path.exists(port_file):
+            os.remove(port_file)
+        log = open(self.log_path, "a")
+        self.proc = subprocess.Popen(
+            [MUPPETD, f"--listen=127.0.0.1:{self.listen_port}", "--metrics-listen=127.0.0.1:0",
+             f"--db={self.db}", f"--port-file={port_file}", *self.extra],
+            stdout=log, stderr=log)
+        deadline = time.monotonic() + 20
+        while not os.path.exists(port_file):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"muppetd did not start:\n{self.log()}")
+            time.sleep(0.05)
+        with open(port_file) as f:
+            self.port, self.metrics_port = (int(p) for p in f.read().split())
+        self.address = f"127.0.0.1:{self.port}"
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def stop(self):
+        """SIGTERM, as an operator would; returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+
+class Worker:
+    """A muppet-worker process."""
+
+    def __init__(self, tmp, address, name="worker-1", *extra):
+        self.log_path = os.path.join(tmp, f"{name}.log")
+        log = open(self.log_path, "a")
+        self.proc = subprocess.Popen(
+            [WORKER, f"--server={address}", f"--name={name}", "--threads=2",
+             "--max-backoff=1s", *extra], stdout=log, stderr=log)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+
+def free_port():
+    """A port that was free a moment ago (for a coordinator that must keep its port)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def muppetctl(address, *args, timeout=300):
+    """Runs muppetctl against `address`; returns the CompletedProcess."""
+    return subprocess.run([MUPPETCTL, f"--server={address}", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

@@ -1,0 +1,92 @@
+"""A real Prometheus server (Debian's prometheus) scrapes muppetd during an end-to-end run, and
+a query for muppet_job_precision_bits returns the job's series."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+import urllib.parse
+import urllib.request
+
+from tests import harness
+from tests.harness import QUICK_JOB_FLAGS, muppetctl, wait_for
+
+PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
+PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+
+
+def http_get(url):
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.read().decode()
+
+
+class PrometheusTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
+        self.coordinator = harness.Coordinator(self.tmp)
+        self.worker = harness.Worker(self.tmp, self.coordinator.address)
+        self.prometheus = None
+
+    def tearDown(self):
+        if self.prometheus is not None:
+            self.prometheus.terminate()
+            self.prometheus.wait(timeout=30)
+        self.worker.stop()
+        self.coordinator.stop()
+
+    def start_prometheus(self):
+        port = harness.free_port()
+        config = os.path.join(self.tmp, "prometheus.yml")
+        with open(config, "w") as f:
+            f.write("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                    "scrape_configs:\n  - job_name: muppetd\n    static_configs:\n"
+                    f"      - targets: ['127.0.0.1:{self.coordinator.metrics_port}']\n")
+        log = open(os.path.join(self.tmp, "prometheus.log"), "w")
+        self.prometheus = subprocess.Popen(
+            [PROMETHEUS, f"--config.file={config}",
+             f"--storage.tsdb.path={os.path.join(self.tmp, 'tsdb')}",
+             f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=log)
+        return f"http://127.0.0.1:{port}"
+
+    def query(self, base, promql):
+        url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+        try:
+            body = json.loads(http_get(url))
+        except OSError:
+            return []
+        return body["data"]["result"] if body.get("status") == "success" else []
+
+    def test_prometheus_scrapes_the_jobs_precision(self):
+        base = self.start_prometheus()
+        wait_for(lambda: self.query(base, 'up{job="muppetd"} == 1'), 60,
+                 "Prometheus to scrape muppetd once")
+        # Job series exist while the job runs: make it run for many 1 s scrapes.
+        flags = [f for f in QUICK_JOB_FLAGS if not f.startswith("--epochs")]
+        submitted = muppetctl(self.coordinator.address, "submit", *flags, "--epochs=20")
+        self.assertEqual(submitted.returncode, 0, submitted.stderr)
+        job_id = submitted.stdout.split()[1]
+        series = wait_for(lambda: self.query(
+            base, f'last_over_time(muppet_job_precision_bits{{job_id="{job_id}"}}[10m])'),
+            120, "Prometheus to scrape the job's precision")
+        self.assertEqual(series[0]["metric"]["job_id"], job_id)
+        self.assertIn(float(series[0]["value"][1]), (8.0, 12.0, 16.0, 32.0))
+        result = muppetctl(self.coordinator.address, "watch", job_id)
+        self.assertEqual(result.returncode, 0, result.stdout + self.worker.log())
+        # The climbs were counted, and the RPC histogram saw the reports.
+        wait_for(lambda: self.query(base, "sum(muppet_rpc_duration_seconds_count"
+                                          '{method="ReportEpoch",code="OK"}) > 0'),
+                 30, "ReportEpoch calls in muppet_rpc_duration_seconds")
+        wait_for(lambda: self.query(
+            base, f'max_over_time(muppet_precision_switches_total{{job_id="{job_id}"}}[10m])'),
+            30, "the switch counter")
+        # The exposition itself passes promtool's lint.
+        text = http_get(f"http://127.0.0.1:{self.coordinator.metrics_port}/metrics")
+        lint = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True,
+                              text=True, timeout=30)
+        self.assertEqual(lint.returncode, 0, lint.stdout + lint.stderr)
+        self.assertIn('muppet_build_info{version="', text)
+
+
+if __name__ == "__main__":
+    unittest.main()

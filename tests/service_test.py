@@ -1,0 +1,158 @@
+"""End-to-end tests of the service: real muppetd, muppet-worker and muppetctl processes on
+127.0.0.1 train jobs to the end, survive a coordinator kill -9, and reject bad input."""
+import json
+import os
+import tempfile
+import unittest
+
+from tests import harness
+from tests.harness import QUICK_JOB_FLAGS, muppetctl, wait_for
+
+
+def get_job(address, job_id):
+    result = muppetctl(address, "--output=json", "get", job_id)
+    if result.returncode != 0:
+        raise AssertionError(result.stderr)
+    return json.loads(result.stdout)
+
+
+class ServiceTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
+        self.processes = []
+
+    def tearDown(self):
+        for p in reversed(self.processes):
+            p.stop()
+
+    def start(self, *extra, port=0):
+        coordinator = harness.Coordinator(self.tmp, *extra, port=port)
+        self.processes.append(coordinator)
+        return coordinator
+
+    def worker(self, address, name="worker-1"):
+        worker = harness.Worker(self.tmp, address, name)
+        self.processes.append(worker)
+        return worker
+
+    def test_a_job_runs_to_success_through_a_precision_switch(self):
+        coordinator = self.start()
+        worker = self.worker(coordinator.address)
+        wait_for(lambda: "worker-1" in muppetctl(coordinator.address, "workers").stdout, 20,
+                 "the worker to register")
+        result = muppetctl(coordinator.address, "submit", *QUICK_JOB_FLAGS, "--name=e2e",
+                           "--watch")
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr + worker.log())
+        self.assertIn("precision switch at policy epoch", result.stdout)
+        self.assertIn("fixed8 -> fixed12", result.stdout)
+        self.assertIn("succeeded", result.stdout)
+        job_id = result.stdout.split()[1]
+
+        job = get_job(coordinator.address, job_id)
+        self.assertEqual(job["state"], "JOB_STATE_SUCCEEDED")
+        self.assertGreaterEqual(len(job["progress"]["switch_epochs"]), 1)
+        self.assertGreater(job["result"]["test_accuracy"], 0.5)
+        listing = muppetctl(coordinator.address, "list")
+        self.assertIn(job_id, listing.stdout)
+        self.assertIn("succeeded", listing.stdout)
+        # The coordinator recorded every decision: one epoch event per policy epoch.
+        events = [json.loads(line) for line in
+                  muppetctl(coordinator.address, "--output=json", "watch", job_id)
+                  .stdout.splitlines()]
+        self.assertEqual([int(e["sequence"]) for e in events], list(range(1, len(events) + 1)))
+        epochs = [e["epoch"] for e in events if "epoch" in e]
+        self.assertEqual(len(epochs), job["progress"]["epochs_completed"])
+        switches = [e["precision_switch"] for e in events if "precision_switch" in e]
+        self.assertEqual(len(switches), len(job["progress"]["switch_epochs"]))
+        self.assertEqual(coordinator.stop(), 0, "SIGTERM drains and exits 0")
+        self.assertIn("event=draining", coordinator.log())
+
+    def test_kill9_loses_no_acknowledged_job_or_event(self):
+        coordinator = self.start(port=harness.free_port())
+        # A running job, which will be far enough in to have several epoch events...
+        worker = self.worker(coordinator.address)
+        flags = [f for f in QUICK_JOB_FLAGS if not f.startswith("--epochs")]
+        result = muppetctl(coordinator.address, "submit", *flags, "--epochs=4", "--name=running")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        running = result.stdout.split()[1]
+        # ...and jobs queued behind it: the worker's one slot is taken.
+        queued = []
+        for i in range(5):
+            result = muppetctl(coordinator.address, "submit", *QUICK_JOB_FLAGS, f"--name=q{i}")
+            self.assertEqual(result.returncode, 0, result.stderr)
+            queued.append(result.stdout.split()[1])
+        before = wait_for(lambda: (lambda j: j if j["progress"].get("epochs_completed", 0) >= 4
+                                   else None)(get_job(coordinator.address, running)), 120,
+                          "four reported epochs")
+        coordinator.kill9()
+        coordinator.start()
+        for job_id in queued:
+            self.assertEqual(get_job(coordinator.address, job_id)["state"], "JOB_STATE_QUEUED")
+        after = get_job(coordinator.address, running)
+        self.assertGreaterEqual(after["progress"]["epochs_completed"],
+                                before["progress"]["epochs_completed"])
+        # The worker reconnects, reports the epochs it trained meanwhile, and finishes: the
+        # restored policy decides on, and the history has no gap.
+        done = wait_for(lambda: (lambda j: j if j["state"] != "JOB_STATE_RUNNING" else None)(
+            get_job(coordinator.address, running)), 240, "the running job to end")
+        self.assertEqual(done["state"], "JOB_STATE_SUCCEEDED", worker.log())
+        events = [json.loads(line) for line in
+                  muppetctl(coordinator.address, "--output=json", "watch", running)
+                  .stdout.splitlines()]
+        self.assertEqual([int(e["sequence"]) for e in events], list(range(1, len(events) + 1)))
+        self.assertEqual([e["epoch"].get("epoch", 0) for e in events if "epoch" in e],
+                         list(range(done["progress"]["epochs_completed"])))
+
+    def test_bad_input_gets_clear_errors_and_exit_codes(self):
+        coordinator = self.start()
+        address = coordinator.address
+        bad_yaml = os.path.join(self.tmp, "bad.yaml")
+        with open(bad_yaml, "w") as f:
+            f.write("model: {name: lenet5\nepochs: [3\n")
+        result = muppetctl(address, "submit", f"--file={bad_yaml}")
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("bad.yaml", result.stderr)
+        self.assertIn("YAML syntax error", result.stderr)
+
+        typo = os.path.join(self.tmp, "typo.json")
+        with open(typo, "w") as f:
+            f.write('{"model": {"name": "lenet5"}, "epoch": 3}')
+        result = muppetctl(address, "submit", f"--file={typo}")
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("typo.json: not a valid JobSpec", result.stderr)
+
+        invalid = os.path.join(self.tmp, "invalid.yaml")
+        with open(invalid, "w") as f:
+            f.write("model: {name: vgg99}\ndataset: {name: fashion-mnist}\nbatch_size: 0\n"
+                    "epochs: 1\noptimizer: {learning_rate: 0.1}\n")
+        result = muppetctl(address, "submit", f"--file={invalid}")
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("spec.model.name", result.stderr)
+        self.assertIn("spec.batch_size", result.stderr)
+
+        result = muppetctl(address, "submit", f"--file={os.path.join(self.tmp, 'none.yaml')}")
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("none.yaml: cannot read", result.stderr)
+
+        result = muppetctl(address, "get", "job-0000000000000000")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("NOT_FOUND", result.stderr)
+
+        submitted = muppetctl(address, "submit", *QUICK_JOB_FLAGS).stdout.split()[1]
+        self.assertEqual(muppetctl(address, "cancel", submitted).returncode, 0)
+        result = muppetctl(address, "cancel", submitted)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("FAILED_PRECONDITION", result.stderr)
+        result = muppetctl(address, "watch", submitted)
+        self.assertEqual(result.returncode, 3, "a watched job that did not succeed")
+        self.assertIn("cancelled", result.stdout)
+
+        self.assertEqual(muppetctl(address, "frobnicate").returncode, 2)
+        self.assertEqual(muppetctl(address, "list", "--state=sleeping").returncode, 2)
+        result = muppetctl(f"127.0.0.1:{harness.free_port()}", "--timeout=2s", "list")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("UNAVAILABLE", result.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
