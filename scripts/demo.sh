@@ -1,25 +1,53 @@
 #!/usr/bin/env bash
-# The main job: set up, build, and train lenet5 on Fashion-MNIST with muppet-train under the
-# MuPPET policy, showing progress and every precision switch live. Policy epochs of 40
-# minibatches let the short run climb the ladder. (When the service lands, this starts muppetd
-# and a worker and submits the job over gRPC instead.) About a minute on two cores.
+# The main job: set up, build, start a local coordinator (muppetd) and one worker
+# (muppet-worker) on 127.0.0.1, submit a MuPPET job on Fashion-MNIST with muppetctl, and watch
+# it live through its precision switches. Prints a summary and where the metrics are, then
+# stops what it started. A few minutes on two cores (most of it the first build).
+#
+# The job: lenet5, 5 epochs, batch 128, constant learning rate 0.05, the MuPPET policy with its
+# default ladder 8 -> 12 -> 14 -> 16 -> FP32 and thresholds, and policy epochs of 40
+# minibatches so that a short run has enough windows to climb.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-bazel build //worker:muppet-train
-report=$(mktemp --suffix=.json)
-bazel-bin/worker/muppet-train --model=lenet5 --dataset=fashion-mnist --epochs=5 \
-  --lr=0.05 --lr-schedule=constant --policy=muppet --policy-epoch-iterations=40 \
-  --report="$report"
+bazel build //server:muppetd //worker:muppet-worker //client:muppetctl
+
+run=$(mktemp -d /tmp/muppet-demo.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+bazel-bin/server/muppetd --db="$run/muppet.db" --listen=127.0.0.1:0 \
+  --metrics-listen=127.0.0.1:0 --port-file="$run/ports" 2>"$run/muppetd.log" &
+pids+=($!)
+for _ in $(seq 100); do [[ -s "$run/ports" ]] && break; sleep 0.1; done
+read -r grpc_port metrics_port <"$run/ports"
+server="127.0.0.1:$grpc_port"
+echo "muppetd serving on $server, metrics on http://127.0.0.1:$metrics_port/metrics"
+
+bazel-bin/worker/muppet-worker --server="$server" --name=demo-worker 2>"$run/worker.log" &
+pids+=($!)
+for _ in $(seq 100); do
+  bazel-bin/client/muppetctl --server="$server" workers | grep -q demo-worker && break
+  sleep 0.1
+done
+bazel-bin/client/muppetctl --server="$server" workers
 echo
-echo "Report: $report"
-/usr/bin/python3 - "$report" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-print(f"{r['model']} on {r['dataset']}, policy {r['policy']}: test accuracy "
-      f"{r['final']['test_accuracy']:.4f} after {len(r['epochs'])} epochs, "
-      f"{r['final']['wall_seconds']:.1f} s wall")
-for s in r["final"]["switches"]:
-    print(f"  switched {s['from_bits']} -> {s['to_bits']} bits during epoch {s['epoch'] + 1} "
-          f"(after policy epoch {s['policy_epoch']})")
-PY
+
+bazel-bin/client/muppetctl --server="$server" submit --name=demo --model=lenet5 \
+  --dataset=fashion-mnist --epochs=5 --batch-size=128 --lr=0.05 --lr-schedule=constant \
+  --policy=muppet --policy-epoch-iterations=40 --watch
+job=$(bazel-bin/client/muppetctl --server="$server" list --limit=1 | awk 'NR == 2 {print $1}')
+
+echo
+bazel-bin/client/muppetctl --server="$server" list
+echo
+echo "Metrics (Prometheus text format) were served at http://127.0.0.1:$metrics_port/metrics;"
+echo "a sample while the coordinator still runs:"
+curl -s "http://127.0.0.1:$metrics_port/metrics" | grep -E '^muppet_(jobs|workers|epoch_duration_seconds_count|build_info)' | head -12 || true
+echo
+echo "Job $job's events, decisions and switches are stored in $run/muppet.db;"
+echo "coordinator and worker logs (one structured line per event): $run/muppetd.log, $run/worker.log"

@@ -774,6 +774,9 @@ absl::Status Coordinator::ReportResult(const v1::ReportResultRequest& request) {
   }
   if (request.succeeded()) {
     *job.record.mutable_job()->mutable_result() = request.result();
+    // The final evaluation comes after the last policy epoch's report.
+    job.record.mutable_job()->mutable_progress()->set_test_accuracy(
+        request.result().test_accuracy());
     Transition(change, job, v1::JOB_STATE_SUCCEEDED, "");
   } else {
     const std::string name = workers_.count(request.worker_id()) != 0
