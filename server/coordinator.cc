@@ -28,6 +28,11 @@ bool IsFinal(v1::JobState state) {
          state == v1::JOB_STATE_CANCELLED;
 }
 
+// Holds workers' devices.
+bool IsPlaced(v1::JobState state) {
+  return state == v1::JOB_STATE_SCHEDULED || state == v1::JOB_STATE_RUNNING;
+}
+
 std::string StateName(v1::JobState state) {
   return absl::AsciiStrToLower(absl::string_view(v1::JobState_Name(state)).substr(10));
 }
@@ -98,6 +103,9 @@ absl::Status Coordinator::Load() {
     jobs_by_sequence_[job.record.submit_sequence()] = id;
     if (!job.record.request_id().empty()) jobs_by_request_id_[job.record.request_id()] = id;
     last_submit_sequence_ = std::max(last_submit_sequence_, job.record.submit_sequence());
+    ++state_counts_[job.record.job().state()];
+    if (!IsFinal(job.record.job().state())) unfinished_.insert(id);
+    if (IsPlaced(job.record.job().state())) placed_.insert(id);
     jobs_[id] = std::move(job);
   }
   const absl::Time now = absl::Now();
@@ -167,9 +175,9 @@ void Coordinator::Transition(Change& change, StoredJob& job, v1::JobState to,
 void Coordinator::FailJobsOn(Change& change, const std::string& worker_id,
                              const std::string& reason) {
   std::vector<std::string> ids;
-  for (const auto& [id, job] : jobs_) {
-    const v1::Job& j = job.record.job();
-    if (IsFinal(j.state()) || change.jobs.count(id) != 0) continue;
+  for (const std::string& id : placed_) {
+    if (change.jobs.count(id) != 0) continue;
+    const v1::Job& j = jobs_.at(id).record.job();
     if (std::find(j.worker_ids().begin(), j.worker_ids().end(), worker_id) !=
         j.worker_ids().end()) {
       ids.push_back(id);
@@ -198,8 +206,8 @@ std::map<std::pair<std::string, v1::DeviceKind>, uint32_t> Coordinator::UsedDevi
           j.spec().resources().devices_per_worker();
     }
   };
-  for (const auto& [id, job] : jobs_) {
-    if (change.jobs.count(id) == 0) count(job);
+  for (const std::string& id : placed_) {
+    if (change.jobs.count(id) == 0) count(jobs_.at(id));
   }
   for (const auto& [id, job] : change.jobs) count(job);
   return used;
@@ -221,6 +229,27 @@ v1::Assignment Coordinator::MakeAssignment(const StoredJob& job, size_t worker_i
 }
 
 void Coordinator::Schedule(Change& change) {
+  const auto used = UsedDevices(change);
+  std::vector<scheduler::WorkerCapacity> capacity;
+  auto offer = [&](const v1::WorkerInfo& w) {
+    if (w.state() != v1::WORKER_STATE_ACTIVE) return;
+    std::map<v1::DeviceKind, uint32_t> total;
+    for (const v1::Device& d : w.devices()) ++total[d.kind()];
+    for (const auto& [kind, n] : total) {
+      const auto it = used.find({w.worker_id(), kind});
+      const uint32_t taken = it == used.end() ? 0 : it->second;
+      if (n > taken) {
+        capacity.push_back(
+            {.worker_id = w.worker_id(), .device_kind = kind, .free_devices = n - taken});
+      }
+    }
+  };
+  for (const auto& [id, entry] : workers_) {
+    if (change.workers.count(id) == 0) offer(entry.info);
+  }
+  for (const auto& [id, info] : change.workers) offer(info);
+  if (capacity.empty()) return;  // Nothing can start: the common case of a busy cluster.
+
   std::vector<scheduler::QueuedJob> queue;
   auto enqueue = [&](const StoredJob& job) {
     const v1::Job& j = job.record.job();
@@ -232,30 +261,11 @@ void Coordinator::Schedule(Change& change) {
                      .devices_per_worker = j.spec().resources().devices_per_worker(),
                      .device_kind = j.spec().resources().device_kind()});
   };
-  for (const auto& [id, job] : jobs_) {
-    if (change.jobs.count(id) == 0) enqueue(job);
+  for (const std::string& id : unfinished_) {
+    if (change.jobs.count(id) == 0) enqueue(jobs_.at(id));
   }
   for (const auto& [id, job] : change.jobs) enqueue(job);
   if (queue.empty()) return;
-
-  const auto used = UsedDevices(change);
-  std::vector<scheduler::WorkerCapacity> capacity;
-  auto offer = [&](const v1::WorkerInfo& w) {
-    if (w.state() != v1::WORKER_STATE_ACTIVE) return;
-    std::map<v1::DeviceKind, uint32_t> total;
-    for (const v1::Device& d : w.devices()) ++total[d.kind()];
-    for (const auto& [kind, n] : total) {
-      const auto it = used.find({w.worker_id(), kind});
-      const uint32_t taken = it == used.end() ? 0 : it->second;
-      capacity.push_back({.worker_id = w.worker_id(),
-                          .device_kind = kind,
-                          .free_devices = n > taken ? n - taken : 0});
-    }
-  };
-  for (const auto& [id, entry] : workers_) {
-    if (change.workers.count(id) == 0) offer(entry.info);
-  }
-  for (const auto& [id, info] : change.workers) offer(info);
 
   for (const scheduler::Placement& p : scheduler::PlaceJobs(queue, capacity)) {
     StoredJob& job = Stage(change, p.job_id);
@@ -294,6 +304,19 @@ absl::Status Coordinator::Apply(Change& change) {
     if (old == jobs_.end()) {
       jobs_by_sequence_[job.record.submit_sequence()] = id;
       if (!job.record.request_id().empty()) jobs_by_request_id_[job.record.request_id()] = id;
+    } else {
+      --state_counts_[old->second.record.job().state()];
+    }
+    ++state_counts_[j.state()];
+    if (IsFinal(j.state())) {
+      unfinished_.erase(id);
+    } else {
+      unfinished_.insert(id);
+    }
+    if (IsPlaced(j.state())) {
+      placed_.insert(id);
+    } else {
+      placed_.erase(id);
     }
     if (IsFinal(j.state()) && !was_final) {
       policies_.erase(id);
@@ -355,9 +378,7 @@ absl::Status Coordinator::Apply(Change& change) {
 }
 
 void Coordinator::UpdateCountMetrics() {
-  std::map<v1::JobState, int> counts;
-  for (const auto& [id, job] : jobs_) ++counts[job.record.job().state()];
-  metrics_->SetJobCounts(counts);
+  metrics_->SetJobCounts(state_counts_);
   int active = 0, lost = 0;
   for (const auto& [id, w] : workers_) {
     (w.info.state() == v1::WORKER_STATE_ACTIVE ? active : lost) += 1;
@@ -494,9 +515,8 @@ v1::ListWorkersResponse Coordinator::ListWorkers() {
     w.set_free_devices(w.devices_size() > static_cast<int>(taken)
                            ? w.devices_size() - taken : 0);
   }
-  for (const auto& [seq, job_id] : jobs_by_sequence_) {
+  for (const std::string& job_id : placed_) {
     const v1::Job& j = jobs_.at(job_id).record.job();
-    if (IsFinal(j.state())) continue;
     for (v1::WorkerInfo& w : *response.mutable_workers()) {
       if (std::find(j.worker_ids().begin(), j.worker_ids().end(), w.worker_id()) !=
           j.worker_ids().end()) {
@@ -796,10 +816,19 @@ absl::StatusOr<uint64_t> Coordinator::OpenAssignmentStream(const std::string& wo
   WorkerEntry& entry = **worker;
   ++entry.stream_generation;
   entry.outbox.clear();
-  for (const auto& [seq, job_id] : jobs_by_sequence_) {
-    const StoredJob& job = jobs_.at(job_id);
+  std::vector<const StoredJob*> waiting;
+  for (const std::string& id : placed_) {
+    const StoredJob& job = jobs_.at(id);
+    if (job.record.job().state() == v1::JOB_STATE_SCHEDULED && !job.record.acknowledged()) {
+      waiting.push_back(&job);
+    }
+  }
+  std::sort(waiting.begin(), waiting.end(), [](const StoredJob* a, const StoredJob* b) {
+    return a->record.submit_sequence() < b->record.submit_sequence();
+  });
+  for (const StoredJob* job_ptr : waiting) {
+    const StoredJob& job = *job_ptr;
     const v1::Job& j = job.record.job();
-    if (j.state() != v1::JOB_STATE_SCHEDULED || job.record.acknowledged()) continue;
     for (int i = 0; i < j.worker_ids_size(); ++i) {
       if (j.worker_ids(i) != worker_id) continue;
       v1::AssignmentEvent event;
@@ -851,6 +880,12 @@ void Coordinator::ExpireLeases() {
   Schedule(change);
   if (absl::Status s = Apply(change); !s.ok()) {
     log_->Warn("lease_expiry_failed", {{"error", std::string(s.message())}});
+  }
+}
+
+void Coordinator::CheckpointStore() {
+  if (absl::Status s = store_->Checkpoint(); !s.ok()) {
+    log_->Warn("store_checkpoint_failed", {{"error", std::string(s.message())}});
   }
 }
 

@@ -18,6 +18,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -85,6 +86,9 @@ class Coordinator {
   // periodically by the server.
   void ExpireLeases();
 
+  // Moves committed transactions from the store's log into its file (see Store::Checkpoint).
+  void CheckpointStore();
+
   // Wakes every waiting stream, which then ends with UNAVAILABLE; new waits return at once.
   void Shutdown();
 
@@ -143,6 +147,12 @@ class Coordinator {
   absl::CondVar changed_;  // Signalled on every new event, assignment and shutdown.
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<std::string, StoredJob> jobs_ ABSL_GUARDED_BY(mu_);
+  // Ids of the jobs that have not ended: what scheduling and worker bookkeeping look at, so
+  // their cost does not grow with the history.
+  absl::flat_hash_set<std::string> unfinished_ ABSL_GUARDED_BY(mu_);
+  // The unfinished jobs that hold workers (SCHEDULED or RUNNING).
+  absl::flat_hash_set<std::string> placed_ ABSL_GUARDED_BY(mu_);
+  std::map<v1::JobState, int> state_counts_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, std::string> jobs_by_sequence_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::string> jobs_by_request_id_ ABSL_GUARDED_BY(mu_);
   uint64_t last_submit_sequence_ ABSL_GUARDED_BY(mu_) = 0;

@@ -58,9 +58,11 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   const absl::Duration period =
       std::min(absl::Seconds(1), options.coordinator.lease / 4);
   CoordinatorServer* self = s.get();
+  // Housekeeping off the request path: lost workers, and the store's log checkpoints.
   s->lease_thread_ = std::thread([self, period] {
     while (!self->stop_leases_.WaitForNotificationWithTimeout(period)) {
       self->coordinator_->ExpireLeases();
+      self->coordinator_->CheckpointStore();
     }
   });
   log->Info("serving", {{"grpc", absl::StrCat(s->port_)},

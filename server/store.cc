@@ -92,8 +92,9 @@ absl::Status StepError(const Statement& s, const std::string& path, absl::string
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path,
-                                                   Durability durability) {
+namespace {
+
+absl::StatusOr<sqlite3*> OpenConnection(const std::string& path) {
   sqlite3* db = nullptr;
   const int rc = sqlite3_open_v2(path.c_str(), &db,
                                  SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -103,22 +104,51 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path,
     sqlite3_close(db);
     return absl::FailedPreconditionError(absl::StrCat(path, ": cannot open database: ", message));
   }
-  std::unique_ptr<Store> store(new Store(db, path));
   sqlite3_busy_timeout(db, 5000);
+  return db;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path,
+                                                   Durability durability) {
+  absl::StatusOr<sqlite3*> db = OpenConnection(path);
+  if (!db.ok()) return db.status();
   // journal_mode is the first read of the file, so it is where a non-database shows itself.
-  if (absl::Status s = Exec(db, "PRAGMA journal_mode=WAL", path); !s.ok()) {
+  if (absl::Status s = Exec(*db, "PRAGMA journal_mode=WAL", path); !s.ok()) {
+    sqlite3_close(*db);
     return absl::FailedPreconditionError(
         absl::StrCat(path, ": not a muppet database: ", s.message()));
   }
+  absl::StatusOr<sqlite3*> checkpoint_db = OpenConnection(path);
+  if (!checkpoint_db.ok()) {
+    sqlite3_close(*db);
+    return checkpoint_db.status();
+  }
+  std::unique_ptr<Store> store(new Store(*db, *checkpoint_db, path));
   const char* sync = durability == Durability::kPowerLoss ? "PRAGMA synchronous=FULL"
                                                           : "PRAGMA synchronous=NORMAL";
-  if (absl::Status s = Exec(db, sync, path); !s.ok()) return s;
+  if (absl::Status s = Exec(*db, sync, path); !s.ok()) return s;
+  if (absl::Status s = Exec(*db, "PRAGMA wal_autocheckpoint=0", path); !s.ok()) return s;
   absl::MutexLock lock(&store->mu_);
   if (absl::Status s = store->Migrate(); !s.ok()) return s;
   return store;
 }
 
-Store::~Store() { sqlite3_close(db_); }
+absl::Status Store::Checkpoint() {
+  absl::MutexLock lock(&checkpoint_mu_);
+  if (sqlite3_wal_checkpoint_v2(checkpoint_db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                                nullptr) != SQLITE_OK) {
+    return absl::InternalError(
+        absl::StrCat(path_, ": checkpoint: ", sqlite3_errmsg(checkpoint_db_)));
+  }
+  return absl::OkStatus();
+}
+
+Store::~Store() {
+  sqlite3_close(checkpoint_db_);
+  sqlite3_close(db_);  // The last connection to close checkpoints the whole log.
+}
 
 absl::StatusOr<int> Store::SchemaVersion() {
   absl::MutexLock lock(&mu_);

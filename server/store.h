@@ -70,13 +70,22 @@ class Store {
   // The schema version of the open database.
   absl::StatusOr<int> SchemaVersion();
 
+  // Copies committed transactions from the write-ahead log into the database file. Commits
+  // never do this themselves (it would stall the commit that crosses the threshold for
+  // milliseconds); the server calls it periodically from a background thread, on a connection
+  // of its own so that commits go on meanwhile.
+  absl::Status Checkpoint();
+
  private:
-  Store(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  Store(sqlite3* db, sqlite3* checkpoint_db, std::string path)
+      : db_(db), checkpoint_db_(checkpoint_db), path_(std::move(path)) {}
   absl::Status Migrate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CommitLocked(const Mutation& mutation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Mutex mu_;
   sqlite3* const db_;  // One connection, serialised by mu_.
+  absl::Mutex checkpoint_mu_;
+  sqlite3* const checkpoint_db_ ABSL_PT_GUARDED_BY(checkpoint_mu_);
   const std::string path_;
 };
 
