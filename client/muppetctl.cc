@@ -230,15 +230,9 @@ int Run(const std::vector<std::string>& args) {
   }
   ClientOptions options{.server = absl::GetFlag(FLAGS_server),
                         .timeout = absl::GetFlag(FLAGS_timeout)};
-  if (const std::string token_file = absl::GetFlag(FLAGS_token_file); !token_file.empty()) {
-    std::ifstream in(token_file);
-    std::stringstream text;
-    text << in.rdbuf();
-    options.token = std::string(absl::StripAsciiWhitespace(text.str()));
-    if (!in || options.token.empty()) {
-      return Fail(kUsage, absl::StrCat("--token-file: cannot read a token from ", token_file));
-    }
-  }
+  absl::StatusOr<std::string> token = ReadTokenFile(absl::GetFlag(FLAGS_token_file));
+  if (!token.ok()) return Fail(kUsage, token.status().message());
+  options.token = *std::move(token);
   Client client(options);
   const std::string& command = args[0];
   const auto need_id = [&]() -> std::optional<int> {

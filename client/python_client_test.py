@@ -66,6 +66,19 @@ class PythonClientTest(unittest.TestCase):
             job_pb2.ListJobsRequest(states=[job_pb2.JOB_STATE_SUCCEEDED]), timeout=10)
         self.assertIn(job.id, [j.id for j in succeeded.jobs])
 
+    def test_health_and_reflection_answer_over_the_wire(self):
+        # Raw bytes, so that no generated health or reflection stubs are needed:
+        # HealthCheckRequest{service: ""} is empty; SERVING is field 1 = 1.
+        check = self.channel.unary_unary("/grpc.health.v1.Health/Check")
+        self.assertEqual(check(b"", timeout=10), b"\x08\x01")
+        # ServerReflectionRequest{list_services: ""} is field 7, length 0.
+        reflect = self.channel.stream_stream(
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo")
+        reply = b"".join(reflect(iter([b"\x3a\x00"]), timeout=10))
+        for service in (b"muppet.v1.JobService", b"muppet.v1.WorkerService",
+                        b"muppet.v1.RendezvousService"):
+            self.assertIn(service, reply)
+
     def test_errors_carry_the_right_codes(self):
         with self.assertRaises(grpc.RpcError) as e:
             self.jobs.GetJob(job_pb2.GetJobRequest(job_id="job-0000000000000000"), timeout=10)

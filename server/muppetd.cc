@@ -68,17 +68,9 @@ absl::StatusOr<server::ServerOptions> OptionsFromFlags() {
     return absl::InvalidArgumentError(
         "--lease: must exceed twice --heartbeat-interval, which must be positive");
   }
-  const std::string token_file = absl::GetFlag(FLAGS_token_file);
-  if (!token_file.empty()) {
-    std::ifstream in(token_file);
-    std::stringstream text;
-    text << in.rdbuf();
-    options.token = std::string(absl::StripAsciiWhitespace(text.str()));
-    if (!in || options.token.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--token-file: cannot read a token from ", token_file));
-    }
-  }
+  absl::StatusOr<std::string> token = ReadTokenFile(absl::GetFlag(FLAGS_token_file));
+  if (!token.ok()) return token.status();
+  options.token = *std::move(token);
   return options;
 }
 

@@ -69,17 +69,9 @@ absl::StatusOr<AgentOptions> OptionsFromFlags() {
     }
     options.labels[kv.first] = kv.second;
   }
-  const std::string token_file = absl::GetFlag(FLAGS_token_file);
-  if (!token_file.empty()) {
-    std::ifstream in(token_file);
-    std::stringstream text;
-    text << in.rdbuf();
-    options.retry.token = std::string(absl::StripAsciiWhitespace(text.str()));
-    if (!in || options.retry.token.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--token-file: cannot read a token from ", token_file));
-    }
-  }
+  absl::StatusOr<std::string> token = ReadTokenFile(absl::GetFlag(FLAGS_token_file));
+  if (!token.ok()) return token.status();
+  options.retry.token = *std::move(token);
   options.retry.call_timeout = absl::GetFlag(FLAGS_call_timeout);
   options.retry.max_backoff = absl::GetFlag(FLAGS_max_backoff);
   return options;

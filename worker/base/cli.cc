@@ -1,6 +1,7 @@
 #include "worker/base/cli.h"
 
 #include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -40,6 +41,19 @@ absl::StatusOr<std::vector<std::string>> WithConfigFile(int argc, char** argv) {
     break;
   }
   return args;
+}
+
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
+  if (path.empty()) return std::string();
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string token(absl::StripAsciiWhitespace(text.str()));
+  if (!in || token.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--token-file: cannot read a token from ", path));
+  }
+  return token;
 }
 
 }  // namespace muppet

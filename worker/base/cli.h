@@ -41,6 +41,10 @@ absl::StatusOr<std::vector<std::string>> ReadConfigFlags(const std::string& path
 // the arguments with the file's flags inserted after argv[0] (and --config removed).
 absl::StatusOr<std::vector<std::string>> WithConfigFile(int argc, char** argv);
 
+// The bearer token in the file named by --token-file, whitespace stripped; "" when `path` is
+// empty. Errors name the flag and the file.
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path);
+
 }  // namespace muppet
 
 #endif  // MUPPET_WORKER_BASE_CLI_H_
