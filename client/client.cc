@@ -95,20 +95,33 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> Client::ListWorkers() {
 
 absl::Status Client::WatchJob(const std::string& job_id, uint64_t from_sequence,
                               const std::function<bool(const v1::JobEvent&)>& on_event) {
-  v1::WatchJobRequest request;
-  request.set_job_id(job_id);
-  request.set_from_sequence(from_sequence);
-  std::unique_ptr<grpc::ClientContext> ctx = Context(false);
-  std::unique_ptr<grpc::ClientReader<v1::JobEvent>> reader = stub_->WatchJob(ctx.get(), request);
-  v1::JobEvent event;
-  while (reader->Read(&event)) {
-    if (!on_event(event)) {
-      ctx->TryCancel();
-      reader->Finish().IgnoreError();
-      return absl::OkStatus();
+  uint64_t next = from_sequence;
+  absl::Duration backoff = absl::Milliseconds(250);
+  absl::Time give_up = absl::Now() + options_.reconnect_window;
+  while (true) {
+    v1::WatchJobRequest request;
+    request.set_job_id(job_id);
+    request.set_from_sequence(next);
+    std::unique_ptr<grpc::ClientContext> ctx = Context(false);
+    std::unique_ptr<grpc::ClientReader<v1::JobEvent>> reader =
+        stub_->WatchJob(ctx.get(), request);
+    v1::JobEvent event;
+    while (reader->Read(&event)) {
+      next = event.sequence() + 1;
+      // Events flowed: the connection is healthy again.
+      backoff = absl::Milliseconds(250);
+      give_up = absl::Now() + options_.reconnect_window;
+      if (!on_event(event)) {
+        ctx->TryCancel();
+        reader->Finish().IgnoreError();
+        return absl::OkStatus();
+      }
     }
+    const absl::Status s = FromGrpc(reader->Finish());
+    if (s.code() != absl::StatusCode::kUnavailable || absl::Now() + backoff > give_up) return s;
+    absl::SleepFor(backoff);
+    backoff = std::min(2 * backoff, absl::Seconds(5));
   }
-  return FromGrpc(reader->Finish());
 }
 
 }  // namespace muppet::client

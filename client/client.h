@@ -20,6 +20,8 @@ struct ClientOptions {
   std::string server = "127.0.0.1:7070";  // host:port of muppetd.
   std::string token;                      // Bearer token; empty sends none.
   absl::Duration timeout = absl::Seconds(10);  // Deadline of each unary call.
+  // How long WatchJob keeps reconnecting while muppetd is unavailable (a restart).
+  absl::Duration reconnect_window = absl::Seconds(60);
 };
 
 class Client {
@@ -44,6 +46,8 @@ class Client {
 
   // Calls `on_event` for each event of the job from `from_sequence`, until the job ends (OK),
   // `on_event` returns false (OK), or the stream fails. No deadline: a job may run for days.
+  // When muppetd becomes unavailable (a restart), reconnects with backoff and resumes after the
+  // last event delivered, for up to options.reconnect_window; no event is delivered twice.
   absl::Status WatchJob(const std::string& job_id, uint64_t from_sequence,
                         const std::function<bool(const v1::JobEvent&)>& on_event);
 

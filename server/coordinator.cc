@@ -460,6 +460,7 @@ absl::StatusOr<v1::ListJobsResponse> Coordinator::ListJobs(const v1::ListJobsReq
   const uint32_t page = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
   absl::MutexLock lock(&mu_);
   v1::ListJobsResponse response;
+  uint64_t last_returned = 0;
   for (auto it = std::make_reverse_iterator(jobs_by_sequence_.lower_bound(before));
        it != jobs_by_sequence_.rend(); ++it) {
     const v1::Job& j = jobs_.at(it->second).record.job();
@@ -470,10 +471,11 @@ absl::StatusOr<v1::ListJobsResponse> Coordinator::ListJobs(const v1::ListJobsReq
     }
     if (static_cast<uint32_t>(response.jobs_size()) == page) {
       // Another match exists: the next page starts below the last job returned.
-      response.set_next_page_token(absl::StrCat(std::prev(it)->first));
+      response.set_next_page_token(absl::StrCat(last_returned));
       break;
     }
     *response.add_jobs() = j;
+    last_returned = it->first;
   }
   return response;
 }

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/client.h"
 #include "gtest/gtest.h"
+#include "muppet/v1/job.grpc.pb.h"
 #include "muppet/v1/rendezvous.grpc.pb.h"
 #include "muppet/v1/worker.grpc.pb.h"
 
@@ -160,6 +161,37 @@ TEST_F(ServerTest, SubmitGetListAndBadInput) {
   EXPECT_EQ((*all)[0].id(), second->id());  // Newest first.
   EXPECT_EQ(client_->ListJobs({v1::JOB_STATE_RUNNING})->size(), 0u);
   EXPECT_EQ(client_->ListJobs({}, 1)->size(), 1u);
+
+  // Pages: newest first, a token while more remain, filters applied before paging.
+  auto third = client_->SubmitJob(SwitchingSpec());
+  auto stub = v1::JobService::NewStub(
+      grpc::CreateChannel(client_->options().server, grpc::InsecureChannelCredentials()));
+  v1::ListJobsRequest page_request;
+  page_request.set_page_size(2);
+  v1::ListJobsResponse page;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub->ListJobs(&ctx, page_request, &page).ok());
+  }
+  ASSERT_EQ(page.jobs_size(), 2);
+  EXPECT_EQ(page.jobs(0).id(), third->id());
+  EXPECT_EQ(page.jobs(1).id(), second->id());
+  ASSERT_FALSE(page.next_page_token().empty());
+  page_request.set_page_token(page.next_page_token());
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub->ListJobs(&ctx, page_request, &page).ok());
+  }
+  ASSERT_EQ(page.jobs_size(), 1);
+  EXPECT_EQ(page.jobs(0).id(), job->id());
+  EXPECT_TRUE(page.next_page_token().empty());
+  page_request.set_page_token("not-a-token");
+  {
+    grpc::ClientContext ctx;
+    EXPECT_EQ(stub->ListJobs(&ctx, page_request, &page).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  ASSERT_TRUE(client_->CancelJob(third->id()).ok());
 
   auto cancelled = client_->CancelJob(second->id(), "no longer needed");
   ASSERT_TRUE(cancelled.ok());

@@ -2,6 +2,8 @@
 127.0.0.1 train jobs to the end, survive a coordinator kill -9, and reject bad input."""
 import json
 import os
+import subprocess
+import time
 import tempfile
 import unittest
 
@@ -84,6 +86,11 @@ class ServiceTest(unittest.TestCase):
         before = wait_for(lambda: (lambda j: j if j["progress"].get("epochs_completed", 0) >= 4
                                    else None)(get_job(coordinator.address, running)), 120,
                           "four reported epochs")
+        # A watch that is open across the restart reconnects and resumes.
+        watcher = subprocess.Popen(
+            [harness.MUPPETCTL, f"--server={coordinator.address}", "--output=json", "watch",
+             running], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.5)
         coordinator.kill9()
         coordinator.start()
         for job_id in queued:
@@ -102,6 +109,9 @@ class ServiceTest(unittest.TestCase):
         self.assertEqual([int(e["sequence"]) for e in events], list(range(1, len(events) + 1)))
         self.assertEqual([e["epoch"].get("epoch", 0) for e in events if "epoch" in e],
                          list(range(done["progress"]["epochs_completed"])))
+        watched, errors = watcher.communicate(timeout=60)
+        self.assertEqual(watcher.returncode, 0, errors)
+        self.assertEqual([json.loads(line) for line in watched.splitlines()], events)
 
     def test_bad_input_gets_clear_errors_and_exit_codes(self):
         coordinator = self.start()
