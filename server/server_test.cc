@@ -3,6 +3,7 @@
 #include "server/server.h"
 
 #include <cstdio>
+#include <functional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -201,6 +202,48 @@ TEST_F(ServerTest, SubmitGetListAndBadInput) {
             absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(client_->CancelJob("job-ffffffffffffffff").status().code(),
             absl::StatusCode::kNotFound);
+}
+
+// One violation per JobSpec field group, over the wire: INVALID_ARGUMENT naming the field.
+// (proto/spec_validation_test.cc checks every rule of each group.)
+TEST_F(ServerTest, EveryKindOfSpecViolationIsInvalidArgumentNamingTheField) {
+  Start(TempDb("violations.db"));
+  const std::vector<std::pair<std::function<void(v1::JobSpec&)>, std::string>> cases = {
+      {[](v1::JobSpec& s) { s.set_name("my job"); }, "spec.name"},
+      {[](v1::JobSpec& s) { s.mutable_model()->set_name("vgg99"); }, "spec.model.name"},
+      {[](v1::JobSpec& s) { s.mutable_model()->set_num_classes(1); }, "spec.model.num_classes"},
+      {[](v1::JobSpec& s) { s.mutable_dataset()->set_name("imagenet"); }, "spec.dataset.name"},
+      {[](v1::JobSpec& s) { s.mutable_dataset()->set_data_dir("rel/dir"); },
+       "spec.dataset.data_dir"},
+      {[](v1::JobSpec& s) { s.set_batch_size(65537); }, "spec.batch_size"},
+      {[](v1::JobSpec& s) { s.set_epochs(0); }, "spec.epochs"},
+      {[](v1::JobSpec& s) { s.mutable_optimizer()->set_learning_rate(11); },
+       "spec.optimizer.learning_rate"},
+      {[](v1::JobSpec& s) { s.mutable_optimizer()->set_momentum(1); }, "spec.optimizer.momentum"},
+      {[](v1::JobSpec& s) { s.mutable_lr_schedule()->mutable_step()->set_gamma(2); },
+       "spec.lr_schedule.step.gamma"},
+      {[](v1::JobSpec& s) { s.mutable_precision()->set_ladder(0, 17); },
+       "spec.precision.ladder[0]"},
+      {[](v1::JobSpec& s) { s.mutable_precision()->set_alpha(0); }, "spec.precision.alpha"},
+      {[](v1::JobSpec& s) { s.mutable_precision()->set_patience(0); },
+       "spec.precision.patience"},
+      {[](v1::JobSpec& s) { s.mutable_resources()->set_workers(2048); },
+       "spec.resources.workers"},
+      {[](v1::JobSpec& s) { s.set_checkpoint_interval_epochs(11); },
+       "spec.checkpoint_interval_epochs"},
+      {[](v1::JobSpec& s) { s.set_priority(1001); }, "spec.priority"},
+      {[](v1::JobSpec& s) { (*s.mutable_labels())["Bad Key"] = "x"; }, "spec.labels"},
+  };
+  for (const auto& [mutate, field] : cases) {
+    v1::JobSpec spec = SwitchingSpec();
+    mutate(spec);
+    const absl::Status s = client_->SubmitJob(spec).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << field;
+    EXPECT_NE(s.message().find(field + ":"), std::string::npos) << field << ": " << s;
+  }
+  EXPECT_TRUE(client_->ListJobs()->empty());  // Nothing invalid was stored.
+  EXPECT_EQ(client_->SubmitJob(SwitchingSpec(), "bad id!").status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(ServerTest, AWorkerRunsAJobThroughAPrecisionSwitch) {
