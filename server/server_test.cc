@@ -413,6 +413,16 @@ TEST_F(ServerTest, ARestartedCoordinatorKeepsJobsEventsAndPolicyState) {
   EXPECT_NEAR(r.diagnostics().ratio(), 400.0, 1e-9);
 }
 
+TEST_F(ServerTest, ASecondCoordinatorOnTheSamePortFailsToStart) {
+  Start(TempDb("first.db"));
+  ServerOptions options{.listen = absl::StrCat("127.0.0.1:", server_->port()),
+                        .metrics_listen = "",
+                        .db_path = TempDb("second.db")};
+  auto second = CoordinatorServer::Start(options, &log_);
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.status().message().find("--listen"), std::string::npos) << second.status();
+}
+
 TEST_F(ServerTest, ATokenIsRequiredWhenConfigured) {
   Start(TempDb("token.db"), "s3cret");
   EXPECT_TRUE(client_->ListJobs().ok());
