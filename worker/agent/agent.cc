@@ -290,8 +290,13 @@ void Agent::RunJob(JobRun* run, v1::Assignment assignment, std::string worker_id
   } else if (spec.resources().device_kind() == v1::DEVICE_KIND_CUDA) {
     result = absl::UnimplementedError(
         "training on CUDA devices is not supported by this worker yet; use device_kind CPU");
+  } else if (spec.checkpoint_interval_epochs() > 0) {
+    // Failing is safer than training without the checkpoints a long run relies on.
+    result = absl::UnimplementedError(
+        "checkpoints are not supported by this worker yet; use checkpoint_interval_epochs = 0");
   } else {
-    omp_set_num_threads(threads_per_slot_);
+    const uint32_t threads = spec.resources().cpu_threads_per_rank();
+    omp_set_num_threads(threads > 0 ? static_cast<int>(threads) : threads_per_slot_);
     RemotePrecisionController controller(*stub_, options_.retry, worker_id, run->job_id,
                                          spec.precision(),
                                          static_cast<int>(assignment.start_precision_bits()),

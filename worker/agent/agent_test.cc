@@ -135,5 +135,17 @@ TEST_F(AgentTest, ACancelledJobStopsWithinAnIteration) {
   EXPECT_EQ(AwaitEnd(next->id()).state(), v1::JOB_STATE_SUCCEEDED);
 }
 
+TEST_F(AgentTest, AJobAskingForWhatTheWorkerCannotDoFailsWithTheReason) {
+  v1::JobSpec spec = SyntheticSpec(1, 64);
+  spec.set_checkpoint_interval_epochs(1);
+  auto job = client_->SubmitJob(spec);
+  ASSERT_TRUE(job.ok()) << job.status();
+  const v1::Job ended = AwaitEnd(job->id());
+  EXPECT_EQ(ended.state(), v1::JOB_STATE_FAILED);
+  EXPECT_NE(ended.reason().find("checkpoints are not supported"), std::string::npos)
+      << ended.reason();
+  EXPECT_NE(ended.reason().find("worker test-worker"), std::string::npos) << ended.reason();
+}
+
 }  // namespace
 }  // namespace muppet
