@@ -10,6 +10,8 @@ import unittest
 from tests import harness
 from tests.harness import QUICK_JOB_FLAGS, muppetctl, wait_for
 
+MUPPET_TRAIN = os.path.join(harness.RUNFILES, "worker", "muppet-train")
+
 
 def get_job(address, job_id):
     result = muppetctl(address, "--output=json", "get", job_id)
@@ -68,6 +70,28 @@ class ServiceTest(unittest.TestCase):
         self.assertEqual(len(switches), len(job["progress"]["switch_epochs"]))
         self.assertEqual(coordinator.stop(), 0, "SIGTERM drains and exits 0")
         self.assertIn("event=draining", coordinator.log())
+
+    def test_the_coordinators_policy_trains_exactly_as_a_local_one(self):
+        # Same spec, seed and thread count: muppet-train (policy in process) and the service
+        # (policy in muppetd, over ReportEpoch) must make the same decisions and end with the
+        # same model.
+        report = os.path.join(self.tmp, "local.json")
+        local = subprocess.run([MUPPET_TRAIN, *QUICK_JOB_FLAGS, "--threads=2",
+                                f"--report={report}"], capture_output=True, text=True,
+                               timeout=300)
+        self.assertEqual(local.returncode, 0, local.stderr)
+        with open(report) as f:
+            local_final = json.load(f)["final"]
+        coordinator = self.start()
+        self.worker(coordinator.address)  # --threads=2, one slot.
+        result = muppetctl(coordinator.address, "submit", *QUICK_JOB_FLAGS, "--watch")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        job = get_job(coordinator.address, result.stdout.split()[1])
+        self.assertEqual(job["result"]["switch_epochs"], local_final["switch_epochs"])
+        self.assertEqual([int(e) - 1 for e in job["progress"]["switch_epochs"]],
+                         [s["policy_epoch"] for s in local_final["switches"]])
+        self.assertAlmostEqual(job["result"]["test_accuracy"], local_final["test_accuracy"],
+                               places=9)
 
     def test_kill9_loses_no_acknowledged_job_or_event(self):
         coordinator = self.start(port=harness.free_port())
