@@ -1,0 +1,74 @@
+// Helpers shared by the coordinator's source files (coordinator*.cc). Not for other users.
+#ifndef MUPPET_SERVER_COORDINATOR_INTERNAL_H_
+#define MUPPET_SERVER_COORDINATOR_INTERNAL_H_
+
+#include <algorithm>
+#include <string>
+
+#include "absl/random/random.h"
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "google/protobuf/timestamp.pb.h"
+#include "muppet/v1/job.pb.h"
+#include "scheduler/precision_policy.h"
+
+namespace muppet::server::coordinator_internal {
+
+
+inline bool IsFinal(v1::JobState state) {
+  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
+         state == v1::JOB_STATE_CANCELLED;
+}
+
+// Holds workers' devices.
+inline bool IsPlaced(v1::JobState state) {
+  return state == v1::JOB_STATE_SCHEDULED || state == v1::JOB_STATE_RUNNING;
+}
+
+inline std::string StateName(v1::JobState state) {
+  return absl::AsciiStrToLower(absl::string_view(v1::JobState_Name(state)).substr(10));
+}
+
+inline void SetTime(google::protobuf::Timestamp& t, absl::Time time) {
+  const int64_t nanos = absl::ToUnixNanos(time);
+  t.set_seconds(nanos / 1000000000);
+  t.set_nanos(static_cast<int32_t>(nanos % 1000000000));
+}
+
+inline std::string RandomId(absl::string_view prefix) {
+  static absl::Mutex mu(absl::kConstInit);
+  static absl::BitGen* gen = new absl::BitGen();
+  absl::MutexLock lock(&mu);
+  return absl::StrFormat("%s%016x", prefix, absl::Uniform<uint64_t>(*gen));
+}
+
+inline bool IsToken(absl::string_view s, size_t max, absl::string_view extra) {
+  return !s.empty() && s.size() <= max && std::all_of(s.begin(), s.end(), [&](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+           extra.find(c) != absl::string_view::npos;
+  });
+}
+
+inline v1::PolicyDiagnostics ToProto(const scheduler::Diagnostics& d) {
+  v1::PolicyDiagnostics p;
+  if (d.diversity) p.set_diversity(*d.diversity);
+  if (d.ratio) p.set_ratio(*d.ratio);
+  if (d.threshold) p.set_threshold(*d.threshold);
+  if (d.violations) p.set_violations(static_cast<uint32_t>(*d.violations));
+  p.set_skipped_tensors(static_cast<uint32_t>(d.skipped_tensors));
+  return p;
+}
+
+inline absl::Status RequireId(absl::string_view field, const std::string& value) {
+  if (value.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": required"));
+  return absl::OkStatus();
+}
+
+}  // namespace muppet::server::coordinator_internal
+
+#endif  // MUPPET_SERVER_COORDINATOR_INTERNAL_H_

@@ -1,0 +1,327 @@
+#include "server/coordinator.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "proto/spec_validation.h"
+#include "server/coordinator_internal.h"
+
+// Coordinator: the WorkerService side.
+namespace muppet::server {
+namespace {
+
+constexpr size_t kMaxWorkerName = 253;
+
+}  // namespace
+
+using coordinator_internal::IsFinal;
+using coordinator_internal::IsToken;
+using coordinator_internal::RandomId;
+using coordinator_internal::RequireId;
+using coordinator_internal::SetTime;
+using coordinator_internal::StateName;
+using coordinator_internal::ToProto;
+
+absl::StatusOr<Coordinator::WorkerEntry*> Coordinator::ActiveWorker(const std::string& worker_id) {
+  if (absl::Status s = RequireId("worker_id", worker_id); !s.ok()) return s;
+  const auto it = workers_.find(worker_id);
+  if (it == workers_.end() || it->second.info.state() != v1::WORKER_STATE_ACTIVE) {
+    return absl::NotFoundError(
+        absl::StrCat("worker ", worker_id, " is not registered (or was lost); register again"));
+  }
+  return &it->second;
+}
+
+absl::StatusOr<v1::RegisterWorkerResponse> Coordinator::RegisterWorker(
+    const v1::RegisterWorkerRequest& request) {
+  if (!IsToken(request.worker_name(), kMaxWorkerName, "._-")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "worker_name: must be 1 to 253 characters from [A-Za-z0-9._-], got \"",
+        request.worker_name(), "\""));
+  }
+  if (request.devices().empty()) {
+    return absl::InvalidArgumentError("devices: at least one device is required");
+  }
+  for (int i = 0; i < request.devices_size(); ++i) {
+    const v1::DeviceKind kind = request.devices(i).kind();
+    if (kind != v1::DEVICE_KIND_CPU && kind != v1::DEVICE_KIND_CUDA) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("devices[", i, "].kind: must be CPU or CUDA, got ", kind));
+    }
+  }
+  if (absl::Status s = ValidateLabels(request.labels()); !s.ok()) return s;
+
+  absl::MutexLock lock(&mu_);
+  Change change;
+  for (const auto& [id, entry] : workers_) {
+    if (entry.info.worker_name() == request.worker_name() &&
+        entry.info.state() == v1::WORKER_STATE_ACTIVE) {
+      StageWorker(change, id).set_state(v1::WORKER_STATE_LOST);
+      FailJobsOn(change, id,
+                 absl::StrCat("worker ", request.worker_name(), " (", id,
+                              ") registered again (restarted) while the job ran on it"));
+    }
+  }
+  std::string id;
+  do {
+    id = RandomId("wrk-");
+  } while (workers_.count(id) != 0);
+  v1::WorkerInfo& info = change.workers[id];
+  info.set_worker_id(id);
+  info.set_worker_name(request.worker_name());
+  info.set_state(v1::WORKER_STATE_ACTIVE);
+  *info.mutable_devices() = request.devices();
+  *info.mutable_cpu() = request.cpu();
+  info.set_version(request.version());
+  *info.mutable_labels() = request.labels();
+  const absl::Time now = absl::Now();
+  SetTime(*info.mutable_register_time(), now);
+  SetTime(*info.mutable_last_heartbeat_time(), now);
+  Schedule(change);
+  if (absl::Status s = Apply(change); !s.ok()) return s;
+  workers_[id].last_heartbeat = now;
+
+  v1::RegisterWorkerResponse response;
+  response.set_worker_id(id);
+  const auto to_duration = [](absl::Duration d, google::protobuf::Duration& out) {
+    out.set_seconds(absl::ToInt64Seconds(d));
+    out.set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d) % 1000000000));
+  };
+  to_duration(options_.heartbeat_interval, *response.mutable_heartbeat_interval());
+  to_duration(options_.lease, *response.mutable_lease());
+  return response;
+}
+
+absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::HeartbeatRequest& request) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<WorkerEntry*> worker = ActiveWorker(request.worker_id());
+  if (!worker.ok()) return worker.status();
+  (*worker)->last_heartbeat = absl::Now();
+  v1::HeartbeatResponse response;
+  Change change;
+  for (const std::string& job_id : request.running_job_ids()) {
+    const auto it = jobs_.find(job_id);
+    const v1::Job* j = it == jobs_.end() ? nullptr : &it->second.record.job();
+    if (j == nullptr || IsFinal(j->state()) ||
+        std::find(j->worker_ids().begin(), j->worker_ids().end(), request.worker_id()) ==
+            j->worker_ids().end()) {
+      response.add_cancel_job_ids(job_id);
+      continue;
+    }
+    if (it->second.record.acknowledged()) continue;
+    StoredJob& job = Stage(change, job_id);
+    job.record.set_acknowledged(true);
+    if (j->state() == v1::JOB_STATE_SCHEDULED) {
+      Transition(change, job, v1::JOB_STATE_RUNNING, "");
+    }
+  }
+  if (absl::Status s = Apply(change); !s.ok()) return s;
+  return response;
+}
+
+absl::StatusOr<v1::ReportEpochResponse> Coordinator::ReportEpoch(
+    const v1::ReportEpochRequest& request) {
+  if (absl::Status s = RequireId("worker_id", request.worker_id()); !s.ok()) return s;
+  if (absl::Status s = RequireId("job_id", request.job_id()); !s.ok()) return s;
+  absl::MutexLock lock(&mu_);
+  const auto it = jobs_.find(request.job_id());
+  if (it == jobs_.end()) {
+    return absl::NotFoundError(absl::StrCat("job ", request.job_id(), " not found"));
+  }
+  const internal::JobRecord& record = it->second.record;
+  const v1::Job& j = record.job();
+  if (j.state() == v1::JOB_STATE_CANCELLED || j.state() == v1::JOB_STATE_FAILED) {
+    v1::ReportEpochResponse stop;
+    stop.set_next_precision_bits(request.precision_bits());
+    stop.set_stop(true);
+    return stop;
+  }
+  if (j.worker_ids().empty() || j.worker_ids(0) != request.worker_id() ||
+      j.state() == v1::JOB_STATE_SUCCEEDED) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "job ", j.id(), " is not running with worker ", request.worker_id(), " as rank 0"));
+  }
+  if (record.has_last_report() && record.last_report_epoch() == request.epoch()) {
+    return record.last_report();  // A retry: the same decision again.
+  }
+  scheduler::PrecisionPolicy& policy = *policies_.at(j.id());
+  if (request.epoch() != policy.next_epoch()) {
+    return absl::InvalidArgumentError(absl::StrCat("epoch: expected ", policy.next_epoch(),
+                                                   " (reports arrive in order), got ",
+                                                   request.epoch()));
+  }
+  const uint32_t bits = static_cast<uint32_t>(policy.precision_bits());
+  if (request.precision_bits() != bits) {
+    return absl::InvalidArgumentError(absl::StrCat("precision_bits: epoch ", request.epoch(),
+                                                   " was to train at ", bits, " bits, got ",
+                                                   request.precision_bits()));
+  }
+  scheduler::PolicyEpoch observed{.epoch = request.epoch()};
+  for (int i = 0; i < request.gradients_size(); ++i) {
+    const v1::TensorGradientStatistics& g = request.gradients(i);
+    if (g.elements() == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("gradients[", i, "].elements: must be at least 1, got 0"));
+    }
+    observed.gradients.push_back({.name = g.name(),
+                                  .squared_norm = g.squared_norm(),
+                                  .window_sum_squared_norm = g.window_sum_squared_norm(),
+                                  .elements = static_cast<int64_t>(g.elements())});
+  }
+  const std::string state_before = it->second.policy_state;
+  absl::StatusOr<scheduler::Decision> decision = policy.Observe(observed);
+  if (!decision.ok()) return decision.status();
+
+  v1::ReportEpochResponse response;
+  response.set_next_precision_bits(static_cast<uint32_t>(decision->next_precision_bits));
+  response.set_switched(decision->switched);
+  response.set_window_closed(decision->window_closed);
+  *response.mutable_diagnostics() = ToProto(decision->diagnostics);
+
+  Change change;
+  StoredJob& job = Stage(change, j.id());
+  job.policy_state = policy.SerializeState();
+  job.record.set_last_report_epoch(request.epoch());
+  *job.record.mutable_last_report() = response;
+  job.record.set_acknowledged(true);
+  if (job.record.job().state() == v1::JOB_STATE_SCHEDULED) {
+    Transition(change, job, v1::JOB_STATE_RUNNING, "");
+  }
+  v1::EpochReport& report = *AddEvent(change, job).mutable_epoch();
+  report.set_epoch(request.epoch());
+  report.set_precision_bits(bits);
+  *report.mutable_metrics() = request.metrics();
+  *report.mutable_diagnostics() = response.diagnostics();
+  v1::JobProgress& progress = *job.record.mutable_job()->mutable_progress();
+  progress.set_epochs_completed(request.epoch() + 1);
+  progress.set_precision_bits(response.next_precision_bits());
+  if (request.metrics().has_train_loss()) progress.set_train_loss(request.metrics().train_loss());
+  if (request.metrics().has_test_accuracy()) {
+    progress.set_test_accuracy(request.metrics().test_accuracy());
+  }
+  if (decision->switched) {
+    progress.add_switch_epochs(request.epoch() + 1);
+    v1::PrecisionSwitch& s = *AddEvent(change, job).mutable_precision_switch();
+    s.set_epoch(request.epoch() + 1);
+    s.set_from_bits(bits);
+    s.set_to_bits(response.next_precision_bits());
+    *s.mutable_diagnostics() = response.diagnostics();
+  }
+  if (absl::Status s = Apply(change); !s.ok()) {
+    // The policy moved but nothing was stored: put it back as the store has it.
+    policies_[j.id()] = *scheduler::RestorePolicy(state_before);
+    return s;
+  }
+  metrics_->ObserveEpoch(request.job_id(), report);
+  if (decision->switched) {
+    metrics_->ObserveSwitch(request.job_id(), bits, response.next_precision_bits());
+  }
+  return response;
+}
+
+absl::Status Coordinator::ReportResult(const v1::ReportResultRequest& request) {
+  if (absl::Status s = RequireId("worker_id", request.worker_id()); !s.ok()) return s;
+  if (absl::Status s = RequireId("job_id", request.job_id()); !s.ok()) return s;
+  if (request.succeeded() && !request.has_result()) {
+    return absl::InvalidArgumentError("result: required when succeeded is true");
+  }
+  if (!request.succeeded() && request.error().empty()) {
+    return absl::InvalidArgumentError("error: required when succeeded is false");
+  }
+  absl::MutexLock lock(&mu_);
+  const auto it = jobs_.find(request.job_id());
+  if (it == jobs_.end()) {
+    return absl::NotFoundError(absl::StrCat("job ", request.job_id(), " not found"));
+  }
+  const v1::Job& j = it->second.record.job();
+  if (std::find(j.worker_ids().begin(), j.worker_ids().end(), request.worker_id()) ==
+      j.worker_ids().end()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", j.id(), " is not placed on worker ", request.worker_id()));
+  }
+  if (IsFinal(j.state())) {
+    // A retried report, or a failure report after a cancellation: nothing left to do.
+    if (request.succeeded() == (j.state() == v1::JOB_STATE_SUCCEEDED)) return absl::OkStatus();
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", j.id(), " already ended (", StateName(j.state()), ")"));
+  }
+  Change change;
+  StoredJob& job = Stage(change, j.id());
+  if (job.record.job().state() == v1::JOB_STATE_SCHEDULED) {
+    Transition(change, job, v1::JOB_STATE_RUNNING, "");
+  }
+  if (request.succeeded()) {
+    *job.record.mutable_job()->mutable_result() = request.result();
+    // The final evaluation comes after the last policy epoch's report.
+    job.record.mutable_job()->mutable_progress()->set_test_accuracy(
+        request.result().test_accuracy());
+    Transition(change, job, v1::JOB_STATE_SUCCEEDED, "");
+  } else {
+    const std::string name = workers_.count(request.worker_id()) != 0
+                                 ? workers_.at(request.worker_id()).info.worker_name()
+                                 : request.worker_id();
+    Transition(change, job, v1::JOB_STATE_FAILED,
+               absl::StrCat("worker ", name, ": ", request.error()));
+  }
+  Schedule(change);
+  return Apply(change);
+}
+
+absl::StatusOr<uint64_t> Coordinator::OpenAssignmentStream(const std::string& worker_id) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<WorkerEntry*> worker = ActiveWorker(worker_id);
+  if (!worker.ok()) return worker.status();
+  WorkerEntry& entry = **worker;
+  ++entry.stream_generation;
+  entry.outbox.clear();
+  std::vector<const StoredJob*> waiting;
+  for (const std::string& id : placed_) {
+    const StoredJob& job = jobs_.at(id);
+    if (job.record.job().state() == v1::JOB_STATE_SCHEDULED && !job.record.acknowledged()) {
+      waiting.push_back(&job);
+    }
+  }
+  std::sort(waiting.begin(), waiting.end(), [](const StoredJob* a, const StoredJob* b) {
+    return a->record.submit_sequence() < b->record.submit_sequence();
+  });
+  for (const StoredJob* job_ptr : waiting) {
+    const StoredJob& job = *job_ptr;
+    const v1::Job& j = job.record.job();
+    for (int i = 0; i < j.worker_ids_size(); ++i) {
+      if (j.worker_ids(i) != worker_id) continue;
+      v1::AssignmentEvent event;
+      *event.mutable_assign() = MakeAssignment(job, i);
+      entry.outbox.push_back(std::move(event));
+    }
+  }
+  changed_.SignalAll();  // Ends the stream this one replaces.
+  return entry.stream_generation;
+}
+
+absl::StatusOr<std::vector<v1::AssignmentEvent>> Coordinator::NextAssignments(
+    const std::string& worker_id, uint64_t generation, absl::Duration wait) {
+  const absl::Time deadline = absl::Now() + wait;
+  absl::MutexLock lock(&mu_);
+  while (true) {
+    if (shut_down_) return absl::UnavailableError("the coordinator is shutting down");
+    const auto it = workers_.find(worker_id);
+    if (it == workers_.end() || it->second.info.state() != v1::WORKER_STATE_ACTIVE ||
+        it->second.stream_generation != generation) {
+      return absl::CancelledError("a newer assignment stream replaced this one, or the worker "
+                                  "was lost");
+    }
+    if (!it->second.outbox.empty()) {
+      std::vector<v1::AssignmentEvent> events(
+          std::make_move_iterator(it->second.outbox.begin()),
+          std::make_move_iterator(it->second.outbox.end()));
+      it->second.outbox.clear();
+      return events;
+    }
+    if (changed_.WaitWithDeadline(&mu_, deadline)) return std::vector<v1::AssignmentEvent>();
+  }
+}
+
+}  // namespace muppet::server
