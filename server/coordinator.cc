@@ -13,11 +13,6 @@
 // are in coordinator_jobs.cc, WorkerService methods in coordinator_workers.cc.
 namespace muppet::server {
 
-using coordinator_internal::IsFinal;
-using coordinator_internal::IsPlaced;
-using coordinator_internal::SetTime;
-using coordinator_internal::StateName;
-
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
     std::unique_ptr<Store> store, const CoordinatorOptions& options, Metrics* metrics,
     Logger* log) {

@@ -71,4 +71,16 @@ inline absl::Status RequireId(absl::string_view field, const std::string& value)
 
 }  // namespace muppet::server::coordinator_internal
 
+// The three coordinator sources use these unqualified.
+namespace muppet::server {
+using coordinator_internal::IsFinal;
+using coordinator_internal::IsPlaced;
+using coordinator_internal::IsToken;
+using coordinator_internal::RandomId;
+using coordinator_internal::RequireId;
+using coordinator_internal::SetTime;
+using coordinator_internal::StateName;
+using coordinator_internal::ToProto;
+}  // namespace muppet::server
+
 #endif  // MUPPET_SERVER_COORDINATOR_INTERNAL_H_

@@ -22,13 +22,6 @@ constexpr size_t kMaxCancelReason = 1024;
 
 }  // namespace
 
-using coordinator_internal::IsFinal;
-using coordinator_internal::IsToken;
-using coordinator_internal::RandomId;
-using coordinator_internal::RequireId;
-using coordinator_internal::SetTime;
-using coordinator_internal::StateName;
-
 absl::StatusOr<v1::Job> Coordinator::SubmitJob(const v1::SubmitJobRequest& request) {
   const std::string& request_id = request.request_id();
   if (!request_id.empty() && !IsToken(request_id, 64, "_-")) {

@@ -17,14 +17,6 @@ constexpr size_t kMaxWorkerName = 253;
 
 }  // namespace
 
-using coordinator_internal::IsFinal;
-using coordinator_internal::IsToken;
-using coordinator_internal::RandomId;
-using coordinator_internal::RequireId;
-using coordinator_internal::SetTime;
-using coordinator_internal::StateName;
-using coordinator_internal::ToProto;
-
 absl::StatusOr<Coordinator::WorkerEntry*> Coordinator::ActiveWorker(const std::string& worker_id) {
   if (absl::Status s = RequireId("worker_id", worker_id); !s.ok()) return s;
   const auto it = workers_.find(worker_id);
