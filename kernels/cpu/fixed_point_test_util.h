@@ -28,7 +28,9 @@ inline std::vector<double> DequantizedOperand(const std::vector<float>& x,
                                       o.step * 3 + static_cast<uint64_t>(operand));
   std::vector<double> v(x.size());
   for (size_t i = 0; i < v.size(); ++i) {
-    v[i] = std::ldexp(o.word_length <= 8 ? double{q.s8[i]} : double{q.s16[i]}, -q.exponent);
+    const double code =
+        o.word_length <= 8 ? static_cast<double>(q.s8[i]) : static_cast<double>(q.s16[i]);
+    v[i] = std::ldexp(code, -q.exponent);
   }
   return v;
 }
