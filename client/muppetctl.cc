@@ -309,6 +309,7 @@ int Run(const std::vector<std::string>& args) {
 }  // namespace muppet::client
 
 int main(int argc, char** argv) {
+  muppet::SetVersionFlag("muppetctl");
   absl::SetProgramUsageMessage(
       "the muppet command-line client.\n"
       "  muppetctl [--server=127.0.0.1:7070] [--output=table|json] COMMAND\n"

@@ -108,6 +108,7 @@ int Run() {
 }  // namespace muppet
 
 int main(int argc, char** argv) {
+  muppet::SetVersionFlag("muppetd");
   absl::SetProgramUsageMessage(absl::StrCat(
       "the muppet coordinator (version ", muppet::kVersion,
       ").\n  muppetd [--db=muppet.db] [--listen=127.0.0.1:7070] "

@@ -182,6 +182,7 @@ int Run() {
 }  // namespace muppet
 
 int main(int argc, char** argv) {
+  muppet::SetVersionFlag("muppet-train");
   absl::SetProgramUsageMessage(
       "trains a CNN on one machine.\n  muppet-train --model=lenet5 --epochs=2 "
       "[--dataset=fashion-mnist] [--report=run.json]");

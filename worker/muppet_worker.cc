@@ -110,6 +110,7 @@ int Run() {
 }  // namespace muppet
 
 int main(int argc, char** argv) {
+  muppet::SetVersionFlag("muppet-worker");
   absl::SetProgramUsageMessage(
       absl::StrCat("the muppet worker agent (version ", muppet::kVersion,
                    ").\n  muppet-worker --server=127.0.0.1:7070 [--name=NAME] [--slots=1]"));

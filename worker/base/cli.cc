@@ -3,11 +3,19 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/flags/usage_config.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/ascii.h"
+#include "proto/version.h"
 
 namespace muppet {
+
+void SetVersionFlag(const std::string& program) {
+  absl::FlagsUsageConfig config;
+  config.version_string = [program] { return absl::StrCat(program, " ", kVersion, "\n"); };
+  absl::SetFlagsUsageConfig(config);
+}
 
 absl::StatusOr<std::vector<std::string>> ReadConfigFlags(const std::string& path) {
   std::ifstream in(path);

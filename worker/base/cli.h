@@ -31,6 +31,9 @@ inline std::vector<char*> DashedFlagsToUnderscores(int argc, char** argv,
   return result;
 }
 
+// Makes `--version` print "<program> <muppet version>". Call before parsing flags.
+void SetVersionFlag(const std::string& program);
+
 // Reads a config file of flags: one "name = value" (or "--name=value") per line; blank lines
 // and lines starting with '#' are ignored. Returns them as "--name=value" arguments, to be
 // placed before the command line's own so that those override the file. Errors name the file
