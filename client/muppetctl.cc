@@ -2,7 +2,8 @@
 //
 //   muppetctl [--server=127.0.0.1:7070] [--output=table|json] <command> [arguments]
 //
-//   submit  --file=job.yaml | --model=lenet5 [--epochs=...] [muppet-train's flags] [--watch]
+//   submit  --file=job.yaml | --model=lenet5 [--epochs=...] [the training flags of
+//           worker/train/train_flags.cc, as muppet-train] [--watch]
 //   get     JOB_ID
 //   list    [--state=running,queued] [--limit=N]
 //   cancel  JOB_ID [--reason=TEXT]
@@ -20,9 +21,7 @@
 #include <string>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -34,6 +33,7 @@
 #include "proto/spec_validation.h"
 #include "worker/base/cli.h"
 #include "worker/train/train_config.h"
+#include "worker/train/train_flags.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:7070", "muppetd's address, host:port.");
 ABSL_FLAG(std::string, output, "table", "Output format: table | json.");
@@ -45,29 +45,6 @@ ABSL_FLAG(std::string, name, "", "submit: job name.");
 ABSL_FLAG(int32_t, priority, 0, "submit: priority in [-1000, 1000]; higher runs first.");
 ABSL_FLAG(std::string, request_id, "", "submit: idempotency key; a retry returns the same job.");
 ABSL_FLAG(bool, watch, false, "submit: watch the job until it ends.");
-ABSL_FLAG(std::string, model, "", "submit: model: lenet5, resnet20, alexnet, resnet18, googlenet.");
-ABSL_FLAG(std::string, dataset, "fashion-mnist", "submit: fashion-mnist, idx, cifar10, synthetic.");
-ABSL_FLAG(std::string, data_dir, "", "submit: directory of the dataset files on the worker.");
-ABSL_FLAG(std::string, synthetic, "", "submit: <c>x<h>x<w>,<classes>,<train>,<test>.");
-ABSL_FLAG(int64_t, epochs, 10, "submit: training epochs.");
-ABSL_FLAG(int64_t, batch_size, 128, "submit: minibatch size.");
-ABSL_FLAG(double, lr, 0.1, "submit: initial learning rate.");
-ABSL_FLAG(double, momentum, 0.9, "submit: SGD momentum.");
-ABSL_FLAG(double, weight_decay, 1e-4, "submit: L2 weight decay.");
-ABSL_FLAG(std::string, lr_schedule, "", "submit: as muppet-train's --lr-schedule.");
-ABSL_FLAG(bool, augment, false, "submit: random crop and flip.");
-ABSL_FLAG(int64_t, train_limit, 0, "submit: train on the first N images (0: all).");
-ABSL_FLAG(int64_t, test_limit, 0, "submit: evaluate on the first N images (0: all).");
-ABSL_FLAG(int64_t, seed, 0, "submit: seed.");
-ABSL_FLAG(std::string, policy, "muppet", "submit: muppet | fp32 | fixed:<bits> | schedule:...");
-ABSL_FLAG(std::string, rounding, "stochastic", "submit: stochastic | nearest.");
-ABSL_FLAG(std::string, ladder, "", "submit: muppet ladder, e.g. 8,12,14,16.");
-ABSL_FLAG(int64_t, resolution, 0, "submit: muppet window r (default 3).");
-ABSL_FLAG(int64_t, patience, 0, "submit: muppet violations y (default 2).");
-ABSL_FLAG(std::optional<double>, alpha, std::nullopt, "submit: muppet threshold alpha.");
-ABSL_FLAG(std::optional<double>, beta, std::nullopt, "submit: muppet threshold beta.");
-ABSL_FLAG(std::optional<double>, lambda, std::nullopt, "submit: muppet threshold lambda.");
-ABSL_FLAG(int64_t, policy_epoch_iterations, 0, "submit: policy epoch length in iterations.");
 // list, cancel
 ABSL_FLAG(std::string, state, "", "list: only these states, e.g. running,queued.");
 ABSL_FLAG(int32_t, limit, 0, "list: at most this many jobs (0: all).");
@@ -121,30 +98,7 @@ absl::StatusOr<v1::JobSpec> SpecFromCommandLine() {
     if (!parsed.ok()) return parsed.status();
     spec = *std::move(parsed);
   } else {
-    const TrainFlags flags{.model = absl::GetFlag(FLAGS_model),
-                           .dataset = absl::GetFlag(FLAGS_dataset),
-                           .data_dir = absl::GetFlag(FLAGS_data_dir),
-                           .epochs = absl::GetFlag(FLAGS_epochs),
-                           .batch_size = absl::GetFlag(FLAGS_batch_size),
-                           .lr = absl::GetFlag(FLAGS_lr),
-                           .momentum = absl::GetFlag(FLAGS_momentum),
-                           .weight_decay = absl::GetFlag(FLAGS_weight_decay),
-                           .lr_schedule = absl::GetFlag(FLAGS_lr_schedule),
-                           .synthetic = absl::GetFlag(FLAGS_synthetic),
-                           .augment = absl::GetFlag(FLAGS_augment),
-                           .train_limit = absl::GetFlag(FLAGS_train_limit),
-                           .test_limit = absl::GetFlag(FLAGS_test_limit),
-                           .seed = absl::GetFlag(FLAGS_seed),
-                           .policy = absl::GetFlag(FLAGS_policy),
-                           .rounding = absl::GetFlag(FLAGS_rounding),
-                           .ladder = absl::GetFlag(FLAGS_ladder),
-                           .resolution = absl::GetFlag(FLAGS_resolution),
-                           .patience = absl::GetFlag(FLAGS_patience),
-                           .alpha = absl::GetFlag(FLAGS_alpha),
-                           .beta = absl::GetFlag(FLAGS_beta),
-                           .lambda = absl::GetFlag(FLAGS_lambda),
-                           .policy_epoch_iterations =
-                               absl::GetFlag(FLAGS_policy_epoch_iterations)};
+    const TrainFlags flags = TrainFlagsFromCommandLine();
     if (flags.model.empty()) {
       return absl::InvalidArgumentError("submit: --model or --file is required");
     }
@@ -309,15 +263,14 @@ int Run(const std::vector<std::string>& args) {
 }  // namespace muppet::client
 
 int main(int argc, char** argv) {
-  muppet::SetVersionFlag("muppetctl");
-  absl::SetProgramUsageMessage(
-      "the muppet command-line client.\n"
-      "  muppetctl [--server=127.0.0.1:7070] [--output=table|json] COMMAND\n"
-      "  commands: submit (--file=JOB.yaml | --model=...), get JOB, list, cancel JOB, "
-      "watch JOB, workers");
-  std::vector<std::string> storage;
-  std::vector<char*> args = muppet::DashedFlagsToUnderscores(argc, argv, storage);
-  const std::vector<char*> positional =
-      absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
-  return muppet::client::Run({positional.begin() + 1, positional.end()});
+  const absl::StatusOr<std::vector<std::string>> args = muppet::ParseMuppetCommandLine(
+      argc, argv,
+      {.program = "muppetctl",
+       .usage = "the muppet command-line client.\n"
+                "  muppetctl [--server=127.0.0.1:7070] [--output=table|json] COMMAND\n"
+                "  commands: submit (--file=JOB.yaml | --model=...), get JOB, list, cancel JOB, "
+                "watch JOB, workers",
+       .positional = true});
+  if (!args.ok()) return muppet::client::Fail(muppet::client::kUsage, args.status().message());
+  return muppet::client::Run(*args);
 }

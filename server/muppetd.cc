@@ -15,8 +15,6 @@
 #include <thread>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -108,22 +106,12 @@ int Run() {
 }  // namespace muppet
 
 int main(int argc, char** argv) {
-  muppet::SetVersionFlag("muppetd");
-  absl::SetProgramUsageMessage(absl::StrCat(
+  const std::string usage = absl::StrCat(
       "the muppet coordinator (version ", muppet::kVersion,
       ").\n  muppetd [--db=muppet.db] [--listen=127.0.0.1:7070] "
-      "[--metrics-listen=127.0.0.1:9464] [--config=FILE]"));
-  absl::StatusOr<std::vector<std::string>> with_config = muppet::WithConfigFile(argc, argv);
-  if (!with_config.ok()) return muppet::Fail(std::string(with_config.status().message()));
-  std::vector<char*> raw;
-  for (std::string& a : *with_config) raw.push_back(a.data());
-  std::vector<std::string> storage;
-  std::vector<char*> args =
-      muppet::DashedFlagsToUnderscores(static_cast<int>(raw.size()), raw.data(), storage);
-  const std::vector<char*> positional =
-      absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
-  if (positional.size() > 1) {
-    return muppet::Fail(absl::StrCat("unexpected argument \"", positional[1], "\"; see --help"));
-  }
+      "[--metrics-listen=127.0.0.1:9464] [--config=FILE]");
+  const absl::StatusOr<std::vector<std::string>> args = muppet::ParseMuppetCommandLine(
+      argc, argv, {.program = "muppetd", .usage = usage, .config_file = true});
+  if (!args.ok()) return muppet::Fail(std::string(args.status().message()));
   return muppet::Run();
 }

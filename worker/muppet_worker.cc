@@ -14,8 +14,6 @@
 #include <thread>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -110,16 +108,11 @@ int Run() {
 }  // namespace muppet
 
 int main(int argc, char** argv) {
-  muppet::SetVersionFlag("muppet-worker");
-  absl::SetProgramUsageMessage(
+  const std::string usage =
       absl::StrCat("the muppet worker agent (version ", muppet::kVersion,
-                   ").\n  muppet-worker --server=127.0.0.1:7070 [--name=NAME] [--slots=1]"));
-  std::vector<std::string> storage;
-  std::vector<char*> args = muppet::DashedFlagsToUnderscores(argc, argv, storage);
-  const std::vector<char*> positional =
-      absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
-  if (positional.size() > 1) {
-    return muppet::Fail(absl::StrCat("unexpected argument \"", positional[1], "\"; see --help"));
-  }
+                   ").\n  muppet-worker --server=127.0.0.1:7070 [--name=NAME] [--slots=1]");
+  const absl::StatusOr<std::vector<std::string>> args =
+      muppet::ParseMuppetCommandLine(argc, argv, {.program = "muppet-worker", .usage = usage});
+  if (!args.ok()) return muppet::Fail(std::string(args.status().message()));
   return muppet::Run();
 }

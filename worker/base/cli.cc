@@ -3,19 +3,16 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "proto/version.h"
 
 namespace muppet {
-
-void SetVersionFlag(const std::string& program) {
-  absl::FlagsUsageConfig config;
-  config.version_string = [program] { return absl::StrCat(program, " ", kVersion, "\n"); };
-  absl::SetFlagsUsageConfig(config);
-}
 
 absl::StatusOr<std::vector<std::string>> ReadConfigFlags(const std::string& path) {
   std::ifstream in(path);
@@ -62,6 +59,41 @@ absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
         absl::StrCat("--token-file: cannot read a token from ", path));
   }
   return token;
+}
+
+absl::StatusOr<std::vector<std::string>> ParseMuppetCommandLine(int argc, char** argv,
+                                                                const CommandLine& spec) {
+  absl::FlagsUsageConfig config;
+  config.version_string = [program = spec.program] {
+    return absl::StrCat(program, " ", kVersion, "\n");
+  };
+  // --help lists muppet's flags wherever they are defined (the training flags live in
+  // worker/train/train_flags.cc), not only the main file's; absl's own stay in --helpfull.
+  config.contains_help_flags = [](absl::string_view file) {
+    return !absl::StrContains(file, "absl/") && !absl::StartsWith(file, "/");
+  };
+  config.contains_helpshort_flags = config.contains_help_flags;
+  absl::SetFlagsUsageConfig(config);
+  absl::SetProgramUsageMessage(spec.usage);
+  std::vector<std::string> raw(argv, argv + argc);
+  if (spec.config_file) {
+    absl::StatusOr<std::vector<std::string>> with_config = WithConfigFile(argc, argv);
+    if (!with_config.ok()) return with_config.status();
+    raw = *std::move(with_config);
+  }
+  std::vector<char*> raw_args;
+  for (std::string& a : raw) raw_args.push_back(a.data());
+  std::vector<std::string> storage;
+  std::vector<char*> args =
+      DashedFlagsToUnderscores(static_cast<int>(raw_args.size()), raw_args.data(), storage);
+  const std::vector<char*> parsed =
+      absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  std::vector<std::string> positional(parsed.begin() + 1, parsed.end());
+  if (!spec.positional && !positional.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unexpected argument \"", positional[0], "\"; see --help"));
+  }
+  return positional;
 }
 
 }  // namespace muppet

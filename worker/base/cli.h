@@ -31,8 +31,19 @@ inline std::vector<char*> DashedFlagsToUnderscores(int argc, char** argv,
   return result;
 }
 
-// Makes `--version` print "<program> <muppet version>". Call before parsing flags.
-void SetVersionFlag(const std::string& program);
+// How a binary's command line is parsed.
+struct CommandLine {
+  std::string program;          // Its name, for --version.
+  std::string usage;            // The text --help prints first.
+  bool config_file = false;     // Accept --config=FILE (ReadConfigFlags) before the flags.
+  bool positional = false;      // Accept positional arguments.
+};
+
+// Parses argv the muppet way: --version prints "<program> <version>", dashed flag names,
+// --config=FILE when allowed. Returns the positional arguments (without argv[0]). Errors: the
+// config file, or a positional argument where none is allowed. Exits on a bad flag, as absl does.
+absl::StatusOr<std::vector<std::string>> ParseMuppetCommandLine(int argc, char** argv,
+                                                                const CommandLine& spec);
 
 // Reads a config file of flags: one "name = value" (or "--name=value") per line; blank lines
 // and lines starting with '#' are ignored. Returns them as "--name=value" arguments, to be
