@@ -34,7 +34,8 @@ absl::Status Coordinator::Load() {
           scheduler::RestorePolicy(job.policy_state);
       if (!policy.ok()) {
         return absl::DataLossError(
-            absl::StrCat("the policy state of job ", id, " is corrupt: ", policy.status().message()));
+            absl::StrCat("the policy state of job ", id, " is corrupt: ",
+                         policy.status().message()));
       }
       policies_[id] = *std::move(policy);
       metrics_->SetPrecision(id, job.record.job().progress().precision_bits());

@@ -77,7 +77,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
 
 void CoordinatorServer::Shutdown(absl::Duration drain) {
   if (shut_down_.exchange(true)) return;
-  if (log_ != nullptr) log_->Info("draining", {{"timeout_seconds", absl::StrCat(absl::ToDoubleSeconds(drain))}});
+  if (log_ != nullptr) {
+    log_->Info("draining", {{"timeout_seconds", absl::StrCat(absl::ToDoubleSeconds(drain))}});
+  }
   if (coordinator_ != nullptr) coordinator_->Shutdown();  // Streams end first...
   if (rendezvous_ != nullptr) rendezvous_->Shutdown();
   if (server_ != nullptr) {

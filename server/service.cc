@@ -159,7 +159,8 @@ grpc::Status WorkerServiceImpl::StreamAssignments(
 
 grpc::Status RendezvousServiceImpl::Set(grpc::ServerContext* ctx, const v1::SetRequest* request,
                                         v1::SetResponse* response) {
-  return Unary(c_, ctx, "Set", [&] { return c_.rendezvous->Set(request->key(), request->value()); });
+  return Unary(c_, ctx, "Set",
+               [&] { return c_.rendezvous->Set(request->key(), request->value()); });
 }
 
 grpc::Status RendezvousServiceImpl::Get(grpc::ServerContext* ctx, const v1::GetRequest* request,

@@ -20,8 +20,30 @@ QUICK_JOB_FLAGS = [
 ]
 
 
-class Coordinator:
-    """A muppetd process on a database file; `restart` starts it again on the same file."""
+class _Process:
+    """A child process that logs to `log_path` and is stopped with SIGTERM."""
+
+    proc = None
+    log_path = None
+
+    def stop(self):
+        """SIGTERM, as an operator would (SIGKILL after 30 s); returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+
+class Coordinator(_Process):
+    """A muppetd process on a database file; `start` starts it again on the same file."""
 
     def __init__(self, tmp, *extra, port=0):
         self.tmp = tmp
@@ -54,23 +76,8 @@ class Coordinator:
         self.proc.kill()
         self.proc.wait(timeout=10)
 
-    def stop(self):
-        """SIGTERM, as an operator would; returns the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
 
-    def log(self):
-        with open(self.log_path) as f:
-            return f.read()
-
-
-class Worker:
+class Worker(_Process):
     """A muppet-worker process."""
 
     def __init__(self, tmp, address, name="worker-1", *extra):
@@ -79,20 +86,6 @@ class Worker:
         self.proc = subprocess.Popen(
             [WORKER, f"--server={address}", f"--name={name}", "--threads=2",
              "--max-backoff=1s", *extra], stdout=log, stderr=log)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-    def log(self):
-        with open(self.log_path) as f:
-            return f.read()
 
 
 def free_port():

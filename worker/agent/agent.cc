@@ -9,6 +9,7 @@
 #include "proto/version.h"
 #include "worker/agent/devices.h"
 #include "worker/agent/remote_controller.h"
+#include "worker/base/cpu.h"
 #include "worker/train/run.h"
 
 namespace muppet {
@@ -42,8 +43,6 @@ class JobLog : public RunObserver {
   RemotePrecisionController& controller_;
 };
 
-int UsableCores() { return static_cast<int>(DetectCpu().cores()); }
-
 }  // namespace
 
 Agent::Agent(const AgentOptions& options, Logger* log)
@@ -56,8 +55,7 @@ Agent::Agent(const AgentOptions& options, Logger* log)
 
 Agent::~Agent() {
   Stop();
-  while (!RunningJobIds().empty()) absl::SleepFor(absl::Milliseconds(50));
-  Reap();
+  AwaitJobs();
 }
 
 void Agent::Stop() {
@@ -79,8 +77,7 @@ absl::Status Agent::Run() {
     Session(*worker_id);
   }
   // Wait for the jobs to report how they ended.
-  while (!RunningJobIds().empty()) absl::SleepFor(absl::Milliseconds(50));
-  Reap();
+  AwaitJobs();
   return absl::OkStatus();
 }
 
@@ -88,10 +85,10 @@ absl::StatusOr<std::string> Agent::Register() {
   v1::RegisterWorkerRequest request;
   request.set_worker_name(options_.worker_name);
   std::string why_no_gpu;
-  for (v1::Device& d : DetectDevices(options_.slots, &why_no_gpu)) {
+  *request.mutable_cpu() = DetectCpu();
+  for (v1::Device& d : DetectDevices(request.cpu(), options_.slots, &why_no_gpu)) {
     *request.add_devices() = std::move(d);
   }
-  *request.mutable_cpu() = DetectCpu();
   request.set_version(kVersion);
   for (const auto& [k, v] : options_.labels) (*request.mutable_labels())[k] = v;
 
@@ -177,8 +174,7 @@ void Agent::Session(const std::string& worker_id) {
   if (!stop_) {
     // The coordinator failed this registration's jobs when it lost the worker.
     CancelAll("the coordinator lost this worker");
-    while (!RunningJobIds().empty()) absl::SleepFor(absl::Milliseconds(50));
-    Reap();
+    AwaitJobs();
     log_->Warn("registering_again", {{"old_worker", worker_id}});
   }
 }
@@ -255,6 +251,11 @@ void Agent::CancelJob(const std::string& job_id, const std::string& reason) {
 
 void Agent::CancelAll(const std::string& reason) {
   for (const std::string& id : RunningJobIds()) CancelJob(id, reason);
+}
+
+void Agent::AwaitJobs() {
+  while (!RunningJobIds().empty()) absl::SleepFor(absl::Milliseconds(50));
+  Reap();
 }
 
 void Agent::Reap() {

@@ -68,6 +68,8 @@ class Agent {
   void RunJob(JobRun* run, v1::Assignment assignment, std::string worker_id);
   // Joins the threads of finished jobs.
   void Reap();
+  // Waits until every job has reported how it ended, then joins their threads.
+  void AwaitJobs();
 
   const AgentOptions options_;
   Logger* const log_;

@@ -1,6 +1,5 @@
 #include "worker/agent/devices.h"
 
-#include <sched.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -9,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "kernels/cuda/device.h"
+#include "worker/base/cpu.h"
 
 namespace muppet {
 namespace {
@@ -32,8 +32,7 @@ std::string CpuModel() {
 v1::CpuInfo DetectCpu() {
   v1::CpuInfo cpu;
   cpu.set_model(CpuModel());
-  cpu_set_t set;
-  cpu.set_cores(sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1);
+  cpu.set_cores(UsableCores());
   __builtin_cpu_init();
   // The features the kernels dispatch on (kernels/cpu/isa.h), as the kernel names them.
   const std::pair<const char*, bool> features[] = {
@@ -51,9 +50,9 @@ v1::CpuInfo DetectCpu() {
   return cpu;
 }
 
-std::vector<v1::Device> DetectDevices(int cpu_slots, std::string* why_no_gpu) {
+std::vector<v1::Device> DetectDevices(const v1::CpuInfo& cpu, int cpu_slots,
+                                      std::string* why_no_gpu) {
   std::vector<v1::Device> devices;
-  const v1::CpuInfo cpu = DetectCpu();
   const uint64_t memory = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) *
                           static_cast<uint64_t>(sysconf(_SC_PAGE_SIZE));
   for (int i = 0; i < cpu_slots; ++i) {

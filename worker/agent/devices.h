@@ -13,9 +13,10 @@ namespace muppet {
 // This machine's CPU as the kernels see it.
 v1::CpuInfo DetectCpu();
 
-// `cpu_slots` CPU devices (one per rank the worker offers), then every CUDA GPU. `why_no_gpu`
-// receives the runtime's reason when there is none.
-std::vector<v1::Device> DetectDevices(int cpu_slots, std::string* why_no_gpu);
+// `cpu_slots` CPU devices of `cpu` (one per rank the worker offers), then every CUDA GPU.
+// `why_no_gpu` receives the runtime's reason when there is none.
+std::vector<v1::Device> DetectDevices(const v1::CpuInfo& cpu, int cpu_slots,
+                                      std::string* why_no_gpu);
 
 }  // namespace muppet
 

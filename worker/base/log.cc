@@ -36,9 +36,9 @@ void Logger::Warn(absl::string_view event, std::initializer_list<LogField> field
 
 void Logger::Write(absl::string_view level, absl::string_view event,
                    std::initializer_list<LogField> fields) {
-  const std::string line =
-      absl::StrCat("time=", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
-                   " ", Format(level, event, fields), "\n");
+  const std::string time =
+      absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone());
+  const std::string line = absl::StrCat("time=", time, " ", Format(level, event, fields), "\n");
   absl::MutexLock lock(&mu_);
   std::fputs(line.c_str(), out_);
   std::fflush(out_);
