@@ -50,6 +50,13 @@ std::string Epochs(const google::protobuf::RepeatedField<uint32_t>& epochs) {
   return epochs.empty() ? "none" : absl::StrJoin(epochs, ", ");
 }
 
+// What the worker's kernels run: "avx512, onednn avx512_core_bf16, int8 onednn-vnni".
+std::string Kernels(const v1::CpuInfo& cpu) {
+  if (cpu.kernel_isa().empty()) return "-";  // A worker older than these fields.
+  return absl::StrCat(cpu.kernel_isa(), ", onednn ", cpu.onednn_isa(), ", int8 ",
+                      cpu.int8_route());
+}
+
 }  // namespace
 
 std::string PrecisionName(uint32_t bits) {
@@ -76,7 +83,8 @@ std::string JobsTable(const std::vector<v1::Job>& jobs, absl::Time now) {
 }
 
 std::string WorkersTable(const std::vector<v1::WorkerInfo>& workers) {
-  std::vector<Row> rows = {{"ID", "NAME", "STATE", "DEVICES", "FREE", "JOBS", "CPU", "VERSION"}};
+  std::vector<Row> rows = {
+      {"ID", "NAME", "STATE", "DEVICES", "FREE", "JOBS", "CPU", "KERNELS", "VERSION"}};
   for (const v1::WorkerInfo& w : workers) {
     int cpu = 0, cuda = 0;
     for (const v1::Device& d : w.devices()) (d.kind() == v1::DEVICE_KIND_CUDA ? cuda : cpu) += 1;
@@ -90,7 +98,7 @@ std::string WorkersTable(const std::vector<v1::WorkerInfo>& workers) {
                     absl::StrCat(w.cpu().cores(), " cores ",
                                  w.cpu().isa_features().empty()
                                      ? "" : absl::StrJoin(w.cpu().isa_features(), "/")),
-                    w.version()});
+                    Kernels(w.cpu()), w.version()});
   }
   return Table(rows);
 }

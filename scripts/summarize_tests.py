@@ -5,6 +5,9 @@ Input: the captured output of `bazel test --test_summary=short` (status per targ
 bazel-testlogs tree (per-case results in each target's test.xml, which GoogleTest writes, and
 Bazel writes for other tests with one case per target). A target Bazel reports as not passing
 counts at least one failure even when its XML says otherwise (a crash at exit, a timeout).
+Before that line it prints which kernel platforms (ISA of muppet's kernels, oneDNN's ISA, the
+8-bit route) the ISA-dependent tests ran on, from the "kernel platform:" line each writes to its
+test.log: every such test runs once natively and once forced to AVX2.
 Exits 1 if anything failed or no test ran.
 """
 import pathlib
@@ -34,6 +37,23 @@ def count_cases(xml_path):
     return passed, failed, skipped
 
 
+PLATFORM = re.compile(r"^kernel platform: (.*)$", re.MULTILINE)
+
+
+def platforms(testlogs, labels):
+    """Returns {platform description: number of targets whose test.log names it}."""
+    counts = {}
+    for label in labels:
+        package, name = label[2:].split(":")
+        log = testlogs / package / name / "test.log"
+        if not log.exists():
+            continue
+        found = set(PLATFORM.findall(log.read_text(errors="replace")))
+        for platform in found:
+            counts[platform] = counts.get(platform, 0) + 1
+    return counts
+
+
 def main():
     log_path, testlogs = sys.argv[1], pathlib.Path(sys.argv[2])
     statuses = target_statuses(pathlib.Path(log_path).read_text(errors="replace"))
@@ -47,6 +67,8 @@ def main():
             f = max(f, 1)
             print(f"FAILED: {label} ({status})")
         passed, failed, skipped = passed + p, failed + f, skipped + s
+    for platform, targets in sorted(platforms(testlogs, statuses).items()):
+        print(f"kernel platform: {targets} targets ran on {platform}")
     line = f"{passed} passed, {failed} failed"
     if skipped:
         line += f", {skipped} skipped"

@@ -47,6 +47,19 @@ class SummarizeTestsTest(unittest.TestCase):
         rc, line = self.summarize("//pkg:t    (cached) PASSED in 0.1s\n")
         self.assertEqual((rc, line), (0, "1 passed, 0 failed"))
 
+    def test_reports_the_kernel_platform_of_each_run(self):
+        self.write("testlogs/pkg/t/test.xml", BAZEL_XML)
+        self.write("testlogs/pkg/t/test.log", "kernel platform: isa=avx512\nok\n")
+        self.write("testlogs/pkg/t_avx2/test.xml", BAZEL_XML)
+        self.write("testlogs/pkg/t_avx2/test.log", "kernel platform: isa=avx2\n")
+        log_path = self.write("log.txt", "//pkg:t PASSED in 0.1s\n//pkg:t_avx2 PASSED in 0.1s\n")
+        out = subprocess.run([sys.executable, summarize_tests.__file__, log_path,
+                              os.path.join(self.dir.name, "testlogs")],
+                             capture_output=True, text=True).stdout.splitlines()
+        self.assertEqual(out, ["kernel platform: 1 targets ran on isa=avx2",
+                               "kernel platform: 1 targets ran on isa=avx512",
+                               "2 passed, 0 failed"])
+
     def test_failing_target_counts_at_least_one_failure(self):
         self.write("testlogs/pkg/t/test.xml", BAZEL_XML)  # XML says passed; Bazel says timeout.
         rc, line = self.summarize("//pkg:t    TIMEOUT in 60.0s\n//pkg:u   FAILED TO BUILD\n")

@@ -12,6 +12,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "kernels/cpu/platform.h"
 #include "scheduler/policy_text.h"
 #include "scheduler/precision_policy.h"
 #include "worker/base/cli.h"
@@ -53,6 +54,8 @@ class Console : public RunObserver {
         static_cast<long long>(start.train_images), static_cast<long long>(start.test_images),
         static_cast<long long>(start.parameters), spec_.batch_size(), omp_get_max_threads(),
         policy_text_.c_str(), PrecisionLabel(start_bits_).c_str());
+    std::printf("muppet-train: kernels %s\n",
+                kernels::DescribeKernelPlatform(kernels::DetectKernelPlatform()).c_str());
   }
   void OnIteration(int epoch, int64_t done, int64_t total, double mean_loss,
                    double images_per_second, double elapsed_seconds) override {

@@ -20,6 +20,7 @@
 #include "proto/version.h"
 #include "worker/agent/agent.h"
 #include "worker/base/cli.h"
+#include "kernels/cpu/platform.h"
 #include "worker/base/log.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:7070", "muppetd's gRPC address, host:port.");
@@ -88,6 +89,11 @@ int Run() {
   log.Info("starting", {{"server", options->server},
                         {"name", options->worker_name},
                         {"version", kVersion}});
+  const kernels::KernelPlatform platform = kernels::DetectKernelPlatform();
+  log.Info("kernels", {{"cpu", platform.cpu_model},
+                       {"isa", std::string(kernels::IsaName(platform.isa))},
+                       {"onednn_isa", platform.onednn_isa},
+                       {"int8_route", std::string(kernels::Int8RouteName(platform.int8_route))}});
   Agent agent(*options, &log);
   std::thread signal_thread([&] {
     int signal = 0;

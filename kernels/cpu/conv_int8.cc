@@ -7,6 +7,7 @@
 #include <mutex>
 #include <vector>
 
+#include "kernels/cpu/gemm_s8.h"
 #include "kernels/cpu/im2col.h"
 #include "kernels/cpu/scratch.h"
 #include "oneapi/dnnl/dnnl.hpp"
@@ -79,23 +80,6 @@ const DirectInt8& DirectInt8For(const ConvGeometry& g, Pass pass) {
   return cache->emplace(key, MakeDirectInt8(g, pass)).first->second;
 }
 
-// One s8 x s8 -> s32 matmul per (O, block rows, K), created once: C (O x K) = A^T x B with A a
-// block of dY codes (rows x O) and B the same rows of the im2col matrix (rows x K).
-const dnnl::matmul& BlockMatmul(int64_t o, int64_t rows, int64_t k) {
-  using dnnl::memory;
-  static std::mutex mu;
-  static auto* cache = new std::map<std::array<int64_t, 3>, dnnl::matmul>;
-  std::lock_guard<std::mutex> lock(mu);
-  const std::array<int64_t, 3> key = {o, rows, k};
-  if (auto it = cache->find(key); it != cache->end()) return it->second;
-  dnnl::matmul::primitive_desc pd(
-      dnnl::matmul::desc(memory::desc({o, rows}, memory::data_type::s8, memory::dims{1, o}),
-                         memory::desc({rows, k}, memory::data_type::s8, memory::dims{k, 1}),
-                         memory::desc({o, k}, memory::data_type::s32, memory::dims{k, 1})),
-      DnnlEngine());
-  return cache->emplace(key, dnnl::matmul(pd)).first->second;
-}
-
 }  // namespace
 
 int64_t DeconvRightPadding(const ConvGeometry& g, int64_t in, int64_t out) {
@@ -128,9 +112,8 @@ void DirectInt8Run(const ConvGeometry& g, Pass pass, const Quantized& qa, const 
 // block sums far fewer than kGemmS8MaxChunk of them) and blocks add in int64, so dW is exact,
 // rounded once to FP32, whatever the block size or thread count. The full matrix would be 9x
 // the input's size, written and read back through memory.
-void BackwardWeightsInt8(const ConvGeometry& g, const Quantized& qdy, const Quantized& qx,
-                         float* dw) {
-  using dnnl::memory;
+absl::Status BackwardWeightsInt8(const ConvGeometry& g, const Quantized& qdy,
+                                 const Quantized& qx, float* dw) {
   const int64_t rows = g.n * g.out_h() * g.out_w(), k = g.kernel * g.kernel * g.c;
   // Blocks of ~256 KiB of codes, but at least 1024 rows: adding a block's product into the
   // int64 sum costs about as much as 1024 rows of multiply-adds when O x K is large.
@@ -139,9 +122,9 @@ void BackwardWeightsInt8(const ConvGeometry& g, const Quantized& qdy, const Quan
   // Reused across calls: a fresh O x K int64 buffer is megabytes of page faults on wide layers.
   std::span<int64_t> total = Scratch<int64_t>(ScratchSlot::kBlockTotal, g.o * k);
   std::fill(total.begin(), total.end(), 0);
+  absl::Status status;
 #pragma omp parallel
   {
-    thread_local dnnl::stream stream(DnnlEngine());
     std::span<int8_t> cols = Scratch<int8_t>(ScratchSlot::kIm2Col, block * k);
     std::span<int32_t> product = Scratch<int32_t>(ScratchSlot::kBlockProduct, g.o * k);
     std::span<int64_t> sum = Scratch<int64_t>(ScratchSlot::kBlockSum, g.o * k);
@@ -150,15 +133,15 @@ void BackwardWeightsInt8(const ConvGeometry& g, const Quantized& qdy, const Quan
     for (int64_t begin = 0; begin < rows; begin += block) {
       const int64_t n = std::min(block, rows - begin);
       Im2ColRows(g, qx.s8.data(), begin, begin + n, cols.data());
-      const memory::desc a({g.o, n}, memory::data_type::s8, memory::dims{1, g.o});
-      const memory::desc b({n, k}, memory::data_type::s8, memory::dims{k, 1});
-      const memory::desc c({g.o, k}, memory::data_type::s32, memory::dims{k, 1});
-      BlockMatmul(g.o, n, k).execute(
-          stream, {{DNNL_ARG_SRC,
-                    memory(a, DnnlEngine(), const_cast<int8_t*>(qdy.s8.data() + begin * g.o))},
-                   {DNNL_ARG_WEIGHTS, memory(b, DnnlEngine(), cols.data())},
-                   {DNNL_ARG_DST, memory(c, DnnlEngine(), product.data())}});
-      stream.wait();
+      // dW block (O x K) = dY block^T (dY is stored n x O) x cols (n x K), exact in int32.
+      const absl::Status s =
+          GemmS8S32({.m = g.o, .n = k, .k = n, .a_transposed = true}, qdy.s8.data() + begin * g.o,
+                    cols.data(), product.data());
+      if (!s.ok()) {
+#pragma omp critical
+        if (status.ok()) status = s;
+        continue;
+      }
       for (int64_t i = 0; i < g.o * k; ++i) sum[i] += product[i];
     }
 #pragma omp critical
@@ -166,6 +149,7 @@ void BackwardWeightsInt8(const ConvGeometry& g, const Quantized& qdy, const Quan
   }
   const float scale = std::ldexp(1.0f, -(qdy.exponent + qx.exponent));
   for (int64_t i = 0; i < g.o * k; ++i) dw[i] = static_cast<float>(total[i]) * scale;
+  return status;
 }
 
 }  // namespace muppet::kernels::internal

@@ -1,9 +1,12 @@
-// 8-bit convolution passes on oneDNN's int8 primitives: forward and backward-data as direct
-// (transposed) convolutions, backward-weights as blocked s8 x s8 -> s32 products.
+// 8-bit convolution passes: forward and backward-data as oneDNN's direct (transposed) int8
+// convolutions, used only where oneDNN's int8 kernels are exact (Int8Route::kOneDnnVnni);
+// backward-weights as blocked exact s8 x s8 -> s32 products on whichever int8 route is active.
 #ifndef MUPPET_KERNELS_CPU_CONV_INT8_H_
 #define MUPPET_KERNELS_CPU_CONV_INT8_H_
 
 #include <cstdint>
+
+#include "absl/status/status.h"
 
 #include "kernels/cpu/fixed_point.h"
 #include "kernels/cpu/fixed_point_conv.h"
@@ -23,9 +26,10 @@ int64_t DeconvRightPadding(const ConvGeometry& g, int64_t in, int64_t out);
 void DirectInt8Run(const ConvGeometry& g, Pass pass, const Quantized& qa, const Quantized& qw,
                    float* out);
 
-// dw = 2^-(sdy + sx) * correlation of the codes, exact: see the definition.
-void BackwardWeightsInt8(const ConvGeometry& g, const Quantized& qdy, const Quantized& qx,
-                         float* dw);
+// dw = 2^-(sdy + sx) * correlation of the codes, exact: see the definition. Fails only if the
+// int8 GEMM refuses a block (a programming error).
+absl::Status BackwardWeightsInt8(const ConvGeometry& g, const Quantized& qdy, const Quantized& qx,
+                                 float* dw);
 
 }  // namespace muppet::kernels::internal
 

@@ -66,7 +66,7 @@ absl::StatusOr<int64_t> ConvForward(const ConvGeometry& g, const Quantized& qx, 
   }
   if (absl::Status s = CheckBiasSize(bias, g.o, "bias"); !s.ok()) return s;
   int64_t saturated = 0;
-  if (qx.word_length <= 8 && k <= kGemmS8MaxChunk) {
+  if (qx.word_length <= 8 && k <= kGemmS8MaxChunk && ActiveInt8Route() == Int8Route::kOneDnnVnni) {
     // oneDNN's direct int8 convolution: 2.6-4x faster than im2col + GEMM (PERFORMANCE.md).
     DirectInt8Run(g, Pass::kForward, qx, qw, y.data());
     internal::ScaleAndAddBias(std::ldexp(1.0f, -(qx.exponent + qw.exponent)), bias, rows, g.o, y);
@@ -95,7 +95,8 @@ absl::StatusOr<int64_t> ConvBackwardData(const ConvGeometry& g, const Quantized&
       !s.ok()) {
     return s;
   }
-  const bool directly = qdy.word_length <= 8 && g.o * g.kernel * g.kernel <= kGemmS8MaxChunk &&
+  const bool directly = qdy.word_length <= 8 && ActiveInt8Route() == Int8Route::kOneDnnVnni &&
+                        g.o * g.kernel * g.kernel <= kGemmS8MaxChunk &&
                         DeconvRightPadding(g, g.h, oh) >= 0 && DeconvRightPadding(g, g.w, ow) >= 0;
   if (directly) {
     // oneDNN's direct int8 transposed convolution (PERFORMANCE.md).
@@ -131,7 +132,7 @@ absl::StatusOr<int64_t> ConvBackwardWeights(const ConvGeometry& g, const Quantiz
   if (absl::Status s = CheckBiasSize(db, g.o, "db"); !s.ok()) return s;
   int64_t saturated = 0;
   if (qdy.word_length <= 8) {
-    BackwardWeightsInt8(g, qdy, qx, dw.data());
+    if (absl::Status s = BackwardWeightsInt8(g, qdy, qx, dw.data()); !s.ok()) return s;
   } else if (PreferBlocks(rows, g.o)) {
     saturated = BackwardWeightsInt16(g, qdy, qx, dw.data());
   } else {

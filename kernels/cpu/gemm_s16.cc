@@ -13,16 +13,6 @@
 namespace muppet::kernels {
 namespace {
 
-int16_t At(const GemmShape& s, const int16_t* a, int64_t i, int64_t p) {
-  if (i >= s.m || p >= s.k) return 0;
-  return s.a_transposed ? a[p * s.m + i] : a[i * s.k + p];
-}
-
-int16_t Bt(const GemmShape& s, const int16_t* b, int64_t p, int64_t j) {
-  if (p >= s.k || j >= s.n) return 0;
-  return s.b_transposed ? b[j * s.k + p] : b[p * s.n + j];
-}
-
 // Two int16 codes as the int32 that the micro-kernels broadcast: lo in the low half.
 int32_t Pair(int16_t lo, int16_t hi) {
   return static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint16_t>(lo)) |
@@ -125,8 +115,8 @@ int64_t GemmS16Reference(const GemmShape& s, const int16_t* a, const int16_t* b,
       for (int64_t q0 = 0; q0 < pairs; q0 += block_pairs) {
         int64_t acc = 0;  // Always within int32: clamped after every pair.
         for (int64_t q = q0; q < std::min(pairs, q0 + block_pairs); ++q) {
-          const int64_t pair = int64_t{At(s, a, i, 2 * q)} * Bt(s, b, 2 * q, j) +
-                               int64_t{At(s, a, i, 2 * q + 1)} * Bt(s, b, 2 * q + 1, j);
+          const int64_t pair = int64_t{GemmA(s, a, i, 2 * q)} * GemmB(s, b, 2 * q, j) +
+                               int64_t{GemmA(s, a, i, 2 * q + 1)} * GemmB(s, b, 2 * q + 1, j);
           acc = std::clamp<int64_t>(acc + pair, INT32_MIN, INT32_MAX);
         }
         saturated += acc == INT32_MAX || acc == INT32_MIN;

@@ -7,31 +7,16 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "kernels/cpu/platform.h"
 #include "kernels/cuda/device.h"
 #include "worker/base/cpu.h"
 
 namespace muppet {
-namespace {
-
-std::string CpuModel() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (absl::StartsWith(line, "model name")) {
-      const size_t colon = line.find(':');
-      if (colon != std::string::npos) {
-        return std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)));
-      }
-    }
-  }
-  return "unknown CPU";
-}
-
-}  // namespace
 
 v1::CpuInfo DetectCpu() {
   v1::CpuInfo cpu;
-  cpu.set_model(CpuModel());
+  const kernels::KernelPlatform platform = kernels::DetectKernelPlatform();
+  cpu.set_model(platform.cpu_model);
   cpu.set_cores(UsableCores());
   __builtin_cpu_init();
   // The features the kernels dispatch on (kernels/cpu/isa.h), as the kernel names them.
@@ -47,6 +32,9 @@ v1::CpuInfo DetectCpu() {
   for (const auto& [name, present] : features) {
     if (present) cpu.add_isa_features(name);
   }
+  cpu.set_kernel_isa(std::string(kernels::IsaName(platform.isa)));
+  cpu.set_onednn_isa(platform.onednn_isa);
+  cpu.set_int8_route(std::string(kernels::Int8RouteName(platform.int8_route)));
   return cpu;
 }
 

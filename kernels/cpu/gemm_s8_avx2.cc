@@ -1,0 +1,163 @@
+// The AVX2 int8 GEMM's packing, 4 x 16 micro-kernel and -128 correction (gemm_s8_internal.h).
+//
+// Why it is exact: `vpmaddubsw` multiplies unsigned by signed bytes and adds adjacent products
+// into int16 with saturation. The kernel feeds it u = |b| (0..128; |-128| is 0x80, which read
+// as unsigned is 128) and s = a * sign(b) (`vpsignb`), whose product is a * b. A codes are packed
+// clamped to [-127, 127], so s never negates -128 (which would wrap) and |s| <= 127: a pair sum
+// is at most 2 x 128 x 127 = 32512 < 32767, so it never saturates. `vpmaddwd` with ones then adds
+// pairs into int32 exactly. The clamp's difference (a = -128 is -127 - 1, so a*b = -127*b - b) is
+// subtracted from the int32 sums by CorrectS8Avx2 for every -128 that PackS8A counted.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/cpu/gemm_s8_internal.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+
+namespace muppet::kernels::internal {
+namespace {
+
+// Replaces -128 by -127 in 16 codes and returns how many there were.
+inline __m128i ClampCodes(__m128i v, int64_t& clamped) {
+  const __m128i low = _mm_set1_epi8(-128);
+  clamped += __builtin_popcount(_mm_movemask_epi8(_mm_cmpeq_epi8(v, low)));
+  return _mm_max_epi8(v, _mm_set1_epi8(-127));
+}
+
+inline __m128i Load16(const int8_t* p) {
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+}
+
+inline int32_t Load32(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+}  // namespace
+
+int64_t PackS8A(const GemmShape& s, const int8_t* a, int64_t i0, int64_t k0, int64_t kc,
+                int32_t* out) {
+  const int64_t groups = (kc + 3) / 4;
+  int8_t* bytes = reinterpret_cast<int8_t*>(out);
+  int64_t clamped = 0;
+  int64_t g = 0;
+  if (i0 + kS8Rows <= s.m && !s.a_transposed) {
+    // Four rows of 16 codes (four groups each): a 4 x 4 transpose of int32 groups.
+    const int8_t* row = a + i0 * s.k + k0;
+    for (; 4 * g + 16 <= kc; g += 4) {
+      const __m128i r0 = Load16(row + 4 * g), r1 = Load16(row + s.k + 4 * g),
+                    r2 = Load16(row + 2 * s.k + 4 * g), r3 = Load16(row + 3 * s.k + 4 * g);
+      const __m128i t0 = _mm_unpacklo_epi32(r0, r1), t1 = _mm_unpacklo_epi32(r2, r3);
+      const __m128i t2 = _mm_unpackhi_epi32(r0, r1), t3 = _mm_unpackhi_epi32(r2, r3);
+      __m128i* o = reinterpret_cast<__m128i*>(bytes + g * 16);
+      _mm_storeu_si128(o, ClampCodes(_mm_unpacklo_epi64(t0, t1), clamped));
+      _mm_storeu_si128(o + 1, ClampCodes(_mm_unpackhi_epi64(t0, t1), clamped));
+      _mm_storeu_si128(o + 2, ClampCodes(_mm_unpacklo_epi64(t2, t3), clamped));
+      _mm_storeu_si128(o + 3, ClampCodes(_mm_unpackhi_epi64(t2, t3), clamped));
+    }
+  } else if (i0 + kS8Rows <= s.m) {
+    // A stored k x m: each k holds the panel's four codes side by side; a byte transpose makes
+    // them row after row.
+    const __m128i to_rows = _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const int8_t* col = a + k0 * s.m + i0;
+    for (; 4 * g + 4 <= kc; ++g) {
+      const int8_t* p = col + 4 * g * s.m;
+      const __m128i v = _mm_setr_epi32(Load32(p), Load32(p + s.m), Load32(p + 2 * s.m),
+                                       Load32(p + 3 * s.m));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(bytes + g * 16),
+                       ClampCodes(_mm_shuffle_epi8(v, to_rows), clamped));
+    }
+  }
+  for (; g < groups; ++g) {  // Edges: rows past m, the last partial group.
+    for (int r = 0; r < kS8Rows; ++r) {
+      for (int t = 0; t < 4; ++t) {
+        const int64_t p = k0 + 4 * g + t;
+        const int8_t code = p < k0 + kc ? GemmA(s, a, i0 + r, p) : 0;
+        clamped += code == -128;
+        bytes[(g * kS8Rows + r) * 4 + t] = std::max<int8_t>(code, -127);
+      }
+    }
+  }
+  return clamped;
+}
+
+void PackS8B(const GemmShape& s, const int8_t* b, int64_t j0, int64_t k0, int64_t kc,
+             int8_t* out) {
+  const int64_t groups = (kc + 3) / 4;
+  int64_t g = 0;
+  if (j0 + kS8Cols <= s.n && !s.b_transposed) {
+    // Four rows of B, 16 columns each, interleaved byte by byte into the columns' groups.
+    for (; 4 * g + 4 <= kc; ++g) {
+      const int8_t* row = b + (k0 + 4 * g) * s.n + j0;
+      const __m128i r0 = Load16(row), r1 = Load16(row + s.n), r2 = Load16(row + 2 * s.n),
+                    r3 = Load16(row + 3 * s.n);
+      const __m128i lo01 = _mm_unpacklo_epi8(r0, r1), lo23 = _mm_unpacklo_epi8(r2, r3);
+      const __m128i hi01 = _mm_unpackhi_epi8(r0, r1), hi23 = _mm_unpackhi_epi8(r2, r3);
+      __m128i* o = reinterpret_cast<__m128i*>(out + g * kS8GroupBytes);
+      _mm_storeu_si128(o, _mm_unpacklo_epi16(lo01, lo23));
+      _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(lo01, lo23));
+      _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(hi01, hi23));
+      _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(hi01, hi23));
+    }
+  } else if (j0 + kS8Cols <= s.n) {
+    // B stored n x k: each column's group is four contiguous codes.
+    for (; 4 * g + 4 <= kc; ++g) {
+      int8_t* o = out + g * kS8GroupBytes;
+      for (int jj = 0; jj < kS8Cols; ++jj) {
+        std::memcpy(o + 4 * jj, b + (j0 + jj) * s.k + k0 + 4 * g, 4);
+      }
+    }
+  }
+  for (; g < groups; ++g) {  // Edges: columns past n, the last partial group.
+    for (int jj = 0; jj < kS8Cols; ++jj) {
+      for (int t = 0; t < 4; ++t) {
+        const int64_t p = k0 + 4 * g + t;
+        out[g * kS8GroupBytes + 4 * jj + t] = p < k0 + kc ? GemmB(s, b, p, j0 + jj) : 0;
+      }
+    }
+  }
+}
+
+void TileS8Avx2(const int32_t* a_panel, const int8_t* b_panel, int64_t groups, int32_t* acc) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  // One half of the tile's columns at a time: 4 accumulators, B, |B|, ones, a broadcast and two
+  // temporaries fit the 16 ymm registers without spills (the whole 4 x 16 tile at once made GCC
+  // spill two accumulators to the stack on every group).
+  for (int h = 0; h < 2; ++h) {
+    __m256i sum[kS8Rows];
+    for (int r = 0; r < kS8Rows; ++r) sum[r] = _mm256_setzero_si256();
+    const int8_t* bg = b_panel + 32 * h;
+    for (int64_t g = 0; g < groups; ++g, bg += kS8GroupBytes) {
+      const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bg));
+      const __m256i u = _mm256_abs_epi8(b);
+      const int32_t* a = a_panel + g * kS8Rows;
+      for (int r = 0; r < kS8Rows; ++r) {
+        const __m256i p = _mm256_maddubs_epi16(u, _mm256_sign_epi8(_mm256_set1_epi32(a[r]), b));
+        sum[r] = _mm256_add_epi32(sum[r], _mm256_madd_epi16(p, ones));
+      }
+    }
+    for (int r = 0; r < kS8Rows; ++r) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + r * kS8Cols + 8 * h), sum[r]);
+    }
+  }
+}
+
+void CorrectS8Avx2(const int8_t* b_panel, int32_t k, int32_t* acc_row) {
+  const int8_t* bg = b_panel + (k / 4) * kS8GroupBytes;
+  // Byte k % 4 of every column's group, sign-extended: shift it to the top, then back down.
+  const __m128i up = _mm_cvtsi32_si128(24 - 8 * (k % 4)), down = _mm_cvtsi32_si128(24);
+  for (int h = 0; h < 2; ++h) {
+    const __m256i group = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bg + 32 * h));
+    const __m256i codes = _mm256_sra_epi32(_mm256_sll_epi32(group, up), down);
+    __m256i* row = reinterpret_cast<__m256i*>(acc_row + 8 * h);
+    _mm256_storeu_si256(row, _mm256_sub_epi32(_mm256_loadu_si256(row), codes));
+  }
+}
+
+}  // namespace muppet::kernels::internal
+
+#pragma GCC pop_options
