@@ -71,6 +71,7 @@ void Measure(const Shape& sh, tag layout, const char* layout_name) {
 }  // namespace muppet::bench
 
 int main() {
+  muppet::bench::PrintPlatform("conv_layout");
   using muppet::bench::Shape;
   for (const Shape& sh : {Shape{128, 1, 28, 16, 3, 1}, Shape{128, 16, 28, 16, 3, 1},
                           Shape{128, 16, 28, 32, 3, 2}, Shape{128, 32, 14, 32, 3, 1},

@@ -100,5 +100,6 @@ void Run() {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
+  muppet::bench::PrintPlatform("epoch_precision");
   muppet::bench::Run();
 }

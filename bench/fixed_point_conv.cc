@@ -5,11 +5,16 @@
 // fp32_seconds / fixed_point_seconds taken in the same run (> 1 means fixed point is faster).
 #include <omp.h>
 
+#include <algorithm>
+#include <cmath>
 #include <random>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+
 #include "bench/harness.h"
 #include "kernels/cpu/fixed_point_conv.h"
+#include "kernels/cpu/gemm_s16.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
 namespace muppet::bench {
@@ -66,17 +71,75 @@ std::vector<float> Random(size_t n) {
   return v;
 }
 
+// The codes of x quantised as `operand` of a step of `o` (fixed_point.h's streams).
+kernels::Quantized Codes(const std::vector<float>& x, const kernels::FixedPointOptions& o,
+                         kernels::Operand operand) {
+  absl::StatusOr<kernels::Quantized> q = kernels::QuantizeTensor(
+      x, o.word_length, o.rounding, o.seed, o.step * 3 + static_cast<uint64_t>(operand));
+  CheckOk(q.status(), "QuantizeTensor");
+  return *std::move(q);
+}
+
+double Code(const kernels::Quantized& q, int64_t i) {
+  return std::ldexp(q.word_length <= 8 ? q.s8[i] : q.s16[i], -q.exponent);
+}
+
+// Checks 64 sampled forward outputs against the FP64 convolution of the dequantised operands, so
+// that a wrong route is never timed: rounded once, exactly, where the whole sum is one integer
+// (8 bits; 9-16 bits while K fits one of the int16 GEMM's blocks), else within FP32 rounding of
+// the blocks' partial sums.
+void ValidateForward(const ConvGeometry& g, const kernels::FixedPointOptions& o,
+                     const std::vector<float>& x, const std::vector<float>& w,
+                     const std::vector<float>& y) {
+  const kernels::Quantized qx = Codes(x, o, kernels::Operand::kInput);
+  const kernels::Quantized qw = Codes(w, o, kernels::Operand::kWeights);
+  std::mt19937 rng(5);
+  for (int t = 0; t < 64; ++t) {
+    const int64_t n = rng() % g.n, oy = rng() % g.out_h(), ox = rng() % g.out_w(), oc = rng() % g.o;
+    double sum = 0, magnitude = 0;
+    for (int64_t ky = 0; ky < g.kernel; ++ky) {
+      for (int64_t kx = 0; kx < g.kernel; ++kx) {
+        const int64_t iy = oy * g.stride - g.padding + ky, ix = ox * g.stride - g.padding + kx;
+        if (iy < 0 || ix < 0 || iy >= g.h || ix >= g.w) continue;
+        for (int64_t c = 0; c < g.c; ++c) {
+          const double term = Code(qx, ((n * g.h + iy) * g.w + ix) * g.c + c) *
+                              Code(qw, ((oc * g.kernel + ky) * g.kernel + kx) * g.c + c);
+          sum += term;
+          magnitude += std::abs(term);
+        }
+      }
+    }
+    const float got = y[((n * g.out_h() + oy) * g.out_w() + ox) * g.o + oc];
+    const int64_t k = g.kernel * g.kernel * g.c;
+    const bool one_sum = o.word_length <= 8 || k <= 2 * kernels::GemmS16BlockPairs(o.word_length);
+    if (one_sum ? got != static_cast<float>(sum) : std::abs(got - sum) > 1e-6 * magnitude) {
+      Fail(absl::StrCat("forward at ", o.word_length, " bits, C=", g.c, ": output ", got,
+                        ", expected ", static_cast<float>(sum)));
+    }
+  }
+}
+
 void Measure(const ConvGeometry& g) {
   const Fp32Times fp32 = Fp32Conv(g);
-  const auto x = Random(g.n * g.h * g.w * g.c), w = Random(g.o * g.kernel * g.kernel * g.c);
+  // Every convolution input in resnet20 but the stem's is a ReLU output: non-negative.
+  auto x = Random(g.n * g.h * g.w * g.c);
+  for (float& v : x) v = std::max(v, 0.0f);
+  const auto w = Random(g.o * g.kernel * g.kernel * g.c);
   const auto dy = Random(g.n * g.out_h() * g.out_w() * g.o);
   std::vector<float> y(dy.size()), dx(x.size()), dw(w.size()), db(g.o);
   for (int wl : {8, 12, 16}) {
     const kernels::FixedPointOptions o{.word_length = wl, .seed = 1};
+    const auto forward = [&] { CheckOk(kernels::ConvForward(o, g, x, w, {}, y).status(), "forward"); };
+    forward();
+    ValidateForward(g, o, x, w, y);
     const double times[3] = {
-        BestSeconds([&] { (void)kernels::ConvForward(o, g, x, w, {}, y); }, 3),
-        BestSeconds([&] { (void)kernels::ConvBackwardData(o, g, dy, w, dx); }, 3),
-        BestSeconds([&] { (void)kernels::ConvBackwardWeights(o, g, dy, x, dw, db); }, 3)};
+        BestSeconds(forward, 3),
+        BestSeconds([&] {
+          CheckOk(kernels::ConvBackwardData(o, g, dy, w, dx).status(), "backward-data");
+        }, 3),
+        BestSeconds([&] {
+          CheckOk(kernels::ConvBackwardWeights(o, g, dy, x, dw, db).status(), "backward-weights");
+        }, 3)};
     const double fp32_times[3] = {fp32.forward, fp32.backward_data, fp32.backward_weights};
     const char* passes[3] = {"forward", "backward_data", "backward_weights"};
     for (int p = 0; p < 3; ++p) {
@@ -100,6 +163,7 @@ void Measure(const ConvGeometry& g) {
 }  // namespace muppet::bench
 
 int main() {
+  muppet::bench::PrintPlatform("fixed_point_conv");
   using muppet::kernels::ConvGeometry;
   for (const ConvGeometry& g :
        {ConvGeometry{.n = 128, .h = 28, .w = 28, .c = 16, .o = 16, .kernel = 3, .padding = 1},

@@ -18,8 +18,9 @@ template <typename Code>
 double QuantizeSeconds(const std::vector<float>& x, int wl, kernels::Rounding rounding, Isa isa) {
   std::vector<Code> codes(x.size());
   return BestSeconds([&] {
-    const kernels::Range r = *kernels::MinMax(x, isa);
-    kernels::Quantize(x, {.word_length = wl, .exponent = kernels::ScaleExponent(r, wl),
+    const absl::StatusOr<kernels::Range> r = kernels::MinMax(x, isa);
+    CheckOk(r.status(), "MinMax");
+    kernels::Quantize(x, {.word_length = wl, .exponent = kernels::ScaleExponent(*r, wl),
                           .rounding = rounding, .seed = 1, .stream = 2},
                       std::span<Code>(codes), isa);
   });
@@ -29,6 +30,7 @@ double QuantizeSeconds(const std::vector<float>& x, int wl, kernels::Rounding ro
 }  // namespace muppet::bench
 
 int main() {
+  muppet::bench::PrintPlatform("quantize");
   using namespace muppet;
   using kernels::Isa;
   using kernels::Rounding;

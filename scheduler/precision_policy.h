@@ -3,7 +3,7 @@
 // job and stores SerializeState() after every decision; muppet-train runs one locally.
 //
 // Kinds (muppet.v1.PrecisionPolicySpec): MUPPET, the inter-epoch gradient-diversity policy of
-// the MuPPET paper (../shared/reference/muppet-algorithm.md, section 4); FP32; FIXED; SCHEDULE.
+// the MuPPET paper (docs/ALGORITHM.md, section 4); FP32; FIXED; SCHEDULE.
 #ifndef MUPPET_SCHEDULER_PRECISION_POLICY_H_
 #define MUPPET_SCHEDULER_PRECISION_POLICY_H_
 

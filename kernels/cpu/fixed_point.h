@@ -1,4 +1,4 @@
-// Tensors in MuPPET's dynamic fixed point (../shared/reference/muppet-algorithm.md, section 1):
+// Tensors in MuPPET's dynamic fixed point (docs/ALGORITHM.md, section 1):
 // integer codes sharing one power-of-two exponent, the options of one training step, and the
 // in-place rounding of an FP32 tensor onto its fixed-point grid.
 #ifndef MUPPET_KERNELS_CPU_FIXED_POINT_H_

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "kernels/cpu/conv_int16.h"
+#include "kernels/cpu/conv_blocked.h"
 #include "kernels/cpu/conv_int8.h"
 #include "kernels/cpu/fixed_point_internal.h"
 #include "kernels/cpu/gemm_s8.h"
@@ -20,14 +20,14 @@ using internal::CodesView;
 using internal::Multiply;
 using internal::OnQuantizedOperands;
 using internal::View;
-// The routes (conv_int8.h, conv_int16.h) and the lowering (im2col.h).
+// The routes (conv_int8.h, conv_blocked.h) and the lowering (im2col.h).
 using internal::BackwardWeightsInt16;
 using internal::BackwardWeightsInt8;
 using internal::Col2Im;
 using internal::DeconvRightPadding;
 using internal::DirectInt8Run;
 using internal::FlippedWeights;
-using internal::ForwardInt16;
+using internal::ForwardBlocked;
 using internal::Im2Col;
 using internal::Pass;
 using internal::PreferBlocks;
@@ -72,8 +72,10 @@ absl::StatusOr<int64_t> ConvForward(const ConvGeometry& g, const Quantized& qx, 
     internal::ScaleAndAddBias(std::ldexp(1.0f, -(qx.exponent + qw.exponent)), bias, rows, g.o, y);
     return saturated;
   }
-  if (qx.word_length > 8 && PreferBlocks(rows, g.o)) {
-    saturated = ForwardInt16(g, qx, qw, y.data());
+  if (qx.word_length > 8 ? PreferBlocks(rows, g.o) : k <= kGemmS8MaxChunk) {
+    absl::StatusOr<int64_t> blocked = ForwardBlocked(g, qx, qw, y.data());
+    if (!blocked.ok()) return blocked.status();
+    saturated = *blocked;
   } else {
     // y (rows x O) = cols (rows x K) * W^T, W stored O x K.
     absl::StatusOr<int64_t> gemm = Multiply({.m = rows, .n = g.o, .k = k, .b_transposed = true},
@@ -105,10 +107,11 @@ absl::StatusOr<int64_t> ConvBackwardData(const ConvGeometry& g, const Quantized&
                               g.c, dx);
     return 0;
   }
-  if (qdy.word_length > 8 && g.stride == 1 && g.padding <= g.kernel - 1 &&
-      PreferBlocks(g.n * g.h * g.w, g.c)) {
+  if (g.stride == 1 && g.padding <= g.kernel - 1 &&
+      (qdy.word_length > 8 ? PreferBlocks(g.n * g.h * g.w, g.c)
+                           : g.o * g.kernel * g.kernel <= kGemmS8MaxChunk)) {
     // The transposed convolution as a forward one: no column matrix of K floats per pixel.
-    return ForwardInt16(TransposedGeometry(g), qdy, FlippedWeights(g, qw), dx.data());
+    return ForwardBlocked(TransposedGeometry(g), qdy, FlippedWeights(g, qw), dx.data());
   }
   // dcols (rows x K) = dY (rows x O) * W (O x K), then folded back (col2im) into dx.
   std::span<float> dcols = Scratch<float>(ScratchSlot::kColumnGradients, rows * k);

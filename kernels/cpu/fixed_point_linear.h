@@ -4,7 +4,7 @@
 //   forward and backward-data, Q(dy) in both backward passes;
 // - on FP32 tensors, quantising the operands inside on their own streams of one step, as
 //   MuPPET prescribes (input, weights and incoming gradient; see
-//   ../shared/reference/muppet-algorithm.md, section 2).
+//   docs/ALGORITHM.md, section 2).
 // Word lengths up to 8 run on the int8 GEMM, longer ones on the int16 GEMM. Every op returns the
 // saturations it caused: saturated GEMM sums, plus clamped codes for the FP32 level.
 #ifndef MUPPET_KERNELS_CPU_FIXED_POINT_LINEAR_H_

@@ -6,7 +6,9 @@
 // clamped to [-127, 127], so s never negates -128 (which would wrap) and |s| <= 127: a pair sum
 // is at most 2 x 128 x 127 = 32512 < 32767, so it never saturates. `vpmaddwd` with ones then adds
 // pairs into int32 exactly. The clamp's difference (a = -128 is -127 - 1, so a*b = -127*b - b) is
-// subtracted from the int32 sums by CorrectS8Avx2 for every -128 that PackS8A counted.
+// subtracted from the int32 sums by CorrectS8Avx2 for every -128 that PackS8A counted. Where the
+// packing found a panel of A or B without negative codes, that panel is the unsigned operand
+// itself (0..127 against -128..127: pair sums of at most 32512) and the sign trick is skipped.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -20,11 +22,18 @@
 namespace muppet::kernels::internal {
 namespace {
 
-// Replaces -128 by -127 in 16 codes and returns how many there were.
-inline __m128i ClampCodes(__m128i v, int64_t& clamped) {
+// Replaces -128 by -127 in 16 codes, counting them and noting any negative code.
+inline __m128i ClampCodes(__m128i v, S8PanelInfo& info) {
   const __m128i low = _mm_set1_epi8(-128);
-  clamped += __builtin_popcount(_mm_movemask_epi8(_mm_cmpeq_epi8(v, low)));
+  info.clamped += __builtin_popcount(_mm_movemask_epi8(_mm_cmpeq_epi8(v, low)));
+  info.nonnegative &= _mm_movemask_epi8(v) == 0;
   return _mm_max_epi8(v, _mm_set1_epi8(-127));
+}
+
+// Stores 16 codes of B, noting any negative one.
+inline void StoreCodes(__m128i* out, __m128i v, S8PanelInfo& info) {
+  info.nonnegative &= _mm_movemask_epi8(v) == 0;
+  _mm_storeu_si128(out, v);
 }
 
 inline __m128i Load16(const int8_t* p) {
@@ -39,11 +48,11 @@ inline int32_t Load32(const int8_t* p) {
 
 }  // namespace
 
-int64_t PackS8A(const GemmShape& s, const int8_t* a, int64_t i0, int64_t k0, int64_t kc,
-                int32_t* out) {
+S8PanelInfo PackS8A(const GemmShape& s, const int8_t* a, int64_t i0, int64_t k0, int64_t kc,
+                    int32_t* out) {
   const int64_t groups = (kc + 3) / 4;
   int8_t* bytes = reinterpret_cast<int8_t*>(out);
-  int64_t clamped = 0;
+  S8PanelInfo info;
   int64_t g = 0;
   if (i0 + kS8Rows <= s.m && !s.a_transposed) {
     // Four rows of 16 codes (four groups each): a 4 x 4 transpose of int32 groups.
@@ -54,10 +63,10 @@ int64_t PackS8A(const GemmShape& s, const int8_t* a, int64_t i0, int64_t k0, int
       const __m128i t0 = _mm_unpacklo_epi32(r0, r1), t1 = _mm_unpacklo_epi32(r2, r3);
       const __m128i t2 = _mm_unpackhi_epi32(r0, r1), t3 = _mm_unpackhi_epi32(r2, r3);
       __m128i* o = reinterpret_cast<__m128i*>(bytes + g * 16);
-      _mm_storeu_si128(o, ClampCodes(_mm_unpacklo_epi64(t0, t1), clamped));
-      _mm_storeu_si128(o + 1, ClampCodes(_mm_unpackhi_epi64(t0, t1), clamped));
-      _mm_storeu_si128(o + 2, ClampCodes(_mm_unpacklo_epi64(t2, t3), clamped));
-      _mm_storeu_si128(o + 3, ClampCodes(_mm_unpackhi_epi64(t2, t3), clamped));
+      _mm_storeu_si128(o, ClampCodes(_mm_unpacklo_epi64(t0, t1), info));
+      _mm_storeu_si128(o + 1, ClampCodes(_mm_unpackhi_epi64(t0, t1), info));
+      _mm_storeu_si128(o + 2, ClampCodes(_mm_unpacklo_epi64(t2, t3), info));
+      _mm_storeu_si128(o + 3, ClampCodes(_mm_unpackhi_epi64(t2, t3), info));
     }
   } else if (i0 + kS8Rows <= s.m) {
     // A stored k x m: each k holds the panel's four codes side by side; a byte transpose makes
@@ -69,7 +78,7 @@ int64_t PackS8A(const GemmShape& s, const int8_t* a, int64_t i0, int64_t k0, int
       const __m128i v = _mm_setr_epi32(Load32(p), Load32(p + s.m), Load32(p + 2 * s.m),
                                        Load32(p + 3 * s.m));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(bytes + g * 16),
-                       ClampCodes(_mm_shuffle_epi8(v, to_rows), clamped));
+                       ClampCodes(_mm_shuffle_epi8(v, to_rows), info));
     }
   }
   for (; g < groups; ++g) {  // Edges: rows past m, the last partial group.
@@ -77,17 +86,19 @@ int64_t PackS8A(const GemmShape& s, const int8_t* a, int64_t i0, int64_t k0, int
       for (int t = 0; t < 4; ++t) {
         const int64_t p = k0 + 4 * g + t;
         const int8_t code = p < k0 + kc ? GemmA(s, a, i0 + r, p) : 0;
-        clamped += code == -128;
+        info.clamped += code == -128;
+        info.nonnegative &= code >= 0;
         bytes[(g * kS8Rows + r) * 4 + t] = std::max<int8_t>(code, -127);
       }
     }
   }
-  return clamped;
+  return info;
 }
 
-void PackS8B(const GemmShape& s, const int8_t* b, int64_t j0, int64_t k0, int64_t kc,
-             int8_t* out) {
+S8PanelInfo PackS8B(const GemmShape& s, const int8_t* b, int64_t j0, int64_t k0, int64_t kc,
+                    int8_t* out) {
   const int64_t groups = (kc + 3) / 4;
+  S8PanelInfo info;
   int64_t g = 0;
   if (j0 + kS8Cols <= s.n && !s.b_transposed) {
     // Four rows of B, 16 columns each, interleaved byte by byte into the columns' groups.
@@ -98,10 +109,10 @@ void PackS8B(const GemmShape& s, const int8_t* b, int64_t j0, int64_t k0, int64_
       const __m128i lo01 = _mm_unpacklo_epi8(r0, r1), lo23 = _mm_unpacklo_epi8(r2, r3);
       const __m128i hi01 = _mm_unpackhi_epi8(r0, r1), hi23 = _mm_unpackhi_epi8(r2, r3);
       __m128i* o = reinterpret_cast<__m128i*>(out + g * kS8GroupBytes);
-      _mm_storeu_si128(o, _mm_unpacklo_epi16(lo01, lo23));
-      _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(lo01, lo23));
-      _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(hi01, hi23));
-      _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(hi01, hi23));
+      StoreCodes(o, _mm_unpacklo_epi16(lo01, lo23), info);
+      StoreCodes(o + 1, _mm_unpackhi_epi16(lo01, lo23), info);
+      StoreCodes(o + 2, _mm_unpacklo_epi16(hi01, hi23), info);
+      StoreCodes(o + 3, _mm_unpackhi_epi16(hi01, hi23), info);
     }
   } else if (j0 + kS8Cols <= s.n) {
     // B stored n x k: each column's group is four contiguous codes.
@@ -110,19 +121,44 @@ void PackS8B(const GemmShape& s, const int8_t* b, int64_t j0, int64_t k0, int64_
       for (int jj = 0; jj < kS8Cols; ++jj) {
         std::memcpy(o + 4 * jj, b + (j0 + jj) * s.k + k0 + 4 * g, 4);
       }
+      const __m128i* v = reinterpret_cast<const __m128i*>(o);
+      for (int q = 0; q < 4; ++q) {
+        info.nonnegative &= _mm_movemask_epi8(_mm_loadu_si128(v + q)) == 0;
+      }
     }
   }
   for (; g < groups; ++g) {  // Edges: columns past n, the last partial group.
     for (int jj = 0; jj < kS8Cols; ++jj) {
       for (int t = 0; t < 4; ++t) {
         const int64_t p = k0 + 4 * g + t;
-        out[g * kS8GroupBytes + 4 * jj + t] = p < k0 + kc ? GemmB(s, b, p, j0 + jj) : 0;
+        const int8_t code = p < k0 + kc ? GemmB(s, b, p, j0 + jj) : 0;
+        info.nonnegative &= code >= 0;
+        out[g * kS8GroupBytes + 4 * jj + t] = code;
       }
     }
   }
+  return info;
 }
 
-void TileS8Avx2(const int32_t* a_panel, const int8_t* b_panel, int64_t groups, int32_t* acc) {
+namespace {
+
+// The 32 products of a broadcast group of four A codes with eight columns' groups of B, summed
+// in fours into eight int32 lanes: the three ways of feeding `vpmaddubsw` (see S8Signs).
+template <S8Signs kSigns>
+inline __m256i Products(__m256i a, __m256i b, __m256i abs_b, __m256i ones) {
+  __m256i pairs;
+  if constexpr (kSigns == S8Signs::kNonNegativeA) {
+    pairs = _mm256_maddubs_epi16(a, b);
+  } else if constexpr (kSigns == S8Signs::kNonNegativeB) {
+    pairs = _mm256_maddubs_epi16(b, a);
+  } else {
+    pairs = _mm256_maddubs_epi16(abs_b, _mm256_sign_epi8(a, b));
+  }
+  return _mm256_madd_epi16(pairs, ones);
+}
+
+template <S8Signs kSigns>
+void Tile(const int32_t* a_panel, const int8_t* b_panel, int64_t groups, int32_t* acc) {
   const __m256i ones = _mm256_set1_epi16(1);
   // One half of the tile's columns at a time: 4 accumulators, B, |B|, ones, a broadcast and two
   // temporaries fit the 16 ymm registers without spills (the whole 4 x 16 tile at once made GCC
@@ -133,16 +169,30 @@ void TileS8Avx2(const int32_t* a_panel, const int8_t* b_panel, int64_t groups, i
     const int8_t* bg = b_panel + 32 * h;
     for (int64_t g = 0; g < groups; ++g, bg += kS8GroupBytes) {
       const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bg));
-      const __m256i u = _mm256_abs_epi8(b);
+      const __m256i abs_b = kSigns == S8Signs::kBoth ? _mm256_abs_epi8(b) : b;
       const int32_t* a = a_panel + g * kS8Rows;
       for (int r = 0; r < kS8Rows; ++r) {
-        const __m256i p = _mm256_maddubs_epi16(u, _mm256_sign_epi8(_mm256_set1_epi32(a[r]), b));
-        sum[r] = _mm256_add_epi32(sum[r], _mm256_madd_epi16(p, ones));
+        sum[r] = _mm256_add_epi32(
+            sum[r], Products<kSigns>(_mm256_set1_epi32(a[r]), b, abs_b, ones));
       }
     }
     for (int r = 0; r < kS8Rows; ++r) {
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + r * kS8Cols + 8 * h), sum[r]);
     }
+  }
+}
+
+}  // namespace
+
+void TileS8Avx2(S8Signs signs, const int32_t* a_panel, const int8_t* b_panel, int64_t groups,
+                int32_t* acc) {
+  switch (signs) {
+    case S8Signs::kNonNegativeA:
+      return Tile<S8Signs::kNonNegativeA>(a_panel, b_panel, groups, acc);
+    case S8Signs::kNonNegativeB:
+      return Tile<S8Signs::kNonNegativeB>(a_panel, b_panel, groups, acc);
+    case S8Signs::kBoth:
+      return Tile<S8Signs::kBoth>(a_panel, b_panel, groups, acc);
   }
 }
 

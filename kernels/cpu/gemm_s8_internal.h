@@ -25,18 +25,31 @@ struct S8Correction {
   int32_t row;
 };
 
-// Packs rows [i0, i0 + kS8Rows) and k [k0, k0 + kc) of A into `out` (groups x kS8Rows int32);
-// returns how many codes were -128 (stored as -127).
-int64_t PackS8A(const GemmShape& s, const int8_t* a, int64_t i0, int64_t k0, int64_t kc,
-                int32_t* out);
+// What packing learnt about a panel.
+struct S8PanelInfo {
+  int64_t clamped = 0;      // A only: codes of -128, stored as -127.
+  bool nonnegative = true;  // No code below 0 (after the clamp).
+};
+
+// Packs rows [i0, i0 + kS8Rows) and k [k0, k0 + kc) of A into `out` (groups x kS8Rows int32).
+S8PanelInfo PackS8A(const GemmShape& s, const int8_t* a, int64_t i0, int64_t k0, int64_t kc,
+                    int32_t* out);
 
 // Packs columns [j0, j0 + kS8Cols) and k [k0, k0 + kc) of B into `out` (groups x
 // kS8GroupBytes).
-void PackS8B(const GemmShape& s, const int8_t* b, int64_t j0, int64_t k0, int64_t kc, int8_t* out);
+S8PanelInfo PackS8B(const GemmShape& s, const int8_t* b, int64_t j0, int64_t k0, int64_t kc,
+                    int8_t* out);
+
+// Which operand of a tile is known to be non-negative: then `vpmaddubsw` takes it as the
+// unsigned operand directly (codes 0..127 against -128..127: a pair sum is at most
+// 2 x 127 x 128 = 32512), one instruction per 32 multiply-adds fewer than the sign trick.
+// ReLU outputs make A of the forward pass and B of backward-weights non-negative.
+enum class S8Signs { kBoth, kNonNegativeA, kNonNegativeB };
 
 // acc (kS8Rows x kS8Cols, row-major) = the packed A panel times the packed B panel over `groups`
 // groups of k, exactly (see gemm_s8.h for why no pair sum can saturate).
-void TileS8Avx2(const int32_t* a_panel, const int8_t* b_panel, int64_t groups, int32_t* acc);
+void TileS8Avx2(S8Signs signs, const int32_t* a_panel, const int8_t* b_panel, int64_t groups,
+                int32_t* acc);
 
 // acc_row[j] -= B(k, j) for the panel's kS8Cols columns: the exact difference between a code of
 // -128 at chunk-local k and the -127 that the tile multiplied.

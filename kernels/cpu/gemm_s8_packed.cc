@@ -56,15 +56,25 @@ void GemmS8Avx2Chunk(const GemmShape& s, const int8_t* a, const int8_t* b, int64
   // name would mean each thread's own.
   thread_local std::vector<int64_t> starts_buffer;
   thread_local std::vector<S8Correction> corrections_buffer;
+  // Which panels hold no negative code (bytes, not vector<bool>: threads write them apart).
+  thread_local std::vector<uint8_t> signs_buffer;
   starts_buffer.assign(row_panels + 1, 0);
+  signs_buffer.assign(row_panels + col_panels, 0);
   int64_t* starts = starts_buffer.data();
+  uint8_t* a_nonnegative = signs_buffer.data();
+  uint8_t* b_nonnegative = a_nonnegative + row_panels;
 #pragma omp parallel for schedule(static)
   for (int64_t p = 0; p < row_panels; ++p) {
-    starts[p + 1] = PackS8A(s, a, p * kS8Rows, k0, kc, a_packed.data() + p * groups * kS8Rows);
+    const S8PanelInfo info =
+        PackS8A(s, a, p * kS8Rows, k0, kc, a_packed.data() + p * groups * kS8Rows);
+    starts[p + 1] = info.clamped;
+    a_nonnegative[p] = info.nonnegative;
   }
 #pragma omp parallel for schedule(static)
   for (int64_t q = 0; q < col_panels; ++q) {
-    PackS8B(s, b, q * kS8Cols, k0, kc, b_packed.data() + q * groups * kS8GroupBytes);
+    b_nonnegative[q] =
+        PackS8B(s, b, q * kS8Cols, k0, kc, b_packed.data() + q * groups * kS8GroupBytes)
+            .nonnegative;
   }
   for (int64_t p = 0; p < row_panels; ++p) starts[p + 1] += starts[p];
   if (starts[row_panels] > 0) {
@@ -85,7 +95,10 @@ void GemmS8Avx2Chunk(const GemmShape& s, const int8_t* a, const int8_t* b, int64
     const int64_t cp = t / row_panels, rp = t % row_panels;
     const int8_t* b_panel = b_packed.data() + cp * groups * kS8GroupBytes;
     alignas(32) int32_t acc[kS8Rows * kS8Cols];
-    TileS8Avx2(a_packed.data() + rp * groups * kS8Rows, b_panel, groups, acc);
+    const S8Signs signs = a_nonnegative[rp]   ? S8Signs::kNonNegativeA
+                          : b_nonnegative[cp] ? S8Signs::kNonNegativeB
+                                              : S8Signs::kBoth;
+    TileS8Avx2(signs, a_packed.data() + rp * groups * kS8Rows, b_panel, groups, acc);
     for (int64_t e = starts[rp]; e < starts[rp + 1]; ++e) {
       CorrectS8Avx2(b_panel, corrections[e].k, acc + corrections[e].row * kS8Cols);
     }

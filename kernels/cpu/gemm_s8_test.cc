@@ -1,5 +1,6 @@
 #include "kernels/cpu/gemm_s8.h"
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <vector>
@@ -76,6 +77,29 @@ TEST_P(GemmS8RouteTest, ExtremeCodesAreExact) {
       ExpectMatchesReference(s, std::vector<int8_t>(m * k, -128), ExtremeCodes(k * n, rng), 1.0f,
                              GetParam());
     }
+  }
+}
+
+std::vector<int8_t> NonNegativeCodes(size_t n, std::mt19937& rng) {
+  std::vector<int8_t> v(n);
+  for (int8_t& x : v) x = rng() % 2 ? int8_t{127} : static_cast<int8_t>(rng() % 128);
+  return v;
+}
+
+// Operands without negative codes (ReLU outputs) take the kernels' sign-free paths: A, B, and a
+// matrix whose first rows only are non-negative, so tiles of both kinds meet in one product.
+TEST_P(GemmS8RouteTest, NonNegativeOperandsAreExact) {
+  std::mt19937 rng(4);
+  for (auto [m, n, k] : {std::tuple{8, 32, 64}, {13, 40, 147}}) {
+    const GemmShape s{.m = m, .n = n, .k = k};
+    ExpectMatchesReference(s, NonNegativeCodes(m * k, rng), ExtremeCodes(k * n, rng), 1.0f,
+                           GetParam());
+    ExpectMatchesReference(s, ExtremeCodes(m * k, rng), NonNegativeCodes(k * n, rng), 1.0f,
+                           GetParam());
+    std::vector<int8_t> mixed = ExtremeCodes(m * k, rng);
+    const std::vector<int8_t> top = NonNegativeCodes(4 * k, rng);
+    std::copy(top.begin(), top.end(), mixed.begin());
+    ExpectMatchesReference(s, mixed, ExtremeCodes(k * n, rng), 1.0f, GetParam());
   }
 }
 

@@ -1,6 +1,6 @@
 // MuPPET's dynamic fixed-point quantiser (block floating point): one power-of-two scale per
 // tensor, codes of a given word length WL (sign included), stochastic or nearest rounding, and
-// saturation to the signed range, counted. See ../shared/reference/muppet-algorithm.md, section 1.
+// saturation to the signed range, counted. See docs/ALGORITHM.md, section 1.
 //
 // For WL bits, with M+ = 2^(WL-1) - 1 + 0.5 and M- = -2^(WL-1) - 0.5, the exponent is
 //   s = floor(log2(min(M+ / max(x), M- / min(x))))   (terms with max <= 0 or min >= 0 left out;

@@ -1,5 +1,5 @@
 // The numeric precision a model computes in, shared by its layers: FP32, or MuPPET's dynamic
-// fixed point at one word length (../shared/reference/muppet-algorithm.md, section 2).
+// fixed point at one word length (docs/ALGORITHM.md, section 2).
 //
 // At a fixed-point level, convolution and linear layers run the integer kernels of
 // kernels/cpu on quantised inputs, weights and incoming gradients, and round their outputs and

@@ -1,4 +1,4 @@
-#include "kernels/cpu/conv_int16.h"
+#include "kernels/cpu/conv_blocked.h"
 
 #include <omp.h>
 
@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/cpu/gemm_s16.h"
+#include "kernels/cpu/gemm_s8.h"
 #include "kernels/cpu/im2col.h"
 #include "kernels/cpu/scratch.h"
 
@@ -18,35 +19,53 @@ namespace muppet::kernels::internal {
 // without; PERFORMANCE.md).
 bool PreferBlocks(int64_t rows, int64_t channels) { return rows >= 256 * channels; }
 
-// 9-16-bit forward convolution in blocks of output rows: each thread unfolds a block of im2col
-// rows that fits its cache and multiplies it by the weights at once, so the full im2col matrix
-// (KH x KW times the input) and its packed copy never go through memory. Row results do not
-// depend on the blocking (every output element sums its whole reduction in one fixed block
-// order), so the result is the same for any thread count.
-int64_t ForwardInt16(const ConvGeometry& g, const Quantized& qx, const Quantized& qw, float* y) {
+// Forward convolution in blocks of output rows: each thread unfolds a block of im2col rows that
+// fits its cache and multiplies it by the weights at once, so the full im2col matrix (KH x KW
+// times the input) and its packed copy never go through memory. Row results do not depend on
+// the blocking (every output element sums its whole reduction in one fixed block order), so the
+// result is the same for any thread count.
+absl::StatusOr<int64_t> ForwardBlocked(const ConvGeometry& g, const Quantized& qx,
+                                       const Quantized& qw, float* y) {
+  const bool int8 = qx.word_length <= 8;
   const int64_t rows = g.n * g.out_h() * g.out_w(), k = g.kernel * g.kernel * g.c;
   // ~128 KiB of codes per block, but at least 16 rows per output channel: every block packs
   // the O x K weights again, which must stay small next to the block's multiply-adds. Then as
-  // many equal blocks as make the threads' shares equal.
+  // many equal blocks as make the threads' shares equal, in whole tiles of the GEMM's rows.
   constexpr int64_t kBlockBytes = 128 << 10;
+  const int64_t code_bytes = int8 ? 1 : 2, tile_rows = int8 ? 4 : 12;
   const int64_t max_block =
-      std::clamp<int64_t>(std::max(kBlockBytes / (2 * k), 16 * g.o), 96, 8192);
+      std::clamp<int64_t>(std::max(kBlockBytes / (code_bytes * k), 16 * g.o), 96, 8192);
   const int64_t threads = omp_get_max_threads();
   const int64_t blocks = ((rows + max_block - 1) / max_block + threads - 1) / threads * threads;
-  const int64_t block = ((rows + blocks - 1) / blocks + 11) / 12 * 12;  // Whole 12-row tiles.
+  const int64_t block = ((rows + blocks - 1) / blocks + tile_rows - 1) / tile_rows * tile_rows;
   const float scale = std::ldexp(1.0f, -(qx.exponent + qw.exponent));
   const int64_t block_pairs = GemmS16BlockPairs(qx.word_length);
   int64_t saturated = 0;
+  absl::Status status;
 #pragma omp parallel for schedule(static) reduction(+ : saturated)
   for (int64_t begin = 0; begin < rows; begin += block) {
     const int64_t n = std::min(block, rows - begin);
-    std::span<int16_t> cols = Scratch<int16_t>(ScratchSlot::kIm2Col, block * k);
-    Im2ColRows(g, qx.s16.data(), begin, begin + n, cols.data());
-    // Inside this parallel loop the GEMM's own parallel regions run on one thread.
-    saturated += GemmS16({.m = n, .n = g.o, .k = k, .b_transposed = true}, cols.data(),
-                         qw.s16.data(), scale, y + begin * g.o, block_pairs)
-                     .value_or(0);  // Shapes are valid by construction.
+    const GemmShape shape{.m = n, .n = g.o, .k = k, .b_transposed = true};
+    // Inside this parallel loop the GEMMs' own parallel regions run on one thread.
+    absl::Status s;
+    if (int8) {
+      std::span<int8_t> cols = Scratch<int8_t>(ScratchSlot::kIm2Col, block * k);
+      Im2ColRows(g, qx.s8.data(), begin, begin + n, cols.data());
+      s = GemmS8(shape, cols.data(), qw.s8.data(), scale, y + begin * g.o);
+    } else {
+      std::span<int16_t> cols = Scratch<int16_t>(ScratchSlot::kIm2Col, block * k);
+      Im2ColRows(g, qx.s16.data(), begin, begin + n, cols.data());
+      absl::StatusOr<int64_t> gemm =
+          GemmS16(shape, cols.data(), qw.s16.data(), scale, y + begin * g.o, block_pairs);
+      if (gemm.ok()) saturated += *gemm;
+      s = gemm.status();
+    }
+    if (!s.ok()) {
+#pragma omp critical
+      if (status.ok()) status = s;
+    }
   }
+  if (!status.ok()) return status;
   return saturated;
 }
 
