@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/cpu/gemm_s8.h"
+#include "kernels/cpu/gemm_s8_internal.h"
 #include "kernels/cpu/im2col.h"
 #include "kernels/cpu/scratch.h"
 #include "oneapi/dnnl/dnnl.hpp"
@@ -80,6 +81,44 @@ const DirectInt8& DirectInt8For(const ConvGeometry& g, Pass pass) {
   return cache->emplace(key, MakeDirectInt8(g, pass)).first->second;
 }
 
+// B of one backward-weights block on the AVX2 route: the block's im2col rows unfolded straight
+// into packed column panels (the rows' patches found once per block). Needs C % 16 == 0.
+class ConvColumnPacker final : public S8ColPacker {
+ public:
+  ConvColumnPacker(const ConvGeometry& g, const int8_t* x, int64_t begin, int64_t rows)
+      : shape_{g.n, g.h, g.w, g.c, g.kernel, g.stride, g.padding, g.out_h(), g.out_w()},
+        rows_(rows) {
+    thread_local std::vector<S8Patch> buffer;  // Reused: one per block would allocate.
+    buffer.resize(rows);
+    for (int64_t r = 0; r < rows; ++r) buffer[r] = S8PatchOf(shape_, x, begin + r);
+    patches_ = buffer.data();
+  }
+
+  S8PanelInfo Pack(int64_t panel, int8_t* out) const override {
+    return PackS8ConvColumns(shape_, patches_, rows_, panel * kS8Cols, out);
+  }
+
+ private:
+  const S8ConvShape shape_;
+  const int64_t rows_;
+  const S8Patch* patches_;
+};
+
+// dW block (O x K) = dY block^T (dY is stored n x O) x cols (n x K), exact in int32.
+absl::Status BlockProduct(const ConvGeometry& g, const Quantized& qdy, const Quantized& qx,
+                          int64_t begin, int64_t n, int8_t* cols, int32_t* product) {
+  const int64_t k = g.kernel * g.kernel * g.c;
+  const GemmShape shape{.m = g.o, .n = k, .k = n, .a_transposed = true};
+  const int8_t* dy = qdy.s8.data() + begin * g.o;
+  if (ActiveInt8Route() == Int8Route::kAvx2 && g.c % 16 == 0) {
+    const ConvColumnPacker unfold(g, qx.s8.data(), begin, n);
+    GemmS8Avx2Chunk(shape, dy, nullptr, 0, n, {.s32 = product}, nullptr, &unfold);
+    return absl::OkStatus();
+  }
+  Im2ColRows(g, qx.s8.data(), begin, begin + n, cols);
+  return GemmS8S32(shape, dy, cols, product);
+}
+
 }  // namespace
 
 int64_t DeconvRightPadding(const ConvGeometry& g, int64_t in, int64_t out) {
@@ -132,11 +171,7 @@ absl::Status BackwardWeightsInt8(const ConvGeometry& g, const Quantized& qdy,
 #pragma omp for schedule(static) nowait
     for (int64_t begin = 0; begin < rows; begin += block) {
       const int64_t n = std::min(block, rows - begin);
-      Im2ColRows(g, qx.s8.data(), begin, begin + n, cols.data());
-      // dW block (O x K) = dY block^T (dY is stored n x O) x cols (n x K), exact in int32.
-      const absl::Status s =
-          GemmS8S32({.m = g.o, .n = k, .k = n, .a_transposed = true}, qdy.s8.data() + begin * g.o,
-                    cols.data(), product.data());
+      const absl::Status s = BlockProduct(g, qdy, qx, begin, n, cols.data(), product.data());
       if (!s.ok()) {
 #pragma omp critical
         if (status.ok()) status = s;

@@ -1,10 +1,12 @@
 #include "kernels/cpu/fixed_point_conv.h"
 
 #include <cmath>
+#include <random>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kernels/cpu/fixed_point_test_util.h"
+#include "kernels/cpu/gemm_s16.h"
 
 namespace muppet::kernels {
 namespace {
@@ -45,17 +47,29 @@ class FixedPointConvTest : public ::testing::TestWithParam<std::tuple<int, ConvG
   int64_t WSize() const { return G().o * G().kernel * G().kernel * G().c; }
 };
 
-// Every output is one integer dot product, rounded once: exactly the FP64 result rounded.
+// Every output is one integer dot product, rounded once, where the reduction is one integer sum
+// (8 bits; 9-16 bits while K fits one block of the int16 GEMM): exactly the FP64 result rounded.
+// Longer 15-16-bit reductions add blocks of 16 pairs in FP32 (gemm_s16.h): within FP32 rounding.
 TEST_P(FixedPointConvTest, ForwardIsTheConvolutionOfTheQuantisedOperands) {
   const auto x = RandomFloats(XSize(), 1), w = RandomFloats(WSize(), 2), b = RandomFloats(G().o, 3);
   std::vector<float> y(YSize());
   ASSERT_TRUE(ConvForward(Options(), G(), x, w, b, y).ok());
   const auto qx = DequantizedOperand(x, Options(), Operand::kInput),
              qw = DequantizedOperand(w, Options(), Operand::kWeights);
-  std::vector<double> expected(YSize(), 0.0);
-  ForEachTerm(G(), [&](int64_t xi, int64_t yi, int64_t wi) { expected[yi] += qx[xi] * qw[wi]; });
+  std::vector<double> expected(YSize(), 0.0), magnitude(YSize(), 0.0);
+  ForEachTerm(G(), [&](int64_t xi, int64_t yi, int64_t wi) {
+    expected[yi] += qx[xi] * qw[wi];
+    magnitude[yi] += std::abs(qx[xi] * qw[wi]);
+  });
+  const int wl = Options().word_length;
+  const bool one_sum = wl <= 8 || WSize() / G().o <= 2 * GemmS16BlockPairs(wl);
   for (int64_t i = 0; i < YSize(); ++i) {
-    ASSERT_EQ(y[i], static_cast<float>(expected[i]) + b[i % G().o]) << i;
+    if (one_sum) {
+      ASSERT_EQ(y[i], static_cast<float>(expected[i]) + b[i % G().o]) << i;
+    } else {
+      ASSERT_NEAR(y[i], expected[i] + b[i % G().o], 1e-6 * (magnitude[i] + std::abs(b[i % G().o])))
+          << i;
+    }
   }
 }
 
@@ -105,7 +119,56 @@ INSTANTIATE_TEST_SUITE_P(
             ConvGeometry{.n = 3, .h = 4, .w = 4, .c = 5, .o = 3, .kernel = 1, .stride = 2},
             ConvGeometry{.n = 2, .h = 6, .w = 5, .c = 1, .o = 6, .kernel = 5, .padding = 2},
             // Enough pixels per channel for the blocked 9-16-bit routes (several blocks).
-            ConvGeometry{.n = 2, .h = 24, .w = 23, .c = 2, .o = 3, .kernel = 3, .padding = 1})));
+            ConvGeometry{.n = 2, .h = 24, .w = 23, .c = 2, .o = 3, .kernel = 3, .padding = 1},
+            // Channels in multiples of 16: the AVX2 int8 route's implicit GEMM, forward and (with
+            // O = 16) backward-data, padded and strided.
+            ConvGeometry{.n = 2, .h = 5, .w = 6, .c = 16, .o = 16, .kernel = 3, .padding = 1},
+            ConvGeometry{
+                .n = 1, .h = 7, .w = 7, .c = 32, .o = 3, .kernel = 3, .stride = 2, .padding = 1})));
+
+// Codes of only -128 and 127 (every pair sum a saturating int8 route would get wrong, and the
+// -128s the AVX2 route corrects), of -127 and 127 (no correction: the AVX2 route reads inner
+// panels in place), and non-negative ones (its sign-free tiles), in every 8-bit pass, on
+// geometries that reach its implicit GEMM: exactly the integer results.
+TEST(FixedPointConvCodesTest, ExtremeCodesAreExactInEveryPass) {
+  std::mt19937 rng(9);
+  const auto codes = [&](int64_t n, int kind) {
+    Quantized q{.word_length = 8, .exponent = 3};
+    q.s8.resize(n);
+    for (int8_t& c : q.s8) {
+      const bool high = rng() % 2;
+      c = kind == 0   ? (high ? int8_t{127} : int8_t{-128})
+          : kind == 1 ? (high ? int8_t{127} : int8_t{-127})
+                      : (high ? int8_t{127} : static_cast<int8_t>(rng() % 128));
+    }
+    return q;
+  };
+  for (int kind = 0; kind < 3; ++kind) {
+    for (const ConvGeometry& g :
+         {ConvGeometry{.n = 2, .h = 5, .w = 6, .c = 16, .o = 16, .kernel = 3, .padding = 1},
+          ConvGeometry{.n = 1, .h = 10, .w = 10, .c = 16, .o = 16, .kernel = 3, .padding = 1},
+          ConvGeometry{.n = 2, .h = 6, .w = 6, .c = 16, .o = 16, .kernel = 3},
+          ConvGeometry{.n = 1, .h = 7, .w = 7, .c = 32, .o = 5, .kernel = 3, .stride = 2}}) {
+      const int64_t xs = g.n * g.h * g.w * g.c, ys = g.n * g.out_h() * g.out_w() * g.o,
+                    ws = g.o * g.kernel * g.kernel * g.c;
+      const Quantized qx = codes(xs, kind), qw = codes(ws, kind % 2), qdy = codes(ys, kind % 2);
+      std::vector<float> y(ys), dx(xs), dw(ws), db(g.o);
+      ASSERT_TRUE(ConvForward(g, qx, qw, {}, y).ok());
+      ASSERT_TRUE(ConvBackwardData(g, qdy, qw, dx).ok());
+      ASSERT_TRUE(ConvBackwardWeights(g, qdy, qx, dw, db).ok());
+      std::vector<int64_t> ey(ys, 0), edx(xs, 0), edw(ws, 0);
+      ForEachTerm(g, [&](int64_t xi, int64_t yi, int64_t wi) {
+        ey[yi] += int64_t{qx.s8[xi]} * qw.s8[wi];
+        edx[xi] += int64_t{qdy.s8[yi]} * qw.s8[wi];
+        edw[wi] += int64_t{qdy.s8[yi]} * qx.s8[xi];
+      });
+      // Every sum is below 2^24 here, so FP32 holds it exactly; the scale is 2^-6.
+      for (int64_t i = 0; i < ys; ++i) ASSERT_EQ(y[i], std::ldexp(ey[i], -6)) << "forward " << i;
+      for (int64_t i = 0; i < xs; ++i) ASSERT_EQ(dx[i], std::ldexp(edx[i], -6)) << "data " << i;
+      for (int64_t i = 0; i < ws; ++i) ASSERT_EQ(dw[i], std::ldexp(edw[i], -6)) << "weights " << i;
+    }
+  }
+}
 
 TEST(FixedPointConvErrorsTest, BadGeometryAndSizesAreNamed) {
   std::vector<float> x(2 * 4 * 4 * 3, 1.0f), w(5 * 3 * 3 * 3, 1.0f), y(2 * 4 * 4 * 5);

@@ -22,18 +22,52 @@
 namespace muppet::kernels::internal {
 namespace {
 
-// Replaces -128 by -127 in 16 codes, counting them and noting any negative code.
-inline __m128i ClampCodes(__m128i v, S8PanelInfo& info) {
-  const __m128i low = _mm_set1_epi8(-128);
-  info.clamped += __builtin_popcount(_mm_movemask_epi8(_mm_cmpeq_epi8(v, low)));
-  info.nonnegative &= _mm_movemask_epi8(v) == 0;
-  return _mm_max_epi8(v, _mm_set1_epi8(-127));
-}
-
 // Stores 16 codes of B, noting any negative one.
 inline void StoreCodes(__m128i* out, __m128i v, S8PanelInfo& info) {
   info.nonnegative &= _mm_movemask_epi8(v) == 0;
   _mm_storeu_si128(out, v);
+}
+
+// Stores 16 codes of A and keeps their running minimum: one instruction per 16 codes on the
+// common path; FinishPanel deals with the rare panel that holds -128.
+inline void StoreTracked(__m128i* out, __m128i v, __m128i& min) {
+  min = _mm_min_epi8(min, v);
+  _mm_storeu_si128(out, v);
+}
+
+int8_t HorizontalMin(__m128i v) {
+  v = _mm_min_epi8(v, _mm_srli_si128(v, 8));
+  v = _mm_min_epi8(v, _mm_srli_si128(v, 4));
+  v = _mm_min_epi8(v, _mm_srli_si128(v, 2));
+  v = _mm_min_epi8(v, _mm_srli_si128(v, 1));
+  return static_cast<int8_t>(_mm_cvtsi128_si32(v));
+}
+
+// From a packed A panel's minimum: its signs and, where it holds -128, each one replaced by -127
+// and appended to `corrections` (group g, row r, byte t is k = 4g + t).
+S8PanelInfo FinishPanel(int8_t* bytes, int64_t groups, int8_t min,
+                        std::vector<S8Correction>& corrections) {
+  S8PanelInfo info{.nonnegative = min >= 0};
+  if (min > -128) return info;
+  for (int64_t i = 0; i < groups * kS8Rows * 4; ++i) {
+    if (bytes[i] != -128) continue;
+    bytes[i] = -127;
+    ++info.clamped;
+    corrections.push_back({static_cast<int32_t>(i / 16 * 4 + i % 4), static_cast<int32_t>(i / 4 % 4)});
+  }
+  return info;
+}
+
+// Four rows of 16 codes, each the next four groups of its row, transposed as int32 groups into
+// four packed groups.
+inline void Transpose4x16(__m128i r0, __m128i r1, __m128i r2, __m128i r3, __m128i* o,
+                          __m128i& min) {
+  const __m128i t0 = _mm_unpacklo_epi32(r0, r1), t1 = _mm_unpacklo_epi32(r2, r3);
+  const __m128i t2 = _mm_unpackhi_epi32(r0, r1), t3 = _mm_unpackhi_epi32(r2, r3);
+  StoreTracked(o, _mm_unpacklo_epi64(t0, t1), min);
+  StoreTracked(o + 1, _mm_unpackhi_epi64(t0, t1), min);
+  StoreTracked(o + 2, _mm_unpacklo_epi64(t2, t3), min);
+  StoreTracked(o + 3, _mm_unpackhi_epi64(t2, t3), min);
 }
 
 inline __m128i Load16(const int8_t* p) {
@@ -49,24 +83,17 @@ inline int32_t Load32(const int8_t* p) {
 }  // namespace
 
 S8PanelInfo PackS8A(const GemmShape& s, const int8_t* a, int64_t i0, int64_t k0, int64_t kc,
-                    int32_t* out) {
+                    int32_t* out, std::vector<S8Correction>& corrections) {
   const int64_t groups = (kc + 3) / 4;
   int8_t* bytes = reinterpret_cast<int8_t*>(out);
-  S8PanelInfo info;
+  __m128i min = _mm_set1_epi8(127);
   int64_t g = 0;
   if (i0 + kS8Rows <= s.m && !s.a_transposed) {
-    // Four rows of 16 codes (four groups each): a 4 x 4 transpose of int32 groups.
     const int8_t* row = a + i0 * s.k + k0;
     for (; 4 * g + 16 <= kc; g += 4) {
-      const __m128i r0 = Load16(row + 4 * g), r1 = Load16(row + s.k + 4 * g),
-                    r2 = Load16(row + 2 * s.k + 4 * g), r3 = Load16(row + 3 * s.k + 4 * g);
-      const __m128i t0 = _mm_unpacklo_epi32(r0, r1), t1 = _mm_unpacklo_epi32(r2, r3);
-      const __m128i t2 = _mm_unpackhi_epi32(r0, r1), t3 = _mm_unpackhi_epi32(r2, r3);
-      __m128i* o = reinterpret_cast<__m128i*>(bytes + g * 16);
-      _mm_storeu_si128(o, ClampCodes(_mm_unpacklo_epi64(t0, t1), info));
-      _mm_storeu_si128(o + 1, ClampCodes(_mm_unpackhi_epi64(t0, t1), info));
-      _mm_storeu_si128(o + 2, ClampCodes(_mm_unpacklo_epi64(t2, t3), info));
-      _mm_storeu_si128(o + 3, ClampCodes(_mm_unpackhi_epi64(t2, t3), info));
+      Transpose4x16(Load16(row + 4 * g), Load16(row + s.k + 4 * g),
+                    Load16(row + 2 * s.k + 4 * g), Load16(row + 3 * s.k + 4 * g),
+                    reinterpret_cast<__m128i*>(bytes + g * 16), min);
     }
   } else if (i0 + kS8Rows <= s.m) {
     // A stored k x m: each k holds the panel's four codes side by side; a byte transpose makes
@@ -77,22 +104,117 @@ S8PanelInfo PackS8A(const GemmShape& s, const int8_t* a, int64_t i0, int64_t k0,
       const int8_t* p = col + 4 * g * s.m;
       const __m128i v = _mm_setr_epi32(Load32(p), Load32(p + s.m), Load32(p + 2 * s.m),
                                        Load32(p + 3 * s.m));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(bytes + g * 16),
-                       ClampCodes(_mm_shuffle_epi8(v, to_rows), info));
+      StoreTracked(reinterpret_cast<__m128i*>(bytes + g * 16), _mm_shuffle_epi8(v, to_rows), min);
     }
   }
+  int8_t edge_min = 127;
   for (; g < groups; ++g) {  // Edges: rows past m, the last partial group.
     for (int r = 0; r < kS8Rows; ++r) {
       for (int t = 0; t < 4; ++t) {
         const int64_t p = k0 + 4 * g + t;
         const int8_t code = p < k0 + kc ? GemmA(s, a, i0 + r, p) : 0;
-        info.clamped += code == -128;
-        info.nonnegative &= code >= 0;
-        bytes[(g * kS8Rows + r) * 4 + t] = std::max<int8_t>(code, -127);
+        edge_min = std::min(edge_min, code);
+        bytes[(g * kS8Rows + r) * 4 + t] = code;
       }
     }
   }
+  return FinishPanel(bytes, groups, std::min(HorizontalMin(min), edge_min), corrections);
+}
+
+namespace {
+
+// Four rows of B (four consecutive k), 16 columns each, interleaved byte by byte into the 16
+// columns' group.
+inline void Interleave4x16(__m128i r0, __m128i r1, __m128i r2, __m128i r3, __m128i* o,
+                           S8PanelInfo& info) {
+  const __m128i lo01 = _mm_unpacklo_epi8(r0, r1), lo23 = _mm_unpacklo_epi8(r2, r3);
+  const __m128i hi01 = _mm_unpackhi_epi8(r0, r1), hi23 = _mm_unpackhi_epi8(r2, r3);
+  StoreCodes(o, _mm_unpacklo_epi16(lo01, lo23), info);
+  StoreCodes(o + 1, _mm_unpackhi_epi16(lo01, lo23), info);
+  StoreCodes(o + 2, _mm_unpacklo_epi16(hi01, hi23), info);
+  StoreCodes(o + 3, _mm_unpackhi_epi16(hi01, hi23), info);
+}
+
+// The c codes of tap (ky, kx) of a patch, or null in the padding.
+inline const int8_t* Tap(const S8ConvShape& c, const S8Patch& p, int64_t ky, int64_t kx) {
+  const int64_t iy = p.iy0 + ky, ix = p.ix0 + kx;
+  if (p.image == nullptr || iy < 0 || ix < 0 || iy >= c.h || ix >= c.w) return nullptr;
+  return p.image + (iy * c.w + ix) * c.c;
+}
+
+inline __m128i Load16OrZero(const int8_t* p) { return p ? Load16(p) : _mm_setzero_si128(); }
+
+}  // namespace
+
+S8Patch S8PatchOf(const S8ConvShape& c, const int8_t* x, int64_t i) {
+  S8Patch p;
+  if (i >= c.n * c.out_h * c.out_w) return p;
+  p.image = x + i / (c.out_h * c.out_w) * c.h * c.w * c.c;
+  p.iy0 = i / c.out_w % c.out_h * c.stride - c.padding;
+  p.ix0 = i % c.out_w * c.stride - c.padding;
+  p.inside = p.iy0 >= 0 && p.ix0 >= 0 && p.iy0 + c.kernel <= c.h && p.ix0 + c.kernel <= c.w;
+  return p;
+}
+
+S8PanelInfo PackS8ConvColumns(const S8ConvShape& c, const S8Patch* patches, int64_t rows,
+                              int64_t j0, int8_t* out) {
+  // Column j0 + jj is channel j0 % c + jj of tap j0 / c, for all 16 (c % 16 == 0).
+  const int64_t tap = j0 / c.c, channel = j0 % c.c;
+  const int64_t ky = tap / c.kernel, kx = tap % c.kernel;
+  S8PanelInfo info;
+  for (int64_t g = 0; g < (rows + 3) / 4; ++g) {
+    const int8_t* src[4];
+    for (int t = 0; t < 4; ++t) {
+      const int8_t* at = 4 * g + t < rows ? Tap(c, patches[4 * g + t], ky, kx) : nullptr;
+      src[t] = at ? at + channel : nullptr;
+    }
+    Interleave4x16(Load16OrZero(src[0]), Load16OrZero(src[1]), Load16OrZero(src[2]),
+                   Load16OrZero(src[3]), reinterpret_cast<__m128i*>(out + g * kS8GroupBytes),
+                   info);
+  }
   return info;
+}
+
+S8PanelInfo PackS8ConvPanel(const S8ConvShape& c, const int8_t* x, int64_t panel, int32_t* out,
+                            std::vector<S8Correction>& corrections) {
+  S8Patch patch[kS8Rows];
+  bool inside = true;
+  for (int r = 0; r < kS8Rows; ++r) {
+    patch[r] = S8PatchOf(c, x, panel * kS8Rows + r);
+    inside &= patch[r].inside;
+  }
+  __m128i min = _mm_set1_epi8(127);
+  __m128i* o = reinterpret_cast<__m128i*>(out);
+  if (inside) {
+    // Every patch inside its image (most panels): tap (ky, kx) is a fixed offset from each
+    // patch's first pixel.
+    const int8_t* first[kS8Rows];
+    for (int r = 0; r < kS8Rows; ++r) first[r] = Tap(c, patch[r], 0, 0);
+    for (int64_t ky = 0; ky < c.kernel; ++ky) {
+      for (int64_t kx = 0; kx < c.kernel; ++kx) {
+        const int64_t offset = (ky * c.w + kx) * c.c;
+        for (int64_t at = offset; at < offset + c.c; at += 16, o += 4) {
+          Transpose4x16(Load16(first[0] + at), Load16(first[1] + at), Load16(first[2] + at),
+                        Load16(first[3] + at), o, min);
+        }
+      }
+    }
+  } else {
+    for (int64_t ky = 0; ky < c.kernel; ++ky) {
+      for (int64_t kx = 0; kx < c.kernel; ++kx) {
+        const int8_t* src[kS8Rows];
+        for (int r = 0; r < kS8Rows; ++r) src[r] = Tap(c, patch[r], ky, kx);
+        for (int64_t at = 0; at < c.c; at += 16, o += 4) {
+          Transpose4x16(Load16OrZero(src[0] ? src[0] + at : nullptr),
+                        Load16OrZero(src[1] ? src[1] + at : nullptr),
+                        Load16OrZero(src[2] ? src[2] + at : nullptr),
+                        Load16OrZero(src[3] ? src[3] + at : nullptr), o, min);
+        }
+      }
+    }
+  }
+  const int64_t groups = c.kernel * c.kernel * c.c / 4;
+  return FinishPanel(reinterpret_cast<int8_t*>(out), groups, HorizontalMin(min), corrections);
 }
 
 S8PanelInfo PackS8B(const GemmShape& s, const int8_t* b, int64_t j0, int64_t k0, int64_t kc,
@@ -104,15 +226,8 @@ S8PanelInfo PackS8B(const GemmShape& s, const int8_t* b, int64_t j0, int64_t k0,
     // Four rows of B, 16 columns each, interleaved byte by byte into the columns' groups.
     for (; 4 * g + 4 <= kc; ++g) {
       const int8_t* row = b + (k0 + 4 * g) * s.n + j0;
-      const __m128i r0 = Load16(row), r1 = Load16(row + s.n), r2 = Load16(row + 2 * s.n),
-                    r3 = Load16(row + 3 * s.n);
-      const __m128i lo01 = _mm_unpacklo_epi8(r0, r1), lo23 = _mm_unpacklo_epi8(r2, r3);
-      const __m128i hi01 = _mm_unpackhi_epi8(r0, r1), hi23 = _mm_unpackhi_epi8(r2, r3);
-      __m128i* o = reinterpret_cast<__m128i*>(out + g * kS8GroupBytes);
-      StoreCodes(o, _mm_unpacklo_epi16(lo01, lo23), info);
-      StoreCodes(o + 1, _mm_unpackhi_epi16(lo01, lo23), info);
-      StoreCodes(o + 2, _mm_unpacklo_epi16(hi01, hi23), info);
-      StoreCodes(o + 3, _mm_unpackhi_epi16(hi01, hi23), info);
+      Interleave4x16(Load16(row), Load16(row + s.n), Load16(row + 2 * s.n), Load16(row + 3 * s.n),
+                     reinterpret_cast<__m128i*>(out + g * kS8GroupBytes), info);
     }
   } else if (j0 + kS8Cols <= s.n) {
     // B stored n x k: each column's group is four contiguous codes.
@@ -182,7 +297,44 @@ void Tile(const int32_t* a_panel, const int8_t* b_panel, int64_t groups, int32_t
   }
 }
 
+template <S8Signs kSigns>
+void TileDirect(const S8DirectPanel& a, const int8_t* b_panel, int32_t* acc) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int h = 0; h < 2; ++h) {  // Halves of the columns, as in Tile.
+    __m256i sum[kS8Rows];
+    for (int r = 0; r < kS8Rows; ++r) sum[r] = _mm256_setzero_si256();
+    const int8_t* bg = b_panel + 32 * h;
+    for (int64_t t = 0; t < a.taps; ++t) {
+      const int8_t* row[kS8Rows];
+      for (int r = 0; r < kS8Rows; ++r) row[r] = a.first[r] + a.tap_offsets[t];
+      for (int64_t q = 0; q < a.quads; ++q, bg += kS8GroupBytes) {
+        const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bg));
+        const __m256i abs_b = kSigns == S8Signs::kBoth ? _mm256_abs_epi8(b) : b;
+        for (int r = 0; r < kS8Rows; ++r) {
+          sum[r] = _mm256_add_epi32(
+              sum[r], Products<kSigns>(_mm256_set1_epi32(Load32(row[r] + 4 * q)), b, abs_b, ones));
+        }
+      }
+    }
+    for (int r = 0; r < kS8Rows; ++r) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + r * kS8Cols + 8 * h), sum[r]);
+    }
+  }
+}
+
 }  // namespace
+
+void TileS8Avx2Direct(S8Signs signs, const S8DirectPanel& a, const int8_t* b_panel,
+                      int32_t* acc) {
+  switch (signs) {
+    case S8Signs::kNonNegativeA:
+      return TileDirect<S8Signs::kNonNegativeA>(a, b_panel, acc);
+    case S8Signs::kNonNegativeB:
+      return TileDirect<S8Signs::kNonNegativeB>(a, b_panel, acc);
+    case S8Signs::kBoth:
+      return TileDirect<S8Signs::kBoth>(a, b_panel, acc);
+  }
+}
 
 void TileS8Avx2(S8Signs signs, const int32_t* a_panel, const int8_t* b_panel, int64_t groups,
                 int32_t* acc) {
