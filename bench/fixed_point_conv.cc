@@ -3,6 +3,8 @@
 // at batch 128 on 28x28 inputs: forward, backward-data and backward-weights, each with its
 // quantisation included. One JSON line per (shape, pass, word length) with the ratio
 // fp32_seconds / fixed_point_seconds taken in the same run (> 1 means fixed point is faster).
+#include "kernels/cpu/fixed_point_conv.h"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -11,9 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-
 #include "bench/harness.h"
-#include "kernels/cpu/fixed_point_conv.h"
 #include "kernels/cpu/gemm_s16.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
@@ -39,8 +39,8 @@ Fp32Times Fp32Conv(const ConvGeometry& g) {
   const auto alg = dnnl::algorithm::convolution_direct;
   dnnl::convolution_forward::primitive_desc fwd(
       {dnnl::prop_kind::forward_training, alg, src, weights, dst, strides, pad, pad}, engine);
-  dnnl::convolution_backward_data::primitive_desc bwd_data({alg, src, weights, dst, strides, pad, pad},
-                                                           engine, fwd);
+  dnnl::convolution_backward_data::primitive_desc bwd_data(
+      {alg, src, weights, dst, strides, pad, pad}, engine, fwd);
   dnnl::convolution_backward_weights::primitive_desc bwd_weights(
       {alg, src, weights, dst, strides, pad, pad}, engine, fwd);
   memory s(src, engine), d(dst, engine), w(fwd.weights_desc(), engine);
@@ -54,11 +54,13 @@ Fp32Times Fp32Conv(const ConvGeometry& g) {
             stream.wait();
           }),
           BestSeconds([&] {
-            bd.execute(stream, {{DNNL_ARG_DIFF_DST, dd}, {DNNL_ARG_WEIGHTS, w2}, {DNNL_ARG_DIFF_SRC, ds}});
+            bd.execute(stream,
+                       {{DNNL_ARG_DIFF_DST, dd}, {DNNL_ARG_WEIGHTS, w2}, {DNNL_ARG_DIFF_SRC, ds}});
             stream.wait();
           }),
           BestSeconds([&] {
-            bw.execute(stream, {{DNNL_ARG_DIFF_DST, dd}, {DNNL_ARG_SRC, s}, {DNNL_ARG_DIFF_WEIGHTS, dw}});
+            bw.execute(stream,
+                       {{DNNL_ARG_DIFF_DST, dd}, {DNNL_ARG_SRC, s}, {DNNL_ARG_DIFF_WEIGHTS, dw}});
             stream.wait();
           })};
 }
@@ -129,26 +131,34 @@ void Measure(const ConvGeometry& g) {
   std::vector<float> y(dy.size()), dx(x.size()), dw(w.size()), db(g.o);
   for (int wl : {8, 12, 16}) {
     const kernels::FixedPointOptions o{.word_length = wl, .seed = 1};
-    const auto forward = [&] { CheckOk(kernels::ConvForward(o, g, x, w, {}, y).status(), "forward"); };
+    const auto forward = [&] {
+      CheckOk(kernels::ConvForward(o, g, x, w, {}, y).status(), "forward");
+    };
     forward();
     ValidateForward(g, o, x, w, y);
     const double times[3] = {
         BestSeconds(forward, 3),
-        BestSeconds([&] {
-          CheckOk(kernels::ConvBackwardData(o, g, dy, w, dx).status(), "backward-data");
-        }, 3),
-        BestSeconds([&] {
-          CheckOk(kernels::ConvBackwardWeights(o, g, dy, x, dw, db).status(), "backward-weights");
-        }, 3)};
+        BestSeconds(
+            [&] { CheckOk(kernels::ConvBackwardData(o, g, dy, w, dx).status(), "backward-data"); },
+            3),
+        BestSeconds(
+            [&] {
+              CheckOk(kernels::ConvBackwardWeights(o, g, dy, x, dw, db).status(),
+                      "backward-weights");
+            },
+            3)};
     const double fp32_times[3] = {fp32.forward, fp32.backward_data, fp32.backward_weights};
     const char* passes[3] = {"forward", "backward_data", "backward_weights"};
     for (int p = 0; p < 3; ++p) {
       JsonLine()
           .Add("bench", "fixed_point_conv")
           .Add("pass", passes[p])
-          .Add("n", static_cast<long long>(g.n)).Add("c", static_cast<long long>(g.c))
-          .Add("hw", static_cast<long long>(g.h)).Add("o", static_cast<long long>(g.o))
-          .Add("kernel", static_cast<long long>(g.kernel)).Add("stride", static_cast<long long>(g.stride))
+          .Add("n", static_cast<long long>(g.n))
+          .Add("c", static_cast<long long>(g.c))
+          .Add("hw", static_cast<long long>(g.h))
+          .Add("o", static_cast<long long>(g.o))
+          .Add("kernel", static_cast<long long>(g.kernel))
+          .Add("stride", static_cast<long long>(g.stride))
           .Add("word_length", wl)
           .Add("threads", omp_get_max_threads())
           .Add("fp32_ms", fp32_times[p] * 1e3)

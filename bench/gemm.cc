@@ -50,14 +50,14 @@ void AddConv(std::vector<Problem>& out, int64_t m, int64_t o, int64_t k, int lay
 std::vector<Problem> Problems() {
   std::vector<Problem> p = {{1024, 1024, 1024, "square", 0}};
   const int64_t b = 128;
-  AddConv(p, b * 28 * 28, 16, 1 * 9, 1);    // Stem.
-  AddConv(p, b * 28 * 28, 16, 16 * 9, 6);   // Stage 1.
-  AddConv(p, b * 14 * 14, 32, 16 * 9, 1);   // Stage 2, first (stride 2).
-  AddConv(p, b * 14 * 14, 32, 16, 1);       // Stage 2 projection (1x1, stride 2).
-  AddConv(p, b * 14 * 14, 32, 32 * 9, 5);   // Stage 2.
-  AddConv(p, b * 7 * 7, 64, 32 * 9, 1);     // Stage 3, first.
-  AddConv(p, b * 7 * 7, 64, 32, 1);         // Stage 3 projection.
-  AddConv(p, b * 7 * 7, 64, 64 * 9, 5);     // Stage 3.
+  AddConv(p, b * 28 * 28, 16, 1 * 9, 1);   // Stem.
+  AddConv(p, b * 28 * 28, 16, 16 * 9, 6);  // Stage 1.
+  AddConv(p, b * 14 * 14, 32, 16 * 9, 1);  // Stage 2, first (stride 2).
+  AddConv(p, b * 14 * 14, 32, 16, 1);      // Stage 2 projection (1x1, stride 2).
+  AddConv(p, b * 14 * 14, 32, 32 * 9, 5);  // Stage 2.
+  AddConv(p, b * 7 * 7, 64, 32 * 9, 1);    // Stage 3, first.
+  AddConv(p, b * 7 * 7, 64, 32, 1);        // Stage 3 projection.
+  AddConv(p, b * 7 * 7, 64, 64 * 9, 5);    // Stage 3.
   return p;
 }
 
@@ -110,8 +110,8 @@ void Validate(const Problem& p, const std::vector<float>& c,
   for (int t = 0; t < 64; ++t) {
     const int64_t i = rng() % p.m, j = rng() % p.n;
     if (c[i * p.n + j] != expected(i, j)) {
-      Fail(absl::StrCat(dtype, " m=", p.m, " n=", p.n, " k=", p.k, ": C(", i, ",", j, ") = ",
-                        c[i * p.n + j], ", expected ", expected(i, j)));
+      Fail(absl::StrCat(dtype, " m=", p.m, " n=", p.n, " k=", p.k, ": C(", i, ",", j,
+                        ") = ", c[i * p.n + j], ", expected ", expected(i, j)));
     }
   }
 }
@@ -134,9 +134,10 @@ double Int8Seconds(const Problem& p, kernels::Int8Route route, const std::string
     CheckOk(kernels::GemmS8(shape, a.data(), b.data(), 1.0f / 256, c.data(), route), dtype);
   };
   run();
-  Validate(p, c, [&](int64_t i, int64_t j) {
-    return static_cast<float>(Dot(p, a, b, i, j, 0, p.k)) / 256;
-  }, dtype);
+  Validate(
+      p, c,
+      [&](int64_t i, int64_t j) { return static_cast<float>(Dot(p, a, b, i, j, 0, p.k)) / 256; },
+      dtype);
   return BestSeconds(run);
 }
 
@@ -155,23 +156,31 @@ double Int16Seconds(const Problem& p) {
   run();
   // The definition: exact int32 sums over blocks of pairs of k, added in FP32 in block order.
   const int64_t block = 2 * kernels::GemmS16BlockPairs(12);
-  Validate(p, c, [&](int64_t i, int64_t j) {
-    float total = 0.0f;
-    for (int64_t q = 0; q < p.k; q += block) {
-      total += static_cast<float>(Dot(p, a, b, i, j, q, std::min(p.k, q + block)));
-    }
-    return total / 4096;
-  }, "int16");
+  Validate(
+      p, c,
+      [&](int64_t i, int64_t j) {
+        float total = 0.0f;
+        for (int64_t q = 0; q < p.k; q += block) {
+          total += static_cast<float>(Dot(p, a, b, i, j, q, std::min(p.k, q + block)));
+        }
+        return total / 4096;
+      },
+      "int16");
   return BestSeconds(run);
 }
 
 // The data types measured here: name and timer. BF16 only where oneDNN can run it.
 std::vector<std::pair<std::string, std::function<double(const Problem&)>>> DataTypes() {
   std::vector<std::pair<std::string, std::function<double(const Problem&)>>> types;
-  types.emplace_back("fp32", [](const Problem& p) { return DnnlSeconds(p, memory::data_type::f32); });
+  types.emplace_back("fp32",
+                     [](const Problem& p) { return DnnlSeconds(p, memory::data_type::f32); });
   if (const std::optional<std::string> why = DnnlUnsupported(memory::data_type::bf16)) {
-    JsonLine().Add("bench", "gemm").Add("dtype", "bf16").Add("supported", false)
-        .Add("reason", *why).Print();
+    JsonLine()
+        .Add("bench", "gemm")
+        .Add("dtype", "bf16")
+        .Add("supported", false)
+        .Add("reason", *why)
+        .Print();
   } else {
     types.emplace_back("bf16",
                        [](const Problem& p) { return DnnlSeconds(p, memory::data_type::bf16); });
@@ -179,10 +188,14 @@ std::vector<std::pair<std::string, std::function<double(const Problem&)>>> DataT
   for (kernels::Int8Route route : kernels::SupportedInt8Routes()) {
     if (route == kernels::Int8Route::kScalar) continue;  // The reference: minutes at 1024^3.
     const std::string name = absl::StrCat("int8:", kernels::Int8RouteName(route));
-    types.emplace_back(name, [route, name](const Problem& p) { return Int8Seconds(p, route, name); });
+    types.emplace_back(name,
+                       [route, name](const Problem& p) { return Int8Seconds(p, route, name); });
   }
   if (!kernels::OneDnnInt8IsExact()) {
-    JsonLine().Add("bench", "gemm").Add("dtype", "int8:onednn-vnni").Add("supported", false)
+    JsonLine()
+        .Add("bench", "gemm")
+        .Add("dtype", "int8:onednn-vnni")
+        .Add("supported", false)
         .Add("reason", absl::StrCat("oneDNN runs ", OneDnnIsa(),
                                     " here: without VNNI its int8 pair sums saturate"))
         .Print();
@@ -212,17 +225,20 @@ int main(int argc, char** argv) {
       if (json) {
         JsonLine()
             .Add("bench", "gemm")
-            .Add("m", static_cast<long long>(p.m)).Add("n", static_cast<long long>(p.n))
+            .Add("m", static_cast<long long>(p.m))
+            .Add("n", static_cast<long long>(p.n))
             .Add("k", static_cast<long long>(p.k))
-            .Add("dtype", dtype).Add("supported", true).Add("gops", flops / s / 1e9)
-            .Add("pass", p.pass).Add("threads", omp_get_max_threads())
+            .Add("dtype", dtype)
+            .Add("supported", true)
+            .Add("gops", flops / s / 1e9)
+            .Add("pass", p.pass)
+            .Add("threads", omp_get_max_threads())
             .Add("ratio_to_fp32", t.at("fp32") / s)
             .Print();
       } else {
         std::printf("%-17s m=%-6lld n=%-5lld k=%-6lld %-17s %8.1f Gop/s  %.2fx fp32\n",
                     p.pass.c_str(), static_cast<long long>(p.m), static_cast<long long>(p.n),
-                    static_cast<long long>(p.k), dtype.c_str(), flops / s / 1e9,
-                    t.at("fp32") / s);
+                    static_cast<long long>(p.k), dtype.c_str(), flops / s / 1e9, t.at("fp32") / s);
       }
     }
   }
@@ -230,11 +246,15 @@ int main(int argc, char** argv) {
     const double gops = total / seconds[dtype] / 1e9;
     const double ratio = seconds["fp32"] / seconds[dtype];
     if (json) {
-      JsonLine().Add("bench", "gemm").Add("summary", "resnet20_aggregate").Add("dtype", dtype)
-          .Add("gops", gops).Add("ratio_to_fp32", ratio).Print();
+      JsonLine()
+          .Add("bench", "gemm")
+          .Add("summary", "resnet20_aggregate")
+          .Add("dtype", dtype)
+          .Add("gops", gops)
+          .Add("ratio_to_fp32", ratio)
+          .Print();
     } else {
-      std::printf("resnet20 aggregate %-17s %8.1f Gop/s  %.2fx fp32\n", dtype.c_str(), gops,
-                  ratio);
+      std::printf("resnet20 aggregate %-17s %8.1f Gop/s  %.2fx fp32\n", dtype.c_str(), gops, ratio);
     }
   }
 }

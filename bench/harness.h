@@ -26,7 +26,8 @@ double BestSeconds(Fn&& fn, int repeats = 5, int warmup = 1) {
   for (int i = 0; i < repeats; ++i) {
     const auto start = std::chrono::steady_clock::now();
     fn();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    best = std::min(
+        best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   return best;
 }
@@ -58,8 +59,12 @@ class JsonLine {
     fields_.emplace_back(key, std::to_string(value));
     return *this;
   }
-  JsonLine& Add(const std::string& key, int value) { return Add(key, static_cast<long long>(value)); }
-  JsonLine& Add(const std::string& key, long value) { return Add(key, static_cast<long long>(value)); }
+  JsonLine& Add(const std::string& key, int value) {
+    return Add(key, static_cast<long long>(value));
+  }
+  JsonLine& Add(const std::string& key, long value) {
+    return Add(key, static_cast<long long>(value));
+  }
 
   void Print() const {
     std::string line = "{";

@@ -3,11 +3,12 @@
 // on every core (the vector paths split large tensors across OpenMP threads; the scalar path is
 // the single-threaded reference). One JSON line per (isa, word length, rounding), with the speed
 // ratio against the scalar path measured in the same run.
+#include "kernels/cpu/quantize.h"
+
 #include <random>
 #include <vector>
 
 #include "bench/harness.h"
-#include "kernels/cpu/quantize.h"
 
 namespace muppet::bench {
 namespace {
@@ -20,8 +21,12 @@ double QuantizeSeconds(const std::vector<float>& x, int wl, kernels::Rounding ro
   return BestSeconds([&] {
     const absl::StatusOr<kernels::Range> r = kernels::MinMax(x, isa);
     CheckOk(r.status(), "MinMax");
-    kernels::Quantize(x, {.word_length = wl, .exponent = kernels::ScaleExponent(*r, wl),
-                          .rounding = rounding, .seed = 1, .stream = 2},
+    kernels::Quantize(x,
+                      {.word_length = wl,
+                       .exponent = kernels::ScaleExponent(*r, wl),
+                       .rounding = rounding,
+                       .seed = 1,
+                       .stream = 2},
                       std::span<Code>(codes), isa);
   });
 }

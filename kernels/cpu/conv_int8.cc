@@ -151,8 +151,8 @@ void DirectInt8Run(const ConvGeometry& g, Pass pass, const Quantized& qa, const 
 // block sums far fewer than kGemmS8MaxChunk of them) and blocks add in int64, so dW is exact,
 // rounded once to FP32, whatever the block size or thread count. The full matrix would be 9x
 // the input's size, written and read back through memory.
-absl::Status BackwardWeightsInt8(const ConvGeometry& g, const Quantized& qdy,
-                                 const Quantized& qx, float* dw) {
+absl::Status BackwardWeightsInt8(const ConvGeometry& g, const Quantized& qdy, const Quantized& qx,
+                                 float* dw) {
   const int64_t rows = g.n * g.out_h() * g.out_w(), k = g.kernel * g.kernel * g.c;
   // Blocks of ~256 KiB of codes, but at least 1024 rows: adding a block's product into the
   // int64 sum costs about as much as 1024 rows of multiply-adds when O x K is large.

@@ -48,8 +48,8 @@ const dnnl::matmul& Primitive(const GemmShape& s, int64_t kc, Output output) {
   const auto key = std::make_tuple(s.m, s.n, s.k, kc, s.a_transposed, s.b_transposed, output);
   auto it = cache->find(key);
   if (it != cache->end()) return it->second;
-  const ChunkDescs d = Describe(
-      s, kc, output == Output::kInt32 ? memory::data_type::s32 : memory::data_type::f32);
+  const ChunkDescs d =
+      Describe(s, kc, output == Output::kInt32 ? memory::data_type::s32 : memory::data_type::f32);
   dnnl::primitive_attr attr;
   if (output != Output::kInt32) attr.set_output_scales(0, {DNNL_RUNTIME_F32_VAL});
   if (output == Output::kScaledSum) {
@@ -65,8 +65,8 @@ const dnnl::matmul& Primitive(const GemmShape& s, int64_t kc, Output output) {
 void OneDnnChunk(const GemmShape& s, const int8_t* a, const int8_t* b, int64_t k0, int64_t kc,
                  Output output, float scale, void* c) {
   thread_local dnnl::stream stream(Engine());
-  const ChunkDescs d = Describe(
-      s, kc, output == Output::kInt32 ? memory::data_type::s32 : memory::data_type::f32);
+  const ChunkDescs d =
+      Describe(s, kc, output == Output::kInt32 ? memory::data_type::s32 : memory::data_type::f32);
   // Column k0 of A and row k0 of B, in their storage orders.
   const int8_t* a_chunk = a + (s.a_transposed ? k0 * s.m : k0);
   const int8_t* b_chunk = b + (s.b_transposed ? k0 : k0 * s.n);
@@ -92,13 +92,14 @@ int32_t Dot(const GemmShape& s, const int8_t* a, const int8_t* b, int64_t i, int
 
 absl::Status CheckCall(const char* name, const GemmShape& s, Int8Route route) {
   if (s.m <= 0 || s.n <= 0 || s.k <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat(name, ": dimensions must be positive, got m=",
-                                                   s.m, " n=", s.n, " k=", s.k));
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": dimensions must be positive, got m=", s.m, " n=", s.n, " k=", s.k));
   }
   if (route == Int8Route::kOneDnnVnni && !OneDnnInt8IsExact()) {
     return absl::FailedPreconditionError(
-        absl::StrCat(name, ": oneDNN's int8 kernels run without VNNI here (ISA capped or absent) "
-                           "and their int16 pair sums saturate; use another route"));
+        absl::StrCat(name,
+                     ": oneDNN's int8 kernels run without VNNI here (ISA capped or absent) "
+                     "and their int16 pair sums saturate; use another route"));
   }
   if (route == Int8Route::kAvx2 && DetectIsa() < Isa::kAvx2) {
     return absl::FailedPreconditionError(absl::StrCat(name, ": this CPU lacks AVX2"));
@@ -159,8 +160,7 @@ absl::Status GemmS8(const GemmShape& s, const int8_t* a, const int8_t* b, float 
     if (route == Int8Route::kOneDnnVnni) {
       OneDnnChunk(s, a, b, k0, kc, k0 > 0 ? Output::kScaledSum : Output::kScaled, scale, c);
     } else {
-      internal::GemmS8Avx2Chunk(s, a, b, k0, kc,
-                                {.f32 = c, .scale = scale, .accumulate = k0 > 0});
+      internal::GemmS8Avx2Chunk(s, a, b, k0, kc, {.f32 = c, .scale = scale, .accumulate = k0 > 0});
     }
   }
   return absl::OkStatus();
@@ -170,8 +170,8 @@ absl::Status GemmS8S32(const GemmShape& s, const int8_t* a, const int8_t* b, int
                        Int8Route route) {
   if (absl::Status status = CheckCall("GemmS8S32", s, route); !status.ok()) return status;
   if (s.k > kGemmS8MaxChunk) {
-    return absl::InvalidArgumentError(absl::StrCat("GemmS8S32: k=", s.k, " exceeds ",
-                                                   kGemmS8MaxChunk, ", where int32 sums end"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("GemmS8S32: k=", s.k, " exceeds ", kGemmS8MaxChunk, ", where int32 sums end"));
   }
   switch (route) {
     case Int8Route::kOneDnnVnni:

@@ -59,8 +59,8 @@ std::vector<Int8Route> SupportedInt8Routes();
 // C (m x n, row-major) = scale * A x B. INVALID_ARGUMENT for a non-positive dimension;
 // FAILED_PRECONDITION for a route that is not exact on this machine (kOneDnnVnni without VNNI,
 // kAvx2 on a CPU without AVX2).
-absl::Status GemmS8(const GemmShape& shape, const int8_t* a, const int8_t* b, float scale,
-                    float* c, Int8Route route = ActiveInt8Route());
+absl::Status GemmS8(const GemmShape& shape, const int8_t* a, const int8_t* b, float scale, float* c,
+                    Int8Route route = ActiveInt8Route());
 
 // C (m x n, row-major int32) = A x B, exactly. As GemmS8, and INVALID_ARGUMENT when k exceeds
 // kGemmS8MaxChunk (the sum could leave int32).

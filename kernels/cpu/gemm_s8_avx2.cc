@@ -52,8 +52,8 @@ S8PanelInfo FinishPanel(int8_t* bytes, int64_t groups, int8_t min,
   for (int64_t i = 0; i < groups * kS8Rows * 4; ++i) {
     if (bytes[i] != -128) continue;
     bytes[i] = -127;
-    ++info.clamped;
-    corrections.push_back({static_cast<int32_t>(i / 16 * 4 + i % 4), static_cast<int32_t>(i / 4 % 4)});
+    corrections.push_back(
+        {static_cast<int32_t>(i / 16 * 4 + i % 4), static_cast<int32_t>(i / 4 % 4)});
   }
   return info;
 }
@@ -91,9 +91,8 @@ S8PanelInfo PackS8A(const GemmShape& s, const int8_t* a, int64_t i0, int64_t k0,
   if (i0 + kS8Rows <= s.m && !s.a_transposed) {
     const int8_t* row = a + i0 * s.k + k0;
     for (; 4 * g + 16 <= kc; g += 4) {
-      Transpose4x16(Load16(row + 4 * g), Load16(row + s.k + 4 * g),
-                    Load16(row + 2 * s.k + 4 * g), Load16(row + 3 * s.k + 4 * g),
-                    reinterpret_cast<__m128i*>(bytes + g * 16), min);
+      Transpose4x16(Load16(row + 4 * g), Load16(row + s.k + 4 * g), Load16(row + 2 * s.k + 4 * g),
+                    Load16(row + 3 * s.k + 4 * g), reinterpret_cast<__m128i*>(bytes + g * 16), min);
     }
   } else if (i0 + kS8Rows <= s.m) {
     // A stored k x m: each k holds the panel's four codes side by side; a byte transpose makes
@@ -102,8 +101,8 @@ S8PanelInfo PackS8A(const GemmShape& s, const int8_t* a, int64_t i0, int64_t k0,
     const int8_t* col = a + k0 * s.m + i0;
     for (; 4 * g + 4 <= kc; ++g) {
       const int8_t* p = col + 4 * g * s.m;
-      const __m128i v = _mm_setr_epi32(Load32(p), Load32(p + s.m), Load32(p + 2 * s.m),
-                                       Load32(p + 3 * s.m));
+      const __m128i v =
+          _mm_setr_epi32(Load32(p), Load32(p + s.m), Load32(p + 2 * s.m), Load32(p + 3 * s.m));
       StoreTracked(reinterpret_cast<__m128i*>(bytes + g * 16), _mm_shuffle_epi8(v, to_rows), min);
     }
   }
@@ -169,8 +168,7 @@ S8PanelInfo PackS8ConvColumns(const S8ConvShape& c, const S8Patch* patches, int6
       src[t] = at ? at + channel : nullptr;
     }
     Interleave4x16(Load16OrZero(src[0]), Load16OrZero(src[1]), Load16OrZero(src[2]),
-                   Load16OrZero(src[3]), reinterpret_cast<__m128i*>(out + g * kS8GroupBytes),
-                   info);
+                   Load16OrZero(src[3]), reinterpret_cast<__m128i*>(out + g * kS8GroupBytes), info);
   }
   return info;
 }
@@ -287,8 +285,8 @@ void Tile(const int32_t* a_panel, const int8_t* b_panel, int64_t groups, int32_t
       const __m256i abs_b = kSigns == S8Signs::kBoth ? _mm256_abs_epi8(b) : b;
       const int32_t* a = a_panel + g * kS8Rows;
       for (int r = 0; r < kS8Rows; ++r) {
-        sum[r] = _mm256_add_epi32(
-            sum[r], Products<kSigns>(_mm256_set1_epi32(a[r]), b, abs_b, ones));
+        sum[r] =
+            _mm256_add_epi32(sum[r], Products<kSigns>(_mm256_set1_epi32(a[r]), b, abs_b, ones));
       }
     }
     for (int r = 0; r < kS8Rows; ++r) {
@@ -324,8 +322,7 @@ void TileDirect(const S8DirectPanel& a, const int8_t* b_panel, int32_t* acc) {
 
 }  // namespace
 
-void TileS8Avx2Direct(S8Signs signs, const S8DirectPanel& a, const int8_t* b_panel,
-                      int32_t* acc) {
+void TileS8Avx2Direct(S8Signs signs, const S8DirectPanel& a, const int8_t* b_panel, int32_t* acc) {
   switch (signs) {
     case S8Signs::kNonNegativeA:
       return TileDirect<S8Signs::kNonNegativeA>(a, b_panel, acc);

@@ -26,10 +26,9 @@ struct S8Correction {
   int32_t row;
 };
 
-// What packing learnt about a panel.
+// What packing learnt about a panel (its -128 codes go to the corrections instead).
 struct S8PanelInfo {
-  int64_t clamped = 0;      // A only: codes of -128, stored as -127.
-  bool nonnegative = true;  // No code below 0 (after the clamp).
+  bool nonnegative = true;  // No code below 0: the panel can take a sign-free tile.
 };
 
 // Packs rows [i0, i0 + kS8Rows) and k [k0, k0 + kc) of A into `out` (groups x kS8Rows int32),
@@ -62,8 +61,8 @@ S8PanelInfo PackS8ConvColumns(const S8ConvShape& shape, const S8Patch* patches, 
 // Packs row panel `panel` of the convolution's im2col matrix (rows: output pixels; k: kernel
 // taps of c channels) straight from the codes x, as PackS8A would pack the matrix itself.
 // Needs c % 16 == 0.
-S8PanelInfo PackS8ConvPanel(const S8ConvShape& shape, const int8_t* x, int64_t panel,
-                            int32_t* out, std::vector<S8Correction>& corrections);
+S8PanelInfo PackS8ConvPanel(const S8ConvShape& shape, const int8_t* x, int64_t panel, int32_t* out,
+                            std::vector<S8Correction>& corrections);
 
 // Packs columns [j0, j0 + kS8Cols) and k [k0, k0 + kc) of B into `out` (groups x
 // kS8GroupBytes).
@@ -91,8 +90,7 @@ struct S8DirectPanel {
 };
 
 // As TileS8Avx2, with A read directly.
-void TileS8Avx2Direct(S8Signs signs, const S8DirectPanel& a, const int8_t* b_panel,
-                      int32_t* acc);
+void TileS8Avx2Direct(S8Signs signs, const S8DirectPanel& a, const int8_t* b_panel, int32_t* acc);
 
 // acc_row[j] -= B(k, j) for the panel's kS8Cols columns: the exact difference between a code of
 // -128 at chunk-local k and the -127 that the tile multiplied.
@@ -110,9 +108,7 @@ class S8RowPacker {
 
   // Where a panel can be read in place instead (TileS8Avx2Direct): fills `panel` and says
   // whether its codes are non-negative. By default never.
-  virtual bool Direct(int64_t panel, S8DirectPanel& out, bool& nonnegative) const {
-    return false;
-  }
+  virtual bool Direct(int64_t panel, S8DirectPanel& out, bool& nonnegative) const { return false; }
 };
 
 // Packs column panel `panel` of B (columns [panel * kS8Cols, + kS8Cols), the chunk's kc codes
@@ -130,7 +126,6 @@ struct S8Output {
   float* f32 = nullptr;    // FP32: sum * scale, added to what is there when `accumulate`.
   float scale = 1.0f;
   bool accumulate = false;
-  const float* bias = nullptr;  // With f32 and not accumulate: sum * scale + bias[j].
 };
 
 // C = A x B over k [k0, k0 + kc) (kc <= kGemmS8MaxChunk) on the packed AVX2 kernel, in parallel

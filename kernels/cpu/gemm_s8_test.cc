@@ -53,8 +53,13 @@ class GemmS8RouteTest : public ::testing::TestWithParam<Int8Route> {};
 // k a multiple of 16, of 4, and neither, both storage orders of each operand.
 TEST_P(GemmS8RouteTest, BitExactWithReferenceOnOddShapes) {
   std::mt19937 rng(1);
-  for (auto [m, n, k] : {std::tuple{1, 1, 1}, {3, 5, 7}, {4, 16, 16}, {17, 33, 65}, {8, 32, 36},
-                         {64, 16, 144}, {127, 129, 300}}) {
+  for (auto [m, n, k] : {std::tuple{1, 1, 1},
+                         {3, 5, 7},
+                         {4, 16, 16},
+                         {17, 33, 65},
+                         {8, 32, 36},
+                         {64, 16, 144},
+                         {127, 129, 300}}) {
     for (bool at : {false, true}) {
       for (bool bt : {false, true}) {
         const GemmShape s{.m = m, .n = n, .k = k, .a_transposed = at, .b_transposed = bt};
@@ -118,8 +123,7 @@ TEST_P(GemmS8RouteTest, LongReductionsAreChunkedWithoutOverflow) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryExactRoute, GemmS8RouteTest,
-                         ::testing::ValuesIn(SupportedInt8Routes()),
-                         [](const auto& info) {
+                         ::testing::ValuesIn(SupportedInt8Routes()), [](const auto& info) {
                            std::string name(Int8RouteName(info.param));
                            for (char& ch : name) ch = ch == '-' ? '_' : ch;
                            return name;

@@ -7,9 +7,9 @@
 #include "kernels/cpu/platform.h"
 
 int main(int argc, char** argv) {
-  std::printf("kernel platform: %s\n",
-              muppet::kernels::DescribeKernelPlatform(muppet::kernels::DetectKernelPlatform())
-                  .c_str());
+  std::printf(
+      "kernel platform: %s\n",
+      muppet::kernels::DescribeKernelPlatform(muppet::kernels::DetectKernelPlatform()).c_str());
   std::fflush(stdout);
   testing::InitGoogleTest(&argc, argv);
   return RUN_ALL_TESTS();
