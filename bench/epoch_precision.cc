@@ -17,7 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "bench/harness.h"
 #include "proto/spec_validation.h"
-#include "worker/base/check.h"
+#include "base/check.h"
 #include "worker/data/dataset.h"
 #include "worker/models/model.h"
 #include "worker/train/trainer.h"

@@ -31,9 +31,9 @@
 #include "client/render.h"
 #include "google/protobuf/util/json_util.h"
 #include "proto/spec_validation.h"
-#include "worker/base/cli.h"
-#include "worker/train/train_config.h"
-#include "worker/train/train_flags.h"
+#include "base/cli.h"
+#include "base/train_config.h"
+#include "base/train_flags.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:7070", "muppetd's address, host:port.");
 ABSL_FLAG(std::string, output, "table", "Output format: table | json.");

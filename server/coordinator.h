@@ -25,7 +25,7 @@
 #include "muppet/v1/job.pb.h"
 #include "muppet/v1/worker.pb.h"
 #include "scheduler/precision_policy.h"
-#include "worker/base/log.h"
+#include "base/log.h"
 #include "server/metrics.h"
 #include "server/store.h"
 

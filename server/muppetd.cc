@@ -20,7 +20,7 @@
 #include "absl/time/time.h"
 #include "proto/version.h"
 #include "server/server.h"
-#include "worker/base/cli.h"
+#include "base/cli.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070", "gRPC address, host:port (port 0: any free).");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",

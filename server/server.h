@@ -14,7 +14,7 @@
 #include "grpcpp/grpcpp.h"
 #include "prometheus/exposer.h"
 #include "server/coordinator.h"
-#include "worker/base/log.h"
+#include "base/log.h"
 #include "server/metrics.h"
 #include "server/rendezvous.h"
 #include "server/service.h"

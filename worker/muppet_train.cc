@@ -15,14 +15,14 @@
 #include "kernels/cpu/platform.h"
 #include "scheduler/policy_text.h"
 #include "scheduler/precision_policy.h"
-#include "worker/base/cli.h"
-#include "worker/base/cpu.h"
+#include "base/cli.h"
+#include "base/cpu.h"
 #include "worker/train/local_policy.h"
 #include "worker/train/progress.h"
 #include "worker/train/report.h"
 #include "worker/train/run.h"
-#include "worker/train/train_config.h"
-#include "worker/train/train_flags.h"
+#include "base/train_config.h"
+#include "base/train_flags.h"
 
 ABSL_FLAG(int64_t, threads, 0, "CPU threads (0: every core this process may use).");
 ABSL_FLAG(std::string, report, "", "Write a JSON report of the run to this file.");

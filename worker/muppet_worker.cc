@@ -19,9 +19,9 @@
 #include "absl/strings/str_split.h"
 #include "proto/version.h"
 #include "worker/agent/agent.h"
-#include "worker/base/cli.h"
+#include "base/cli.h"
 #include "kernels/cpu/platform.h"
-#include "worker/base/log.h"
+#include "base/log.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:7070", "muppetd's gRPC address, host:port.");
 ABSL_FLAG(std::string, name, "", "Worker name (default: the host name).");

@@ -9,7 +9,7 @@
 #include "proto/version.h"
 #include "worker/agent/devices.h"
 #include "worker/agent/remote_controller.h"
-#include "worker/base/cpu.h"
+#include "base/cpu.h"
 #include "worker/train/run.h"
 
 namespace muppet {

@@ -18,7 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "muppet/v1/worker.grpc.pb.h"
 #include "worker/agent/rpc.h"
-#include "worker/base/log.h"
+#include "base/log.h"
 
 namespace muppet {
 

@@ -9,7 +9,7 @@
 #include "absl/strings/strip.h"
 #include "kernels/cpu/platform.h"
 #include "kernels/cuda/device.h"
-#include "worker/base/cpu.h"
+#include "base/cpu.h"
 
 namespace muppet {
 

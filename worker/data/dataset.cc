@@ -4,7 +4,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
-#include "worker/base/random.h"
+#include "base/random.h"
 
 namespace muppet {
 namespace {

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <numeric>
 
-#include "worker/base/random.h"
+#include "base/random.h"
 
 namespace muppet {
 namespace {

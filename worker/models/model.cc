@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
-#include "worker/base/random.h"
+#include "base/random.h"
 
 namespace muppet {
 namespace {

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "worker/base/check.h"
+#include "base/check.h"
 #include "worker/nn/parallel.h"
 #include "worker/nn/relu_grad.h"
 

@@ -1,6 +1,6 @@
 #include "worker/nn/dnnl_util.h"
 
-#include "worker/base/check.h"
+#include "base/check.h"
 
 namespace muppet::dnnl_util {
 

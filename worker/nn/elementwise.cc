@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "worker/base/random.h"
+#include "base/random.h"
 #include "worker/nn/parallel.h"
 #include "worker/nn/relu_grad.h"
 

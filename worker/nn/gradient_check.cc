@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "worker/base/random.h"
+#include "base/random.h"
 
 namespace muppet::testing {
 namespace {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "worker/base/check.h"
+#include "base/check.h"
 #include "worker/nn/parallel.h"
 
 namespace muppet {

@@ -5,7 +5,7 @@
 #include <numeric>
 
 #include "gtest/gtest.h"
-#include "worker/base/random.h"
+#include "base/random.h"
 #include "worker/nn/gradient_check.h"
 
 namespace muppet {

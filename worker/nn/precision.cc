@@ -1,7 +1,7 @@
 #include "worker/nn/precision.h"
 
 #include "absl/strings/str_cat.h"
-#include "worker/base/random.h"
+#include "base/random.h"
 
 namespace muppet {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "worker/base/clock.h"
+#include "base/clock.h"
 
 namespace muppet {
 namespace {

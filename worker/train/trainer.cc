@@ -1,6 +1,6 @@
 #include "worker/train/trainer.h"
 
-#include "worker/base/clock.h"
+#include "base/clock.h"
 
 namespace muppet {
 

@@ -9,7 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "scheduler/precision_policy.h"
-#include "worker/base/clock.h"
+#include "base/clock.h"
 #include "worker/data/loader.h"
 #include "worker/models/model.h"
 #include "worker/nn/loss.h"

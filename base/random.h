@@ -1,7 +1,7 @@
 // Counter-based randomness for the training runtime: a value is a pure function of (key, counter), so
 // results never depend on thread count or scheduling.
-#ifndef MUPPET_WORKER_BASE_RANDOM_H_
-#define MUPPET_WORKER_BASE_RANDOM_H_
+#ifndef MUPPET_BASE_RANDOM_H_
+#define MUPPET_BASE_RANDOM_H_
 
 #include <cmath>
 #include <cstdint>
@@ -41,4 +41,4 @@ class Rng {
 
 }  // namespace muppet
 
-#endif  // MUPPET_WORKER_BASE_RANDOM_H_
+#endif  // MUPPET_BASE_RANDOM_H_

@@ -1,4 +1,4 @@
-#include "worker/train/train_config.h"
+#include "base/train_config.h"
 
 #include <limits>
 #include <utility>

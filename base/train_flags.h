@@ -1,9 +1,9 @@
 // The command-line flags that describe a training job (--model, --epochs, --lr, --policy, ...),
 // defined once for every binary that takes them: muppet-train and `muppetctl submit`.
-#ifndef MUPPET_WORKER_TRAIN_TRAIN_FLAGS_H_
-#define MUPPET_WORKER_TRAIN_TRAIN_FLAGS_H_
+#ifndef MUPPET_BASE_TRAIN_FLAGS_H_
+#define MUPPET_BASE_TRAIN_FLAGS_H_
 
-#include "worker/train/train_config.h"
+#include "base/train_config.h"
 
 namespace muppet {
 
@@ -12,4 +12,4 @@ TrainFlags TrainFlagsFromCommandLine();
 
 }  // namespace muppet
 
-#endif  // MUPPET_WORKER_TRAIN_TRAIN_FLAGS_H_
+#endif  // MUPPET_BASE_TRAIN_FLAGS_H_

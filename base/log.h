@@ -1,8 +1,8 @@
 // Structured logs: one logfmt line per event, for example
 //   time=2026-11-29T04:16:15.123Z level=info event=job_state job=job-0123 from=queued to=scheduled
 // Values with spaces, quotes or '=' are quoted. Thread-safe.
-#ifndef MUPPET_WORKER_BASE_LOG_H_
-#define MUPPET_WORKER_BASE_LOG_H_
+#ifndef MUPPET_BASE_LOG_H_
+#define MUPPET_BASE_LOG_H_
 
 #include <cstdio>
 #include <initializer_list>
@@ -39,4 +39,4 @@ class Logger {
 
 }  // namespace muppet
 
-#endif  // MUPPET_WORKER_BASE_LOG_H_
+#endif  // MUPPET_BASE_LOG_H_

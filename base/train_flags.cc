@@ -1,4 +1,4 @@
-#include "worker/train/train_flags.h"
+#include "base/train_flags.h"
 
 #include <optional>
 #include <string>

@@ -1,7 +1,7 @@
 // MUPPET_CHECK: aborts with a message when an internal invariant (a programming error, never bad
 // user input) is violated. Bad input is reported with absl::Status instead.
-#ifndef MUPPET_WORKER_BASE_CHECK_H_
-#define MUPPET_WORKER_BASE_CHECK_H_
+#ifndef MUPPET_BASE_CHECK_H_
+#define MUPPET_BASE_CHECK_H_
 
 #include <cstdlib>
 #include <iostream>
@@ -32,4 +32,4 @@ class CheckFailure {
   } else                                                                           \
     ::muppet::internal::CheckFailure(#condition, __FILE__, __LINE__).stream()
 
-#endif  // MUPPET_WORKER_BASE_CHECK_H_
+#endif  // MUPPET_BASE_CHECK_H_

@@ -1,7 +1,7 @@
 // muppet-train's command line, turned into a JobSpec so that the standalone trainer obeys the
 // same defaults and validation rules as the service.
-#ifndef MUPPET_WORKER_TRAIN_TRAIN_CONFIG_H_
-#define MUPPET_WORKER_TRAIN_TRAIN_CONFIG_H_
+#ifndef MUPPET_BASE_TRAIN_CONFIG_H_
+#define MUPPET_BASE_TRAIN_CONFIG_H_
 
 #include <cstdint>
 #include <optional>
@@ -52,4 +52,4 @@ absl::StatusOr<v1::LrSchedule> ParseLrSchedule(const std::string& text);
 
 }  // namespace muppet
 
-#endif  // MUPPET_WORKER_TRAIN_TRAIN_CONFIG_H_
+#endif  // MUPPET_BASE_TRAIN_CONFIG_H_

@@ -1,6 +1,6 @@
 // Monotonic wall-clock seconds, for timing epochs and progress.
-#ifndef MUPPET_WORKER_BASE_CLOCK_H_
-#define MUPPET_WORKER_BASE_CLOCK_H_
+#ifndef MUPPET_BASE_CLOCK_H_
+#define MUPPET_BASE_CLOCK_H_
 
 #include <chrono>
 
@@ -13,4 +13,4 @@ inline double SteadySeconds() {
 
 }  // namespace muppet
 
-#endif  // MUPPET_WORKER_BASE_CLOCK_H_
+#endif  // MUPPET_BASE_CLOCK_H_

@@ -1,6 +1,6 @@
 // The CPU cores this process may use.
-#ifndef MUPPET_WORKER_BASE_CPU_H_
-#define MUPPET_WORKER_BASE_CPU_H_
+#ifndef MUPPET_BASE_CPU_H_
+#define MUPPET_BASE_CPU_H_
 
 #include <sched.h>
 
@@ -14,4 +14,4 @@ inline int UsableCores() {
 
 }  // namespace muppet
 
-#endif  // MUPPET_WORKER_BASE_CPU_H_
+#endif  // MUPPET_BASE_CPU_H_

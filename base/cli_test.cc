@@ -1,4 +1,4 @@
-#include "worker/base/cli.h"
+#include "base/cli.h"
 
 #include <cstdlib>
 #include <fstream>

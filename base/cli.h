@@ -1,6 +1,6 @@
 // Command-line conventions shared by muppet's binaries.
-#ifndef MUPPET_WORKER_BASE_CLI_H_
-#define MUPPET_WORKER_BASE_CLI_H_
+#ifndef MUPPET_BASE_CLI_H_
+#define MUPPET_BASE_CLI_H_
 
 #include <algorithm>
 #include <cstring>
@@ -61,4 +61,4 @@ absl::StatusOr<std::string> ReadTokenFile(const std::string& path);
 
 }  // namespace muppet
 
-#endif  // MUPPET_WORKER_BASE_CLI_H_
+#endif  // MUPPET_BASE_CLI_H_

@@ -1,4 +1,4 @@
-#include "worker/base/log.h"
+#include "base/log.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
