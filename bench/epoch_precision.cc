@@ -35,11 +35,11 @@ namespace {
 constexpr int64_t kBatch = 128;
 constexpr int64_t kFullEpochImages = 60000;
 std::vector<int> Precisions() {
-  std::vector<int> bits = {32};
+  std::vector<int> bits = {kFp32Bits};
   for (absl::string_view p : absl::StrSplit(absl::GetFlag(FLAGS_precisions), ',')) {
     int b = 0;
     MUPPET_CHECK(absl::SimpleAtoi(p, &b) && IsValidPrecisionBits(b)) << "--precisions: " << p;
-    if (b != 32) bits.push_back(b);
+    if (b != kFp32Bits) bits.push_back(b);
   }
   return bits;
 }
@@ -89,7 +89,7 @@ void Run() {
           .Add("threads", omp_get_max_threads())
           .Add("images_per_second", images_per_second)
           .Add("epoch_seconds", kFullEpochImages / images_per_second)
-          .Add("speedup_vs_fp32", best[32] / best[bits])
+          .Add("speedup_vs_fp32", best[kFp32Bits] / best[bits])
           .Print();
     }
   }

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "proto/precision.h"
 
 namespace muppet::client {
 namespace {
@@ -60,7 +61,7 @@ std::string Kernels(const v1::CpuInfo& cpu) {
 }  // namespace
 
 std::string PrecisionName(uint32_t bits) {
-  return bits == 32 ? "fp32" : absl::StrCat("fixed", bits);
+  return bits == kFp32Bits ? "fp32" : absl::StrCat("fixed", bits);
 }
 
 std::string StateName(v1::JobState state) {

@@ -380,7 +380,8 @@ absl::Status ValidateLabels(const google::protobuf::Map<std::string, std::string
   return v.ToStatus();
 }
 
-bool IsValidPrecisionBits(uint32_t bits) { return (bits >= 2 && bits <= 16) || bits == kFp32Bits; }
+bool IsValidPrecisionBits(uint32_t bits) { return (bits >= 2 && bits <= 16) || bits == static_cast<uint32_t>(kFp32Bits);
+}
 
 void ApplyPrecisionDefaults(PrecisionPolicySpec& p) {
   if (p.kind() == PrecisionPolicySpec::KIND_UNSPECIFIED) p.set_kind(PrecisionPolicySpec::KIND_MUPPET);

@@ -6,10 +6,11 @@
 
 #include <array>
 #include <cstdint>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "muppet/v1/spec.pb.h"
+#include "proto/precision.h"
 
 namespace muppet {
 
@@ -21,7 +22,6 @@ inline constexpr std::array<absl::string_view, 4> kDatasetNames = {"fashion-mnis
                                                                   "synthetic"};
 
 inline constexpr absl::string_view kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
-inline constexpr uint32_t kFp32Bits = 32;
 
 // Fills every unset field that has a documented default. Idempotent; leaves set values, valid or
 // not, untouched, so validation afterwards still reports what the user wrote.

@@ -16,10 +16,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "muppet/v1/spec.pb.h"
+#include "proto/precision.h"
 
 namespace muppet::scheduler {
-
-inline constexpr int kFp32Bits = 32;
 
 // Statistics of one parameter tensor for one policy epoch (see TensorGradientStatistics in
 // proto/muppet/v1/worker.proto): g_l is the gradient of the epoch's last minibatch as the

@@ -19,7 +19,7 @@ RemotePrecisionController::RemotePrecisionController(v1::WorkerService::Stub& st
       cancel_(cancel) {}
 
 bool RemotePrecisionController::NeedsGradients() const {
-  return muppet_ && bits_ != NumericPrecision::kFp32;
+  return muppet_ && bits_ != kFp32Bits;
 }
 
 absl::StatusOr<scheduler::Decision> RemotePrecisionController::EndPolicyEpoch(

@@ -15,13 +15,12 @@
 
 #include "absl/status/status.h"
 #include "kernels/cpu/fixed_point.h"
+#include "proto/precision.h"
 
 namespace muppet {
 
 struct NumericPrecision {
-  static constexpr int kFp32 = 32;
-
-  int bits = kFp32;  // 32: FP32; 2 to 16: dynamic fixed point.
+  int bits = kFp32Bits;  // 32: FP32; 2 to 16: dynamic fixed point.
   kernels::Rounding rounding = kernels::Rounding::kStochastic;
   uint64_t seed = 0;  // Of the run: every layer derives its own rounding streams from it.
   // Forward passes so far; each draws fresh rounding bits. The trainer advances it before
@@ -32,7 +31,7 @@ struct NumericPrecision {
   // Layers cannot return errors from Forward/Backward, so the trainer checks it every step.
   absl::Status error;
 
-  bool fixed_point() const { return bits < kFp32; }
+  bool fixed_point() const { return bits < kFp32Bits; }
 };
 
 // Tensors a layer rounds onto the fixed-point grid outside the kernels, each on its own stream.

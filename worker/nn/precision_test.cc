@@ -87,7 +87,7 @@ TEST(FixedPointLayersTest, ConvolutionRoundsOntoTheGridAndStaysCloseToFp32) {
     EXPECT_LT(RelativeError(fixed.grad_weight, fp32.grad_weight), tolerance) << bits;
     EXPECT_NE(fixed.output, fp32.output);
   }
-  precision.bits = NumericPrecision::kFp32;
+  precision.bits = kFp32Bits;
   const Pass again = TrainStep(conv, x, dy, conv.weight());
   EXPECT_EQ(again.output, fp32.output);  // FP32 is FP32 again, bit for bit.
   EXPECT_EQ(again.grad_weight, fp32.grad_weight);

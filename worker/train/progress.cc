@@ -17,7 +17,7 @@ std::string Duration(double seconds) {
 }  // namespace
 
 std::string PrecisionLabel(int bits) {
-  return bits >= NumericPrecision::kFp32 ? "fp32" : "fixed" + std::to_string(bits);
+  return bits >= kFp32Bits ? "fp32" : "fixed" + std::to_string(bits);
 }
 
 ProgressDisplay::ProgressDisplay(FILE* out, bool live, int epochs)

@@ -31,7 +31,7 @@ class ProgressDisplay : public TrainingObserver {
   FILE* out_;
   bool live_;
   int epochs_;
-  int bits_ = NumericPrecision::kFp32;
+  int bits_ = kFp32Bits;
   double last_draw_ = 0;
 };
 

@@ -25,7 +25,7 @@ std::string ReportJson(const RunReport& r) {
   nlohmann::ordered_json switch_epochs = nlohmann::ordered_json::array();
   nlohmann::ordered_json switches = nlohmann::ordered_json::array();
   for (const EpochResult& e : r.epochs) {
-    const bool fixed_point = e.precision_bits < NumericPrecision::kFp32 || e.saturations > 0;
+    const bool fixed_point = e.precision_bits < kFp32Bits || e.saturations > 0;
     epochs.push_back({{"epoch", e.epoch},
                       {"precision_bits", e.precision_bits},
                       {"diversity", OrNull(e.diagnostics.diversity)},

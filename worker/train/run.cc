@@ -51,7 +51,7 @@ absl::StatusOr<RunResult> RunTraining(const v1::JobSpec& spec, int start_bits,
   RunResult run;
   // The precision-aware learning-rate schedule decays from the first FP32 epoch.
   std::optional<int> first_fp32_epoch;
-  if (start_bits == NumericPrecision::kFp32) first_fp32_epoch = 0;
+  if (start_bits == kFp32Bits) first_fp32_epoch = 0;
   for (int epoch = 0; epoch < epochs; ++epoch) {
     absl::StatusOr<EpochResult> result =
         trainer.TrainEpoch(epoch, schedule.At(epoch, first_fp32_epoch), observer);
@@ -61,7 +61,7 @@ absl::StatusOr<RunResult> RunTraining(const v1::JobSpec& spec, int start_bits,
     }
     for (const PrecisionSwitchEvent& s : result->switches) {
       run.switch_epochs.push_back(s.epoch);
-      if (s.to_bits == NumericPrecision::kFp32 && !first_fp32_epoch) first_fp32_epoch = s.epoch;
+      if (s.to_bits == kFp32Bits && !first_fp32_epoch) first_fp32_epoch = s.epoch;
     }
     run.epochs.push_back(*std::move(result));
     if (observer != nullptr) observer->OnEpochEnd(run.epochs.back());

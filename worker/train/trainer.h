@@ -29,7 +29,7 @@ struct PrecisionSwitchEvent {
 
 struct EpochResult {
   int epoch = 0;
-  int precision_bits = NumericPrecision::kFp32;  // Of the epoch's last iteration.
+  int precision_bits = kFp32Bits;  // Of the epoch's last iteration.
   double learning_rate = 0;
   double train_loss = 0;      // Mean over the epoch's examples.
   double train_accuracy = 0;  // Ratio in [0, 1].
@@ -46,7 +46,7 @@ struct EpochResult {
 // What the trainer reports after each policy epoch.
 struct PolicyEpochReport {
   int64_t epoch = 0;  // Policy epoch index j, from 0.
-  int precision_bits = NumericPrecision::kFp32;
+  int precision_bits = kFp32Bits;
   // Training metrics of the policy epoch. When policy epochs are real epochs, the whole
   // EpochResult, test accuracy included; otherwise loss, accuracy, samples and seconds of its
   // iterations, and no test accuracy (test_accuracy < 0).

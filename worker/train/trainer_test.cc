@@ -28,7 +28,7 @@ std::unique_ptr<Model> Build(const std::string& name, uint64_t seed) {
 }
 
 std::vector<double> TrainLosses(const std::string& model_name, const TrainTest& data, uint64_t seed,
-                                int epochs, int bits = NumericPrecision::kFp32) {
+                                int epochs, int bits = kFp32Bits) {
   auto model = Build(model_name, seed);
   model->precision().bits = bits;
   Trainer trainer(*model, data,
