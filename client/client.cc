@@ -1,6 +1,7 @@
 #include "client/client.h"
 
 #include "absl/strings/str_cat.h"
+#include "base/rpc.h"
 
 namespace muppet::client {
 
@@ -10,25 +11,22 @@ Client::Client(const ClientOptions& options)
           grpc::CreateChannel(options.server, grpc::InsecureChannelCredentials()))) {}
 
 std::unique_ptr<grpc::ClientContext> Client::Context(bool deadline) const {
-  auto ctx = std::make_unique<grpc::ClientContext>();
-  if (deadline) ctx->set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
-  if (!options_.token.empty()) ctx->AddMetadata("authorization", "Bearer " + options_.token);
-  return ctx;
+  return CallContext(options_.token,
+                     deadline ? std::optional<absl::Duration>(options_.timeout) : std::nullopt);
 }
 
-absl::Status Client::FromGrpc(const grpc::Status& status) const {
-  if (status.ok()) return absl::OkStatus();
-  const auto code = static_cast<absl::StatusCode>(status.error_code());
-  if (code == absl::StatusCode::kUnavailable) {
-    return absl::UnavailableError(absl::StrCat("cannot reach muppetd at ", options_.server, ": ",
-                                               status.error_message()));
+absl::Status Client::Explain(const grpc::Status& status) const {
+  const absl::Status s = FromGrpc(status);
+  if (s.code() == absl::StatusCode::kUnavailable) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot reach muppetd at ", options_.server, ": ", s.message()));
   }
-  if (code == absl::StatusCode::kDeadlineExceeded) {
+  if (s.code() == absl::StatusCode::kDeadlineExceeded) {
     return absl::DeadlineExceededError(
         absl::StrCat("muppetd at ", options_.server, " did not answer within ",
                      absl::FormatDuration(options_.timeout)));
   }
-  return absl::Status(code, status.error_message());
+  return s;
 }
 
 absl::StatusOr<v1::Job> Client::SubmitJob(const v1::JobSpec& spec,
@@ -37,7 +35,7 @@ absl::StatusOr<v1::Job> Client::SubmitJob(const v1::JobSpec& spec,
   *request.mutable_spec() = spec;
   request.set_request_id(request_id);
   v1::Job job;
-  if (absl::Status s = FromGrpc(stub_->SubmitJob(Context(true).get(), request, &job)); !s.ok()) {
+  if (absl::Status s = Explain(stub_->SubmitJob(Context(true).get(), request, &job)); !s.ok()) {
     return s;
   }
   return job;
@@ -47,7 +45,7 @@ absl::StatusOr<v1::Job> Client::GetJob(const std::string& job_id) {
   v1::GetJobRequest request;
   request.set_job_id(job_id);
   v1::Job job;
-  if (absl::Status s = FromGrpc(stub_->GetJob(Context(true).get(), request, &job)); !s.ok()) {
+  if (absl::Status s = Explain(stub_->GetJob(Context(true).get(), request, &job)); !s.ok()) {
     return s;
   }
   return job;
@@ -60,7 +58,7 @@ absl::StatusOr<std::vector<v1::Job>> Client::ListJobs(const std::vector<v1::JobS
   for (v1::JobState s : states) request.add_states(s);
   do {
     v1::ListJobsResponse response;
-    if (absl::Status s = FromGrpc(stub_->ListJobs(Context(true).get(), request, &response));
+    if (absl::Status s = Explain(stub_->ListJobs(Context(true).get(), request, &response));
         !s.ok()) {
       return s;
     }
@@ -78,7 +76,7 @@ absl::StatusOr<v1::Job> Client::CancelJob(const std::string& job_id, const std::
   request.set_job_id(job_id);
   request.set_reason(reason);
   v1::Job job;
-  if (absl::Status s = FromGrpc(stub_->CancelJob(Context(true).get(), request, &job)); !s.ok()) {
+  if (absl::Status s = Explain(stub_->CancelJob(Context(true).get(), request, &job)); !s.ok()) {
     return s;
   }
   return job;
@@ -86,7 +84,7 @@ absl::StatusOr<v1::Job> Client::CancelJob(const std::string& job_id, const std::
 
 absl::StatusOr<std::vector<v1::WorkerInfo>> Client::ListWorkers() {
   v1::ListWorkersResponse response;
-  if (absl::Status s = FromGrpc(stub_->ListWorkers(Context(true).get(), {}, &response));
+  if (absl::Status s = Explain(stub_->ListWorkers(Context(true).get(), {}, &response));
       !s.ok()) {
     return s;
   }
@@ -96,7 +94,7 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> Client::ListWorkers() {
 absl::Status Client::WatchJob(const std::string& job_id, uint64_t from_sequence,
                               const std::function<bool(const v1::JobEvent&)>& on_event) {
   uint64_t next = from_sequence;
-  absl::Duration backoff = absl::Milliseconds(250);
+  Backoff backoff(absl::Milliseconds(250), absl::Seconds(5));
   absl::Time give_up = absl::Now() + options_.reconnect_window;
   while (true) {
     v1::WatchJobRequest request;
@@ -109,7 +107,7 @@ absl::Status Client::WatchJob(const std::string& job_id, uint64_t from_sequence,
     while (reader->Read(&event)) {
       next = event.sequence() + 1;
       // Events flowed: the connection is healthy again.
-      backoff = absl::Milliseconds(250);
+      backoff.Reset();
       give_up = absl::Now() + options_.reconnect_window;
       if (!on_event(event)) {
         ctx->TryCancel();
@@ -117,10 +115,11 @@ absl::Status Client::WatchJob(const std::string& job_id, uint64_t from_sequence,
         return absl::OkStatus();
       }
     }
-    const absl::Status s = FromGrpc(reader->Finish());
-    if (s.code() != absl::StatusCode::kUnavailable || absl::Now() + backoff > give_up) return s;
-    absl::SleepFor(backoff);
-    backoff = std::min(2 * backoff, absl::Seconds(5));
+    const absl::Status s = Explain(reader->Finish());
+    if (s.code() != absl::StatusCode::kUnavailable || absl::Now() + backoff.current() > give_up) {
+      return s;
+    }
+    absl::SleepFor(backoff.Next());
   }
 }
 

@@ -56,7 +56,8 @@ class Client {
  private:
   // A context with the deadline (when `deadline`) and token set.
   std::unique_ptr<grpc::ClientContext> Context(bool deadline) const;
-  absl::Status FromGrpc(const grpc::Status& status) const;
+  // The call's status, saying which server did not answer, and after how long.
+  absl::Status Explain(const grpc::Status& status) const;
 
   ClientOptions options_;
   std::unique_ptr<v1::JobService::Stub> stub_;

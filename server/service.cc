@@ -47,11 +47,6 @@ absl::Status Fill(absl::StatusOr<T> result, T* response) {
 
 }  // namespace
 
-grpc::Status ToGrpc(const absl::Status& status) {
-  if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
-}
-
 // ---- JobService ----
 
 grpc::Status JobServiceImpl::SubmitJob(grpc::ServerContext* ctx,

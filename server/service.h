@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "base/rpc.h"
 #include "grpcpp/grpcpp.h"
 #include "muppet/v1/job.grpc.pb.h"
 #include "muppet/v1/rendezvous.grpc.pb.h"
@@ -26,8 +27,6 @@ struct ServiceContext {
   std::string token;
 };
 
-// Converts an absl::Status to a grpc::Status with the same code and message.
-grpc::Status ToGrpc(const absl::Status& status);
 
 class JobServiceImpl final : public v1::JobService::Service {
  public:

@@ -92,7 +92,7 @@ absl::StatusOr<std::string> Agent::Register() {
   request.set_version(kVersion);
   for (const auto& [k, v] : options_.labels) (*request.mutable_labels())[k] = v;
 
-  absl::Duration backoff = options_.retry.initial_backoff;
+  Backoff backoff = options_.retry.NewBackoff();
   while (!stop_) {
     v1::RegisterWorkerResponse response;
     const absl::Status s =
@@ -117,9 +117,8 @@ absl::StatusOr<std::string> Agent::Register() {
     log_->Warn("coordinator_unavailable",
                {{"server", options_.server},
                 {"error", std::string(s.message())},
-                {"retry_in_seconds", absl::StrCat(absl::ToDoubleSeconds(backoff))}});
-    SleepUnlessStopped(backoff, &stop_);
-    backoff = std::min(2 * backoff, options_.retry.max_backoff);
+                {"retry_in_seconds", absl::StrCat(absl::ToDoubleSeconds(backoff.current()))}});
+    SleepUnlessStopped(backoff.Next(), &stop_);
   }
   return absl::CancelledError("stopped");
 }
@@ -127,24 +126,23 @@ absl::StatusOr<std::string> Agent::Register() {
 void Agent::Session(const std::string& worker_id) {
   std::atomic<bool> session_over{false};
   std::thread heartbeat([&] { HeartbeatLoop(worker_id, session_over); });
-  absl::Duration backoff = options_.retry.initial_backoff;
+  Backoff backoff = options_.retry.NewBackoff();
   while (!stop_ && !session_over) {
-    grpc::ClientContext ctx;  // No deadline: the stream lives as long as the session.
-    if (!options_.retry.token.empty()) {
-      ctx.AddMetadata("authorization", "Bearer " + options_.retry.token);
-    }
+    // No deadline: the stream lives as long as the session.
+    const std::unique_ptr<grpc::ClientContext> ctx =
+        CallContext(options_.retry.token, std::nullopt);
     {
       absl::MutexLock lock(&mu_);
       if (stop_ || session_over) break;
-      stream_ = &ctx;
+      stream_ = ctx.get();
     }
     v1::StreamAssignmentsRequest request;
     request.set_worker_id(worker_id);
     std::unique_ptr<grpc::ClientReader<v1::AssignmentEvent>> reader =
-        stub_->StreamAssignments(&ctx, request);
+        stub_->StreamAssignments(ctx.get(), request);
     v1::AssignmentEvent event;
     while (reader->Read(&event)) {
-      backoff = options_.retry.initial_backoff;
+      backoff.Reset();
       if (event.has_assign()) StartJob(event.assign(), worker_id);
       if (event.has_cancel()) CancelJob(event.cancel().job_id(), event.cancel().reason());
       Reap();
@@ -161,9 +159,8 @@ void Agent::Session(const std::string& worker_id) {
     }
     log_->Warn("assignment_stream_ended",
                {{"error", std::string(s.message())},
-                {"retry_in_seconds", absl::StrCat(absl::ToDoubleSeconds(backoff))}});
-    SleepUnlessStopped(backoff, &stop_);
-    backoff = std::min(2 * backoff, options_.retry.max_backoff);
+                {"retry_in_seconds", absl::StrCat(absl::ToDoubleSeconds(backoff.current()))}});
+    SleepUnlessStopped(backoff.Next(), &stop_);
   }
   session_over = true;
   {

@@ -17,7 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "muppet/v1/worker.grpc.pb.h"
-#include "worker/agent/rpc.h"
+#include "base/rpc.h"
 #include "base/log.h"
 
 namespace muppet {

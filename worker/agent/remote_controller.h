@@ -10,7 +10,7 @@
 
 #include "absl/time/time.h"
 #include "muppet/v1/worker.grpc.pb.h"
-#include "worker/agent/rpc.h"
+#include "base/rpc.h"
 #include "worker/train/trainer.h"
 
 namespace muppet {

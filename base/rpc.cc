@@ -1,4 +1,4 @@
-#include "worker/agent/rpc.h"
+#include "base/rpc.h"
 
 #include <algorithm>
 
@@ -6,16 +6,28 @@
 
 namespace muppet {
 
-std::unique_ptr<grpc::ClientContext> RetryPolicy::Context() const {
-  auto ctx = std::make_unique<grpc::ClientContext>();
-  ctx->set_deadline(absl::ToChronoTime(absl::Now() + call_timeout));
-  if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
-  return ctx;
+grpc::Status ToGrpc(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
 absl::Status FromGrpc(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+}
+
+std::unique_ptr<grpc::ClientContext> CallContext(const std::string& token,
+                                                 std::optional<absl::Duration> timeout) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  if (timeout) ctx->set_deadline(absl::ToChronoTime(absl::Now() + *timeout));
+  if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
+  return ctx;
+}
+
+absl::Duration Backoff::Next() {
+  const absl::Duration wait = current_;
+  current_ = std::min(2 * current_, max_);
+  return wait;
 }
 
 bool IsTransient(const absl::Status& status) {
@@ -36,12 +48,13 @@ bool SleepUnlessStopped(absl::Duration d, const std::atomic<bool>* stop) {
 absl::Status CallWithRetry(const RetryPolicy& policy, const std::atomic<bool>* stop,
                            const std::function<absl::Status()>& call) {
   const absl::Time give_up = absl::Now() + policy.give_up_after;
-  absl::Duration backoff = policy.initial_backoff;
+  Backoff backoff = policy.NewBackoff();
   while (true) {
     absl::Status s = call();
-    if (s.ok() || !IsTransient(s) || absl::Now() + backoff > give_up) return s;
-    if (!SleepUnlessStopped(backoff, stop)) return absl::CancelledError("stopped while retrying");
-    backoff = std::min(2 * backoff, policy.max_backoff);
+    if (s.ok() || !IsTransient(s) || absl::Now() + backoff.current() > give_up) return s;
+    if (!SleepUnlessStopped(backoff.Next(), stop)) {
+      return absl::CancelledError("stopped while retrying");
+    }
   }
 }
 
