@@ -50,9 +50,7 @@ struct RetryPolicy {
   absl::Duration give_up_after = absl::Minutes(10);  // Total time spent retrying one call.
 
   // A client context with the deadline and token set.
-  std::unique_ptr<grpc::ClientContext> Context() const {
-    return CallContext(token, call_timeout);
-  }
+  std::unique_ptr<grpc::ClientContext> Context() const { return CallContext(token, call_timeout); }
   Backoff NewBackoff() const { return Backoff(initial_backoff, max_backoff); }
 };
 
