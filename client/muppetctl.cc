@@ -26,14 +26,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "base/cli.h"
+#include "base/train_config.h"
+#include "base/train_flags.h"
 #include "client/client.h"
 #include "client/job_file.h"
 #include "client/render.h"
 #include "google/protobuf/util/json_util.h"
 #include "proto/spec_validation.h"
-#include "base/cli.h"
-#include "base/train_config.h"
-#include "base/train_flags.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:7070", "muppetd's address, host:port.");
 ABSL_FLAG(std::string, output, "table", "Output format: table | json.");

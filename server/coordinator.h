@@ -22,10 +22,10 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "base/log.h"
 #include "muppet/v1/job.pb.h"
 #include "muppet/v1/worker.pb.h"
 #include "scheduler/precision_policy.h"
-#include "base/log.h"
 #include "server/metrics.h"
 #include "server/store.h"
 

@@ -18,9 +18,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "base/cli.h"
 #include "proto/version.h"
 #include "server/server.h"
-#include "base/cli.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070", "gRPC address, host:port (port 0: any free).");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",

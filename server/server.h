@@ -11,10 +11,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
+#include "base/log.h"
 #include "grpcpp/grpcpp.h"
 #include "prometheus/exposer.h"
 #include "server/coordinator.h"
-#include "base/log.h"
 #include "server/metrics.h"
 #include "server/rendezvous.h"
 #include "server/service.h"

@@ -12,17 +12,17 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "base/cli.h"
+#include "base/cpu.h"
+#include "base/train_config.h"
+#include "base/train_flags.h"
 #include "kernels/cpu/platform.h"
 #include "scheduler/policy_text.h"
 #include "scheduler/precision_policy.h"
-#include "base/cli.h"
-#include "base/cpu.h"
 #include "worker/train/local_policy.h"
 #include "worker/train/progress.h"
 #include "worker/train/report.h"
 #include "worker/train/run.h"
-#include "base/train_config.h"
-#include "base/train_flags.h"
 
 ABSL_FLAG(int64_t, threads, 0, "CPU threads (0: every core this process may use).");
 ABSL_FLAG(std::string, report, "", "Write a JSON report of the run to this file.");

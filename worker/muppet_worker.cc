@@ -17,11 +17,11 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/cli.h"
+#include "base/log.h"
+#include "kernels/cpu/platform.h"
 #include "proto/version.h"
 #include "worker/agent/agent.h"
-#include "base/cli.h"
-#include "kernels/cpu/platform.h"
-#include "base/log.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:7070", "muppetd's gRPC address, host:port.");
 ABSL_FLAG(std::string, name, "", "Worker name (default: the host name).");

@@ -6,10 +6,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/cpu.h"
 #include "proto/version.h"
 #include "worker/agent/devices.h"
 #include "worker/agent/remote_controller.h"
-#include "base/cpu.h"
 #include "worker/train/run.h"
 
 namespace muppet {

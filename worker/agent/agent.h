@@ -16,9 +16,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "muppet/v1/worker.grpc.pb.h"
-#include "base/rpc.h"
 #include "base/log.h"
+#include "base/rpc.h"
+#include "muppet/v1/worker.grpc.pb.h"
 
 namespace muppet {
 

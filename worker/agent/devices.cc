@@ -7,9 +7,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "base/cpu.h"
 #include "kernels/cpu/platform.h"
 #include "kernels/cuda/device.h"
-#include "base/cpu.h"
 
 namespace muppet {
 

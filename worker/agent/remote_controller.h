@@ -9,8 +9,8 @@
 #include <string>
 
 #include "absl/time/time.h"
-#include "muppet/v1/worker.grpc.pb.h"
 #include "base/rpc.h"
+#include "muppet/v1/worker.grpc.pb.h"
 #include "worker/train/trainer.h"
 
 namespace muppet {

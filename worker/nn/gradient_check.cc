@@ -4,8 +4,8 @@
 #include <cmath>
 #include <vector>
 
-#include "gtest/gtest.h"
 #include "base/random.h"
+#include "gtest/gtest.h"
 
 namespace muppet::testing {
 namespace {

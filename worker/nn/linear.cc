@@ -1,7 +1,7 @@
 #include "worker/nn/linear.h"
 
-#include "kernels/cpu/fixed_point_linear.h"
 #include "base/check.h"
+#include "kernels/cpu/fixed_point_linear.h"
 #include "worker/nn/dnnl_util.h"
 
 namespace muppet {

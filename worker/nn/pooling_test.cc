@@ -4,8 +4,8 @@
 #include <cmath>
 #include <numeric>
 
-#include "gtest/gtest.h"
 #include "base/random.h"
+#include "gtest/gtest.h"
 #include "worker/nn/gradient_check.h"
 
 namespace muppet {

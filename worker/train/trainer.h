@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "scheduler/precision_policy.h"
 #include "base/clock.h"
+#include "scheduler/precision_policy.h"
 #include "worker/data/loader.h"
 #include "worker/models/model.h"
 #include "worker/nn/loss.h"
