@@ -14,9 +14,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(options.db_path, options.durability);
   if (!store.ok()) return store.status();
   s->metrics_ = std::make_unique<Metrics>(kVersion);
-  s->rendezvous_ = std::make_unique<RendezvousStore>();
+  s->rendezvous_ = std::make_unique<KeyValueStore>();
   CoordinatorOptions coordinator_options = options.coordinator;
-  RendezvousStore* rendezvous = s->rendezvous_.get();
+  KeyValueStore* rendezvous = s->rendezvous_.get();
   coordinator_options.on_job_end = [rendezvous](const std::string& job_id) {
     rendezvous->DeletePrefix(absl::StrCat("jobs/", job_id, "/")).IgnoreError();
   };

@@ -11,12 +11,12 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
+#include "base/kv_store.h"
 #include "base/log.h"
 #include "grpcpp/grpcpp.h"
 #include "prometheus/exposer.h"
 #include "server/coordinator.h"
 #include "server/metrics.h"
-#include "server/rendezvous.h"
 #include "server/service.h"
 #include "server/store.h"
 
@@ -51,7 +51,7 @@ class CoordinatorServer {
 
   Logger* log_ = nullptr;
   std::unique_ptr<Metrics> metrics_;
-  std::unique_ptr<RendezvousStore> rendezvous_;
+  std::unique_ptr<KeyValueStore> rendezvous_;
   std::unique_ptr<Coordinator> coordinator_;
   std::unique_ptr<JobServiceImpl> job_service_;
   std::unique_ptr<WorkerServiceImpl> worker_service_;

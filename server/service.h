@@ -1,5 +1,5 @@
 // The coordinator's gRPC services: thin adapters from the wire to the Coordinator and the
-// RendezvousStore that check the bearer token, time every unary call into
+// KeyValueStore that check the bearer token, time every unary call into
 // muppet_rpc_duration_seconds, and map absl codes to gRPC codes.
 #ifndef MUPPET_SERVER_SERVICE_H_
 #define MUPPET_SERVER_SERVICE_H_
@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "base/kv_store.h"
 #include "base/rpc.h"
 #include "grpcpp/grpcpp.h"
 #include "muppet/v1/job.grpc.pb.h"
@@ -15,14 +16,13 @@
 #include "muppet/v1/worker.grpc.pb.h"
 #include "server/coordinator.h"
 #include "server/metrics.h"
-#include "server/rendezvous.h"
 
 namespace muppet::server {
 
 // What every service needs. `token` empty: no authentication.
 struct ServiceContext {
   Coordinator* coordinator = nullptr;
-  RendezvousStore* rendezvous = nullptr;
+  KeyValueStore* rendezvous = nullptr;
   Metrics* metrics = nullptr;
   std::string token;
 };

@@ -6,14 +6,13 @@
 #define MUPPET_WORKER_COMM_STORE_H_
 
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "base/kv_store.h"
 
 namespace muppet::comm {
 
@@ -38,7 +37,8 @@ class Store {
   virtual absl::StatusOr<uint64_t> DeletePrefix(const std::string& prefix) = 0;
 };
 
-// Keys live in this process's memory. Thread-safe.
+// Keys live in this process's memory (a KeyValueStore, as the coordinator's are), with its key
+// and value bounds. Thread-safe.
 class InProcessStore final : public Store {
  public:
   absl::Status Set(const std::string& key, const std::string& value) override;
@@ -48,8 +48,7 @@ class InProcessStore final : public Store {
   absl::StatusOr<uint64_t> DeletePrefix(const std::string& prefix) override;
 
  private:
-  absl::Mutex mu_;
-  std::map<std::string, std::string> values_ ABSL_GUARDED_BY(mu_);
+  KeyValueStore values_;
 };
 
 // Every key of `base` prefixed with `prefix` + "/", so that jobs (and the collectives inside a
@@ -68,9 +67,6 @@ class PrefixStore final : public Store {
   const std::string prefix_;
   Store* const base_;
 };
-
-// Names the keys of `keys` that `present` lacks, for DEADLINE_EXCEEDED messages.
-std::string MissingKeys(const std::vector<std::string>& keys, const std::vector<bool>& present);
 
 }  // namespace muppet::comm
 

@@ -1,7 +1,9 @@
-// The in-memory key-value store behind RendezvousService (proto/muppet/v1/rendezvous.proto):
-// ranks of a job publish and wait for addresses and ids under their job's prefix.
-#ifndef MUPPET_SERVER_RENDEZVOUS_H_
-#define MUPPET_SERVER_RENDEZVOUS_H_
+// An in-memory key-value store whose reads can wait for keys: what the coordinator serves as
+// RendezvousService (proto/muppet/v1/rendezvous.proto), where ranks of a job publish and wait for
+// addresses and ids under their job's prefix, and what worker/comm's InProcessStore wraps.
+// Thread-safe.
+#ifndef MUPPET_BASE_KV_STORE_H_
+#define MUPPET_BASE_KV_STORE_H_
 
 #include <cstdint>
 #include <map>
@@ -13,9 +15,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
-namespace muppet::server {
+namespace muppet {
 
-class RendezvousStore {
+class KeyValueStore {
  public:
   static constexpr size_t kMaxKeyBytes = 512;
   static constexpr size_t kMaxValueBytes = 1 << 20;
@@ -44,6 +46,6 @@ class RendezvousStore {
   std::map<std::string, std::string> values_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace muppet::server
+}  // namespace muppet
 
-#endif  // MUPPET_SERVER_RENDEZVOUS_H_
+#endif  // MUPPET_BASE_KV_STORE_H_

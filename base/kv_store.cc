@@ -1,16 +1,16 @@
-#include "server/rendezvous.h"
+#include "base/kv_store.h"
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
-namespace muppet::server {
+namespace muppet {
 namespace {
 
 absl::Status CheckKey(const std::string& key) {
-  if (key.empty() || key.size() > RendezvousStore::kMaxKeyBytes) {
+  if (key.empty() || key.size() > KeyValueStore::kMaxKeyBytes) {
     return absl::InvalidArgumentError(absl::StrCat("key: must be 1 to ",
-                                                   RendezvousStore::kMaxKeyBytes,
+                                                   KeyValueStore::kMaxKeyBytes,
                                                    " bytes, got ", key.size()));
   }
   return absl::OkStatus();
@@ -18,7 +18,7 @@ absl::Status CheckKey(const std::string& key) {
 
 }  // namespace
 
-absl::Status RendezvousStore::Set(const std::string& key, const std::string& value) {
+absl::Status KeyValueStore::Set(const std::string& key, const std::string& value) {
   if (absl::Status s = CheckKey(key); !s.ok()) return s;
   if (value.size() > kMaxValueBytes) {
     return absl::InvalidArgumentError(absl::StrCat("value: must be at most ", kMaxValueBytes,
@@ -30,7 +30,7 @@ absl::Status RendezvousStore::Set(const std::string& key, const std::string& val
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<std::string>> RendezvousStore::Get(const std::vector<std::string>& keys,
+absl::StatusOr<std::vector<std::string>> KeyValueStore::Get(const std::vector<std::string>& keys,
                                                               bool wait, absl::Time deadline) {
   if (keys.empty() || keys.size() > 1024) {
     return absl::InvalidArgumentError(
@@ -60,7 +60,7 @@ absl::StatusOr<std::vector<std::string>> RendezvousStore::Get(const std::vector<
   return values;
 }
 
-absl::StatusOr<int64_t> RendezvousStore::Add(const std::string& key, int64_t delta) {
+absl::StatusOr<int64_t> KeyValueStore::Add(const std::string& key, int64_t delta) {
   if (absl::Status s = CheckKey(key); !s.ok()) return s;
   absl::MutexLock lock(&mu_);
   int64_t value = 0;
@@ -75,7 +75,7 @@ absl::StatusOr<int64_t> RendezvousStore::Add(const std::string& key, int64_t del
   return value;
 }
 
-absl::StatusOr<uint64_t> RendezvousStore::DeletePrefix(const std::string& prefix) {
+absl::StatusOr<uint64_t> KeyValueStore::DeletePrefix(const std::string& prefix) {
   if (prefix.empty()) return absl::InvalidArgumentError("prefix: must not be empty");
   absl::MutexLock lock(&mu_);
   uint64_t deleted = 0;
@@ -87,10 +87,10 @@ absl::StatusOr<uint64_t> RendezvousStore::DeletePrefix(const std::string& prefix
   return deleted;
 }
 
-void RendezvousStore::Shutdown() {
+void KeyValueStore::Shutdown() {
   absl::MutexLock lock(&mu_);
   shut_down_ = true;
   changed_.SignalAll();
 }
 
-}  // namespace muppet::server
+}  // namespace muppet
