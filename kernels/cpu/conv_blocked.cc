@@ -85,7 +85,7 @@ absl::StatusOr<int64_t> ForwardBlocked(const ConvGeometry& g, const Quantized& q
   const int64_t blocks = ((rows + max_block - 1) / max_block + threads - 1) / threads * threads;
   const int64_t block = ((rows + blocks - 1) / blocks + tile_rows - 1) / tile_rows * tile_rows;
   const float scale = std::ldexp(1.0f, -(qx.exponent + qw.exponent));
-  if (int8 && ActiveInt8Route() == Int8Route::kAvx2 && g.c % 16 == 0) {
+  if (int8 && S8ImplicitGemm(g.c)) {
     // The AVX2 driver blocks by itself; unfolding into its panels skips the im2col copy (about
     // 10% of an 8-bit resnet20 step on that route, PERFORMANCE.md).
     const ConvRowPacker unfold(g, qx);

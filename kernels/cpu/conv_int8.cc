@@ -110,7 +110,7 @@ absl::Status BlockProduct(const ConvGeometry& g, const Quantized& qdy, const Qua
   const int64_t k = g.kernel * g.kernel * g.c;
   const GemmShape shape{.m = g.o, .n = k, .k = n, .a_transposed = true};
   const int8_t* dy = qdy.s8.data() + begin * g.o;
-  if (ActiveInt8Route() == Int8Route::kAvx2 && g.c % 16 == 0) {
+  if (S8ImplicitGemm(g.c)) {
     const ConvColumnPacker unfold(g, qx.s8.data(), begin, n);
     GemmS8Avx2Chunk(shape, dy, nullptr, 0, n, {.s32 = product}, nullptr, &unfold);
     return absl::OkStatus();

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/cpu/gemm_s8.h"
 #include "kernels/cpu/gemm_shape.h"
 
 namespace muppet::kernels::internal {
@@ -57,6 +58,13 @@ S8Patch S8PatchOf(const S8ConvShape& shape, const int8_t* x, int64_t i);
 // those pixels (backward-weights: dW = dY^T x cols). Needs c % 16 == 0.
 S8PanelInfo PackS8ConvColumns(const S8ConvShape& shape, const S8Patch* patches, int64_t rows,
                               int64_t j0, int8_t* out);
+
+// Whether 8-bit convolutions of `channels` input channels run as implicit GEMMs on the AVX2
+// driver (PackS8ConvPanel, PackS8ConvColumns, in-place panels): on that route, and where every
+// 16-code step of an im2col row stays inside one kernel tap.
+inline bool S8ImplicitGemm(int64_t channels) {
+  return ActiveInt8Route() == Int8Route::kAvx2 && channels % 16 == 0;
+}
 
 // Packs row panel `panel` of the convolution's im2col matrix (rows: output pixels; k: kernel
 // taps of c channels) straight from the codes x, as PackS8A would pack the matrix itself.
