@@ -164,7 +164,9 @@ absl::Status BackwardWeightsInt8(const ConvGeometry& g, const Quantized& qdy, co
   absl::Status status;
 #pragma omp parallel
   {
-    std::span<int8_t> cols = Scratch<int8_t>(ScratchSlot::kIm2Col, block * k);
+    // The im2col rows of a block, where the GEMM cannot unfold them itself.
+    std::span<int8_t> cols =
+        Scratch<int8_t>(ScratchSlot::kIm2Col, S8ImplicitGemm(g.c) ? 0 : block * k);
     std::span<int32_t> product = Scratch<int32_t>(ScratchSlot::kBlockProduct, g.o * k);
     std::span<int64_t> sum = Scratch<int64_t>(ScratchSlot::kBlockSum, g.o * k);
     std::fill(sum.begin(), sum.end(), 0);
