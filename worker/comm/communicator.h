@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -24,23 +25,21 @@ namespace muppet::comm {
 enum class DataType { kInt16, kInt32, kInt64, kFloat32, kFloat64 };
 enum class ReduceOp { kSum, kMax };
 
+// The DataType of a C++ element type.
 template <typename T>
-constexpr DataType DataTypeOf();
-template <>
-constexpr DataType DataTypeOf<int16_t>() {
-  return DataType::kInt16;
-}
-template <>
-constexpr DataType DataTypeOf<int32_t>() {
-  return DataType::kInt32;
-}
-template <>
-constexpr DataType DataTypeOf<int64_t>() {
-  return DataType::kInt64;
-}
-template <>
-constexpr DataType DataTypeOf<float>() {
-  return DataType::kFloat32;
+constexpr DataType DataTypeOf() {
+  if constexpr (std::is_same_v<T, int16_t>) {
+    return DataType::kInt16;
+  } else if constexpr (std::is_same_v<T, int32_t>) {
+    return DataType::kInt32;
+  } else if constexpr (std::is_same_v<T, int64_t>) {
+    return DataType::kInt64;
+  } else if constexpr (std::is_same_v<T, float>) {
+    return DataType::kFloat32;
+  } else {
+    static_assert(std::is_same_v<T, double>, "not a communicator element type");
+    return DataType::kFloat64;
+  }
 }
 
 size_t SizeOf(DataType type);

@@ -49,7 +49,9 @@ BatchLoader::BatchLoader(const Dataset& data, Normalization normalization,
 BatchLoader::~BatchLoader() { Stop(); }
 
 int64_t BatchLoader::batches_per_epoch() const {
-  return (data_.size() + options_.batch_size - 1) / options_.batch_size;
+  const int64_t full = data_.size() / options_.batch_size;
+  const int64_t rest = data_.size() % options_.batch_size;
+  return full + (rest > 0 && rest >= options_.ranks ? 1 : 0);
 }
 
 void BatchLoader::Stop() {
@@ -75,7 +77,7 @@ void BatchLoader::StartEpoch(int epoch) {
 
 void BatchLoader::Produce(int epoch) {
   const std::vector<int64_t> order = EpochOrder(data_.size(), options_.shuffle, options_.seed, epoch);
-  for (int64_t first = 0; first < data_.size(); first += options_.batch_size) {
+  for (int64_t b = 0; b < batches_per_epoch(); ++b) {
     Batch batch;
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -84,7 +86,12 @@ void BatchLoader::Produce(int epoch) {
       batch = std::move(free_.back());
       free_.pop_back();
     }
-    Fill(epoch, first, std::min(options_.batch_size, data_.size() - first), order, batch);
+    const int64_t first = b * options_.batch_size;
+    const int64_t global = std::min(options_.batch_size, data_.size() - first);
+    const int64_t begin = global * options_.rank / options_.ranks;
+    const int64_t end = global * (options_.rank + 1) / options_.ranks;
+    Fill(epoch, first + begin, end - begin, order, batch);
+    batch.global_size = global;
     {
       std::lock_guard<std::mutex> lock(mu_);
       ready_.push_back(std::move(batch));

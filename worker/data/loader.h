@@ -26,15 +26,20 @@ struct Normalization {
 };
 
 struct Batch {
-  Tensor images;                // (N, C, H, W), normalised.
+  Tensor images;                // (N, C, H, W), normalised: this rank's share.
   std::vector<int32_t> labels;  // N labels.
+  int64_t global_size = 0;      // Examples in the global batch, every rank's share together.
 };
 
 struct LoaderOptions {
-  int64_t batch_size = 128;
+  int64_t batch_size = 128;  // The global batch, summed over the ranks.
   bool shuffle = true;
   bool augment = false;  // Random crop (4-pixel zero padding) and horizontal flip.
   uint64_t seed = 0;
+  // Data parallel: every rank draws the same epoch order and takes the `rank`-th of `ranks`
+  // contiguous, disjoint shares of each global batch (sizes differ by at most one).
+  int rank = 0;
+  int ranks = 1;
 };
 
 class BatchLoader {
@@ -42,8 +47,9 @@ class BatchLoader {
   BatchLoader(const Dataset& data, Normalization normalization, const LoaderOptions& options);
   ~BatchLoader();
 
-  // Starts preparing the batches of `epoch` (the last one may be smaller), discarding any
-  // unconsumed batches of the previous epoch.
+  // Starts preparing the batches of `epoch` (the last one may be smaller; with several ranks, a
+  // last global batch with fewer examples than ranks is left out, so that no share is empty),
+  // discarding any unconsumed batches of the previous epoch.
   void StartEpoch(int epoch);
 
   // The next batch of the epoch, or nullptr after the last. Valid until the following call.

@@ -64,6 +64,41 @@ std::vector<int32_t> EpochLabels(BatchLoader& loader, int epoch) {
   return labels;
 }
 
+// Batches of each rank, as label lists.
+std::vector<std::vector<int32_t>> RankBatches(const Dataset& d, int64_t batch, int rank, int ranks) {
+  BatchLoader loader(d, Normalization::Of(d),
+                     {.batch_size = batch, .seed = 5, .rank = rank, .ranks = ranks});
+  std::vector<std::vector<int32_t>> batches;
+  loader.StartEpoch(2);
+  while (const Batch* b = loader.Next()) {
+    EXPECT_EQ(b->global_size, std::min<int64_t>(batch, d.size() - batch * batches.size()));
+    batches.push_back(b->labels);
+  }
+  EXPECT_EQ(static_cast<int64_t>(batches.size()), loader.batches_per_epoch());
+  return batches;
+}
+
+TEST(BatchLoaderTest, RanksShareEachGlobalBatchDisjointlyInOrder) {
+  const Dataset d = Ramp(53, 1, 2, 2);  // 6 global batches of 8, then 5 examples.
+  const std::vector<std::vector<int32_t>> whole = RankBatches(d, 8, 0, 1);
+  ASSERT_EQ(whole.size(), 7u);
+  for (int ranks : {2, 3}) {
+    std::vector<std::vector<std::vector<int32_t>>> shares;
+    for (int r = 0; r < ranks; ++r) shares.push_back(RankBatches(d, 8, r, ranks));
+    for (size_t b = 0; b < whole.size(); ++b) {
+      std::vector<int32_t> joined;
+      for (int r = 0; r < ranks; ++r) {
+        ASSERT_EQ(shares[r].size(), whole.size());
+        EXPECT_LE(std::abs(static_cast<int>(shares[r][b].size() * ranks - whole[b].size())), ranks);
+        joined.insert(joined.end(), shares[r][b].begin(), shares[r][b].end());
+      }
+      EXPECT_EQ(joined, whole[b]) << ranks << " ranks, batch " << b;
+    }
+  }
+  // 53 = 12 * 4 + 5: with 6 ranks the last global batch, 5 examples, is left out.
+  EXPECT_EQ(RankBatches(d, 12, 0, 6).size(), 4u);
+}
+
 TEST(BatchLoaderTest, ShuffleIsSeededPerEpoch) {
   const Dataset d = Ramp(50, 1, 2, 2);
   const Normalization n = Normalization::Of(d);

@@ -112,6 +112,8 @@ const Tensor& BatchNorm2d::BackwardImpl(const Tensor& grad_output) {
     mean_dy_xhat[j] = static_cast<float>(sums[c + j] / rows);
     scale[j] = gamma_.value[j] * inv_std[j];
   }
+  gamma_.GradientReady();
+  beta_.GradientReady();
   if (!input_grad_required_) {
     grad_input_.Resize({0});
     return grad_input_;

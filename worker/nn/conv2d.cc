@@ -26,8 +26,9 @@ Conv2d::Conv2d(const std::string& name, const Conv2dOptions& options)
     : name_(name),
       options_(options),
       weight_(name + ".weight",
-              {options.out_channels, options.in_channels, options.kernel, options.kernel}) {
-  if (options.bias) bias_.emplace(name + ".bias", Shape{options.out_channels});
+              {options.out_channels, options.in_channels, options.kernel, options.kernel},
+              /*fixed_point_gradient=*/true) {
+  if (options.bias) bias_.emplace(name + ".bias", Shape{options.out_channels}, true);
 }
 
 Conv2d::~Conv2d() = default;
@@ -108,6 +109,7 @@ const Tensor& Conv2d::Backward(const Tensor& grad_output) {
   if (bias_) weight_args[DNNL_ARG_DIFF_BIAS] = Wrap(Desc(bias_->grad.shape()), bias_->grad);
   plan_->backward_weights.execute(Stream(), weight_args);
   dnnl_util::CopyMemory(plan_->diff_weights, Wrap(Desc(weight_.grad.shape()), weight_.grad));
+  ParameterGradientsReady();
 
   if (!input_grad_required_) {
     grad_input_.Resize({0});
@@ -167,6 +169,7 @@ const Tensor& Conv2d::FixedPointBackward(const Tensor& grad_output) {
       (bias_ && !precision_.Round(bias_->grad.span(), Rounded::kBiasGradient))) {
     return grad_input_;
   }
+  ParameterGradientsReady();
   if (input_grad_required_) {
     precision_.Account(
         kernels::ConvBackwardData(g, grad_output_codes_, weight_codes_, grad_input_.span()),
@@ -177,6 +180,11 @@ const Tensor& Conv2d::FixedPointBackward(const Tensor& grad_output) {
 
 void Conv2d::AttachPrecision(NumericPrecision* precision, int& next_id) {
   precision_.Attach(precision, next_id++, name_);
+}
+
+void Conv2d::ParameterGradientsReady() {
+  weight_.GradientReady();
+  if (bias_) bias_->GradientReady();
 }
 
 void Conv2d::CollectParameters(std::vector<Parameter*>& out) {

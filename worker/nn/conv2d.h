@@ -45,6 +45,8 @@ class Conv2d : public Layer {
   kernels::ConvGeometry Geometry(const Shape& input) const;
   const Tensor& FixedPointForward(const Tensor& input);
   const Tensor& FixedPointBackward(const Tensor& grad_output);
+  // Tells the parameters their gradients are written (Parameter::GradientReady).
+  void ParameterGradientsReady();
 
   std::string name_;
   Conv2dOptions options_;

@@ -3,6 +3,7 @@
 #ifndef MUPPET_WORKER_NN_LAYER_H_
 #define MUPPET_WORKER_NN_LAYER_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -13,11 +14,26 @@ namespace muppet {
 
 // A trainable tensor: its FP32 master value and the gradient of the last backward pass.
 struct Parameter {
-  Parameter(std::string name, Shape shape) : name(std::move(name)), value(shape), grad(shape) {}
+  Parameter(std::string name, Shape shape, bool fixed_point_gradient = false)
+      : name(std::move(name)),
+        value(shape),
+        grad(shape),
+        fixed_point_gradient(fixed_point_gradient) {}
+
+  // Called by the owning layer once Backward has written `grad` for the pass.
+  void GradientReady() {
+    if (on_gradient_ready) on_gradient_ready();
+  }
 
   std::string name;  // Unique within a model, e.g. "stage1.0.conv1.weight".
   Tensor value;
   Tensor grad;
+  // Whether a fixed-point level rounds the gradient onto its grid (convolution and linear
+  // weights and biases); BatchNorm's gradients stay FP32.
+  bool fixed_point_gradient = false;
+  // Set by data-parallel training to start reducing the gradient while backward goes on. Runs
+  // on the thread of Backward; may be empty.
+  std::function<void()> on_gradient_ready;
 };
 
 enum class Mode { kTrain, kEval };

@@ -31,8 +31,8 @@ Linear::Linear(const std::string& name, int64_t in_features, int64_t out_feature
     : name_(name),
       in_features_(in_features),
       out_features_(out_features),
-      weight_(name + ".weight", {out_features, in_features}),
-      bias_(name + ".bias", {out_features}) {}
+      weight_(name + ".weight", {out_features, in_features}, /*fixed_point_gradient=*/true),
+      bias_(name + ".bias", {out_features}, true) {}
 
 Linear::~Linear() = default;
 
@@ -83,6 +83,8 @@ const Tensor& Linear::Backward(const Tensor& grad_output) {
                                    {DNNL_ARG_DIFF_DST, diff_dst},
                                    {DNNL_ARG_DIFF_WEIGHTS, Wrap(plan_->weights, weight_.grad)},
                                    {DNNL_ARG_DIFF_BIAS, Wrap(plan_->bias, bias_.grad)}});
+  weight_.GradientReady();
+  bias_.GradientReady();
   if (!input_grad_required_) {
     grad_input_.Resize({0});
     return grad_input_;
@@ -123,6 +125,8 @@ const Tensor& Linear::FixedPointBackward(const Tensor& grad_output) {
       !precision_.Round(bias_.grad.span(), Rounded::kBiasGradient)) {
     return grad_input_;
   }
+  weight_.GradientReady();
+  bias_.GradientReady();
   if (input_grad_required_) {
     precision_.Account(kernels::LinearBackwardData(grad_output_codes_, weight_codes_, n,
                                                    in_features_, out_features_, grad_input_.span()),

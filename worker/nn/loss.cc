@@ -33,10 +33,10 @@ SoftmaxCrossEntropy::Result SoftmaxCrossEntropy::Forward(const Tensor& logits,
   return {.loss = totals[0] / n, .correct = static_cast<int64_t>(totals[1])};
 }
 
-const Tensor& SoftmaxCrossEntropy::Backward() {
+const Tensor& SoftmaxCrossEntropy::Backward(int64_t batch) {
   const int64_t n = probabilities_.dim(0), k = probabilities_.dim(1);
   grad_.Resize({n, k});
-  const float inv_n = 1.0f / static_cast<float>(n);
+  const float inv_n = 1.0f / static_cast<float>(batch > 0 ? batch : n);
   ParallelFor(
       n,
       [&](int64_t begin, int64_t end) {

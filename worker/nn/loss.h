@@ -20,8 +20,10 @@ class SoftmaxCrossEntropy {
   // softmax for Backward.
   Result Forward(const Tensor& logits, std::span<const int32_t> labels);
 
-  // Returns dLoss/dLogits = (softmax - onehot(label)) / N for the last Forward.
-  const Tensor& Backward();
+  // Returns dLoss/dLogits = (softmax - onehot(label)) / batch for the last Forward, where
+  // `batch` is the global batch (data parallel: every rank's rows together, so that the ranks'
+  // gradients sum to the global batch's mean) or, when 0, this Forward's N rows.
+  const Tensor& Backward(int64_t batch = 0);
 
  private:
   Tensor probabilities_;

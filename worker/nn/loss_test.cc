@@ -65,5 +65,22 @@ TEST(SoftmaxCrossEntropyTest, GradientMatchesFiniteDifferences) {
   }
 }
 
+// Data parallel: two ranks' halves of a batch, each normalised by the whole batch, sum to the
+// whole batch's gradient.
+TEST(SoftmaxCrossEntropyTest, HalvesNormalisedByTheGlobalBatchSumToTheWhole) {
+  const Tensor logits = RandomNormal({4, 3}, 5);
+  const std::vector<int32_t> labels = {2, 0, 1, 1};
+  SoftmaxCrossEntropy whole, half;
+  whole.Forward(logits, labels);
+  const Tensor want = whole.Backward().Clone();
+  for (int part = 0; part < 2; ++part) {
+    Tensor rows({2, 3});
+    for (int64_t i = 0; i < 6; ++i) rows[i] = logits[part * 6 + i];
+    half.Forward(rows, std::span<const int32_t>(labels).subspan(2 * part, 2));
+    const Tensor& got = half.Backward(4);
+    for (int64_t i = 0; i < 6; ++i) EXPECT_FLOAT_EQ(got[i], want[part * 6 + i]);
+  }
+}
+
 }  // namespace
 }  // namespace muppet

@@ -64,6 +64,10 @@ bool LayerPrecision::Quantize(std::span<const float> x, kernels::Operand operand
 }
 
 bool LayerPrecision::Round(std::span<float> x, Rounded what) {
+  if (precision_->defer_gradient_rounding &&
+      (what == Rounded::kWeightGradient || what == Rounded::kBiasGradient)) {
+    return true;
+  }
   return Account(kernels::RoundToFixedPoint(x, precision_->bits, precision_->rounding,
                                             RoundingSeed(precision_->seed, id_),
                                             precision_->step * 8 + static_cast<uint64_t>(what)),

@@ -30,6 +30,10 @@ struct NumericPrecision {
   // The first error a layer met (NaN or infinity in a tensor it quantised: training diverged).
   // Layers cannot return errors from Forward/Backward, so the trainer checks it every step.
   absl::Status error;
+  // Set by data-parallel training: layers leave their weight and bias gradients unrounded, and
+  // the ranks round them onto a grid they share as they sum them (worker/comm's fixed-point
+  // allreduce).
+  bool defer_gradient_rounding = false;
 
   bool fixed_point() const { return bits < kFp32Bits; }
 };
@@ -52,7 +56,8 @@ class LayerPrecision {
   // Quantises an operand for the kernels; false (error recorded) if it failed.
   bool Quantize(std::span<const float> x, kernels::Operand operand, kernels::Quantized& out);
 
-  // Rounds x onto its fixed-point grid in place; false (error recorded) if it failed.
+  // Rounds x onto its fixed-point grid in place; false (error recorded) if it failed. Weight and
+  // bias gradients are left as they are while the precision defers their rounding.
   bool Round(std::span<float> x, Rounded what);
 
   // Records the saturations of a kernel call, or its error; false on error.

@@ -1,6 +1,8 @@
 #include "worker/train/trainer.h"
 
 #include "base/clock.h"
+#include "base/random.h"
+#include "worker/train/rank_sync.h"
 
 namespace muppet {
 
@@ -31,18 +33,79 @@ Trainer::Trainer(Model& model, const TrainTest& data, const TrainerOptions& opti
                     {.batch_size = options.batch_size,
                      .shuffle = true,
                      .augment = options.augment,
-                     .seed = options.seed}),
-      test_loader_(data.test, normalization, {.batch_size = options.batch_size, .shuffle = false}),
+                     .seed = options.seed,
+                     .rank = options.comm ? options.comm->rank() : 0,
+                     .ranks = options.comm ? options.comm->size() : 1}),
+      test_loader_(data.test, normalization,
+                   {.batch_size = options.batch_size,
+                    .shuffle = false,
+                    .rank = options.comm ? options.comm->rank() : 0,
+                    .ranks = options.comm ? options.comm->size() : 1}),
       sgd_(model.parameters(), options.sgd),
-      window_(model.parameters(), options.sgd.weight_decay) {
-  model_.precision().seed = options.seed;
-  model_.precision().rounding = options.rounding;
+      window_(model.parameters(), options.sgd.weight_decay),
+      comm_(options.comm ? *options.comm : solo_) {
+  NumericPrecision& precision = model_.precision();
+  precision.rounding = options.rounding;
+  precision.seed = options.seed;
+  if (comm_.size() > 1) {
+    // Each rank rounds on streams of its own; the shuffle seed stays shared.
+    precision.seed = CounterHash(options.seed, static_cast<uint64_t>(comm_.rank()));
+    precision.defer_gradient_rounding = true;
+    GradientReducerOptions reduction = options.reduction;
+    reduction.seed = options.seed;
+    reduction.rounding = options.rounding;
+    reducer_ = std::make_unique<GradientReducer>(model.parameters(), comm_, reduction);
+  }
+}
+
+absl::Status Trainer::Synchronize() {
+  if (synchronized_ || !data_parallel()) return absl::OkStatus();
+  if (absl::Status s = BroadcastModelState(comm_, model_.parameters(), model_.buffers(),
+                                           options_.reduction.timeout);
+      !s.ok()) {
+    return s;
+  }
+  synchronized_ = true;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SoftmaxCrossEntropy::Result> Trainer::Step(const Batch& batch,
+                                                          bool measure_diversity) {
+  NumericPrecision& precision = model_.precision();
+  if (!data_parallel()) {
+    if (absl::Status s = CheckCancelled(); !s.ok()) return s;
+  }
+  ++precision.step;
+  const Tensor& logits = model_.Forward(batch.images, Mode::kTrain);
+  const SoftmaxCrossEntropy::Result r = loss_.Forward(logits, batch.labels);
+  if (!data_parallel()) {
+    model_.Backward(loss_.Backward());
+    if (!precision.error.ok()) return precision.error;
+    return r;
+  }
+  reducer_->BeginStep(precision.bits, precision.step, measure_diversity);
+  model_.Backward(loss_.Backward(batch.global_size));
+  if (absl::Status s = reducer_->FinishStep(); !s.ok()) return s;
+  // Every rank stops after the same step: cancelled, or diverged on some rank.
+  const absl::Status local = !precision.error.ok() ? precision.error : CheckCancelled();
+  if (absl::Status s = AgreeToContinue(comm_, local, options_.reduction.timeout); !s.ok()) {
+    return s;
+  }
+  if (measure_diversity) {
+    absl::StatusOr<double> d = RankGradientDiversity(
+        comm_, reducer_->local_squared_norms(), model_.parameters(), options_.reduction.timeout);
+    if (!d.ok()) return d.status();
+    rank_diversity_ = *d;
+  }
+  return r;
 }
 
 absl::StatusOr<EpochResult> Trainer::TrainEpoch(int epoch, double lr, TrainingObserver* observer) {
+  if (absl::Status s = Synchronize(); !s.ok()) return s;
   EpochResult result{.epoch = epoch, .learning_rate = lr};
   NumericPrecision& precision = model_.precision();
   const int64_t saturations_before = precision.saturations;
+  const ReductionStats reduction_before = reduction_stats();
   const bool policy_by_iterations = options_.policy_epoch_iterations > 0;
   Tally epoch_tally;
   if (policy_iterations_ == 0)
@@ -51,26 +114,25 @@ absl::StatusOr<EpochResult> Trainer::TrainEpoch(int epoch, double lr, TrainingOb
   const int64_t total = train_loader_.batches_per_epoch();
   train_loader_.StartEpoch(epoch);
   while (const Batch* batch = train_loader_.Next()) {
-    if (absl::Status s = CheckCancelled(); !s.ok()) return s;
-    ++precision.step;
     const int bits = precision.bits;
-    const Tensor& logits = model_.Forward(batch->images, Mode::kTrain);
-    const SoftmaxCrossEntropy::Result r = loss_.Forward(logits, batch->labels);
-    model_.Backward(loss_.Backward());
-    if (!precision.error.ok()) return precision.error;
     ++done;
     const bool policy_epoch_ends = policy_by_iterations
-                                       ? ++policy_iterations_ == options_.policy_epoch_iterations
+                                       ? policy_iterations_ + 1 == options_.policy_epoch_iterations
                                        : done == total;
+    absl::StatusOr<SoftmaxCrossEntropy::Result> r =
+        Step(*batch, policy_epoch_ends && data_parallel());
+    if (!r.ok()) return r.status();
+    if (policy_by_iterations) ++policy_iterations_;
     // The policy wants the last minibatch's gradient as the optimiser sees it: capture it
     // before the step changes the weights it adds decay from.
-    if (policy_epoch_ends && controller_ != nullptr && controller_->NeedsGradients()) {
+    if (policy_epoch_ends && controller_ != nullptr && comm_.rank() == 0 &&
+        controller_->NeedsGradients()) {
       pending_gradients_ = window_.Add();
     }
     sgd_.Step(lr);
     const int64_t n = batch->images.n();
-    epoch_tally.Add(r, n);
-    policy_tally_.Add(r, n);
+    epoch_tally.Add(*r, n);
+    policy_tally_.Add(*r, n);
     result.precision_bits = bits;
     if (observer != nullptr) {
       const double elapsed = SteadySeconds() - epoch_tally.start;
@@ -78,6 +140,7 @@ absl::StatusOr<EpochResult> Trainer::TrainEpoch(int epoch, double lr, TrainingOb
                             epoch_tally.samples / elapsed, elapsed);
     }
     if (policy_epoch_ends && policy_by_iterations && controller_ != nullptr) {
+      if (absl::Status s = SumTally(policy_tally_); !s.ok()) return s;
       EpochResult metrics{
           .epoch = epoch, .precision_bits = bits, .learning_rate = lr, .test_accuracy = -1};
       policy_tally_.Fill(metrics);
@@ -89,11 +152,18 @@ absl::StatusOr<EpochResult> Trainer::TrainEpoch(int epoch, double lr, TrainingOb
       }
     }
   }
+  if (absl::Status s = SumTally(epoch_tally); !s.ok()) return s;
   epoch_tally.Fill(result);
   absl::StatusOr<double> accuracy = Evaluate();
   if (!accuracy.ok()) return accuracy.status();
   result.test_accuracy = *accuracy;
   result.saturations = precision.saturations - saturations_before;
+  result.rank_gradient_diversity = rank_diversity_;
+  const ReductionStats reduction = reduction_stats();
+  result.communication_bytes = reduction.wire_bytes - reduction_before.wire_bytes;
+  result.communication_seconds = reduction.busy_seconds - reduction_before.busy_seconds;
+  result.communication_exposed_seconds =
+      reduction.exposed_seconds - reduction_before.exposed_seconds;
   if (!policy_by_iterations && controller_ != nullptr) {
     if (absl::Status s = EndPolicyEpoch(result, result.precision_bits, epoch + 1, result, observer);
         !s.ok()) {
@@ -103,13 +173,33 @@ absl::StatusOr<EpochResult> Trainer::TrainEpoch(int epoch, double lr, TrainingOb
   return result;
 }
 
+absl::Status Trainer::SumTally(Tally& tally) {
+  if (!data_parallel()) return absl::OkStatus();
+  double values[3] = {tally.loss_sum, static_cast<double>(tally.correct),
+                      static_cast<double>(tally.samples)};
+  if (absl::Status s = SumOverRanks(comm_, values, options_.reduction.timeout); !s.ok()) return s;
+  tally.loss_sum = values[0];
+  tally.correct = static_cast<int64_t>(values[1]);
+  tally.samples = static_cast<int64_t>(values[2]);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<scheduler::Decision> Trainer::Decide(const PolicyEpochReport& report) {
+  if (!data_parallel()) return controller_->EndPolicyEpoch(report);
+  const absl::StatusOr<scheduler::Decision> mine =
+      comm_.rank() == 0 ? controller_->EndPolicyEpoch(report) : scheduler::Decision();
+  return ShareDecision(comm_, mine, options_.reduction.timeout);
+}
+
 absl::Status Trainer::EndPolicyEpoch(const EpochResult& metrics, int precision_bits, int next_epoch,
                                      EpochResult& result, TrainingObserver* observer) {
-  PolicyEpochReport report{
-      .epoch = policy_epoch_, .precision_bits = precision_bits, .metrics = metrics};
+  PolicyEpochReport report{.epoch = policy_epoch_,
+                           .precision_bits = precision_bits,
+                           .metrics = metrics,
+                           .rank_gradient_diversity = rank_diversity_};
   report.gradients = std::move(pending_gradients_);
   pending_gradients_.clear();
-  absl::StatusOr<scheduler::Decision> decision = controller_->EndPolicyEpoch(report);
+  absl::StatusOr<scheduler::Decision> decision = Decide(report);
   if (!decision.ok()) return decision.status();
   if (decision->window_closed) {
     window_.Reset();
@@ -140,6 +230,15 @@ absl::Status Trainer::CheckCancelled() const {
 }
 
 absl::StatusOr<double> Trainer::Evaluate() {
+  if (absl::Status s = Synchronize(); !s.ok()) return s;
+  if (data_parallel()) {
+    // BatchNorm's running statistics differ between ranks: evaluate rank 0's everywhere.
+    if (absl::Status s =
+            BroadcastModelState(comm_, {}, model_.buffers(), options_.reduction.timeout);
+        !s.ok()) {
+      return s;
+    }
+  }
   NumericPrecision& precision = model_.precision();
   int64_t correct = 0, seen = 0;
   test_loader_.StartEpoch(0);
@@ -150,7 +249,17 @@ absl::StatusOr<double> Trainer::Evaluate() {
     if (!precision.error.ok()) return precision.error;
     seen += batch->images.n();
   }
-  return seen == 0 ? 0.0 : static_cast<double>(correct) / seen;
+  double counts[2] = {static_cast<double>(correct), static_cast<double>(seen)};
+  if (data_parallel()) {
+    if (absl::Status s = SumOverRanks(comm_, counts, options_.reduction.timeout); !s.ok()) {
+      return s;
+    }
+  }
+  return counts[1] == 0 ? 0.0 : counts[0] / counts[1];
+}
+
+ReductionStats Trainer::reduction_stats() const {
+  return reducer_ ? reducer_->stats() : ReductionStats();
 }
 
 }  // namespace muppet

@@ -1,19 +1,26 @@
 // The training loop of one rank: epochs of minibatch SGD over a dataset, with evaluation, at
-// the precision a PrecisionController decides after every policy epoch.
+// the precision a PrecisionController decides after every policy epoch. With a communicator of
+// several ranks it trains data parallel: rank 0's model is copied to every rank, each rank
+// trains on its share of every global batch, gradients are summed over the ranks during
+// backward (GradientReducer), BatchNorm keeps per-rank batch statistics (as PyTorch DDP does),
+// and rank 0's controller decides the precision of every rank.
 #ifndef MUPPET_WORKER_TRAIN_TRAINER_H_
 #define MUPPET_WORKER_TRAIN_TRAINER_H_
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "base/clock.h"
 #include "scheduler/precision_policy.h"
+#include "worker/comm/communicator.h"
 #include "worker/data/loader.h"
 #include "worker/models/model.h"
 #include "worker/nn/loss.h"
 #include "worker/optim/sgd.h"
+#include "worker/train/gradient_reducer.h"
 #include "worker/train/gradient_window.h"
 
 namespace muppet {
@@ -37,7 +44,13 @@ struct EpochResult {
   double seconds = 0;         // Training time of the epoch, without evaluation.
   double images_per_second = 0;
   int64_t samples = 0;
-  int64_t saturations = 0;  // Saturated fixed-point codes and sums during the epoch.
+  int64_t saturations = 0;  // Saturated fixed-point codes and sums during the epoch (this rank).
+  // Data parallel (zero on one rank): sum_r ||g_r||^2 / ||sum_r g_r||^2 at the last policy epoch
+  // end of the epoch, and this rank's gradient communication during the epoch.
+  double rank_gradient_diversity = 0;
+  int64_t communication_bytes = 0;           // Sent into the gradient allreduces.
+  double communication_seconds = 0;          // The communication thread's busy time.
+  double communication_exposed_seconds = 0;  // Of it, the time backward's end waited for.
   // The policy's view of the last window that closed during the epoch, if one did.
   scheduler::Diagnostics diagnostics;
   std::vector<PrecisionSwitchEvent> switches;  // Decided during the epoch or at its end.
@@ -52,6 +65,7 @@ struct PolicyEpochReport {
   // iterations, and no test accuracy (test_accuracy < 0).
   EpochResult metrics;
   std::vector<scheduler::TensorGradient> gradients;  // When the controller needs them.
+  double rank_gradient_diversity = 0;                // Data parallel only, as in EpochResult.
 };
 
 // Decides the precision after each policy epoch: a local policy (muppet-train) or the
@@ -87,26 +101,39 @@ struct TrainerOptions {
   // Length of a policy epoch in iterations; 0 means a real epoch.
   int64_t policy_epoch_iterations = 0;
   // When set and true, training stops before the next iteration (or evaluation batch) with
-  // CANCELLED. Must outlive the trainer.
+  // CANCELLED; data parallel, every rank stops after the same iteration. Must outlive the
+  // trainer.
   const std::atomic<bool>* cancel = nullptr;
+  // The ranks of a data-parallel job (must outlive the trainer), or null for one rank. Every
+  // rank passes the same options otherwise. `batch_size` is then the global batch.
+  comm::Communicator* comm = nullptr;
+  // Buckets and the timeout of every collective: a lost or stuck rank fails the others within
+  // it (DEADLINE_EXCEEDED or UNAVAILABLE).
+  GradientReducerOptions reduction;
 };
 
 class Trainer {
  public:
   // `model`, `data` and `controller` must outlive the trainer. Without a controller the model
   // trains at whatever precision it has. The model's precision (bits) is the caller's to set
-  // before the first epoch; the trainer sets its seed and rounding.
+  // before the first epoch; the trainer sets its seed and rounding. Data parallel, every rank
+  // needs a controller or none, and only rank 0's is consulted.
   Trainer(Model& model, const TrainTest& data, const TrainerOptions& options,
           PrecisionController* controller = nullptr);
 
   // Trains one epoch at learning rate `lr`, consulting the controller after each policy epoch,
   // then evaluates on the test set. Errors: a layer met NaN or infinity at a fixed-point level
-  // (training diverged), the controller's, or CANCELLED (options.cancel).
+  // (training diverged), the controller's, CANCELLED (options.cancel), or data parallel a
+  // collective's error or ABORTED naming another rank that failed.
   absl::StatusOr<EpochResult> TrainEpoch(int epoch, double lr,
                                          TrainingObserver* observer = nullptr);
 
-  // Test-set accuracy at the model's current precision, ratio in [0, 1].
+  // Test-set accuracy at the model's current precision, ratio in [0, 1]; data parallel, over
+  // every rank's share with rank 0's BatchNorm statistics.
   absl::StatusOr<double> Evaluate();
+
+  // Gradient communication so far (zeros on one rank).
+  ReductionStats reduction_stats() const;
 
  private:
   // The test set is normalised with the training set's statistics, as at deployment; they are
@@ -116,6 +143,15 @@ class Trainer {
 
   // CANCELLED once options.cancel is set.
   absl::Status CheckCancelled() const;
+
+  bool data_parallel() const { return reducer_ != nullptr; }
+  // Copies rank 0's model to every rank, once, before the first step.
+  absl::Status Synchronize();
+  // Forward, backward and (data parallel) the gradient sum of one minibatch; with
+  // `measure_diversity`, the across-rank diversity of its gradient into rank_diversity_.
+  absl::StatusOr<SoftmaxCrossEntropy::Result> Step(const Batch& batch, bool measure_diversity);
+  // The controller's decision: rank 0's, shared with every rank.
+  absl::StatusOr<scheduler::Decision> Decide(const PolicyEpochReport& report);
 
   // Reports the policy epoch that just ended and applies the decision; `next_epoch` is the real
   // epoch of the next iteration.
@@ -133,6 +169,8 @@ class Trainer {
     // Fills the training metrics of `out` (test accuracy left as is).
     void Fill(EpochResult& out) const;
   };
+  // Sums a tally's loss, correct answers and samples over the ranks.
+  absl::Status SumTally(Tally& tally);
 
   Model& model_;
   TrainerOptions options_;
@@ -146,6 +184,12 @@ class Trainer {
   int64_t policy_iterations_ = 0;  // Iterations into the current policy epoch.
   Tally policy_tally_;             // Of the current policy epoch, across real epochs.
   std::vector<scheduler::TensorGradient> pending_gradients_;
+
+  comm::SoloCommunicator solo_;
+  comm::Communicator& comm_;                  // solo_ on one rank.
+  std::unique_ptr<GradientReducer> reducer_;  // Data parallel only.
+  bool synchronized_ = false;
+  double rank_diversity_ = 0;  // Of the last measured step.
 };
 
 }  // namespace muppet
