@@ -44,6 +44,8 @@ const std::vector<std::pair<std::string, std::string>>& FieldFlags() {
       {"spec.precision.beta", "--beta"},
       {"spec.precision.lambda", "--lambda"},
       {"spec.precision.policy_epoch_iterations", "--policy-epoch-iterations"},
+      {"spec.resources.workers", "--workers"},
+      {"spec.resources.devices_per_worker", "--devices-per-worker"},
   };
   return *map;
 }
@@ -197,6 +199,8 @@ absl::StatusOr<v1::JobSpec> SpecFromFlags(const TrainFlags& flags) {
     *spec.mutable_lr_schedule() = *std::move(schedule);
   }
   spec.set_seed(static_cast<uint64_t>(flags.seed));
+  spec.mutable_resources()->set_workers(Narrow(flags.workers));
+  spec.mutable_resources()->set_devices_per_worker(Narrow(flags.devices_per_worker));
   if (absl::Status s = SetPrecision(flags, *spec.mutable_precision()); !s.ok()) return s;
   ApplyJobSpecDefaults(spec);
   if (absl::Status s = ValidateJobSpec(spec); !s.ok()) {

@@ -37,6 +37,9 @@ struct TrainFlags {
   int64_t patience = 0;
   std::optional<double> alpha, beta, lambda;
   int64_t policy_epoch_iterations = 0;
+  // Ranks: muppetctl's --workers and --devices-per-worker, muppet-train's --nproc (one worker).
+  int64_t workers = 1;
+  int64_t devices_per_worker = 1;
 };
 
 // Builds, defaults and validates the JobSpec the flags describe. Errors name the flag, e.g.

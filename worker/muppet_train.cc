@@ -1,17 +1,23 @@
 // muppet-train: trains a model on one machine and reports every epoch.
 //
 //   muppet-train --model=lenet5 --epochs=2 --report=run.json
+//   muppet-train --model=resnet20 --nproc=2 --threads=2   # data parallel: 2 ranks x 1 thread
 //
 // Flags take dashed names (--batch-size); `muppet-train --help` lists them.
 #include <omp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/time.h"
 #include "base/cli.h"
 #include "base/cpu.h"
 #include "base/train_config.h"
@@ -19,12 +25,21 @@
 #include "kernels/cpu/platform.h"
 #include "scheduler/policy_text.h"
 #include "scheduler/precision_policy.h"
+#include "worker/comm/gloo_communicator.h"
+#include "worker/comm/store.h"
 #include "worker/train/local_policy.h"
 #include "worker/train/progress.h"
 #include "worker/train/report.h"
 #include "worker/train/run.h"
 
-ABSL_FLAG(int64_t, threads, 0, "CPU threads (0: every core this process may use).");
+ABSL_FLAG(int64_t, threads, 0,
+          "CPU threads in all (0: every core this process may use), split evenly between the "
+          "ranks.");
+ABSL_FLAG(int64_t, nproc, 1,
+          "Data-parallel ranks: threads of this process joined by Gloo over 127.0.0.1 through an "
+          "in-process store, each training its share of every --batch-size global batch.");
+ABSL_FLAG(absl::Duration, comm_timeout, absl::Seconds(60),
+          "With --nproc > 1: how long a collective may wait for the other ranks.");
 ABSL_FLAG(std::string, report, "", "Write a JSON report of the run to this file.");
 
 namespace muppet {
@@ -49,11 +64,12 @@ class Console : public RunObserver {
   void OnStart(const RunStart& start) override {
     std::printf(
         "muppet-train: %s on %s (%lld train / %lld test images, %lld parameters), batch %u, "
-        "%d threads, policy %s starting at %s\n",
+        "%d ranks x %d threads, policy %s starting at %s\n",
         spec_.model().name().c_str(), spec_.dataset().name().c_str(),
         static_cast<long long>(start.train_images), static_cast<long long>(start.test_images),
-        static_cast<long long>(start.parameters), spec_.batch_size(), omp_get_max_threads(),
-        policy_text_.c_str(), PrecisionLabel(start_bits_).c_str());
+        static_cast<long long>(start.parameters), spec_.batch_size(),
+        spec_.resources().devices_per_worker(), omp_get_max_threads(), policy_text_.c_str(),
+        PrecisionLabel(start_bits_).c_str());
     std::printf("muppet-train: kernels %s\n",
                 kernels::DescribeKernelPlatform(kernels::DetectKernelPlatform()).c_str());
   }
@@ -73,38 +89,92 @@ class Console : public RunObserver {
   ProgressDisplay display_;
 };
 
+struct RankResult {
+  absl::StatusOr<RunResult> run = absl::UnknownError("rank did not run");
+  std::string policy_text;
+};
+
+// Trains rank `rank` of `spec.resources.devices_per_worker` on `threads` OpenMP threads, with a
+// policy of its own (only rank 0's decides), showing progress on the console if `with_console`.
+RankResult RunRank(const v1::JobSpec& spec, int rank, int threads, comm::Store& store,
+                   absl::Duration timeout, bool with_console) {
+  RankResult result;
+  omp_set_num_threads(threads);
+  absl::StatusOr<std::unique_ptr<scheduler::PrecisionPolicy>> policy =
+      scheduler::MakePolicy(spec.precision());
+  if (!policy.ok()) {
+    result.run = policy.status();
+    return result;
+  }
+  LocalPolicyController controller(*std::move(policy));
+  result.policy_text = scheduler::PolicyText(spec.precision());
+  std::optional<Console> console;
+  if (with_console) console.emplace(spec, result.policy_text, controller.precision_bits());
+  const int ranks = static_cast<int>(spec.resources().devices_per_worker());
+  std::unique_ptr<comm::Communicator> comm;
+  if (ranks > 1) {
+    absl::StatusOr<std::unique_ptr<comm::Communicator>> connected =
+        comm::ConnectGloo({.rank = rank, .size = ranks, .connect_timeout = timeout}, store);
+    if (!connected.ok()) {
+      result.run = connected.status();
+      return result;
+    }
+    comm = *std::move(connected);
+  }
+  result.run =
+      RunTraining(spec, controller.precision_bits(), controller, console ? &*console : nullptr,
+                  {.comm = comm.get(), .comm_timeout = timeout});
+  return result;
+}
+
 int Run() {
-  const TrainFlags flags = TrainFlagsFromCommandLine();
+  TrainFlags flags = TrainFlagsFromCommandLine();
   if (flags.model.empty()) return Fail("--model is required; see --help");
   const int64_t threads = absl::GetFlag(FLAGS_threads);
   if (threads < 0 || threads > 1024) {
     return Fail(absl::StrCat("--threads: must be in [0, 1024], got ", threads));
   }
+  const int64_t nproc = absl::GetFlag(FLAGS_nproc);
+  if (nproc < 1 || nproc > 64)
+    return Fail(absl::StrCat("--nproc: must be in [1, 64], got ", nproc));
+  flags.devices_per_worker = nproc;
   absl::StatusOr<v1::JobSpec> spec = SpecFromFlags(flags);
-  if (!spec.ok()) return Fail(std::string(spec.status().message()));
-  omp_set_num_threads(threads == 0 ? UsableCores() : static_cast<int>(threads));
+  if (!spec.ok()) {
+    return Fail(
+        absl::StrReplaceAll(spec.status().message(), {{"--devices-per-worker", "--nproc"}}));
+  }
+  const int total_threads = threads == 0 ? UsableCores() : static_cast<int>(threads);
+  const int per_rank = std::max(1, total_threads / static_cast<int>(nproc));
+  const absl::Duration timeout = absl::GetFlag(FLAGS_comm_timeout);
 
-  absl::StatusOr<std::unique_ptr<scheduler::PrecisionPolicy>> policy =
-      scheduler::MakePolicy(spec->precision());
-  if (!policy.ok()) return Fail(std::string(policy.status().message()));
-  LocalPolicyController controller(*std::move(policy));
-  const std::string policy_text = scheduler::PolicyText(spec->precision());
-  Console console(*spec, policy_text, controller.precision_bits());
-  absl::StatusOr<RunResult> run =
-      RunTraining(*spec, controller.precision_bits(), controller, &console);
-  if (!run.ok()) return Fail(std::string(run.status().message()));
-  std::printf("final test accuracy %.4f, wall time %.1f s\n", run->final_test_accuracy,
-              run->wall_seconds);
+  comm::InProcessStore store;
+  std::vector<RankResult> ranks(nproc);
+  std::vector<std::thread> others;
+  for (int r = 1; r < nproc; ++r) {
+    others.emplace_back([&, r] { ranks[r] = RunRank(*spec, r, per_rank, store, timeout, false); });
+  }
+  ranks[0] = RunRank(*spec, 0, per_rank, store, timeout, true);
+  for (std::thread& t : others) t.join();
+  for (int r = 0; r < nproc; ++r) {
+    if (!ranks[r].run.ok()) {
+      return Fail(absl::StrCat(nproc > 1 ? absl::StrCat("rank ", r, ": ") : "",
+                               ranks[r].run.status().message()));
+    }
+  }
+  const RunResult& run = *ranks[0].run;
+  std::printf("final test accuracy %.4f, wall time %.1f s\n", run.final_test_accuracy,
+              run.wall_seconds);
 
   const RunReport report{.model = spec->model().name(),
                          .dataset = spec->dataset().name(),
-                         .policy = policy_text,
+                         .policy = ranks[0].policy_text,
                          .batch_size = spec->batch_size(),
-                         .threads = omp_get_max_threads(),
+                         .threads = per_rank,
+                         .ranks = static_cast<int>(nproc),
                          .seed = spec->seed(),
-                         .epochs = run->epochs,
-                         .final_test_accuracy = run->final_test_accuracy,
-                         .wall_seconds = run->wall_seconds};
+                         .epochs = run.epochs,
+                         .final_test_accuracy = run.final_test_accuracy,
+                         .wall_seconds = run.wall_seconds};
   const std::string report_path = absl::GetFlag(FLAGS_report);
   if (!report_path.empty()) {
     if (absl::Status s = WriteReport(report, report_path); !s.ok()) {

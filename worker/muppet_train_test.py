@@ -83,6 +83,27 @@ class EndToEndTest(unittest.TestCase):
         self.assertIsNotNone(report["epochs"][0]["threshold"])
         self.assertIn("precision switch: fixed8 -> fixed12", result.stdout)
 
+    def test_two_ranks_climb_together_and_report_their_communication(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            report_path = os.path.join(tmp, "report.json")
+            result = run("--model=lenet5", "--epochs=3", "--train-limit=12800",
+                         "--test-limit=2000", "--lr=0.05", "--seed=0", "--threads=2",
+                         "--nproc=2", "--policy=muppet", "--policy-epoch-iterations=5",
+                         f"--report={report_path}")
+            self.assertEqual(result.returncode, 0, result.stderr)
+            with open(report_path) as f:
+                report = json.load(f)
+        self.assertEqual((report["ranks"], report["threads"]), (2, 1))
+        self.assertIn("2 ranks x 1 threads", result.stdout)
+        self.assertGreaterEqual(len(report["final"]["switches"]), 1, result.stdout)
+        epoch = report["epochs"][0]
+        self.assertEqual(epoch["samples"], 12800)  # Both ranks' shares.
+        self.assertGreater(epoch["rank_gradient_diversity"], 0)
+        self.assertGreater(epoch["communication_bytes"], 0)
+        self.assertGreater(epoch["communication_seconds"], 0)
+        self.assertGreater(epoch["communication_exposed_seconds"], 0)
+        self.assertGreaterEqual(report["final"]["test_accuracy"], 0.6)
+
 
 class BadInputTest(unittest.TestCase):
     def assertFails(self, args, message):
@@ -106,6 +127,9 @@ class BadInputTest(unittest.TestCase):
         self.assertFails(["--model=lenet5", "--lr=-1"], "--lr: must be finite and in (0, 10]")
         self.assertFails(["--model=lenet5", "--epochs=abc"], "epochs")
         self.assertFails(["--model=lenet5", "--threads=-1"], "--threads: must be in [0, 1024]")
+        self.assertFails(["--model=lenet5", "--nproc=0"], "--nproc: must be in [1, 64], got 0")
+        self.assertFails(["--model=lenet5", "--nproc=3", "--batch-size=128"],
+                         "--batch-size: must be divisible by the number of ranks")
         self.assertFails(["--model=lenet5", "--lr-schedule=sometimes"],
                          '--lr-schedule: expected constant, step:<epochs>:<gamma>')
         self.assertFails(["--model=lenet5", "--lr-schedule=step:0:0.1"],

@@ -301,7 +301,7 @@ void Agent::RunJob(JobRun* run, v1::Assignment assignment, std::string worker_id
                                          run->cancel);
     JobLog observer(log_, run->job_id, controller);
     result = RunTraining(spec, static_cast<int>(assignment.start_precision_bits()), controller,
-                         &observer, &run->cancel);
+                         &observer, {.cancel = &run->cancel});
   }
 
   v1::ReportResultRequest request;

@@ -18,6 +18,12 @@ nlohmann::ordered_json OrNull(const std::optional<T>& value) {
   return value ? nlohmann::ordered_json(*value) : nlohmann::ordered_json(nullptr);
 }
 
+// A data-parallel figure: null on one rank.
+template <typename T>
+nlohmann::ordered_json PerRanks(const RunReport& r, T value) {
+  return r.ranks > 1 ? nlohmann::ordered_json(value) : nlohmann::ordered_json(nullptr);
+}
+
 }  // namespace
 
 std::string ReportJson(const RunReport& r) {
@@ -26,21 +32,26 @@ std::string ReportJson(const RunReport& r) {
   nlohmann::ordered_json switches = nlohmann::ordered_json::array();
   for (const EpochResult& e : r.epochs) {
     const bool fixed_point = e.precision_bits < kFp32Bits || e.saturations > 0;
-    epochs.push_back({{"epoch", e.epoch},
-                      {"precision_bits", e.precision_bits},
-                      {"diversity", OrNull(e.diagnostics.diversity)},
-                      {"ratio", OrNull(e.diagnostics.ratio)},
-                      {"threshold", OrNull(e.diagnostics.threshold)},
-                      {"violations", OrNull(e.diagnostics.violations)},
-                      {"saturations", fixed_point ? nlohmann::ordered_json(e.saturations)
-                                                  : nlohmann::ordered_json(nullptr)},
-                      {"learning_rate", e.learning_rate},
-                      {"train_loss", e.train_loss},
-                      {"train_accuracy", e.train_accuracy},
-                      {"test_accuracy", e.test_accuracy},
-                      {"seconds", e.seconds},
-                      {"images_per_second", e.images_per_second},
-                      {"samples", e.samples}});
+    epochs.push_back(
+        {{"epoch", e.epoch},
+         {"precision_bits", e.precision_bits},
+         {"diversity", OrNull(e.diagnostics.diversity)},
+         {"ratio", OrNull(e.diagnostics.ratio)},
+         {"threshold", OrNull(e.diagnostics.threshold)},
+         {"violations", OrNull(e.diagnostics.violations)},
+         {"saturations",
+          fixed_point ? nlohmann::ordered_json(e.saturations) : nlohmann::ordered_json(nullptr)},
+         {"learning_rate", e.learning_rate},
+         {"train_loss", e.train_loss},
+         {"train_accuracy", e.train_accuracy},
+         {"test_accuracy", e.test_accuracy},
+         {"seconds", e.seconds},
+         {"images_per_second", e.images_per_second},
+         {"samples", e.samples},
+         {"rank_gradient_diversity", PerRanks(r, e.rank_gradient_diversity)},
+         {"communication_bytes", PerRanks(r, e.communication_bytes)},
+         {"communication_seconds", PerRanks(r, e.communication_seconds)},
+         {"communication_exposed_seconds", PerRanks(r, e.communication_exposed_seconds)}});
     for (const PrecisionSwitchEvent& s : e.switches) {
       switch_epochs.push_back(s.epoch);
       switches.push_back({{"epoch", s.epoch},
@@ -54,6 +65,7 @@ std::string ReportJson(const RunReport& r) {
                                        {"policy", r.policy},
                                        {"batch_size", r.batch_size},
                                        {"threads", r.threads},
+                                       {"ranks", r.ranks},
                                        {"seed", r.seed},
                                        {"epochs", epochs},
                                        {"final",

@@ -16,7 +16,8 @@ struct RunReport {
   std::string dataset;
   std::string policy;
   int64_t batch_size = 0;
-  int threads = 0;
+  int threads = 0;  // Per rank.
+  int ranks = 1;
   uint64_t seed = 0;
   std::vector<EpochResult> epochs;
   double final_test_accuracy = 0;
@@ -24,16 +25,20 @@ struct RunReport {
 };
 
 // Returns the report as JSON text:
-// {"model":..., "dataset":..., "policy":..., "batch_size":..., "threads":..., "seed":...,
+// {"model":..., "dataset":..., "policy":..., "batch_size":..., "threads":..., "ranks":...,
+//  "seed":...,
 //  "epochs":[{"epoch":0, "precision_bits":8, "diversity":..., "ratio":..., "threshold":...,
 //             "violations":..., "saturations":..., "learning_rate":..., "train_loss":...,
 //             "train_accuracy":..., "test_accuracy":..., "seconds":..., "images_per_second":...,
-//             "samples":...}, ...],
+//             "samples":..., "rank_gradient_diversity":..., "communication_bytes":...,
+//             "communication_seconds":..., "communication_exposed_seconds":...}, ...],
 //  "final":{"test_accuracy":..., "wall_seconds":..., "switch_epochs":[...],
 //           "switches":[{"epoch":..., "policy_epoch":..., "from_bits":..., "to_bits":...}]}}
 // precision_bits is that of the epoch's last iteration (32 for FP32). diversity, ratio,
 // threshold and violations are the policy's diagnostics of the last window that closed in the
-// epoch, null when none did; saturations is null for epochs trained entirely in FP32.
+// epoch, null when none did; saturations is null for epochs trained entirely in FP32. batch_size
+// is the global batch; threads are each rank's; the last four epoch fields describe rank 0's
+// gradient communication and are null on one rank.
 // switch_epochs lists, for each climb, the first epoch trained (at least partly) at the new
 // precision.
 std::string ReportJson(const RunReport& report);

@@ -12,7 +12,7 @@ namespace muppet {
 
 absl::StatusOr<RunResult> RunTraining(const v1::JobSpec& spec, int start_bits,
                                       PrecisionController& controller, RunObserver* observer,
-                                      const std::atomic<bool>* cancel) {
+                                      const RunOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   absl::StatusOr<TrainTest> data = LoadDataset(spec.dataset(), spec.seed());
   if (!data.ok()) return data.status();
@@ -39,7 +39,9 @@ absl::StatusOr<RunResult> RunTraining(const v1::JobSpec& spec, int start_bits,
        .rounding = precision.rounding() == v1::ROUNDING_NEAREST ? kernels::Rounding::kNearest
                                                                 : kernels::Rounding::kStochastic,
        .policy_epoch_iterations = precision.policy_epoch_iterations(),
-       .cancel = cancel},
+       .cancel = options.cancel,
+       .comm = options.comm,
+       .reduction = {.timeout = options.comm_timeout}},
       &controller);
   const LrSchedule schedule(spec.optimizer().learning_rate(), spec.lr_schedule(), epochs);
   if (observer != nullptr) {

@@ -9,7 +9,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "muppet/v1/spec.pb.h"
+#include "worker/comm/communicator.h"
 #include "worker/train/trainer.h"
 
 namespace muppet {
@@ -32,16 +34,26 @@ class RunObserver : public TrainingObserver {
 struct RunResult {
   std::vector<EpochResult> epochs;
   double final_test_accuracy = 0;
-  double wall_seconds = 0;  // Data loading included.
+  double wall_seconds = 0;         // Data loading included.
   std::vector<int> switch_epochs;  // First epoch at each new precision.
 };
 
-// Trains `spec` (defaults applied, valid) starting at `start_bits`. `observer` may be null;
-// `cancel`, when set, stops the run within one iteration (CANCELLED). Errors: the dataset or
-// model cannot be built (naming the file or field), training diverged, or the controller's.
+struct RunOptions {
+  // When set, stops the run within one iteration (CANCELLED).
+  const std::atomic<bool>* cancel = nullptr;
+  // Data parallel: this rank's communicator over the job's ranks (spec.batch_size is the global
+  // batch), or null for one rank. Must outlive the run.
+  comm::Communicator* comm = nullptr;
+  // Bounds every collective: a lost or stuck rank fails the others within it.
+  absl::Duration comm_timeout = absl::Seconds(60);
+};
+
+// Trains `spec` (defaults applied, valid) starting at `start_bits`. `observer` may be null.
+// Errors: the dataset or model cannot be built (naming the file or field), training diverged,
+// the controller's, or data parallel a collective's (see Trainer::TrainEpoch).
 absl::StatusOr<RunResult> RunTraining(const v1::JobSpec& spec, int start_bits,
                                       PrecisionController& controller, RunObserver* observer,
-                                      const std::atomic<bool>* cancel = nullptr);
+                                      const RunOptions& options = {});
 
 }  // namespace muppet
 

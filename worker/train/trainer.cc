@@ -110,7 +110,7 @@ absl::StatusOr<EpochResult> Trainer::TrainEpoch(int epoch, double lr, TrainingOb
   Tally epoch_tally;
   if (policy_iterations_ == 0)
     policy_tally_ = Tally();  // Time spent between epochs is not training.
-  int64_t done = 0;
+  int64_t done = 0, global_samples = 0;
   const int64_t total = train_loader_.batches_per_epoch();
   train_loader_.StartEpoch(epoch);
   while (const Batch* batch = train_loader_.Next()) {
@@ -134,10 +134,12 @@ absl::StatusOr<EpochResult> Trainer::TrainEpoch(int epoch, double lr, TrainingOb
     epoch_tally.Add(*r, n);
     policy_tally_.Add(*r, n);
     result.precision_bits = bits;
+    global_samples += batch->global_size;
     if (observer != nullptr) {
+      // This rank's running loss; the throughput of all ranks together.
       const double elapsed = SteadySeconds() - epoch_tally.start;
       observer->OnIteration(epoch, done, total, epoch_tally.loss_sum / epoch_tally.samples,
-                            epoch_tally.samples / elapsed, elapsed);
+                            global_samples / elapsed, elapsed);
     }
     if (policy_epoch_ends && policy_by_iterations && controller_ != nullptr) {
       if (absl::Status s = SumTally(policy_tally_); !s.ok()) return s;
