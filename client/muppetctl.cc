@@ -45,6 +45,10 @@ ABSL_FLAG(std::string, name, "", "submit: job name.");
 ABSL_FLAG(int32_t, priority, 0, "submit: priority in [-1000, 1000]; higher runs first.");
 ABSL_FLAG(std::string, request_id, "", "submit: idempotency key; a retry returns the same job.");
 ABSL_FLAG(bool, watch, false, "submit: watch the job until it ends.");
+ABSL_FLAG(int64_t, workers, 1, "submit: workers (hosts) the job spans, data parallel.");
+ABSL_FLAG(int64_t, devices_per_worker, 1,
+          "submit: ranks on each worker (CPU processes or GPUs); --batch-size is the global "
+          "batch of all workers x devices-per-worker ranks.");
 // list, cancel
 ABSL_FLAG(std::string, state, "", "list: only these states, e.g. running,queued.");
 ABSL_FLAG(int32_t, limit, 0, "list: at most this many jobs (0: all).");
@@ -88,7 +92,8 @@ absl::StatusOr<v1::JobSpec> SpecFromCommandLine() {
   const std::string file = absl::GetFlag(FLAGS_file);
   v1::JobSpec spec;
   if (!file.empty()) {
-    for (const char* flag : {"model", "dataset", "epochs", "batch_size", "lr", "policy"}) {
+    for (const char* flag : {"model", "dataset", "epochs", "batch_size", "lr", "policy", "workers",
+                             "devices_per_worker"}) {
       if (Specified(flag)) {
         return absl::InvalidArgumentError(absl::StrCat(
             "--file and --", flag, " cannot be combined: put the field in the job file"));
@@ -98,7 +103,9 @@ absl::StatusOr<v1::JobSpec> SpecFromCommandLine() {
     if (!parsed.ok()) return parsed.status();
     spec = *std::move(parsed);
   } else {
-    const TrainFlags flags = TrainFlagsFromCommandLine();
+    TrainFlags flags = TrainFlagsFromCommandLine();
+    flags.workers = absl::GetFlag(FLAGS_workers);
+    flags.devices_per_worker = absl::GetFlag(FLAGS_devices_per_worker);
     if (flags.model.empty()) {
       return absl::InvalidArgumentError("submit: --model or --file is required");
     }
@@ -122,9 +129,10 @@ int Watch(Client& client, const std::string& job_id) {
   if (!job.ok()) return ServerError(job.status());
   const bool json = Json();
   WatchDisplay display(stdout, isatty(STDOUT_FILENO) != 0, *job);
-  if (!json) std::printf("watching %s (%s on %s, %u epochs)\n", job_id.c_str(),
-                         job->spec().model().name().c_str(),
-                         job->spec().dataset().name().c_str(), job->spec().epochs());
+  if (!json)
+    std::printf("watching %s (%s on %s, %u epochs)\n", job_id.c_str(),
+                job->spec().model().name().c_str(), job->spec().dataset().name().c_str(),
+                job->spec().epochs());
   const absl::Status s = client.WatchJob(job_id, 0, [&](const v1::JobEvent& e) {
     if (json) {
       std::string text;
@@ -165,9 +173,9 @@ absl::StatusOr<std::vector<v1::JobState>> ParseStates(const std::string& text) {
     v1::JobState state;
     if (!v1::JobState_Parse(absl::StrCat("JOB_STATE_", absl::AsciiStrToUpper(name)), &state) ||
         state == v1::JOB_STATE_UNSPECIFIED) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--state: unknown state \"", name,
-          "\"; one of queued, scheduled, running, succeeded, failed, cancelled"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--state: unknown state \"", name,
+                       "\"; one of queued, scheduled, running, succeeded, failed, cancelled"));
     }
     states.push_back(state);
   }

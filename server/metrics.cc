@@ -11,8 +11,8 @@ using prometheus::BuildGauge;
 using prometheus::BuildHistogram;
 
 // Policy epochs last from about a second (demos) to an hour (ImageNet epochs).
-const prometheus::Histogram::BucketBoundaries kEpochBuckets = {
-    0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600};
+const prometheus::Histogram::BucketBoundaries kEpochBuckets = {0.5, 1,   2.5, 5,   10,   30,
+                                                               60,  120, 300, 600, 1800, 3600};
 // RPCs are sub-millisecond when healthy; streams are not timed.
 const prometheus::Histogram::BucketBoundaries kRpcBuckets = {
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1};
@@ -43,6 +43,11 @@ Metrics::Metrics(const std::string& version)
                            .Help("p = max diversity since the last switch / ds(j); a climb "
                                  "counts a violation when it exceeds the threshold.")
                            .Register(*registry_)),
+      rank_diversity_(BuildGauge()
+                          .Name("muppet_rank_gradient_diversity")
+                          .Help("Data parallel: sum over ranks of ||g_r||^2 / ||sum of g_r||^2 "
+                                "at the last policy epoch end; 1/ranks when all ranks agree.")
+                          .Register(*registry_)),
       threshold_(BuildGauge()
                      .Name("muppet_switch_threshold")
                      .Help("Switch threshold T(j) = alpha + beta * exp(-lambda * j).")
@@ -76,8 +81,7 @@ Metrics::Metrics(const std::string& version)
                        .Help("Fixed-point codes and integer sums that saturated.")
                        .Register(*registry_)),
       jobs_(BuildGauge().Name("muppet_jobs").Help("Jobs by state.").Register(*registry_)),
-      workers_(
-          BuildGauge().Name("muppet_workers").Help("Workers by state.").Register(*registry_)),
+      workers_(BuildGauge().Name("muppet_workers").Help("Workers by state.").Register(*registry_)),
       rpc_duration_(BuildHistogram()
                         .Name("muppet_rpc_duration_seconds")
                         .Help("Time the coordinator took to answer unary RPCs.")
@@ -142,6 +146,9 @@ void Metrics::ObserveEpoch(const std::string& job_id, const v1::EpochReport& rep
   SetGauge(series, epoch_, job_id, report.epoch() + 1);
   if (m.has_train_loss()) SetGauge(series, train_loss_, job_id, m.train_loss());
   if (m.has_test_accuracy()) SetGauge(series, test_accuracy_, job_id, m.test_accuracy());
+  if (m.has_rank_gradient_diversity()) {
+    SetGauge(series, rank_diversity_, job_id, m.rank_gradient_diversity());
+  }
   const v1::PolicyDiagnostics& d = report.diagnostics();
   if (d.has_diversity()) SetGauge(series, diversity_, job_id, d.diversity());
   if (d.has_ratio()) SetGauge(series, diversity_ratio_, job_id, d.ratio());
@@ -177,8 +184,8 @@ void Metrics::RemoveJob(const std::string& job_id) {
   const auto it = jobs_series_.find(job_id);
   if (it == jobs_series_.end()) return;
   JobSeries& s = it->second;
-  for (auto* family : {&precision_bits_, &diversity_, &diversity_ratio_, &threshold_,
-                       &violations_, &epoch_, &train_loss_, &test_accuracy_}) {
+  for (auto* family : {&precision_bits_, &diversity_, &diversity_ratio_, &rank_diversity_,
+                       &threshold_, &violations_, &epoch_, &train_loss_, &test_accuracy_}) {
     const auto g = s.gauges.find(family->GetName());
     if (g != s.gauges.end()) family->Remove(g->second);
   }

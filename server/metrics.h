@@ -65,6 +65,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& switches_;
   prometheus::Family<prometheus::Gauge>& diversity_;
   prometheus::Family<prometheus::Gauge>& diversity_ratio_;
+  prometheus::Family<prometheus::Gauge>& rank_diversity_;
   prometheus::Family<prometheus::Gauge>& threshold_;
   prometheus::Family<prometheus::Gauge>& violations_;
   prometheus::Family<prometheus::Gauge>& epoch_;

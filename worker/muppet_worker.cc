@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -32,6 +33,13 @@ ABSL_FLAG(std::string, token_file, "", "File holding the coordinator's bearer to
 ABSL_FLAG(absl::Duration, call_timeout, absl::Seconds(10), "Deadline of each call.");
 ABSL_FLAG(absl::Duration, max_backoff, absl::Seconds(10),
           "Longest wait between retries while the coordinator is unreachable.");
+ABSL_FLAG(std::string, rank_binary, "",
+          "Program each rank of a data-parallel job runs (default: muppet-rank beside this one).");
+ABSL_FLAG(std::string, comm_address, "127.0.0.1",
+          "Address this worker's ranks listen on for their peers; set it to one the other "
+          "workers reach when a job spans machines.");
+ABSL_FLAG(absl::Duration, comm_timeout, absl::Seconds(60),
+          "How long a rank waits for its peers: a lost rank fails the job within it.");
 
 namespace muppet {
 namespace {
@@ -73,6 +81,18 @@ absl::StatusOr<AgentOptions> OptionsFromFlags() {
   options.retry.token = *std::move(token);
   options.retry.call_timeout = absl::GetFlag(FLAGS_call_timeout);
   options.retry.max_backoff = absl::GetFlag(FLAGS_max_backoff);
+  options.rank_binary = absl::GetFlag(FLAGS_rank_binary);
+  if (options.rank_binary.empty()) {
+    std::error_code error;
+    const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", error);
+    if (!error) options.rank_binary = (self.parent_path() / "muppet-rank").string();
+  }
+  options.comm_address = absl::GetFlag(FLAGS_comm_address);
+  options.comm_timeout = absl::GetFlag(FLAGS_comm_timeout);
+  if (options.comm_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat("--comm-timeout: must be positive, got ",
+                                                   absl::FormatDuration(options.comm_timeout)));
+  }
   return options;
 }
 
@@ -86,9 +106,8 @@ int Run() {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // Before any thread starts.
 
   Logger log(stderr);
-  log.Info("starting", {{"server", options->server},
-                        {"name", options->worker_name},
-                        {"version", kVersion}});
+  log.Info("starting",
+           {{"server", options->server}, {"name", options->worker_name}, {"version", kVersion}});
   const kernels::KernelPlatform platform = kernels::DetectKernelPlatform();
   log.Info("kernels", {{"cpu", platform.cpu_model},
                        {"isa", std::string(kernels::IsaName(platform.isa))},

@@ -9,47 +9,17 @@
 #include "base/cpu.h"
 #include "proto/version.h"
 #include "worker/agent/devices.h"
+#include "worker/agent/job_log.h"
 #include "worker/agent/remote_controller.h"
 #include "worker/train/run.h"
 
 namespace muppet {
-namespace {
-
-// Logs the end of every training epoch of a job.
-class JobLog : public RunObserver {
- public:
-  JobLog(Logger* log, std::string job_id, RemotePrecisionController& controller)
-      : log_(log), job_id_(std::move(job_id)), controller_(controller) {}
-
-  void OnStart(const RunStart& start) override {
-    log_->Info("job_data_ready", {{"job", job_id_},
-                                  {"train_images", absl::StrCat(start.train_images)},
-                                  {"test_images", absl::StrCat(start.test_images)},
-                                  {"parameters", absl::StrCat(start.parameters)}});
-  }
-  void OnEpochEnd(const EpochResult& r) override {
-    controller_.OnEvaluated(r.test_accuracy);
-    log_->Info("epoch_end", {{"job", job_id_},
-                             {"epoch", absl::StrCat(r.epoch)},
-                             {"bits", absl::StrCat(r.precision_bits)},
-                             {"loss", absl::StrFormat("%.4f", r.train_loss)},
-                             {"test_accuracy", absl::StrFormat("%.4f", r.test_accuracy)},
-                             {"seconds", absl::StrFormat("%.2f", r.seconds)}});
-  }
-
- private:
-  Logger* log_;
-  std::string job_id_;
-  RemotePrecisionController& controller_;
-};
-
-}  // namespace
 
 Agent::Agent(const AgentOptions& options, Logger* log)
     : options_(options),
       log_(log),
-      threads_per_slot_(std::max(1, (options.threads > 0 ? options.threads : UsableCores()) /
-                                        std::max(1, options.slots))),
+      threads_per_slot_(std::max(
+          1, (options.threads > 0 ? options.threads : UsableCores()) / std::max(1, options.slots))),
       stub_(v1::WorkerService::NewStub(
           grpc::CreateChannel(options.server, grpc::InsecureChannelCredentials()))) {}
 
@@ -229,9 +199,8 @@ void Agent::StartJob(const v1::Assignment& assignment, const std::string& worker
   run->job_id = assignment.job_id();
   JobRun* raw = run.get();
   jobs_[assignment.job_id()] = std::move(run);
-  raw->thread = std::thread([this, raw, assignment, worker_id] {
-    RunJob(raw, assignment, worker_id);
-  });
+  raw->thread =
+      std::thread([this, raw, assignment, worker_id] { RunJob(raw, assignment, worker_id); });
   // Acknowledge at once: the next heartbeat lists the job, which moves it to RUNNING.
   heartbeat_now_ = true;
   wake_heartbeat_.SignalAll();
@@ -278,50 +247,60 @@ void Agent::RunJob(JobRun* run, v1::Assignment assignment, std::string worker_id
                              {"dataset", spec.dataset().name()},
                              {"epochs", absl::StrCat(spec.epochs())},
                              {"start_bits", absl::StrCat(assignment.start_precision_bits())},
+                             {"world_size", absl::StrCat(assignment.world_size())},
+                             {"local_ranks", absl::StrCat(assignment.local_ranks())},
                              {"threads", absl::StrCat(threads_per_slot_)}});
-  absl::StatusOr<RunResult> result;
-  if (assignment.world_size() != 1) {
-    result = absl::UnimplementedError(absl::StrCat(
-        "jobs of more than one rank (world size ", assignment.world_size(),
-        ") are not supported by this worker yet; use resources.workers = 1 and "
-        "devices_per_worker = 1"));
-  } else if (spec.resources().device_kind() == v1::DEVICE_KIND_CUDA) {
-    result = absl::UnimplementedError(
+  v1::ReportResultRequest request;
+  request.set_worker_id(worker_id);
+  request.set_job_id(run->job_id);
+  request.set_succeeded(false);
+  if (spec.resources().device_kind() == v1::DEVICE_KIND_CUDA) {
+    request.set_error(
         "training on CUDA devices is not supported by this worker yet; use device_kind CPU");
   } else if (spec.checkpoint_interval_epochs() > 0) {
     // Failing is safer than training without the checkpoints a long run relies on.
-    result = absl::UnimplementedError(
+    request.set_error(
         "checkpoints are not supported by this worker yet; use checkpoint_interval_epochs = 0");
+  } else if (assignment.world_size() > 1) {
+    request = TrainInRankProcesses(run, assignment, worker_id);
   } else {
-    const uint32_t threads = spec.resources().cpu_threads_per_rank();
-    omp_set_num_threads(threads > 0 ? static_cast<int>(threads) : threads_per_slot_);
-    RemotePrecisionController controller(*stub_, options_.retry, worker_id, run->job_id,
-                                         spec.precision(),
-                                         static_cast<int>(assignment.start_precision_bits()),
-                                         run->cancel);
-    JobLog observer(log_, run->job_id, controller);
-    result = RunTraining(spec, static_cast<int>(assignment.start_precision_bits()), controller,
-                         &observer, {.cancel = &run->cancel});
+    request = TrainHere(run, assignment, worker_id);
   }
+  ReportEnd(run, request);
+}
 
+v1::ReportResultRequest Agent::TrainHere(JobRun* run, const v1::Assignment& assignment,
+                                         const std::string& worker_id) {
+  const v1::JobSpec& spec = assignment.spec();
+  const uint32_t threads = spec.resources().cpu_threads_per_rank();
+  omp_set_num_threads(threads > 0 ? static_cast<int>(threads) : threads_per_slot_);
+  RemotePrecisionController controller(
+      *stub_, options_.retry, worker_id, run->job_id, spec.precision(),
+      static_cast<int>(assignment.start_precision_bits()), run->cancel);
+  JobLog observer(log_, run->job_id, controller);
+  const absl::StatusOr<RunResult> result =
+      RunTraining(spec, static_cast<int>(assignment.start_precision_bits()), controller, &observer,
+                  {.cancel = &run->cancel});
   v1::ReportResultRequest request;
   request.set_worker_id(worker_id);
   request.set_job_id(run->job_id);
   request.set_succeeded(result.ok());
   if (result.ok()) {
-    v1::JobResult& r = *request.mutable_result();
-    r.set_test_accuracy(result->final_test_accuracy);
-    r.set_train_loss(result->epochs.back().train_loss);
-    r.set_wall_seconds(result->wall_seconds);
-    for (int e : result->switch_epochs) r.add_switch_epochs(static_cast<uint32_t>(e));
+    *request.mutable_result() = ToJobResult(*result);
   } else if (result.status().code() == absl::StatusCode::kCancelled) {
-    absl::MutexLock lock(&mu_);
-    request.set_error(absl::StrCat("cancelled: ", run->cancel_reason.empty()
-                                                      ? std::string(result.status().message())
-                                                      : run->cancel_reason));
+    request.set_error(CancelledError(run, result.status().message()));
   } else {
     request.set_error(std::string(result.status().message()));
   }
+  return request;
+}
+
+std::string Agent::CancelledError(JobRun* run, absl::string_view fallback) {
+  absl::MutexLock lock(&mu_);
+  return absl::StrCat("cancelled: ", run->cancel_reason.empty() ? fallback : run->cancel_reason);
+}
+
+void Agent::ReportEnd(JobRun* run, const v1::ReportResultRequest& request) {
   // While stopping, one try: the coordinator learns of the end by the lease otherwise.
   RetryPolicy retry = options_.retry;
   if (stop_) retry.give_up_after = absl::ZeroDuration();
@@ -329,12 +308,14 @@ void Agent::RunJob(JobRun* run, v1::Assignment assignment, std::string worker_id
   const absl::Status s = CallWithRetry(retry, nullptr, [&] {
     return FromGrpc(stub_->ReportResult(retry.Context().get(), request, &response));
   });
-  log_->Info("job_finished", {{"job", run->job_id},
-                              {"succeeded", result.ok() ? "true" : "false"},
-                              {"error", request.error()},
-                              {"test_accuracy", result.ok() ? absl::StrFormat(
-                                  "%.4f", result->final_test_accuracy) : ""},
-                              {"reported", s.ok() ? "true" : std::string(s.message())}});
+  log_->Info(
+      "job_finished",
+      {{"job", run->job_id},
+       {"succeeded", request.succeeded() ? "true" : "false"},
+       {"error", request.error()},
+       {"test_accuracy",
+        request.succeeded() ? absl::StrFormat("%.4f", request.result().test_accuracy()) : ""},
+       {"reported", s.ok() ? "true" : std::string(s.message())}});
   run->done = true;
 }
 

@@ -16,6 +16,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "base/log.h"
 #include "base/rpc.h"
 #include "muppet/v1/worker.grpc.pb.h"
@@ -25,10 +26,20 @@ namespace muppet {
 struct AgentOptions {
   std::string server = "127.0.0.1:7070";  // host:port of muppetd.
   std::string worker_name;                // Stable name, usually the host name.
-  int slots = 1;    // CPU ranks offered: jobs that may train at once.
+  int slots = 1;                          // CPU ranks offered: jobs that may train at once.
   int threads = 0;  // CPU threads in all; 0: every usable core. Divided among the slots.
   std::map<std::string, std::string> labels;
   RetryPolicy retry;
+  // Data-parallel jobs: every local rank runs this program (muppet-rank), listening on
+  // `comm_address` for its peers; a collective waits at most `comm_timeout`.
+  std::string rank_binary;
+  std::string comm_address = "127.0.0.1";
+  absl::Duration comm_timeout = absl::Seconds(60);
+  // A rank that failed because a peer did waits this long before reporting, so that the worker
+  // of the rank that was lost first (killed, crashed) reports the cause.
+  absl::Duration peer_failure_grace = absl::Seconds(3);
+  // How long a cancelled rank may take to stop before it is killed.
+  absl::Duration stop_grace = absl::Seconds(20);
 };
 
 class Agent {
@@ -66,6 +77,16 @@ class Agent {
   void CancelJob(const std::string& job_id, const std::string& reason);
   void CancelAll(const std::string& reason);
   void RunJob(JobRun* run, v1::Assignment assignment, std::string worker_id);
+  // Trains a job of one rank on this thread; returns the report of how it ended.
+  v1::ReportResultRequest TrainHere(JobRun* run, const v1::Assignment& assignment,
+                                    const std::string& worker_id);
+  // Trains this worker's ranks of a data-parallel job, a process each (LocalRanks).
+  v1::ReportResultRequest TrainInRankProcesses(JobRun* run, const v1::Assignment& assignment,
+                                               const std::string& worker_id);
+  // "cancelled: <the coordinator's reason, or else `fallback`>".
+  std::string CancelledError(JobRun* run, absl::string_view fallback);
+  // Reports to the coordinator how a job ended, with retries, and logs it.
+  void ReportEnd(JobRun* run, const v1::ReportResultRequest& request);
   // Joins the threads of finished jobs.
   void Reap();
   // Waits until every job has reported how it ended, then joins their threads.

@@ -96,18 +96,22 @@ TEST_F(AgentTest, TrainsAnAssignedJobWithTheCoordinatorsPrecision) {
   // previous decision (or switch) set.
   uint32_t bits = 8;
   int switches = 0;
-  ASSERT_TRUE(client_->WatchJob(job->id(), 0, [&](const v1::JobEvent& e) {
-    if (e.has_epoch()) {
-      EXPECT_EQ(e.epoch().precision_bits(), bits) << "policy epoch " << e.epoch().epoch();
-      EXPECT_EQ(e.epoch().metrics().samples(), 64u);
-    }
-    if (e.has_precision_switch()) {
-      EXPECT_EQ(e.precision_switch().from_bits(), bits);
-      bits = e.precision_switch().to_bits();
-      ++switches;
-    }
-    return true;
-  }).ok());
+  ASSERT_TRUE(client_
+                  ->WatchJob(job->id(), 0,
+                             [&](const v1::JobEvent& e) {
+                               if (e.has_epoch()) {
+                                 EXPECT_EQ(e.epoch().precision_bits(), bits)
+                                     << "policy epoch " << e.epoch().epoch();
+                                 EXPECT_EQ(e.epoch().metrics().samples(), 64u);
+                               }
+                               if (e.has_precision_switch()) {
+                                 EXPECT_EQ(e.precision_switch().from_bits(), bits);
+                                 bits = e.precision_switch().to_bits();
+                                 ++switches;
+                               }
+                               return true;
+                             })
+                  .ok());
   EXPECT_EQ(switches, done.progress().switch_epochs_size());
 }
 

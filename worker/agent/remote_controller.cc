@@ -18,9 +18,7 @@ RemotePrecisionController::RemotePrecisionController(v1::WorkerService::Stub& st
       bits_(start_bits),
       cancel_(cancel) {}
 
-bool RemotePrecisionController::NeedsGradients() const {
-  return muppet_ && bits_ != kFp32Bits;
-}
+bool RemotePrecisionController::NeedsGradients() const { return muppet_ && bits_ != kFp32Bits; }
 
 absl::StatusOr<scheduler::Decision> RemotePrecisionController::EndPolicyEpoch(
     const PolicyEpochReport& report) {
@@ -45,6 +43,9 @@ absl::StatusOr<scheduler::Decision> RemotePrecisionController::EndPolicyEpoch(
   metrics.set_learning_rate(m.learning_rate);
   metrics.set_fixed_point_saturations(static_cast<uint64_t>(m.saturations));
   metrics.set_train_epoch(static_cast<uint32_t>(m.epoch));
+  if (report.rank_gradient_diversity > 0) {
+    metrics.set_rank_gradient_diversity(report.rank_gradient_diversity);
+  }
   for (const scheduler::TensorGradient& g : report.gradients) {
     v1::TensorGradientStatistics& out = *request.add_gradients();
     out.set_name(g.name);

@@ -10,6 +10,15 @@
 
 namespace muppet {
 
+v1::JobResult ToJobResult(const RunResult& run) {
+  v1::JobResult r;
+  r.set_test_accuracy(run.final_test_accuracy);
+  r.set_train_loss(run.epochs.back().train_loss);
+  r.set_wall_seconds(run.wall_seconds);
+  for (int e : run.switch_epochs) r.add_switch_epochs(static_cast<uint32_t>(e));
+  return r;
+}
+
 absl::StatusOr<RunResult> RunTraining(const v1::JobSpec& spec, int start_bits,
                                       PrecisionController& controller, RunObserver* observer,
                                       const RunOptions& options) {

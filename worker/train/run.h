@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "muppet/v1/job.pb.h"
 #include "muppet/v1/spec.pb.h"
 #include "worker/comm/communicator.h"
 #include "worker/train/trainer.h"
@@ -51,6 +52,9 @@ struct RunOptions {
 // Trains `spec` (defaults applied, valid) starting at `start_bits`. `observer` may be null.
 // Errors: the dataset or model cannot be built (naming the file or field), training diverged,
 // the controller's, or data parallel a collective's (see Trainer::TrainEpoch).
+// The result the coordinator records for a run that succeeded.
+v1::JobResult ToJobResult(const RunResult& run);
+
 absl::StatusOr<RunResult> RunTraining(const v1::JobSpec& spec, int start_bits,
                                       PrecisionController& controller, RunObserver* observer,
                                       const RunOptions& options = {});
