@@ -8,10 +8,11 @@ Nothing is downloaded.
 _BUILD_WITH_CUDA = """
 package(default_visibility = ["//visibility:public"])
 
-# Link flags only; headers come from include/ below.
+# Link flags only; headers come from include/ below (nv/ holds extensionless headers such as
+# <nv/target>, which cuda_fp16.h includes).
 cc_library(
     name = "cuda_headers",
-    hdrs = glob(["include/**/*.h", "include/**/*.hpp", "include/**/*.cuh"]),
+    hdrs = glob(["include/**/*.h", "include/**/*.hpp", "include/**/*.cuh", "include/nv/**"]),
     includes = ["include"],
 )
 

@@ -6,6 +6,24 @@
 #include "base/random.h"
 
 namespace muppet::comm {
+namespace {
+
+// out[i] = sum[i] * 2^-exponent with one rounding: converting a sum to float is exact below
+// 2^24 in magnitude (every int16 sum) and rounds once above; scaling by a power of two that is
+// a normal float is exact. Other scales (|exponent| near the float limits) go through double.
+template <typename T>
+void Dequantize(std::span<const T> sums, int exponent, std::span<float> out) {
+  if (-exponent >= -126 && -exponent <= 127) {
+    const float scale = std::ldexp(1.0f, -exponent);
+    for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(sums[i]) * scale;
+    return;
+  }
+  for (size_t i = 0; i < out.size(); ++i) {
+    out[i] = static_cast<float>(std::ldexp(static_cast<double>(sums[i]), -exponent));
+  }
+}
+
+}  // namespace
 
 DataType CodeWireType(int bits, int ranks) {
   const int64_t extreme = static_cast<int64_t>(ranks) << (bits - 1);  // N 2^(b-1).
@@ -81,14 +99,17 @@ absl::StatusOr<FixedPointAllReduceStats> FixedPointAllReducer::Run(
   }
   if (!reduced.ok()) return reduced;
 
-  // sum * 2^-s is exact in double (|sum| < 2^31); the conversion to float is the one rounding.
   offset = 0;
   for (size_t t = 0; t < tensors.size(); ++t) {
-    const int exponent = exponents_[t];
-    for (size_t i = 0; i < tensors[t].size(); ++i, ++offset) {
-      const double sum = wire == DataType::kInt16 ? codes16_[offset] : codes32_[offset];
-      tensors[t][i] = static_cast<float>(std::ldexp(sum, -exponent));
+    const std::span<float> out = tensors[t];
+    if (wire == DataType::kInt16) {
+      Dequantize(std::span<const int16_t>(codes16_).subspan(offset, out.size()), exponents_[t],
+                 out);
+    } else {
+      Dequantize(std::span<const int32_t>(codes32_).subspan(offset, out.size()), exponents_[t],
+                 out);
     }
+    offset += out.size();
   }
   return stats;
 }

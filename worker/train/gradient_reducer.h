@@ -31,7 +31,8 @@
 namespace muppet {
 
 struct GradientReducerOptions {
-  // Measured on resnet20 (Zen 4, 2 ranks x 1 thread): see docs/PERFORMANCE.md.
+  // resnet20's 1.1 MB of gradients make about five buckets: the first is summed while the first
+  // stages still run backward (docs/SCALING.md has the share hidden).
   int64_t bucket_bytes = 256 << 10;
   absl::Duration timeout = absl::Seconds(60);  // For each collective.
   uint64_t seed = 0;                           // Of the fixed-point allreduce's rounding.
