@@ -110,6 +110,20 @@ class DataParallelServiceTest(unittest.TestCase):
                 get_job(self.coordinator.address, next_id)), 240, "the next job to end")
         self.assertEqual(done["state"], "JOB_STATE_SUCCEEDED", self.logs())
 
+    def test_cancelling_a_two_worker_job_stops_every_rank(self):
+        flags = [f for f in QUICK_JOB_FLAGS if not f.startswith("--epochs")]
+        job_id = self.submit_two_worker_job(*flags, "--epochs=50")
+        wait_for(lambda: len(log_events(self.logs(), "rank_connected", job_id)) == 2, 60,
+                 "both ranks to connect")
+        result = muppetctl(self.coordinator.address, "cancel", job_id, "--reason=enough")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        exits = wait_for(lambda: (lambda e: e if len(e) == 2 else None)(
+            log_events(self.logs(), "rank_exited", job_id)), 30, "both ranks to exit")
+        for e in exits:  # muppet-rank's status for a cancelled run.
+            self.assertIn("exited with status 3", e["how"], self.logs())
+        self.assertEqual(get_job(self.coordinator.address, job_id)["state"],
+                         "JOB_STATE_CANCELLED")
+
 
 if __name__ == "__main__":
     unittest.main()
