@@ -1,5 +1,7 @@
 #include "worker/train/gradient_reducer.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -108,6 +110,9 @@ absl::Status GradientReducer::FinishStep() {
 }
 
 void GradientReducer::Loop() {
+  // One core's worth: the quantisation of a bucket overlaps backward, which has the rank's
+  // threads (a thread's OpenMP team size is its own, not the trainer thread's).
+  omp_set_num_threads(1);
   while (true) {
     int bucket, bits;
     uint64_t step;
