@@ -37,6 +37,7 @@ const std::vector<std::pair<std::string, std::string>>& FieldFlags() {
       {"spec.precision.fixed_bits", "--policy"},
       {"spec.precision.schedule", "--policy"},
       {"spec.precision.rounding", "--rounding"},
+      {"spec.precision.fixed_point_route", "--fixed-point-route"},
       {"spec.precision.ladder", "--ladder"},
       {"spec.precision.resolution_epochs", "--resolution"},
       {"spec.precision.patience", "--patience"},
@@ -84,6 +85,17 @@ absl::Status SetPrecision(const TrainFlags& flags, v1::PrecisionPolicySpec& p) {
   } else {
     return absl::InvalidArgumentError(
         absl::StrCat("--rounding: expected stochastic or nearest, got \"", flags.rounding, "\""));
+  }
+  if (flags.fixed_point_route == "auto") {
+    p.set_fixed_point_route(v1::FIXED_POINT_ROUTE_AUTO);
+  } else if (flags.fixed_point_route == "integer") {
+    p.set_fixed_point_route(v1::FIXED_POINT_ROUTE_INTEGER);
+  } else if (flags.fixed_point_route == "grid") {
+    p.set_fixed_point_route(v1::FIXED_POINT_ROUTE_GRID);
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--fixed-point-route: expected auto, integer or grid, got \"",
+                     flags.fixed_point_route, "\""));
   }
   if (!flags.ladder.empty()) {
     for (absl::string_view step : absl::StrSplit(flags.ladder, ',')) {

@@ -31,6 +31,7 @@ struct TrainFlags {
   // Precision policy: muppet | fp32 | fixed:<bits> | schedule:<epoch>:<bits>,...
   std::string policy = "muppet";
   std::string rounding = "stochastic";  // stochastic | nearest
+  std::string fixed_point_route = "auto";  // auto | integer | grid
   // MUPPET parameters; unset (empty, 0 or nullopt) means the spec's default.
   std::string ladder;  // e.g. "8,12,14,16"
   int64_t resolution = 0;

@@ -33,6 +33,9 @@ ABSL_FLAG(std::string, policy, "muppet",
           "Precision policy: muppet (climb --ladder by gradient diversity, then FP32) | fp32 | "
           "fixed:<bits> | schedule:<epoch>:<bits>,<epoch>:<bits>,...");
 ABSL_FLAG(std::string, rounding, "stochastic", "Fixed-point rounding: stochastic | nearest.");
+ABSL_FLAG(std::string, fixed_point_route, "auto",
+          "How fixed-point layer passes compute: auto (the faster, timed at first use) | integer "
+          "(muppet's integer kernels) | grid (the codes through FP32 primitives).");
 ABSL_FLAG(std::string, ladder, "",
           "muppet: word lengths to climb before FP32 (default 8,12,14,16).");
 ABSL_FLAG(int64_t, resolution, 0,
@@ -64,6 +67,7 @@ TrainFlags TrainFlagsFromCommandLine() {
           .seed = absl::GetFlag(FLAGS_seed),
           .policy = absl::GetFlag(FLAGS_policy),
           .rounding = absl::GetFlag(FLAGS_rounding),
+          .fixed_point_route = absl::GetFlag(FLAGS_fixed_point_route),
           .ladder = absl::GetFlag(FLAGS_ladder),
           .resolution = absl::GetFlag(FLAGS_resolution),
           .patience = absl::GetFlag(FLAGS_patience),

@@ -1,8 +1,8 @@
 // Training throughput per precision: for each model, epochs of minibatch SGD on Fashion-MNIST
 // (a slice of the training set) at FP32 and at every fixed-point word length of MuPPET's
 // ladder, interleaved round by round in one process, each timed after a warm-up epoch. One JSON
-// line per (model, precision) with the ratio fp32_seconds / seconds (> 1: faster than FP32) and
-// the full-epoch time it implies.
+// line per (model, precision, fixed-point route) with the ratio fp32_seconds / seconds (> 1:
+// faster than FP32) and the full-epoch time it implies.
 //
 //   bazel run -c opt //bench:epoch_precision -- --models=resnet20,alexnet --batches=40
 #include <omp.h>
@@ -14,6 +14,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "base/check.h"
 #include "bench/harness.h"
@@ -28,6 +29,8 @@ ABSL_FLAG(int64_t, rounds, 2, "Rounds over all precisions; the fastest epoch of 
 ABSL_FLAG(std::string, precisions, "32,8,12,14,16",
           "Precisions to time (32: FP32), comma-separated; FP32 is always included.");
 ABSL_FLAG(std::string, data_dir, std::string(muppet::kFashionMnistDir), "Fashion-MNIST files.");
+ABSL_FLAG(std::string, routes, "integer,grid,auto",
+          "Fixed-point routes to time at each fixed-point precision, comma-separated.");
 
 namespace muppet::bench {
 namespace {
@@ -44,8 +47,26 @@ std::vector<int> Precisions() {
   return bits;
 }
 
-// Seconds of one warm training epoch of `model_name` at `bits`.
-double EpochSeconds(const std::string& model_name, const TrainTest& data, int bits) {
+std::vector<FixedPointRoute> Routes() {
+  std::vector<FixedPointRoute> routes;
+  for (absl::string_view r : absl::StrSplit(absl::GetFlag(FLAGS_routes), ',')) {
+    bool known = false;
+    for (FixedPointRoute route :
+         {FixedPointRoute::kInteger, FixedPointRoute::kGrid, FixedPointRoute::kAuto}) {
+      if (r == RouteName(route)) {
+        routes.push_back(route);
+        known = true;
+      }
+    }
+    if (!known) Fail(absl::StrCat("--routes: unknown route \"", r, "\""));
+  }
+  return routes;
+}
+
+// Seconds of one warm training epoch of `model_name` at `bits` by `route` (auto times its
+// candidates in the warm-up epoch).
+double EpochSeconds(const std::string& model_name, const TrainTest& data, int bits,
+                    FixedPointRoute route) {
   auto model = BuildModel({.name = model_name,
                            .in_channels = data.train.channels,
                            .height = data.train.height,
@@ -54,7 +75,8 @@ double EpochSeconds(const std::string& model_name, const TrainTest& data, int bi
                            .seed = 1});
   MUPPET_CHECK(model.ok()) << model.status();
   (*model)->precision().bits = bits;
-  Trainer trainer(**model, data, {.epochs = 2, .batch_size = kBatch, .seed = 1});
+  Trainer trainer(**model, data,
+                  {.epochs = 2, .batch_size = kBatch, .seed = 1, .fixed_point_route = route});
   MUPPET_CHECK(trainer.TrainEpoch(0, 0.01).ok());  // Warm-up: primitives, scratch, pages.
   absl::StatusOr<EpochResult> timed = trainer.TrainEpoch(1, 0.01);
   MUPPET_CHECK(timed.ok()) << timed.status();
@@ -72,24 +94,32 @@ void Run() {
   MUPPET_CHECK(data.ok()) << data.status();
   const std::vector<std::string> models = absl::StrSplit(absl::GetFlag(FLAGS_models), ',');
   for (const std::string& name : models) {
-    std::map<int, double> best;
+    // (bits, route) -> the fastest epoch; FP32 has one route.
+    std::map<std::pair<int, FixedPointRoute>, double> best;
+    std::vector<std::pair<int, FixedPointRoute>> cases = {{kFp32Bits, FixedPointRoute::kAuto}};
+    for (int bits : Precisions()) {
+      if (bits == kFp32Bits) continue;
+      for (FixedPointRoute route : Routes()) cases.push_back({bits, route});
+    }
     for (int64_t round = 0; round < absl::GetFlag(FLAGS_rounds); ++round) {
-      for (int bits : Precisions()) {
-        const double s = EpochSeconds(name, *data, bits);
-        if (!best.count(bits) || s < best[bits]) best[bits] = s;
+      for (const auto& c : cases) {
+        const double s = EpochSeconds(name, *data, c.first, c.second);
+        if (!best.count(c) || s < best[c]) best[c] = s;
       }
     }
-    for (int bits : Precisions()) {
-      const double images_per_second = batches * kBatch / best[bits];
+    const double fp32 = best[{kFp32Bits, FixedPointRoute::kAuto}];
+    for (const auto& c : cases) {
+      const double images_per_second = batches * kBatch / best[c];
       JsonLine()
           .Add("bench", "epoch_precision")
           .Add("model", name)
-          .Add("precision_bits", bits)
+          .Add("precision_bits", c.first)
+          .Add("route", c.first == kFp32Bits ? "fp32" : std::string(RouteName(c.second)))
           .Add("batch_size", kBatch)
           .Add("threads", omp_get_max_threads())
           .Add("images_per_second", images_per_second)
           .Add("epoch_seconds", kFullEpochImages / images_per_second)
-          .Add("speedup_vs_fp32", best[kFp32Bits] / best[bits])
+          .Add("speedup_vs_fp32", fp32 / best[c])
           .Print();
     }
   }

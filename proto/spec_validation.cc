@@ -310,6 +310,9 @@ void ValidatePrecision(const PrecisionPolicySpec& p, uint32_t epochs, Violations
   if (!v1::Rounding_IsValid(p.rounding())) {
     v.Add("precision.rounding", absl::StrCat("unknown value ", p.rounding()));
   }
+  if (!v1::FixedPointRoute_IsValid(p.fixed_point_route())) {
+    v.Add("precision.fixed_point_route", absl::StrCat("unknown value ", p.fixed_point_route()));
+  }
   const PrecisionPolicySpec::Kind kind = p.kind();
   const std::string kind_name = PrecisionPolicySpec::Kind_Name(kind);
   if (kind == PrecisionPolicySpec::KIND_MUPPET || kind == PrecisionPolicySpec::KIND_UNSPECIFIED) {
@@ -386,6 +389,9 @@ bool IsValidPrecisionBits(uint32_t bits) { return (bits >= 2 && bits <= 16) || b
 void ApplyPrecisionDefaults(PrecisionPolicySpec& p) {
   if (p.kind() == PrecisionPolicySpec::KIND_UNSPECIFIED) p.set_kind(PrecisionPolicySpec::KIND_MUPPET);
   if (p.rounding() == v1::ROUNDING_UNSPECIFIED) p.set_rounding(v1::ROUNDING_STOCHASTIC);
+  if (p.fixed_point_route() == v1::FIXED_POINT_ROUTE_UNSPECIFIED) {
+    p.set_fixed_point_route(v1::FIXED_POINT_ROUTE_AUTO);
+  }
   if (p.kind() != PrecisionPolicySpec::KIND_MUPPET) return;
   if (p.ladder().empty()) {
     for (uint32_t bits : {8u, 12u, 14u, 16u}) p.add_ladder(bits);

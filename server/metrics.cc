@@ -48,6 +48,11 @@ Metrics::Metrics(const std::string& version)
                           .Help("Data parallel: sum over ranks of ||g_r||^2 / ||sum of g_r||^2 "
                                 "at the last policy epoch end; 1/ranks when all ranks agree.")
                           .Register(*registry_)),
+      route_passes_(BuildGauge()
+                        .Name("muppet_fixed_point_route_passes")
+                        .Help("Fixed-point layer passes (layer, pass, shape, width) of a job's "
+                              "rank 0 on each route: integer kernels or FP32 on the grid.")
+                        .Register(*registry_)),
       threshold_(BuildGauge()
                      .Name("muppet_switch_threshold")
                      .Help("Switch threshold T(j) = alpha + beta * exp(-lambda * j).")
@@ -149,6 +154,12 @@ void Metrics::ObserveEpoch(const std::string& job_id, const v1::EpochReport& rep
   if (m.has_rank_gradient_diversity()) {
     SetGauge(series, rank_diversity_, job_id, m.rank_gradient_diversity());
   }
+  for (const auto& [route, count] :
+       {std::pair{"integer", m.integer_route_passes()}, {"grid", m.grid_route_passes()}}) {
+    prometheus::Gauge*& g = series.route_passes[route];
+    if (g == nullptr) g = &route_passes_.Add({{"job_id", job_id}, {"route", route}});
+    g->Set(count);
+  }
   const v1::PolicyDiagnostics& d = report.diagnostics();
   if (d.has_diversity()) SetGauge(series, diversity_, job_id, d.diversity());
   if (d.has_ratio()) SetGauge(series, diversity_ratio_, job_id, d.ratio());
@@ -190,6 +201,7 @@ void Metrics::RemoveJob(const std::string& job_id) {
     if (g != s.gauges.end()) family->Remove(g->second);
   }
   for (const auto& [bits, c] : s.switches) switches_.Remove(c);
+  for (const auto& [route, g] : s.route_passes) route_passes_.Remove(g);
   for (const auto& [bits, c] : s.samples) samples_.Remove(c);
   saturations_.Remove(s.saturations);
   jobs_series_.erase(it);

@@ -55,6 +55,7 @@ class Metrics {
     std::map<std::pair<uint32_t, uint32_t>, prometheus::Counter*> switches;
     std::map<uint32_t, prometheus::Counter*> samples;  // By precision.
     prometheus::Counter* saturations = nullptr;
+    std::map<std::string, prometheus::Gauge*> route_passes;  // By route.
   };
   JobSeries& Series(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetGauge(JobSeries& series, prometheus::Family<prometheus::Gauge>& family,
@@ -66,6 +67,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& diversity_;
   prometheus::Family<prometheus::Gauge>& diversity_ratio_;
   prometheus::Family<prometheus::Gauge>& rank_diversity_;
+  prometheus::Family<prometheus::Gauge>& route_passes_;
   prometheus::Family<prometheus::Gauge>& threshold_;
   prometheus::Family<prometheus::Gauge>& violations_;
   prometheus::Family<prometheus::Gauge>& epoch_;

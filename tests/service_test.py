@@ -76,11 +76,12 @@ class ServiceTest(unittest.TestCase):
         self.assertIn("event=draining", coordinator.log())
 
     def test_the_coordinators_policy_trains_exactly_as_a_local_one(self):
-        # Same spec, seed and thread count: muppet-train (policy in process) and the service
-        # (policy in muppetd, over ReportEpoch) must make the same decisions and end with the
-        # same model.
+        # Same spec, seed, thread count and a forced fixed-point route (auto's choices follow
+        # timings): muppet-train (policy in process) and the service (policy in muppetd, over
+        # ReportEpoch) must make the same decisions and end with the same model.
+        flags = [*QUICK_JOB_FLAGS, "--fixed-point-route=integer"]
         report = os.path.join(self.tmp, "local.json")
-        local = subprocess.run([MUPPET_TRAIN, *QUICK_JOB_FLAGS, "--threads=2",
+        local = subprocess.run([MUPPET_TRAIN, *flags, "--threads=2",
                                 f"--report={report}"], capture_output=True, text=True,
                                timeout=300)
         self.assertEqual(local.returncode, 0, local.stderr)
@@ -88,7 +89,7 @@ class ServiceTest(unittest.TestCase):
             local_final = json.load(f)["final"]
         coordinator = self.start()
         self.worker(coordinator.address)  # --threads=2, one slot.
-        result = muppetctl(coordinator.address, "submit", *QUICK_JOB_FLAGS, "--watch")
+        result = muppetctl(coordinator.address, "submit", *flags, "--watch")
         self.assertEqual(result.returncode, 0, result.stderr)
         job = get_job(coordinator.address, result.stdout.split()[1])
         self.assertEqual(job["result"]["switch_epochs"], local_final["switch_epochs"])

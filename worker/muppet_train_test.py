@@ -104,6 +104,33 @@ class EndToEndTest(unittest.TestCase):
         self.assertGreater(epoch["communication_exposed_seconds"], 0)
         self.assertGreaterEqual(report["final"]["test_accuracy"], 0.6)
 
+    def test_fixed_point_routes_are_reported_forced_or_timed(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            reports = {}
+            for route in ("grid", "auto"):
+                path = os.path.join(tmp, f"{route}.json")
+                result = run("--model=lenet5", "--epochs=1", "--train-limit=1280",
+                             "--test-limit=256", "--lr=0.05", "--seed=0", "--threads=2",
+                             "--policy=fixed:12", f"--fixed-point-route={route}",
+                             f"--report={path}")
+                self.assertEqual(result.returncode, 0, result.stderr)
+                with open(path) as f:
+                    reports[route] = json.load(f)
+        grid = reports["grid"]["fixed_point_routes"]
+        self.assertTrue(grid)
+        for c in grid:
+            self.assertEqual((c["route"], c["measured"], c["code_bits"]), ("grid", False, 16))
+            self.assertIsNone(c["integer_seconds"])
+        passes = {(c["layer"], c["pass"]) for c in grid}
+        self.assertIn(("conv1", "backward_weights"), passes)
+        timed = reports["auto"]["fixed_point_routes"]
+        self.assertEqual(len(timed), len(grid))
+        for c in timed:
+            self.assertTrue(c["measured"])
+            self.assertEqual(c["route"], "grid" if c["grid_seconds"] < c["integer_seconds"]
+                             else "integer")
+        self.assertGreater(reports["grid"]["final"]["test_accuracy"], 0.3)
+
 
 class BadInputTest(unittest.TestCase):
     def assertFails(self, args, message):
@@ -128,6 +155,8 @@ class BadInputTest(unittest.TestCase):
         self.assertFails(["--model=lenet5", "--epochs=abc"], "epochs")
         self.assertFails(["--model=lenet5", "--threads=-1"], "--threads: must be in [0, 1024]")
         self.assertFails(["--model=lenet5", "--nproc=0"], "--nproc: must be in [1, 64], got 0")
+        self.assertFails(["--model=lenet5", "--fixed-point-route=fast"],
+                         '--fixed-point-route: expected auto, integer or grid, got "fast"')
         self.assertFails(["--model=lenet5", "--nproc=3", "--batch-size=128"],
                          "--batch-size: must be divisible by the number of ranks")
         self.assertFails(["--model=lenet5", "--lr-schedule=sometimes"],

@@ -15,14 +15,40 @@ int64_t QuantizeCodes(std::span<const float> x, const QuantizeOptions& options,
   return Quantize(x, options, std::span<Code>(codes));
 }
 
+// Scaling by 2^-exponent is exact while it is a normal float; exponents near the float limits
+// (a tensor of tiny or huge values) go through double, rounding once.
 template <typename Code>
-void Dequantize(const std::vector<Code>& codes, int exponent, std::span<float> x) {
-  const float scale = std::ldexp(1.0f, -exponent);
+void DequantizeCodes(std::span<const Code> codes, int exponent, std::span<float> x) {
+  if (-exponent >= -126 && -exponent <= 127) {
+    const float scale = std::ldexp(1.0f, -exponent);
 #pragma omp parallel for schedule(static) if (x.size() >= (1 << 16))
-  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(codes[i]) * scale;
+    for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(codes[i]) * scale;
+    return;
+  }
+  for (size_t i = 0; i < x.size(); ++i) {
+    x[i] = static_cast<float>(std::ldexp(static_cast<double>(codes[i]), -exponent));
+  }
 }
 
 }  // namespace
+
+void Dequantize(std::span<const int8_t> codes, int exponent, std::span<float> x) {
+  DequantizeCodes(codes, exponent, x);
+}
+void Dequantize(std::span<const int16_t> codes, int exponent, std::span<float> x) {
+  DequantizeCodes(codes, exponent, x);
+}
+void Dequantize(std::span<const int32_t> codes, int exponent, std::span<float> x) {
+  DequantizeCodes(codes, exponent, x);
+}
+
+void Dequantize(const Quantized& q, std::span<float> x) {
+  if (q.word_length <= 8) {
+    Dequantize(std::span<const int8_t>(q.s8), q.exponent, x);
+  } else {
+    Dequantize(std::span<const int16_t>(q.s16), q.exponent, x);
+  }
+}
 
 absl::Status QuantizeTensorInto(std::span<const float> x, int word_length, Rounding rounding,
                                 uint64_t seed, uint64_t stream, Quantized& out) {
@@ -65,11 +91,7 @@ absl::StatusOr<int64_t> RoundToFixedPoint(std::span<float> x, int word_length, R
   if (absl::Status s = QuantizeTensorInto(x, word_length, rounding, seed, stream, q); !s.ok()) {
     return s;
   }
-  if (word_length <= 8) {
-    Dequantize(q.s8, q.exponent, x);
-  } else {
-    Dequantize(q.s16, q.exponent, x);
-  }
+  Dequantize(q, x);
   return q.saturated;
 }
 

@@ -36,6 +36,15 @@ absl::StatusOr<Quantized> QuantizeTensor(std::span<const float> x, int word_leng
 absl::Status QuantizeTensorInto(std::span<const float> x, int word_length, Rounding rounding,
                                 uint64_t seed, uint64_t stream, Quantized& out);
 
+// x[i] = codes[i] * 2^-exponent: codes back on their grid as floats. Exact for int8 and int16
+// codes; int32 codes (sums of codes) above 2^24 in magnitude round once. `x` must have as many
+// elements as `codes`.
+void Dequantize(std::span<const int8_t> codes, int exponent, std::span<float> x);
+void Dequantize(std::span<const int16_t> codes, int exponent, std::span<float> x);
+void Dequantize(std::span<const int32_t> codes, int exponent, std::span<float> x);
+// q's codes on their grid: x[i] = code[i] * 2^-q.exponent.
+void Dequantize(const Quantized& q, std::span<float> x);
+
 // Replaces x by Q(x) * 2^-s, its value on the fixed-point grid (x's own exponent). Returns the
 // codes saturated; errors as QuantizeTensor.
 absl::StatusOr<int64_t> RoundToFixedPoint(std::span<float> x, int word_length, Rounding rounding,

@@ -18,6 +18,7 @@ void JobLog::OnStart(const RunStart& start) {
 
 void JobLog::OnEpochEnd(const EpochResult& r) {
   controller_.OnEvaluated(r.test_accuracy);
+  LogRoutes(r);
   log_->Info("epoch_end", {{"job", job_id_},
                            {"rank", rank_},
                            {"epoch", absl::StrCat(r.epoch)},
@@ -25,6 +26,21 @@ void JobLog::OnEpochEnd(const EpochResult& r) {
                            {"loss", absl::StrFormat("%.4f", r.train_loss)},
                            {"test_accuracy", absl::StrFormat("%.4f", r.test_accuracy)},
                            {"seconds", absl::StrFormat("%.2f", r.seconds)}});
+}
+
+void JobLog::LogRoutes(const EpochResult& r) {
+  for (const RouteChoice& c : r.route_choices) {
+    log_->Info("fixed_point_route",
+               {{"job", job_id_},
+                {"rank", rank_},
+                {"layer", c.layer},
+                {"pass", std::string(PassName(c.pass))},
+                {"shape", c.shape},
+                {"code_bits", absl::StrCat(c.code_bits)},
+                {"route", std::string(RouteName(c.route))},
+                {"integer_seconds", c.measured ? absl::StrFormat("%.6f", c.integer_seconds) : ""},
+                {"grid_seconds", c.measured ? absl::StrFormat("%.6f", c.grid_seconds) : ""}});
+  }
 }
 
 void JobLog::OnPrecisionSwitch(const PrecisionSwitchEvent& e) {

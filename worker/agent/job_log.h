@@ -1,4 +1,5 @@
-// Logs a training run of a job as it goes (data ready, each epoch's end, each precision switch),
+// Logs a training run of a job as it goes (data ready, each epoch's end with the fixed-point
+// routes chosen in it, each precision switch),
 // and passes each epoch's test accuracy to the remote controller for its next report. The agent
 // uses it for the jobs it trains itself, muppet-rank for each rank of a data-parallel job (whose
 // lines carry the rank, so that ranks can be compared).
@@ -24,6 +25,9 @@ class JobLog : public RunObserver {
   void OnPrecisionSwitch(const PrecisionSwitchEvent& event) override;
 
  private:
+  // One line per fixed-point route chosen during the epoch.
+  void LogRoutes(const EpochResult& r);
+
   Logger* log_;
   std::string job_id_;
   std::string rank_;

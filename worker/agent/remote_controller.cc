@@ -43,6 +43,8 @@ absl::StatusOr<scheduler::Decision> RemotePrecisionController::EndPolicyEpoch(
   metrics.set_learning_rate(m.learning_rate);
   metrics.set_fixed_point_saturations(static_cast<uint64_t>(m.saturations));
   metrics.set_train_epoch(static_cast<uint32_t>(m.epoch));
+  metrics.set_integer_route_passes(static_cast<uint32_t>(m.integer_route_passes));
+  metrics.set_grid_route_passes(static_cast<uint32_t>(m.grid_route_passes));
   if (report.rank_gradient_diversity > 0) {
     metrics.set_rank_gradient_diversity(report.rank_gradient_diversity);
   }

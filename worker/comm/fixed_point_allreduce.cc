@@ -4,27 +4,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/random.h"
+#include "kernels/cpu/fixed_point.h"
 
 namespace muppet::comm {
-namespace {
-
-// out[i] = sum[i] * 2^-exponent with one rounding: converting a sum to float is exact below
-// 2^24 in magnitude (every int16 sum) and rounds once above; scaling by a power of two that is
-// a normal float is exact. Other scales (|exponent| near the float limits) go through double.
-template <typename T>
-void Dequantize(std::span<const T> sums, int exponent, std::span<float> out) {
-  if (-exponent >= -126 && -exponent <= 127) {
-    const float scale = std::ldexp(1.0f, -exponent);
-    for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(sums[i]) * scale;
-    return;
-  }
-  for (size_t i = 0; i < out.size(); ++i) {
-    out[i] = static_cast<float>(std::ldexp(static_cast<double>(sums[i]), -exponent));
-  }
-}
-
-}  // namespace
-
 DataType CodeWireType(int bits, int ranks) {
   const int64_t extreme = static_cast<int64_t>(ranks) << (bits - 1);  // N 2^(b-1).
   return extreme <= (int64_t{1} << 15) ? DataType::kInt16 : DataType::kInt32;
@@ -103,11 +85,11 @@ absl::StatusOr<FixedPointAllReduceStats> FixedPointAllReducer::Run(
   for (size_t t = 0; t < tensors.size(); ++t) {
     const std::span<float> out = tensors[t];
     if (wire == DataType::kInt16) {
-      Dequantize(std::span<const int16_t>(codes16_).subspan(offset, out.size()), exponents_[t],
-                 out);
+      kernels::Dequantize(std::span<const int16_t>(codes16_).subspan(offset, out.size()),
+                          exponents_[t], out);
     } else {
-      Dequantize(std::span<const int32_t>(codes32_).subspan(offset, out.size()), exponents_[t],
-                 out);
+      kernels::Dequantize(std::span<const int32_t>(codes32_).subspan(offset, out.size()),
+                          exponents_[t], out);
     }
     offset += out.size();
   }

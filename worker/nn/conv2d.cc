@@ -87,43 +87,57 @@ Conv2d::Plan& Conv2d::PlanFor(const Shape& input) {
 
 const Tensor& Conv2d::Forward(const Tensor& input, Mode mode) {
   fixed_point_pass_ = precision_.fixed_point();
+  reordered_weights_ = nullptr;
+  grid_input_.Invalidate();
+  grid_weights_.Invalidate();
   if (fixed_point_pass_) return FixedPointForward(input);
-  plan_ = &PlanFor(input.shape());
   input_ = &input;
   output_.Resize(OutputShape(input.shape()));
-  dnnl_util::CopyMemory(Wrap(Desc(weight_.value.shape()), weight_.value), plan_->forward_weights);
-  std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, Wrap(plan_->src, input)},
-                                          {DNNL_ARG_WEIGHTS, plan_->forward_weights},
-                                          {DNNL_ARG_DST, Wrap(plan_->dst, output_)}};
-  if (bias_) args[DNNL_ARG_BIAS] = Wrap(Desc(bias_->value.shape()), bias_->value);
-  plan_->forward.execute(Stream(), args);
+  FloatForward(input, weight_.value, bias_ ? bias_->value.span() : std::span<const float>());
   return output_;
 }
 
 const Tensor& Conv2d::Backward(const Tensor& grad_output) {
   if (fixed_point_pass_) return FixedPointBackward(grad_output);
-  const memory diff_dst = Wrap(plan_->dst, grad_output);
-  std::unordered_map<int, memory> weight_args = {{DNNL_ARG_SRC, Wrap(plan_->src, *input_)},
-                                                 {DNNL_ARG_DIFF_DST, diff_dst},
-                                                 {DNNL_ARG_DIFF_WEIGHTS, plan_->diff_weights}};
-  if (bias_) weight_args[DNNL_ARG_DIFF_BIAS] = Wrap(Desc(bias_->grad.shape()), bias_->grad);
-  plan_->backward_weights.execute(Stream(), weight_args);
-  dnnl_util::CopyMemory(plan_->diff_weights, Wrap(Desc(weight_.grad.shape()), weight_.grad));
+  FloatBackwardWeights(*input_, grad_output);
   ParameterGradientsReady();
+  grad_input_.Resize(input_grad_required_ ? input_->shape() : Shape{0});
+  if (input_grad_required_) FloatBackwardData(weight_.value, grad_output);
+  return grad_input_;
+}
 
-  if (!input_grad_required_) {
-    grad_input_.Resize({0});
-    return grad_input_;
+void Conv2d::FloatForward(const Tensor& input, const Tensor& weights, std::span<const float> bias) {
+  plan_ = &PlanFor(input.shape());
+  dnnl_util::CopyMemory(Wrap(Desc(weights.shape()), weights), plan_->forward_weights);
+  reordered_weights_ = &weights;
+  std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, Wrap(plan_->src, input)},
+                                          {DNNL_ARG_WEIGHTS, plan_->forward_weights},
+                                          {DNNL_ARG_DST, Wrap(plan_->dst, output_)}};
+  if (bias_) {
+    args[DNNL_ARG_BIAS] =
+        memory(Desc(bias_->value.shape()), Engine(), const_cast<float*>(bias.data()));
   }
-  grad_input_.Resize(input_->shape());
-  if (plan_->backward_data_weights.get_data_handle() != plan_->forward_weights.get_data_handle()) {
-    dnnl_util::CopyMemory(Wrap(Desc(weight_.value.shape()), weight_.value),
-                          plan_->backward_data_weights);
+  plan_->forward.execute(Stream(), args);
+}
+
+void Conv2d::FloatBackwardWeights(const Tensor& input, const Tensor& grad_output) {
+  std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, Wrap(plan_->src, input)},
+                                          {DNNL_ARG_DIFF_DST, Wrap(plan_->dst, grad_output)},
+                                          {DNNL_ARG_DIFF_WEIGHTS, plan_->diff_weights}};
+  if (bias_) args[DNNL_ARG_DIFF_BIAS] = Wrap(Desc(bias_->grad.shape()), bias_->grad);
+  plan_->backward_weights.execute(Stream(), args);
+  dnnl_util::CopyMemory(plan_->diff_weights, Wrap(Desc(weight_.grad.shape()), weight_.grad));
+}
+
+void Conv2d::FloatBackwardData(const Tensor& weights, const Tensor& grad_output) {
+  // The forward's reorder of `weights` serves when both primitives want the same layout.
+  if (plan_->backward_data_weights.get_data_handle() != plan_->forward_weights.get_data_handle() ||
+      &weights != reordered_weights_) {
+    dnnl_util::CopyMemory(Wrap(Desc(weights.shape()), weights), plan_->backward_data_weights);
   }
-  plan_->backward_data.execute(Stream(), {{DNNL_ARG_DIFF_DST, diff_dst},
+  plan_->backward_data.execute(Stream(), {{DNNL_ARG_DIFF_DST, Wrap(plan_->dst, grad_output)},
                                           {DNNL_ARG_WEIGHTS, plan_->backward_data_weights},
                                           {DNNL_ARG_DIFF_SRC, Wrap(plan_->src, grad_input_)}});
-  return grad_input_;
 }
 
 kernels::ConvGeometry Conv2d::Geometry(const Shape& input) const {
@@ -138,8 +152,11 @@ kernels::ConvGeometry Conv2d::Geometry(const Shape& input) const {
 }
 
 // Q(x) and Q(w) are kept for the backward passes, so each tensor is quantised once per step.
+// Each pass then runs by its route (route.h): the integer kernels on the codes, or the codes on
+// their grid through the FP32 primitives.
 const Tensor& Conv2d::FixedPointForward(const Tensor& input) {
   input_ = &input;
+  plan_ = &PlanFor(input.shape());
   output_.Resize(OutputShape(input.shape()));
   std::span<const float> bias;
   if (bias_) {
@@ -147,34 +164,58 @@ const Tensor& Conv2d::FixedPointForward(const Tensor& input) {
     if (!precision_.Round(rounded_bias_, Rounded::kBias)) return output_;
     bias = rounded_bias_;
   }
-  if (precision_.Quantize(input.span(), kernels::Operand::kInput, input_codes_) &&
-      precision_.Quantize(weight_.value.span(), kernels::Operand::kWeights, weight_codes_) &&
+  if (!precision_.Quantize(input.span(), kernels::Operand::kInput, input_codes_) ||
+      !precision_.Quantize(weight_.value.span(), kernels::Operand::kWeights, weight_codes_)) {
+    return output_;
+  }
+  precision_.RunPass(LayerPass::kForward, input.shape(), [&](FixedPointRoute route) {
+    if (route == FixedPointRoute::kGrid) {
+      FloatForward(grid_input_.Of(input_codes_, input_->shape()),
+                   grid_weights_.Of(weight_codes_, weight_.value.shape()), bias);
+    } else {
       precision_.Account(kernels::ConvForward(Geometry(input.shape()), input_codes_, weight_codes_,
                                               bias, output_.span()),
-                         "convolution")) {
-    precision_.Round(output_.span(), Rounded::kOutput);
-  }
+                         "convolution");
+    }
+  });
+  precision_.Round(output_.span(), Rounded::kOutput);
   return output_;
 }
 
 const Tensor& Conv2d::FixedPointBackward(const Tensor& grad_output) {
   const kernels::ConvGeometry g = Geometry(input_->shape());
   grad_input_.Resize(input_grad_required_ ? input_->shape() : Shape{0});
-  if (!precision_.Quantize(grad_output.span(), kernels::Operand::kGradient, grad_output_codes_) ||
-      !precision_.Account(
+  if (!precision_.Quantize(grad_output.span(), kernels::Operand::kGradient, grad_output_codes_)) {
+    return grad_input_;
+  }
+  grid_grad_.Invalidate();
+  precision_.RunPass(LayerPass::kBackwardWeights, input_->shape(), [&](FixedPointRoute route) {
+    if (route == FixedPointRoute::kGrid) {
+      FloatBackwardWeights(grid_input_.Of(input_codes_, input_->shape()),
+                           grid_grad_.Of(grad_output_codes_, OutputShape(input_->shape())));
+    } else {
+      precision_.Account(
           kernels::ConvBackwardWeights(g, grad_output_codes_, input_codes_, weight_.grad.span(),
                                        bias_ ? bias_->grad.span() : std::span<float>()),
-          "weight gradient") ||
-      !precision_.Round(weight_.grad.span(), Rounded::kWeightGradient) ||
+          "weight gradient");
+    }
+  });
+  if (!precision_.Round(weight_.grad.span(), Rounded::kWeightGradient) ||
       (bias_ && !precision_.Round(bias_->grad.span(), Rounded::kBiasGradient))) {
     return grad_input_;
   }
   ParameterGradientsReady();
-  if (input_grad_required_) {
-    precision_.Account(
-        kernels::ConvBackwardData(g, grad_output_codes_, weight_codes_, grad_input_.span()),
-        "input gradient");
-  }
+  if (!input_grad_required_) return grad_input_;
+  precision_.RunPass(LayerPass::kBackwardData, input_->shape(), [&](FixedPointRoute route) {
+    if (route == FixedPointRoute::kGrid) {
+      FloatBackwardData(grid_weights_.Of(weight_codes_, weight_.value.shape()),
+                        grid_grad_.Of(grad_output_codes_, OutputShape(input_->shape())));
+    } else {
+      precision_.Account(
+          kernels::ConvBackwardData(g, grad_output_codes_, weight_codes_, grad_input_.span()),
+          "input gradient");
+    }
+  });
   return grad_input_;
 }
 

@@ -1,6 +1,7 @@
 // 2-D convolution: in FP32 through oneDNN (forward, backward-data, backward-weights), with
-// primitives created once per input shape and reused; at fixed-point precisions through the
-// integer kernels of kernels/cpu/fixed_point_conv.h (see precision.h for what is quantised).
+// primitives created once per input shape and reused; at fixed-point precisions each pass by its
+// route (route.h): the integer kernels of kernels/cpu/fixed_point_conv.h, or the same codes on
+// their grid through the FP32 primitives (see precision.h for what is quantised).
 #ifndef MUPPET_WORKER_NN_CONV2D_H_
 #define MUPPET_WORKER_NN_CONV2D_H_
 
@@ -45,6 +46,11 @@ class Conv2d : public Layer {
   kernels::ConvGeometry Geometry(const Shape& input) const;
   const Tensor& FixedPointForward(const Tensor& input);
   const Tensor& FixedPointBackward(const Tensor& grad_output);
+  // The FP32 passes on the given operands (the FP32 layer's own, or the grid route's), through
+  // the plan of the last Forward: output_, the parameters' gradients, grad_input_.
+  void FloatForward(const Tensor& input, const Tensor& weights, std::span<const float> bias);
+  void FloatBackwardWeights(const Tensor& input, const Tensor& grad_output);
+  void FloatBackwardData(const Tensor& weights, const Tensor& grad_output);
   // Tells the parameters their gradients are written (Parameter::GradientReady).
   void ParameterGradientsReady();
 
@@ -62,6 +68,8 @@ class Conv2d : public Layer {
   bool fixed_point_pass_ = false;  // The last Forward ran in fixed point.
   kernels::Quantized input_codes_, weight_codes_, grad_output_codes_;
   std::vector<float> rounded_bias_;
+  const Tensor* reordered_weights_ = nullptr;  // What plan_->forward_weights holds this step.
+  GridTensor grid_input_, grid_weights_, grid_grad_;  // The grid route's operands.
 };
 
 }  // namespace muppet

@@ -64,74 +64,108 @@ const Tensor& Linear::Forward(const Tensor& input, Mode mode) {
   MUPPET_CHECK(input.size() / input.dim(0) == in_features_)
       << "input " << ShapeString(input.shape());
   fixed_point_pass_ = precision_.fixed_point();
-  if (fixed_point_pass_) return FixedPointForward(input);
   input_ = &input;
   plan_ = &PlanFor(input.dim(0));
   output_.Resize(OutputShape(input.shape()));
-  plan_->forward.execute(Stream(), {{DNNL_ARG_SRC, Wrap(plan_->src, input)},
-                                    {DNNL_ARG_WEIGHTS, Wrap(plan_->weights, weight_.value)},
-                                    {DNNL_ARG_BIAS, Wrap(plan_->bias, bias_.value)},
-                                    {DNNL_ARG_DST, Wrap(plan_->dst, output_)}});
+  if (fixed_point_pass_) return FixedPointForward(input);
+  FloatForward(input, weight_.value, bias_.value.data());
   return output_;
 }
 
 const Tensor& Linear::Backward(const Tensor& grad_output) {
   if (fixed_point_pass_) return FixedPointBackward(grad_output);
-  const memory diff_dst = Wrap(plan_->dst, grad_output);
-  plan_->backward_weights.execute(Stream(),
-                                  {{DNNL_ARG_SRC, Wrap(plan_->src, *input_)},
-                                   {DNNL_ARG_DIFF_DST, diff_dst},
-                                   {DNNL_ARG_DIFF_WEIGHTS, Wrap(plan_->weights, weight_.grad)},
-                                   {DNNL_ARG_DIFF_BIAS, Wrap(plan_->bias, bias_.grad)}});
+  FloatBackwardWeights(*input_, grad_output);
   weight_.GradientReady();
   bias_.GradientReady();
-  if (!input_grad_required_) {
-    grad_input_.Resize({0});
-    return grad_input_;
-  }
-  grad_input_.Resize(input_->shape());
-  plan_->backward_data.execute(Stream(), {{DNNL_ARG_DIFF_DST, diff_dst},
-                                          {DNNL_ARG_WEIGHTS, Wrap(plan_->weights, weight_.value)},
-                                          {DNNL_ARG_DIFF_SRC, Wrap(plan_->src, grad_input_)}});
+  grad_input_.Resize(input_grad_required_ ? input_->shape() : Shape{0});
+  if (input_grad_required_) FloatBackwardData(weight_.value, grad_output);
   return grad_input_;
 }
 
+void Linear::FloatForward(const Tensor& input, const Tensor& weights, const float* bias) {
+  plan_->forward.execute(Stream(),
+                         {{DNNL_ARG_SRC, Wrap(plan_->src, input)},
+                          {DNNL_ARG_WEIGHTS, Wrap(plan_->weights, weights)},
+                          {DNNL_ARG_BIAS, memory(plan_->bias, Engine(), const_cast<float*>(bias))},
+                          {DNNL_ARG_DST, Wrap(plan_->dst, output_)}});
+}
+
+void Linear::FloatBackwardWeights(const Tensor& input, const Tensor& grad_output) {
+  plan_->backward_weights.execute(Stream(),
+                                  {{DNNL_ARG_SRC, Wrap(plan_->src, input)},
+                                   {DNNL_ARG_DIFF_DST, Wrap(plan_->dst, grad_output)},
+                                   {DNNL_ARG_DIFF_WEIGHTS, Wrap(plan_->weights, weight_.grad)},
+                                   {DNNL_ARG_DIFF_BIAS, Wrap(plan_->bias, bias_.grad)}});
+}
+
+void Linear::FloatBackwardData(const Tensor& weights, const Tensor& grad_output) {
+  plan_->backward_data.execute(Stream(), {{DNNL_ARG_DIFF_DST, Wrap(plan_->dst, grad_output)},
+                                          {DNNL_ARG_WEIGHTS, Wrap(plan_->weights, weights)},
+                                          {DNNL_ARG_DIFF_SRC, Wrap(plan_->src, grad_input_)}});
+}
+
 // Q(x) and Q(w) are kept for the backward passes, so each tensor is quantised once per step.
+// Each pass then runs by its route (route.h).
 const Tensor& Linear::FixedPointForward(const Tensor& input) {
-  input_ = &input;
-  output_.Resize(OutputShape(input.shape()));
+  grid_input_.Invalidate();
+  grid_weights_.Invalidate();
   rounded_bias_.assign(bias_.value.span().begin(), bias_.value.span().end());
-  if (precision_.Round(rounded_bias_, Rounded::kBias) &&
-      precision_.Quantize(input.span(), kernels::Operand::kInput, input_codes_) &&
-      precision_.Quantize(weight_.value.span(), kernels::Operand::kWeights, weight_codes_) &&
+  if (!precision_.Round(rounded_bias_, Rounded::kBias) ||
+      !precision_.Quantize(input.span(), kernels::Operand::kInput, input_codes_) ||
+      !precision_.Quantize(weight_.value.span(), kernels::Operand::kWeights, weight_codes_)) {
+    return output_;
+  }
+  precision_.RunPass(LayerPass::kForward, input.shape(), [&](FixedPointRoute route) {
+    if (route == FixedPointRoute::kGrid) {
+      FloatForward(grid_input_.Of(input_codes_, input.shape()),
+                   grid_weights_.Of(weight_codes_, weight_.value.shape()), rounded_bias_.data());
+    } else {
       precision_.Account(
           kernels::LinearForward(input_codes_, weight_codes_, rounded_bias_, input.dim(0),
                                  in_features_, out_features_, output_.span()),
-          "linear")) {
-    precision_.Round(output_.span(), Rounded::kOutput);
-  }
+          "linear");
+    }
+  });
+  precision_.Round(output_.span(), Rounded::kOutput);
   return output_;
 }
 
 const Tensor& Linear::FixedPointBackward(const Tensor& grad_output) {
   const int64_t n = input_->dim(0);
   grad_input_.Resize(input_grad_required_ ? input_->shape() : Shape{0});
-  if (!precision_.Quantize(grad_output.span(), kernels::Operand::kGradient, grad_output_codes_) ||
-      !precision_.Account(
+  grid_grad_.Invalidate();
+  if (!precision_.Quantize(grad_output.span(), kernels::Operand::kGradient, grad_output_codes_)) {
+    return grad_input_;
+  }
+  precision_.RunPass(LayerPass::kBackwardWeights, input_->shape(), [&](FixedPointRoute route) {
+    if (route == FixedPointRoute::kGrid) {
+      FloatBackwardWeights(grid_input_.Of(input_codes_, input_->shape()),
+                           grid_grad_.Of(grad_output_codes_, grad_output.shape()));
+    } else {
+      precision_.Account(
           kernels::LinearBackwardWeights(grad_output_codes_, input_codes_, n, in_features_,
                                          out_features_, weight_.grad.span(), bias_.grad.span()),
-          "weight gradient") ||
-      !precision_.Round(weight_.grad.span(), Rounded::kWeightGradient) ||
+          "weight gradient");
+    }
+  });
+  if (!precision_.Round(weight_.grad.span(), Rounded::kWeightGradient) ||
       !precision_.Round(bias_.grad.span(), Rounded::kBiasGradient)) {
     return grad_input_;
   }
   weight_.GradientReady();
   bias_.GradientReady();
-  if (input_grad_required_) {
-    precision_.Account(kernels::LinearBackwardData(grad_output_codes_, weight_codes_, n,
-                                                   in_features_, out_features_, grad_input_.span()),
-                       "input gradient");
-  }
+  if (!input_grad_required_) return grad_input_;
+  precision_.RunPass(LayerPass::kBackwardData, input_->shape(), [&](FixedPointRoute route) {
+    if (route == FixedPointRoute::kGrid) {
+      FloatBackwardData(grid_weights_.Of(weight_codes_, weight_.value.shape()),
+                        grid_grad_.Of(grad_output_codes_, grad_output.shape()));
+    } else {
+      precision_.Account(
+          kernels::LinearBackwardData(grad_output_codes_, weight_codes_, n, in_features_,
+                                      out_features_, grad_input_.span()),
+          "input gradient");
+    }
+  });
   return grad_input_;
 }
 

@@ -33,6 +33,11 @@ class Linear : public Layer {
   Plan& PlanFor(int64_t batch);
   const Tensor& FixedPointForward(const Tensor& input);
   const Tensor& FixedPointBackward(const Tensor& grad_output);
+  // The FP32 passes on the given operands (the FP32 layer's own, or the grid route's), through
+  // the plan of the last Forward: output_, the parameters' gradients, grad_input_.
+  void FloatForward(const Tensor& input, const Tensor& weights, const float* bias);
+  void FloatBackwardWeights(const Tensor& input, const Tensor& grad_output);
+  void FloatBackwardData(const Tensor& weights, const Tensor& grad_output);
 
   std::string name_;
   int64_t in_features_;
@@ -49,6 +54,7 @@ class Linear : public Layer {
   bool fixed_point_pass_ = false;  // The last Forward ran in fixed point.
   kernels::Quantized input_codes_, weight_codes_, grad_output_codes_;
   std::vector<float> rounded_bias_;
+  GridTensor grid_input_, grid_weights_, grid_grad_;  // The grid route's operands.
 };
 
 }  // namespace muppet

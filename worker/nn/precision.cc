@@ -74,6 +74,20 @@ bool LayerPrecision::Round(std::span<float> x, Rounded what) {
                  RoundedName(what));
 }
 
+void LayerPrecision::RunPass(LayerPass pass, const Shape& shape,
+                             const std::function<void(FixedPointRoute)>& run) {
+  const int64_t saturations = precision_->saturations;
+  const absl::Status error = precision_->error;
+  const FixedPointRoute route = routes_.Choose(
+      name_, pass, shape, precision_->bits <= 8 ? 8 : 16, precision_->route, run,
+      [&] {
+        precision_->saturations = saturations;
+        precision_->error = error;
+      },
+      &precision_->route_choices);
+  run(route);
+}
+
 bool LayerPrecision::Account(const absl::StatusOr<int64_t>& saturations, const char* what) {
   if (!saturations.ok()) return Fail(saturations.status(), what);
   precision_->saturations += *saturations;

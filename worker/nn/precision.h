@@ -10,12 +10,15 @@
 #define MUPPET_WORKER_NN_PRECISION_H_
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "kernels/cpu/fixed_point.h"
 #include "proto/precision.h"
+#include "worker/nn/route.h"
 
 namespace muppet {
 
@@ -34,6 +37,9 @@ struct NumericPrecision {
   // the ranks round them onto a grid they share as they sum them (worker/comm's fixed-point
   // allreduce).
   bool defer_gradient_rounding = false;
+  // How fixed-point passes compute (route.h), and every choice made so far, in order.
+  FixedPointRoute route = FixedPointRoute::kAuto;
+  std::vector<RouteChoice> route_choices;
 
   bool fixed_point() const { return bits < kFp32Bits; }
 };
@@ -63,12 +69,18 @@ class LayerPrecision {
   // Records the saturations of a kernel call, or its error; false on error.
   bool Account(const absl::StatusOr<int64_t>& saturations, const char* what);
 
+  // Runs one fixed-point pass of this layer on an input of `shape` by the route the precision
+  // asks for: `run(route)` computes it. Under auto, the first use of a (pass, shape, width) times
+  // both routes first (their saturations and errors undone) and logs the choice.
+  void RunPass(LayerPass pass, const Shape& shape, const std::function<void(FixedPointRoute)>& run);
+
  private:
   bool Fail(const absl::Status& status, const char* what);
 
   NumericPrecision* precision_ = nullptr;
   int id_ = 0;
   std::string name_;
+  RouteTable routes_;
 };
 
 }  // namespace muppet

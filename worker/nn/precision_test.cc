@@ -3,6 +3,8 @@
 #include "worker/nn/precision.h"
 
 #include <cmath>
+#include <functional>
+#include <memory>
 
 #include "gtest/gtest.h"
 #include "worker/nn/conv2d.h"
@@ -110,6 +112,85 @@ TEST(FixedPointLayersTest, LinearRoundsOntoTheGridAndStaysCloseToFp32) {
   EXPECT_LT(RelativeError(fixed.output, fp32.output), 0.2);
   EXPECT_LT(RelativeError(fixed.grad_input, fp32.grad_input), 0.2);
   EXPECT_LT(RelativeError(fixed.grad_weight, fp32.grad_weight), 0.2);
+}
+
+// The largest |a - b| in units of the grid step of b's largest magnitude at `bits` bits.
+double GridSteps(std::span<const float> a, std::span<const float> b, int bits) {
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(double{a[i]} - b[i]));
+  const double step = std::ldexp(1.0, static_cast<int>(std::ceil(std::log2(MaxAbs(b)))) - bits + 1);
+  return worst / step;
+}
+
+// The two routes quantise the same codes (same seed, layer id and step) and differ only in how
+// the products accumulate: exactly in int32, or in FP32. So their outputs and weight gradients,
+// rounded onto the grid afterwards, differ by at most one grid step, and the input gradients by
+// FP32 rounding; auto logs one timed choice per pass.
+template <typename L>
+void ExpectRoutesAgree(const std::function<std::unique_ptr<L>()>& make, const Tensor& x,
+                       const Tensor& dy) {
+  for (int bits : {8, 12, 16}) {
+    Pass pass[2];
+    const FixedPointRoute routes[2] = {FixedPointRoute::kInteger, FixedPointRoute::kGrid};
+    for (int r = 0; r < 2; ++r) {
+      NumericPrecision precision{.bits = bits, .seed = 11, .step = 5, .route = routes[r]};
+      std::unique_ptr<L> layer = make();
+      int id = 0;
+      layer->AttachPrecision(&precision, id);
+      pass[r] = TrainStep(*layer, x, dy, layer->weight());
+      ASSERT_TRUE(precision.error.ok()) << precision.error;
+      ASSERT_EQ(precision.route_choices.size(), 3u);  // Forward, backward-weights, -data.
+      for (const RouteChoice& c : precision.route_choices) {
+        EXPECT_EQ(c.route, routes[r]);
+        EXPECT_FALSE(c.measured);
+        EXPECT_EQ(c.code_bits, bits <= 8 ? 8 : 16);
+      }
+    }
+    EXPECT_LE(GridSteps(pass[1].output, pass[0].output, bits), 1.0) << bits;
+    EXPECT_LE(GridSteps(pass[1].grad_weight, pass[0].grad_weight, bits), 1.0) << bits;
+    EXPECT_LT(RelativeError(pass[1].grad_input, pass[0].grad_input), 1e-5) << bits;
+
+    NumericPrecision timed{.bits = bits, .seed = 11, .step = 5};  // kAuto.
+    std::unique_ptr<L> layer = make();
+    int id = 0;
+    layer->AttachPrecision(&timed, id);
+    const Pass chosen = TrainStep(*layer, x, dy, layer->weight());
+    ASSERT_EQ(timed.route_choices.size(), 3u);
+    for (const RouteChoice& c : timed.route_choices) {
+      EXPECT_TRUE(c.measured);
+      EXPECT_GT(c.integer_seconds, 0);
+      EXPECT_GT(c.grid_seconds, 0);
+      EXPECT_EQ(c.route, c.grid_seconds < c.integer_seconds ? FixedPointRoute::kGrid
+                                                            : FixedPointRoute::kInteger);
+    }
+    // Trials leave no trace: the chosen routes' result, and one pass's saturations.
+    EXPECT_LE(GridSteps(chosen.output, pass[0].output, bits), 1.0) << bits;
+    TrainStep(*layer, x, dy, layer->weight());
+    EXPECT_EQ(timed.route_choices.size(), 3u);  // Chosen once per pass and shape.
+  }
+}
+
+TEST(FixedPointLayersTest, ConvolutionRoutesAgree) {
+  const Tensor w = RandomNormal({6, 5, 3, 3}, 1, 0.3f);
+  ExpectRoutesAgree<Conv2d>(
+      [&] {
+        auto conv = std::make_unique<Conv2d>(
+            "conv", Conv2dOptions{.in_channels = 5, .out_channels = 6, .kernel = 3, .padding = 1});
+        conv->weight().value = w.Clone();
+        return conv;
+      },
+      RandomNormal({2, 5, 7, 6}, 3), RandomNormal({2, 6, 7, 6}, 4));
+}
+
+TEST(FixedPointLayersTest, LinearRoutesAgree) {
+  const Tensor w = RandomNormal({7, 20}, 5, 0.2f);
+  ExpectRoutesAgree<Linear>(
+      [&] {
+        auto linear = std::make_unique<Linear>("fc", 20, 7);
+        linear->weight().value = w.Clone();
+        return linear;
+      },
+      RandomNormal({9, 20}, 6), RandomNormal({9, 7}, 7));
 }
 
 TEST(FixedPointLayersTest, AveragePoolsRoundOutputAndGradient) {

@@ -60,6 +60,21 @@ std::string ReportJson(const RunReport& r) {
                           {"to_bits", s.to_bits}});
     }
   }
+  nlohmann::ordered_json routes = nlohmann::ordered_json::array();
+  for (const EpochResult& e : r.epochs) {
+    for (const RouteChoice& c : e.route_choices) {
+      routes.push_back({{"layer", c.layer},
+                        {"pass", std::string(PassName(c.pass))},
+                        {"shape", c.shape},
+                        {"code_bits", c.code_bits},
+                        {"route", std::string(RouteName(c.route))},
+                        {"measured", c.measured},
+                        {"integer_seconds", c.measured ? nlohmann::ordered_json(c.integer_seconds)
+                                                       : nlohmann::ordered_json(nullptr)},
+                        {"grid_seconds", c.measured ? nlohmann::ordered_json(c.grid_seconds)
+                                                    : nlohmann::ordered_json(nullptr)}});
+    }
+  }
   const nlohmann::ordered_json json = {{"model", r.model},
                                        {"dataset", r.dataset},
                                        {"policy", r.policy},
@@ -68,6 +83,7 @@ std::string ReportJson(const RunReport& r) {
                                        {"ranks", r.ranks},
                                        {"seed", r.seed},
                                        {"epochs", epochs},
+                                       {"fixed_point_routes", routes},
                                        {"final",
                                         {{"test_accuracy", r.final_test_accuracy},
                                          {"wall_seconds", r.wall_seconds},

@@ -32,6 +32,9 @@ struct RunReport {
 //             "train_accuracy":..., "test_accuracy":..., "seconds":..., "images_per_second":...,
 //             "samples":..., "rank_gradient_diversity":..., "communication_bytes":...,
 //             "communication_seconds":..., "communication_exposed_seconds":...}, ...],
+//  "fixed_point_routes":[{"layer":..., "pass":"forward", "shape":"128x16x32x32",
+//                         "code_bits":8, "route":"integer", "measured":true,
+//                         "integer_seconds":..., "grid_seconds":...}, ...],
 //  "final":{"test_accuracy":..., "wall_seconds":..., "switch_epochs":[...],
 //           "switches":[{"epoch":..., "policy_epoch":..., "from_bits":..., "to_bits":...}]}}
 // precision_bits is that of the epoch's last iteration (32 for FP32). diversity, ratio,
@@ -40,7 +43,8 @@ struct RunReport {
 // is the global batch; threads are each rank's; the last four epoch fields describe rank 0's
 // gradient communication and are null on one rank.
 // switch_epochs lists, for each climb, the first epoch trained (at least partly) at the new
-// precision.
+// precision. fixed_point_routes lists rank 0's route for every layer pass, input shape and code
+// width, in the order chosen; the timings are null for a forced route.
 std::string ReportJson(const RunReport& report);
 
 // Writes ReportJson to `path` atomically (a temporary file renamed into place).

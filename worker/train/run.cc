@@ -9,6 +9,20 @@
 #include "worker/optim/lr_schedule.h"
 
 namespace muppet {
+namespace {
+
+FixedPointRoute RouteOf(v1::FixedPointRoute route) {
+  switch (route) {
+    case v1::FIXED_POINT_ROUTE_INTEGER:
+      return FixedPointRoute::kInteger;
+    case v1::FIXED_POINT_ROUTE_GRID:
+      return FixedPointRoute::kGrid;
+    default:
+      return FixedPointRoute::kAuto;
+  }
+}
+
+}  // namespace
 
 v1::JobResult ToJobResult(const RunResult& run) {
   v1::JobResult r;
@@ -47,6 +61,7 @@ absl::StatusOr<RunResult> RunTraining(const v1::JobSpec& spec, int start_bits,
                .nesterov = spec.optimizer().nesterov()},
        .rounding = precision.rounding() == v1::ROUNDING_NEAREST ? kernels::Rounding::kNearest
                                                                 : kernels::Rounding::kStochastic,
+       .fixed_point_route = RouteOf(precision.fixed_point_route()),
        .policy_epoch_iterations = precision.policy_epoch_iterations(),
        .cancel = options.cancel,
        .comm = options.comm,

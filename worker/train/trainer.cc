@@ -46,6 +46,7 @@ Trainer::Trainer(Model& model, const TrainTest& data, const TrainerOptions& opti
       comm_(options.comm ? *options.comm : solo_) {
   NumericPrecision& precision = model_.precision();
   precision.rounding = options.rounding;
+  precision.route = options.fixed_point_route;
   precision.seed = options.seed;
   if (comm_.size() > 1) {
     // Each rank rounds on streams of its own; the shuffle seed stays shared.
@@ -105,6 +106,7 @@ absl::StatusOr<EpochResult> Trainer::TrainEpoch(int epoch, double lr, TrainingOb
   EpochResult result{.epoch = epoch, .learning_rate = lr};
   NumericPrecision& precision = model_.precision();
   const int64_t saturations_before = precision.saturations;
+  const size_t routes_before = precision.route_choices.size();
   const ReductionStats reduction_before = reduction_stats();
   const bool policy_by_iterations = options_.policy_epoch_iterations > 0;
   Tally epoch_tally;
@@ -146,6 +148,7 @@ absl::StatusOr<EpochResult> Trainer::TrainEpoch(int epoch, double lr, TrainingOb
       EpochResult metrics{
           .epoch = epoch, .precision_bits = bits, .learning_rate = lr, .test_accuracy = -1};
       policy_tally_.Fill(metrics);
+      CountRoutes(metrics);
       policy_tally_ = Tally();
       policy_iterations_ = 0;
       const int next_epoch = done == total ? epoch + 1 : epoch;
@@ -161,6 +164,9 @@ absl::StatusOr<EpochResult> Trainer::TrainEpoch(int epoch, double lr, TrainingOb
   result.test_accuracy = *accuracy;
   result.saturations = precision.saturations - saturations_before;
   result.rank_gradient_diversity = rank_diversity_;
+  result.route_choices.assign(precision.route_choices.begin() + routes_before,
+                              precision.route_choices.end());
+  CountRoutes(result);
   const ReductionStats reduction = reduction_stats();
   result.communication_bytes = reduction.wire_bytes - reduction_before.wire_bytes;
   result.communication_seconds = reduction.busy_seconds - reduction_before.busy_seconds;
@@ -258,6 +264,12 @@ absl::StatusOr<double> Trainer::Evaluate() {
     }
   }
   return counts[1] == 0 ? 0.0 : counts[0] / counts[1];
+}
+
+void Trainer::CountRoutes(EpochResult& result) const {
+  for (const RouteChoice& c : model_.precision().route_choices) {
+    ++(c.route == FixedPointRoute::kGrid ? result.grid_route_passes : result.integer_route_passes);
+  }
 }
 
 ReductionStats Trainer::reduction_stats() const {

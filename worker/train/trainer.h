@@ -51,6 +51,11 @@ struct EpochResult {
   int64_t communication_bytes = 0;           // Sent into the gradient allreduces.
   double communication_seconds = 0;          // The communication thread's busy time.
   double communication_exposed_seconds = 0;  // Of it, the time backward's end waited for.
+  // The fixed-point routes chosen during the epoch (worker/nn/route.h), evaluation included.
+  std::vector<RouteChoice> route_choices;
+  // Route choices of the run so far, by route.
+  int64_t integer_route_passes = 0;
+  int64_t grid_route_passes = 0;
   // The policy's view of the last window that closed during the epoch, if one did.
   scheduler::Diagnostics diagnostics;
   std::vector<PrecisionSwitchEvent> switches;  // Decided during the epoch or at its end.
@@ -98,6 +103,7 @@ struct TrainerOptions {
   uint64_t seed = 0;  // Shuffling, augmentation and stochastic rounding.
   SgdOptions sgd;
   kernels::Rounding rounding = kernels::Rounding::kStochastic;
+  FixedPointRoute fixed_point_route = FixedPointRoute::kAuto;  // worker/nn/route.h
   // Length of a policy epoch in iterations; 0 means a real epoch.
   int64_t policy_epoch_iterations = 0;
   // When set and true, training stops before the next iteration (or evaluation batch) with
@@ -145,6 +151,8 @@ class Trainer {
   absl::Status CheckCancelled() const;
 
   bool data_parallel() const { return reducer_ != nullptr; }
+  // Fills `result`'s route counts from the model's choices so far.
+  void CountRoutes(EpochResult& result) const;
   // Copies rank 0's model to every rank, once, before the first step.
   absl::Status Synchronize();
   // Forward, backward and (data parallel) the gradient sum of one minibatch; with

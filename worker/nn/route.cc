@@ -1,0 +1,74 @@
+#include "worker/nn/route.h"
+
+#include <algorithm>
+
+#include "base/clock.h"
+
+namespace muppet {
+
+absl::string_view RouteName(FixedPointRoute route) {
+  switch (route) {
+    case FixedPointRoute::kAuto:
+      return "auto";
+    case FixedPointRoute::kInteger:
+      return "integer";
+    case FixedPointRoute::kGrid:
+      return "grid";
+  }
+  return "unknown";
+}
+
+absl::string_view PassName(LayerPass pass) {
+  switch (pass) {
+    case LayerPass::kForward:
+      return "forward";
+    case LayerPass::kBackwardData:
+      return "backward_data";
+    case LayerPass::kBackwardWeights:
+      return "backward_weights";
+  }
+  return "unknown";
+}
+
+FixedPointRoute RouteTable::Choose(absl::string_view layer, LayerPass pass, const Shape& shape,
+                                   int code_bits, FixedPointRoute mode,
+                                   const std::function<void(FixedPointRoute)>& run,
+                                   const std::function<void()>& undo,
+                                   std::vector<RouteChoice>* log) {
+  const auto key = std::make_tuple(pass, shape, code_bits);
+  const auto it = chosen_.find(key);
+  if (it != chosen_.end()) return it->second;
+  RouteChoice choice{.layer = std::string(layer),
+                     .pass = pass,
+                     .shape = ShapeString(shape),
+                     .code_bits = code_bits,
+                     .route = mode};
+  if (mode == FixedPointRoute::kAuto) {
+    double best[2] = {1e300, 1e300};  // integer, grid
+    for (int trial = 0; trial < 4; ++trial) {
+      const FixedPointRoute r = trial % 2 == 0 ? FixedPointRoute::kInteger : FixedPointRoute::kGrid;
+      const double start = SteadySeconds();
+      run(r);
+      best[trial % 2] = std::min(best[trial % 2], SteadySeconds() - start);
+      undo();
+    }
+    choice.measured = true;
+    choice.integer_seconds = best[0];
+    choice.grid_seconds = best[1];
+    choice.route = best[1] < best[0] ? FixedPointRoute::kGrid : FixedPointRoute::kInteger;
+  }
+  chosen_[key] = choice.route;
+  if (log != nullptr) log->push_back(choice);
+  return choice.route;
+}
+
+const Tensor& GridTensor::Of(const kernels::Quantized& codes, const Shape& shape) {
+  if (!ready_) {
+    values_.Resize(shape);
+    kernels::Dequantize(codes, values_.span());
+    ready_ = true;
+  }
+  return values_;
+}
+
+}  // namespace muppet
