@@ -2,8 +2,6 @@
 
 #include <algorithm>
 
-#include "base/clock.h"
-
 namespace muppet {
 
 absl::string_view RouteName(FixedPointRoute route) {
@@ -44,12 +42,14 @@ FixedPointRoute RouteTable::Choose(absl::string_view layer, LayerPass pass, cons
                      .code_bits = code_bits,
                      .route = mode};
   if (mode == FixedPointRoute::kAuto) {
+    // One untimed run of each first: a route's first run pays one-time costs (primitive
+    // creation, scratch pages, the grid operands' buffers) that the training steps do not.
     double best[2] = {1e300, 1e300};  // integer, grid
-    for (int trial = 0; trial < 4; ++trial) {
+    for (int trial = 0; trial < 6; ++trial) {
       const FixedPointRoute r = trial % 2 == 0 ? FixedPointRoute::kInteger : FixedPointRoute::kGrid;
-      const double start = SteadySeconds();
+      const double start = clock_();
       run(r);
-      best[trial % 2] = std::min(best[trial % 2], SteadySeconds() - start);
+      if (trial >= 2) best[trial % 2] = std::min(best[trial % 2], clock_() - start);
       undo();
     }
     choice.measured = true;

@@ -4,8 +4,9 @@
 // - kGrid: the same codes put back on their grid as floats, then oneDNN's FP32 primitive: the
 //   authors' reference numerics (identical codes, FP32 accumulation), at FP32's speed plus the
 //   conversion.
-// - kAuto: at a pass's first use for a shape and width, time both (twice each, keeping each
-//   one's fastest) and keep the faster for the rest of the run, as cuDNN's benchmark mode does.
+// - kAuto: at a pass's first use for a shape and width, run both once untimed, then time both
+//   (twice each, keeping each one's fastest) and keep the faster for the rest of the run, as
+//   cuDNN's benchmark mode does.
 //   Timings differ between runs, so auto trades bit-reproducibility for speed; a forced route
 //   is reproducible.
 #ifndef MUPPET_WORKER_NN_ROUTE_H_
@@ -19,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "base/clock.h"
 #include "kernels/cpu/fixed_point.h"
 #include "worker/tensor/tensor.h"
 
@@ -45,6 +47,9 @@ struct RouteChoice {
 // A layer's routes, remembered per (pass, shape, width). Not thread-safe: one per layer.
 class RouteTable {
  public:
+  // `clock` gives seconds (tests inject one).
+  explicit RouteTable(std::function<double()> clock = SteadySeconds) : clock_(std::move(clock)) {}
+
   // The route of `pass` for `shape` and `code_bits` under `mode`, timing the candidates at first
   // use under kAuto: `run(route)` must compute the pass by that route, leaving only the last
   // run's results, and `undo()` must restore what a run counts (saturations), so that trials
@@ -54,6 +59,7 @@ class RouteTable {
                          const std::function<void()>& undo, std::vector<RouteChoice>* log);
 
  private:
+  std::function<double()> clock_;
   std::map<std::tuple<LayerPass, Shape, int>, FixedPointRoute> chosen_;
 };
 
