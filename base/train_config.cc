@@ -39,6 +39,7 @@ const std::vector<std::pair<std::string, std::string>>& FieldFlags() {
       {"spec.precision.rounding", "--rounding"},
       {"spec.precision.fixed_point_route", "--fixed-point-route"},
       {"spec.precision.ladder", "--ladder"},
+      {"spec.precision.auto_ladder", "--ladder"},
       {"spec.precision.resolution_epochs", "--resolution"},
       {"spec.precision.patience", "--patience"},
       {"spec.precision.alpha", "--alpha"},
@@ -97,7 +98,9 @@ absl::Status SetPrecision(const TrainFlags& flags, v1::PrecisionPolicySpec& p) {
         absl::StrCat("--fixed-point-route: expected auto, integer or grid, got \"",
                      flags.fixed_point_route, "\""));
   }
-  if (!flags.ladder.empty()) {
+  if (flags.ladder == "auto") {
+    p.set_auto_ladder(true);
+  } else if (!flags.ladder.empty()) {
     for (absl::string_view step : absl::StrSplit(flags.ladder, ',')) {
       uint32_t bits;
       if (!absl::SimpleAtoi(step, &bits)) {

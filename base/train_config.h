@@ -33,7 +33,7 @@ struct TrainFlags {
   std::string rounding = "stochastic";  // stochastic | nearest
   std::string fixed_point_route = "auto";  // auto | integer | grid
   // MUPPET parameters; unset (empty, 0 or nullopt) means the spec's default.
-  std::string ladder;  // e.g. "8,12,14,16"
+  std::string ladder;  // e.g. "8,12,14,16", or "auto" (the default levels, measured)
   int64_t resolution = 0;
   int64_t patience = 0;
   std::optional<double> alpha, beta, lambda;

@@ -37,7 +37,9 @@ ABSL_FLAG(std::string, fixed_point_route, "auto",
           "How fixed-point layer passes compute: auto (the faster, timed at first use) | integer "
           "(muppet's integer kernels) | grid (the codes through FP32 primitives).");
 ABSL_FLAG(std::string, ladder, "",
-          "muppet: word lengths to climb before FP32 (default 8,12,14,16).");
+          "muppet policy: word lengths to climb, e.g. 8,12,14,16 (the default), or auto: those "
+          "of the default that train faster than FP32 here, timed at start (muppet-train, one "
+          "rank).");
 ABSL_FLAG(int64_t, resolution, 0,
           "muppet: window r of policy epochs per diversity measure (default 3).");
 ABSL_FLAG(int64_t, patience, 0, "muppet: violations y that trigger a climb (default 2).");

@@ -271,6 +271,7 @@ void RejectMuppetParameters(const PrecisionPolicySpec& p, absl::string_view kind
   reject(p.has_beta(), "precision.beta");
   reject(p.has_lambda(), "precision.lambda");
   reject(p.policy_epoch_iterations() != 0, "precision.policy_epoch_iterations");
+  reject(p.auto_ladder(), "precision.auto_ladder");
 }
 
 void ValidateSchedule(const PrecisionPolicySpec& p, uint32_t epochs, Violations& v) {

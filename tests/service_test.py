@@ -173,6 +173,11 @@ class ServiceTest(unittest.TestCase):
         self.assertEqual(result.returncode, 2)
         self.assertIn("none.yaml: cannot read", result.stderr)
 
+        result = muppetctl(address, "submit", "--model=lenet5", "--ladder=auto")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("INVALID_ARGUMENT", result.stderr)
+        self.assertIn("spec.precision.auto_ladder: not supported by the service yet", result.stderr)
+
         result = muppetctl(address, "get", "job-0000000000000000")
         self.assertEqual(result.returncode, 1)
         self.assertIn("NOT_FOUND", result.stderr)

@@ -16,6 +16,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "base/cli.h"
@@ -81,6 +82,17 @@ class Console : public RunObserver {
     display_.OnPrecisionSwitch(event);
   }
   void OnEpochEnd(const EpochResult& result) override { display_.OnEpochEnd(result); }
+  void OnLadderProbe(const LadderProbe& probe) override {
+    std::string levels;
+    for (const LevelSpeed& l : probe.levels) {
+      absl::StrAppendFormat(&levels, " %s %d (%.2fx)", l.kept ? "kept" : "dropped", l.bits,
+                            l.speedup_vs_fp32);
+    }
+    const int first = probe.ladder.empty() ? kFp32Bits : probe.ladder.front();
+    std::printf("muppet-train: ladder measured against FP32 (%.1f ms a step):%s; starting at %s\n",
+                probe.fp32_step_seconds * 1e3, levels.c_str(), PrecisionLabel(first).c_str());
+    display_.SetPrecision(first);
+  }
 
  private:
   const v1::JobSpec& spec_;
@@ -138,6 +150,9 @@ int Run() {
   if (nproc < 1 || nproc > 64)
     return Fail(absl::StrCat("--nproc: must be in [1, 64], got ", nproc));
   flags.devices_per_worker = nproc;
+  if (nproc > 1 && flags.ladder == "auto") {
+    return Fail("--ladder=auto: measured on one rank only; use it without --nproc");
+  }
   absl::StatusOr<v1::JobSpec> spec = SpecFromFlags(flags);
   if (!spec.ok()) {
     return Fail(
@@ -173,6 +188,7 @@ int Run() {
                          .ranks = static_cast<int>(nproc),
                          .seed = spec->seed(),
                          .epochs = run.epochs,
+                         .ladder_probe = run.ladder_probe,
                          .final_test_accuracy = run.final_test_accuracy,
                          .wall_seconds = run.wall_seconds};
   const std::string report_path = absl::GetFlag(FLAGS_report);

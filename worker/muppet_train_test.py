@@ -131,6 +131,31 @@ class EndToEndTest(unittest.TestCase):
                              else "integer")
         self.assertGreater(reports["grid"]["final"]["test_accuracy"], 0.3)
 
+    def test_auto_ladder_keeps_the_levels_faster_than_fp32(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "report.json")
+            result = run("--model=lenet5", "--epochs=2", "--train-limit=3200",
+                         "--test-limit=500", "--lr=0.05", "--seed=0", "--threads=2",
+                         "--ladder=auto", "--policy-epoch-iterations=5", "--alpha=1", "--beta=0",
+                         "--resolution=2", "--patience=1", f"--report={path}")
+            self.assertEqual(result.returncode, 0, result.stderr)
+            with open(path) as f:
+                report = json.load(f)
+        probe = report["ladder_probe"]
+        self.assertEqual([l["bits"] for l in probe["levels"]], [8, 12, 14, 16])
+        for level in probe["levels"]:
+            self.assertGreater(level["step_seconds"], 0)
+            self.assertEqual(level["kept"], level["speedup_vs_fp32"] > 1)
+        self.assertEqual(probe["ladder"], [l["bits"] for l in probe["levels"] if l["kept"]])
+        self.assertIn("muppet-train: ladder measured against FP32", result.stdout)
+        # The run climbs the measured ladder only, then FP32.
+        first = probe["ladder"][0] if probe["ladder"] else 32
+        self.assertEqual(report["epochs"][0]["precision_bits"] if not report["final"]["switches"]
+                         else report["final"]["switches"][0]["from_bits"], first)
+        for s in report["final"]["switches"]:
+            self.assertIn(s["from_bits"], probe["ladder"])
+            self.assertIn(s["to_bits"], probe["ladder"] + [32])
+
 
 class BadInputTest(unittest.TestCase):
     def assertFails(self, args, message):
@@ -155,6 +180,10 @@ class BadInputTest(unittest.TestCase):
         self.assertFails(["--model=lenet5", "--epochs=abc"], "epochs")
         self.assertFails(["--model=lenet5", "--threads=-1"], "--threads: must be in [0, 1024]")
         self.assertFails(["--model=lenet5", "--nproc=0"], "--nproc: must be in [1, 64], got 0")
+        self.assertFails(["--model=lenet5", "--ladder=auto", "--nproc=2"],
+                         "--ladder=auto: measured on one rank only")
+        self.assertFails(["--model=lenet5", "--ladder=auto", "--policy=fp32"],
+                         "--ladder: only allowed with kind KIND_MUPPET")
         self.assertFails(["--model=lenet5", "--fixed-point-route=fast"],
                          '--fixed-point-route: expected auto, integer or grid, got "fast"')
         self.assertFails(["--model=lenet5", "--nproc=3", "--batch-size=128"],

@@ -21,6 +21,14 @@ class LocalPolicyController : public PrecisionController {
     return policy_->Observe({.epoch = report.epoch, .gradients = report.gradients});
   }
 
+  absl::StatusOr<int> AdoptPolicy(const v1::PrecisionPolicySpec& spec) override {
+    absl::StatusOr<std::unique_ptr<scheduler::PrecisionPolicy>> policy =
+        scheduler::MakePolicy(spec);
+    if (!policy.ok()) return policy.status();
+    policy_ = *std::move(policy);
+    return policy_->precision_bits();
+  }
+
   // The precision of the next policy epoch.
   int precision_bits() const { return policy_->precision_bits(); }
 

@@ -75,6 +75,19 @@ std::string ReportJson(const RunReport& r) {
                                                     : nlohmann::ordered_json(nullptr)}});
     }
   }
+  nlohmann::ordered_json probe(nullptr);
+  if (r.ladder_probe) {
+    nlohmann::ordered_json levels = nlohmann::ordered_json::array();
+    for (const LevelSpeed& l : r.ladder_probe->levels) {
+      levels.push_back({{"bits", l.bits},
+                        {"step_seconds", l.step_seconds},
+                        {"speedup_vs_fp32", l.speedup_vs_fp32},
+                        {"kept", l.kept}});
+    }
+    probe = {{"fp32_step_seconds", r.ladder_probe->fp32_step_seconds},
+             {"levels", levels},
+             {"ladder", r.ladder_probe->ladder}};
+  }
   const nlohmann::ordered_json json = {{"model", r.model},
                                        {"dataset", r.dataset},
                                        {"policy", r.policy},
@@ -84,6 +97,7 @@ std::string ReportJson(const RunReport& r) {
                                        {"seed", r.seed},
                                        {"epochs", epochs},
                                        {"fixed_point_routes", routes},
+                                       {"ladder_probe", probe},
                                        {"final",
                                         {{"test_accuracy", r.final_test_accuracy},
                                          {"wall_seconds", r.wall_seconds},

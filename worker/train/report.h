@@ -3,10 +3,12 @@
 #ifndef MUPPET_WORKER_TRAIN_REPORT_H_
 #define MUPPET_WORKER_TRAIN_REPORT_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "worker/train/ladder_probe.h"
 #include "worker/train/trainer.h"
 
 namespace muppet {
@@ -20,6 +22,7 @@ struct RunReport {
   int ranks = 1;
   uint64_t seed = 0;
   std::vector<EpochResult> epochs;
+  std::optional<LadderProbe> ladder_probe;
   double final_test_accuracy = 0;
   double wall_seconds = 0;
 };
@@ -35,6 +38,8 @@ struct RunReport {
 //  "fixed_point_routes":[{"layer":..., "pass":"forward", "shape":"128x16x32x32",
 //                         "code_bits":8, "route":"integer", "measured":true,
 //                         "integer_seconds":..., "grid_seconds":...}, ...],
+//  "ladder_probe":{"fp32_step_seconds":..., "levels":[{"bits":8, "step_seconds":...,
+//                  "speedup_vs_fp32":..., "kept":true}, ...], "ladder":[8]} or null,
 //  "final":{"test_accuracy":..., "wall_seconds":..., "switch_epochs":[...],
 //           "switches":[{"epoch":..., "policy_epoch":..., "from_bits":..., "to_bits":...}]}}
 // precision_bits is that of the epoch's last iteration (32 for FP32). diversity, ratio,

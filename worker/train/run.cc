@@ -7,6 +7,7 @@
 #include "worker/data/dataset.h"
 #include "worker/models/model.h"
 #include "worker/optim/lr_schedule.h"
+#include "worker/train/ladder_probe.h"
 
 namespace muppet {
 namespace {
@@ -20,6 +21,38 @@ FixedPointRoute RouteOf(v1::FixedPointRoute route) {
     default:
       return FixedPointRoute::kAuto;
   }
+}
+
+// The policy of `p` climbing only `ladder` (MUPPET), or FP32 when it is empty.
+v1::PrecisionPolicySpec LadderPolicy(const v1::PrecisionPolicySpec& p,
+                                     const std::vector<int>& ladder) {
+  if (ladder.empty()) {
+    v1::PrecisionPolicySpec fp32;
+    fp32.set_kind(v1::PrecisionPolicySpec::KIND_FP32);
+    fp32.set_rounding(p.rounding());
+    fp32.set_fixed_point_route(p.fixed_point_route());
+    return fp32;
+  }
+  v1::PrecisionPolicySpec adopted = p;
+  adopted.set_auto_ladder(false);
+  adopted.clear_ladder();
+  for (int bits : ladder) adopted.add_ladder(static_cast<uint32_t>(bits));
+  return adopted;
+}
+
+// Times the spec's ladder on the first batch, gives the controller the policy of the levels
+// faster than FP32, and returns the first policy epoch's precision.
+absl::StatusOr<int> AdoptMeasuredLadder(const v1::JobSpec& spec, Model& model, const Dataset& train,
+                                        PrecisionController& controller, RunResult& run) {
+  BatchLoader loader(train, Normalization::Of(train),
+                     {.batch_size = spec.batch_size(), .shuffle = false});
+  loader.StartEpoch(0);
+  const Batch* first = loader.Next();
+  std::vector<int> candidates(spec.precision().ladder().begin(), spec.precision().ladder().end());
+  absl::StatusOr<LadderProbe> probe = ProbeLadder(model, *first, candidates);
+  if (!probe.ok()) return probe.status();
+  run.ladder_probe = *probe;
+  return controller.AdoptPolicy(LadderPolicy(spec.precision(), probe->ladder));
 }
 
 }  // namespace
@@ -67,6 +100,14 @@ absl::StatusOr<RunResult> RunTraining(const v1::JobSpec& spec, int start_bits,
        .comm = options.comm,
        .reduction = {.timeout = options.comm_timeout}},
       &controller);
+  RunResult run;
+  if (precision.auto_ladder()) {
+    absl::StatusOr<int> bits = AdoptMeasuredLadder(spec, **model, data->train, controller, run);
+    if (!bits.ok()) return bits.status();
+    start_bits = *bits;
+    (*model)->precision().bits = start_bits;
+    if (observer != nullptr) observer->OnLadderProbe(*run.ladder_probe);
+  }
   const LrSchedule schedule(spec.optimizer().learning_rate(), spec.lr_schedule(), epochs);
   if (observer != nullptr) {
     observer->OnStart({.train_images = data->train.size(),
@@ -74,7 +115,6 @@ absl::StatusOr<RunResult> RunTraining(const v1::JobSpec& spec, int start_bits,
                        .parameters = (*model)->NumParameterElements()});
   }
 
-  RunResult run;
   // The precision-aware learning-rate schedule decays from the first FP32 epoch.
   std::optional<int> first_fp32_epoch;
   if (start_bits == kFp32Bits) first_fp32_epoch = 0;

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -13,6 +14,7 @@
 #include "muppet/v1/job.pb.h"
 #include "muppet/v1/spec.pb.h"
 #include "worker/comm/communicator.h"
+#include "worker/train/ladder_probe.h"
 #include "worker/train/trainer.h"
 
 namespace muppet {
@@ -30,13 +32,16 @@ class RunObserver : public TrainingObserver {
   virtual void OnStart(const RunStart& start) {}
   // After each epoch, evaluation included.
   virtual void OnEpochEnd(const EpochResult& result) {}
+  // When the hardware-aware ladder was measured, before the first epoch.
+  virtual void OnLadderProbe(const LadderProbe& probe) {}
 };
 
 struct RunResult {
   std::vector<EpochResult> epochs;
   double final_test_accuracy = 0;
-  double wall_seconds = 0;         // Data loading included.
-  std::vector<int> switch_epochs;  // First epoch at each new precision.
+  double wall_seconds = 0;                  // Data loading included.
+  std::vector<int> switch_epochs;           // First epoch at each new precision.
+  std::optional<LadderProbe> ladder_probe;  // With PrecisionPolicySpec.auto_ladder.
 };
 
 struct RunOptions {
@@ -49,7 +54,9 @@ struct RunOptions {
   absl::Duration comm_timeout = absl::Seconds(60);
 };
 
-// Trains `spec` (defaults applied, valid) starting at `start_bits`. `observer` may be null.
+// Trains `spec` (defaults applied, valid) starting at `start_bits`; with auto_ladder, the levels
+// are timed first and the controller adopts the measured ladder (ladder_probe.h), whose first
+// level (or FP32) replaces `start_bits`. `observer` may be null.
 // Errors: the dataset or model cannot be built (naming the file or field), training diverged,
 // the controller's, or data parallel a collective's (see Trainer::TrainEpoch).
 // The result the coordinator records for a run that succeeded.

@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "base/clock.h"
+#include "muppet/v1/spec.pb.h"
 #include "scheduler/precision_policy.h"
 #include "worker/comm/communicator.h"
 #include "worker/data/loader.h"
@@ -82,6 +83,12 @@ class PrecisionController {
   virtual bool NeedsGradients() const = 0;
   // Reports a policy epoch; returns the decision for the next. An error stops training.
   virtual absl::StatusOr<scheduler::Decision> EndPolicyEpoch(const PolicyEpochReport& report) = 0;
+  // Before the first epoch: replaces the policy by one of `spec` (the hardware-aware ladder's)
+  // and returns the precision of the first policy epoch. UNIMPLEMENTED where the policy is not
+  // this process's to change.
+  virtual absl::StatusOr<int> AdoptPolicy(const v1::PrecisionPolicySpec& spec) {
+    return absl::UnimplementedError("this precision controller cannot change its policy");
+  }
 };
 
 // Receives progress while an epoch trains.

@@ -1,0 +1,38 @@
+// The hardware-aware ladder (PrecisionPolicySpec.auto_ladder): which fixed-point levels train
+// faster than FP32 on this machine, measured on the job's own model and first batch before
+// training starts.
+#ifndef MUPPET_WORKER_TRAIN_LADDER_PROBE_H_
+#define MUPPET_WORKER_TRAIN_LADDER_PROBE_H_
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "worker/data/loader.h"
+#include "worker/models/model.h"
+
+namespace muppet {
+
+struct LevelSpeed {
+  int bits = 0;
+  double step_seconds = 0;     // The fastest timed training step at this level.
+  double speedup_vs_fp32 = 0;  // FP32's step time over this level's.
+  bool kept = false;           // Faster than FP32: on the ladder.
+};
+
+struct LadderProbe {
+  double fp32_step_seconds = 0;
+  std::vector<LevelSpeed> levels;  // In the candidates' order.
+  std::vector<int> ladder;         // The kept levels, in order; empty: FP32 only.
+};
+
+// Times `steps` training steps (forward, loss, backward; no update) of `model` on `batch` at
+// FP32 and at each of `candidates`, each after one untimed step (which also settles the
+// fixed-point routes), and keeps the levels whose fastest step beats FP32's. The model's
+// parameters and buffers are as before the probe; its precision's bits are restored, its
+// step counter advanced. Errors: training diverged at a level (naming it).
+absl::StatusOr<LadderProbe> ProbeLadder(Model& model, const Batch& batch,
+                                        const std::vector<int>& candidates, int steps = 3);
+
+}  // namespace muppet
+
+#endif  // MUPPET_WORKER_TRAIN_LADDER_PROBE_H_

@@ -1,0 +1,57 @@
+#include "worker/train/ladder_probe.h"
+
+#include "gtest/gtest.h"
+#include "worker/data/dataset.h"
+
+namespace muppet {
+namespace {
+
+TEST(LadderProbeTest, TimesEveryLevelKeepsTheFasterOnesAndLeavesTheModelAsItWas) {
+  v1::SyntheticDataset s;
+  s.set_channels(1);
+  s.set_height(12);
+  s.set_width(12);
+  s.set_classes(4);
+  s.set_train_size(64);
+  s.set_test_size(8);
+  const TrainTest data = MakeSynthetic(s, 5);
+  auto model = BuildModel(
+      {.name = "resnet20", .in_channels = 1, .height = 12, .width = 12, .num_classes = 4});
+  ASSERT_TRUE(model.ok()) << model.status();
+  std::vector<Tensor> before;
+  for (Parameter* p : (*model)->parameters()) before.push_back(p->value.Clone());
+  for (const auto& [name, t] : (*model)->buffers()) before.push_back(t->Clone());
+  (*model)->precision().bits = 14;
+
+  BatchLoader loader(data.train, Normalization::Of(data.train), {.batch_size = 32});
+  loader.StartEpoch(0);
+  absl::StatusOr<LadderProbe> probe = ProbeLadder(**model, *loader.Next(), {8, 12}, 2);
+  ASSERT_TRUE(probe.ok()) << probe.status();
+  EXPECT_GT(probe->fp32_step_seconds, 0);
+  ASSERT_EQ(probe->levels.size(), 2u);
+  std::vector<int> kept;
+  for (const LevelSpeed& l : probe->levels) {
+    EXPECT_GT(l.step_seconds, 0);
+    EXPECT_DOUBLE_EQ(l.speedup_vs_fp32, probe->fp32_step_seconds / l.step_seconds);
+    EXPECT_EQ(l.kept, l.speedup_vs_fp32 > 1);
+    if (l.kept) kept.push_back(l.bits);
+  }
+  EXPECT_EQ(probe->ladder, kept);
+  EXPECT_EQ((*model)->precision().bits, 14);
+  size_t i = 0;
+  for (Parameter* p : (*model)->parameters()) {
+    EXPECT_EQ(std::vector<float>(p->value.span().begin(), p->value.span().end()),
+              std::vector<float>(before[i].span().begin(), before[i].span().end()))
+        << p->name;
+    ++i;
+  }
+  for (const auto& [name, t] : (*model)->buffers()) {
+    EXPECT_EQ(std::vector<float>(t->span().begin(), t->span().end()),
+              std::vector<float>(before[i].span().begin(), before[i].span().end()))
+        << name;
+    ++i;
+  }
+}
+
+}  // namespace
+}  // namespace muppet
