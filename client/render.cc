@@ -54,8 +54,7 @@ std::string Epochs(const google::protobuf::RepeatedField<uint32_t>& epochs) {
 // What the worker's kernels run: "avx512, onednn avx512_core_bf16, int8 onednn-vnni".
 std::string Kernels(const v1::CpuInfo& cpu) {
   if (cpu.kernel_isa().empty()) return "-";  // A worker older than these fields.
-  return absl::StrCat(cpu.kernel_isa(), ", onednn ", cpu.onednn_isa(), ", int8 ",
-                      cpu.int8_route());
+  return absl::StrCat(cpu.kernel_isa(), ", onednn ", cpu.onednn_isa(), ", int8 ", cpu.int8_route());
 }
 
 }  // namespace
@@ -91,15 +90,15 @@ std::string WorkersTable(const std::vector<v1::WorkerInfo>& workers) {
     for (const v1::Device& d : w.devices()) (d.kind() == v1::DEVICE_KIND_CUDA ? cuda : cpu) += 1;
     std::string devices = absl::StrCat(cpu, " cpu");
     if (cuda > 0) absl::StrAppend(&devices, " + ", cuda, " cuda");
-    rows.push_back({w.worker_id(), w.worker_name(),
-                    absl::AsciiStrToLower(
-                        absl::string_view(v1::WorkerState_Name(w.state())).substr(13)),
-                    devices, absl::StrCat(w.free_devices()),
-                    w.job_ids().empty() ? "-" : absl::StrJoin(w.job_ids(), ","),
-                    absl::StrCat(w.cpu().cores(), " cores ",
-                                 w.cpu().isa_features().empty()
-                                     ? "" : absl::StrJoin(w.cpu().isa_features(), "/")),
-                    Kernels(w.cpu()), w.version()});
+    rows.push_back(
+        {w.worker_id(), w.worker_name(),
+         absl::AsciiStrToLower(absl::string_view(v1::WorkerState_Name(w.state())).substr(13)),
+         devices, absl::StrCat(w.free_devices()),
+         w.job_ids().empty() ? "-" : absl::StrJoin(w.job_ids(), ","),
+         absl::StrCat(
+             w.cpu().cores(), " cores ",
+             w.cpu().isa_features().empty() ? "" : absl::StrJoin(w.cpu().isa_features(), "/")),
+         Kernels(w.cpu()), w.version()});
   }
   return Table(rows);
 }
@@ -108,17 +107,16 @@ std::string JobDetails(const v1::Job& j) {
   const v1::JobProgress& p = j.progress();
   std::string out = absl::StrCat(
       "id:          ", j.id(), "\nname:        ", j.spec().name(),
-      "\nstate:       ", StateName(j.state()), "\nmodel:       ", j.spec().model().name(),
-      " on ", j.spec().dataset().name(), ", batch ", j.spec().batch_size(), ", ",
-      j.spec().epochs(), " epochs", "\nprecision:   ", PrecisionName(p.precision_bits()),
+      "\nstate:       ", StateName(j.state()), "\nmodel:       ", j.spec().model().name(), " on ",
+      j.spec().dataset().name(), ", batch ", j.spec().batch_size(), ", ", j.spec().epochs(),
+      " epochs", "\nprecision:   ", PrecisionName(p.precision_bits()),
       "\nepochs done: ", p.epochs_completed(), " (policy epochs)",
       "\nloss:        ", Optional(p.has_train_loss(), p.train_loss(), "%.4f"),
       "\naccuracy:    ", Optional(p.has_test_accuracy(), p.test_accuracy(), "%.4f"),
       "\nswitches at: ", Epochs(p.switch_epochs()),
       "\nworkers:     ", j.worker_ids().empty() ? "-" : absl::StrJoin(j.worker_ids(), ", "),
-      "\ncreated:     ", absl::FormatTime(absl::RFC3339_sec, FromProto(j.create_time()),
-                                          absl::LocalTimeZone()),
-      "\n");
+      "\ncreated:     ",
+      absl::FormatTime(absl::RFC3339_sec, FromProto(j.create_time()), absl::LocalTimeZone()), "\n");
   if (!j.reason().empty()) absl::StrAppend(&out, "reason:      ", j.reason(), "\n");
   if (j.has_result()) absl::StrAppend(&out, JobSummary(j));
   return out;
@@ -140,7 +138,9 @@ std::string JobSummary(const v1::Job& j) {
 }
 
 WatchDisplay::WatchDisplay(FILE* out, bool live, const v1::Job& job)
-    : out_(out), live_(live), epochs_(job.spec().epochs()),
+    : out_(out),
+      live_(live),
+      epochs_(job.spec().epochs()),
       bits_(job.progress().precision_bits()) {}
 
 void WatchDisplay::Line(const std::string& text) {
@@ -190,13 +190,16 @@ void WatchDisplay::OnEvent(const v1::JobEvent& e) {
     if (live_) {
       Draw();
     } else {
-      Line(absl::StrFormat("policy epoch %u (epoch %u) %s loss %.4f%s %.2f s", r.epoch(),
-                           r.metrics().train_epoch(), PrecisionName(r.precision_bits()),
-                           r.metrics().train_loss(),
-                           r.metrics().has_test_accuracy()
-                               ? absl::StrFormat(" accuracy %.4f", r.metrics().test_accuracy())
-                               : "",
-                           r.metrics().seconds()));
+      Line(absl::StrFormat(
+          "policy epoch %u (epoch %u) %s loss %.4f%s%s %.2f s", r.epoch(),
+          r.metrics().train_epoch(), PrecisionName(r.precision_bits()), r.metrics().train_loss(),
+          r.metrics().has_test_accuracy()
+              ? absl::StrFormat(" accuracy %.4f", r.metrics().test_accuracy())
+              : "",
+          r.metrics().has_rank_gradient_diversity()
+              ? absl::StrFormat(" rank-diversity %.3f", r.metrics().rank_gradient_diversity())
+              : "",
+          r.metrics().seconds()));
     }
   }
 }

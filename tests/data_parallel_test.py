@@ -83,6 +83,8 @@ class DataParallelServiceTest(unittest.TestCase):
         diversities = [e["epoch"]["metrics"].get("rank_gradient_diversity")
                        for e in events if "epoch" in e]
         self.assertTrue(diversities and all(d is not None and d > 0 for d in diversities))
+        self.assertRegex(muppetctl(self.coordinator.address, "watch", job_id).stdout,
+                         r"policy epoch 0 \(epoch 0\) fixed8 loss [0-9.]+ rank-diversity [0-9.]+")
 
     def test_kill9_of_a_rank_fails_the_job_naming_it_and_frees_both_workers(self):
         flags = [f for f in QUICK_JOB_FLAGS if not f.startswith("--epochs")]
