@@ -178,6 +178,16 @@ void WatchDisplay::OnEvent(const v1::JobEvent& e) {
     bits_ = s.to_bits();
     Line(absl::StrCat("precision switch at policy epoch ", s.epoch(), ": ",
                       PrecisionName(s.from_bits()), " -> ", PrecisionName(s.to_bits()), why));
+  } else if (e.has_ladder_choice()) {
+    const v1::LadderChoice& c = e.ladder_choice();
+    std::string levels;
+    for (const v1::LadderChoice::Level& l : c.levels()) {
+      absl::StrAppendFormat(&levels, " %s %u (%.2fx)", l.kept() ? "kept" : "dropped", l.bits(),
+                            l.speedup_vs_fp32());
+    }
+    bits_ = c.ladder().empty() ? 32 : c.ladder(0);
+    Line(absl::StrFormat("ladder measured against FP32 (%.1f ms a step):%s; starting at %s",
+                         c.fp32_step_seconds() * 1e3, levels, PrecisionName(bits_)));
   } else if (e.has_epoch()) {
     const v1::EpochReport& r = e.epoch();
     policy_epoch_ = r.epoch() + 1;

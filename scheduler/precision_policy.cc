@@ -192,6 +192,36 @@ absl::StatusOr<std::unique_ptr<PrecisionPolicy>> MakePolicy(const PrecisionPolic
   return std::make_unique<Policy>(std::move(state));
 }
 
+absl::StatusOr<PrecisionPolicySpec> MeasuredLadderSpec(const PrecisionPolicySpec& spec,
+                                                       const std::vector<int>& ladder) {
+  if (spec.kind() != PrecisionPolicySpec::KIND_MUPPET || !spec.auto_ladder()) {
+    return absl::InvalidArgumentError(
+        "ladder: the job's precision policy does not ask for the auto ladder");
+  }
+  int next = 0;  // Index into spec.ladder() of the next level `ladder` may take.
+  for (int bits : ladder) {
+    while (next < spec.ladder_size() && static_cast<int>(spec.ladder(next)) != bits) ++next;
+    if (next == spec.ladder_size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ladder: ", bits, " bits is not a level of the job's ladder, in order, after the last"));
+    }
+    ++next;
+  }
+  PrecisionPolicySpec measured;
+  if (ladder.empty()) {
+    measured.set_kind(PrecisionPolicySpec::KIND_FP32);
+    measured.set_rounding(spec.rounding());
+    measured.set_fixed_point_route(spec.fixed_point_route());
+  } else {
+    measured = spec;
+    measured.set_auto_ladder(false);
+    measured.clear_ladder();
+    for (int bits : ladder) measured.add_ladder(static_cast<uint32_t>(bits));
+  }
+  ApplyPrecisionDefaults(measured);
+  return measured;
+}
+
 absl::StatusOr<std::unique_ptr<PrecisionPolicy>> RestorePolicy(absl::string_view bytes) {
   PolicyState state;
   if (!state.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {

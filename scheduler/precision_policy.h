@@ -84,6 +84,13 @@ absl::StatusOr<std::unique_ptr<PrecisionPolicy>> MakePolicy(const v1::PrecisionP
 // policy state.
 absl::StatusOr<std::unique_ptr<PrecisionPolicy>> RestorePolicy(absl::string_view bytes);
 
+// The hardware-aware ladder's policy: `spec` (MUPPET with auto_ladder, defaults applied) climbing
+// only `ladder`, the levels measured faster than FP32, or FP32 when `ladder` is empty; defaults
+// applied. INVALID_ARGUMENT unless `spec` asks for the auto ladder and `ladder` is a subsequence
+// of its ladder.
+absl::StatusOr<v1::PrecisionPolicySpec> MeasuredLadderSpec(const v1::PrecisionPolicySpec& spec,
+                                                           const std::vector<int>& ladder);
+
 // T(j) = alpha + beta * exp(-lambda * j) for a MUPPET spec with defaults applied.
 double SwitchThreshold(const v1::PrecisionPolicySpec& spec, int64_t epoch);
 

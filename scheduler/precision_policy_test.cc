@@ -255,5 +255,36 @@ TEST(PolicyTest, RejectsInvalidSpecsAndStates) {
   EXPECT_EQ(RestorePolicy("").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(MeasuredLadderSpecTest, KeepsTheMeasuredLevelsOrFallsBackToFp32) {
+  v1::JobSpec job;
+  job.mutable_precision()->set_auto_ladder(true);
+  ApplyJobSpecDefaults(job);
+  const v1::PrecisionPolicySpec& spec = job.precision();
+  absl::StatusOr<v1::PrecisionPolicySpec> kept = MeasuredLadderSpec(spec, {8, 14});
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_FALSE(kept->auto_ladder());
+  EXPECT_EQ(std::vector<uint32_t>(kept->ladder().begin(), kept->ladder().end()),
+            (std::vector<uint32_t>{8, 14}));
+  absl::StatusOr<std::unique_ptr<PrecisionPolicy>> policy = MakePolicy(*kept);
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  EXPECT_EQ((*policy)->precision_bits(), 8);
+
+  absl::StatusOr<v1::PrecisionPolicySpec> none = MeasuredLadderSpec(spec, {});
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->kind(), v1::PrecisionPolicySpec::KIND_FP32);
+  policy = MakePolicy(*none);
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  EXPECT_EQ((*policy)->precision_bits(), kFp32Bits);
+
+  EXPECT_EQ(MeasuredLadderSpec(spec, {12, 8}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(MeasuredLadderSpec(spec, {10}).status().message(),
+              ::testing::HasSubstr("10 bits is not a level"));
+  v1::JobSpec fixed_ladder;
+  ApplyJobSpecDefaults(fixed_ladder);
+  EXPECT_THAT(MeasuredLadderSpec(fixed_ladder.precision(), {8}).status().message(),
+              ::testing::HasSubstr("does not ask for the auto ladder"));
+}
+
 }  // namespace
 }  // namespace muppet::scheduler

@@ -72,6 +72,7 @@ class Coordinator {
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request);
   absl::StatusOr<v1::ReportEpochResponse> ReportEpoch(const v1::ReportEpochRequest& request);
   absl::Status ReportResult(const v1::ReportResultRequest& request);
+  absl::StatusOr<v1::AdoptLadderResponse> AdoptLadder(const v1::AdoptLadderRequest& request);
 
   // Opens the assignment stream of a worker, replacing any older one, and queues again every
   // assignment the worker has not acknowledged. Returns the stream's generation.
@@ -115,6 +116,11 @@ class Coordinator {
 
   // A copy of the job for `change`: later edits go to the copy, committed with the change.
   StoredJob& Stage(Change& change, const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A worker's call about a job: INVALID_ARGUMENT for a missing id, NOT_FOUND for an unknown
+  // job; else the job.
+  absl::StatusOr<const StoredJob*> WorkerCallJob(const std::string& worker_id,
+                                                 const std::string& job_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::WorkerInfo& StageWorker(Change& change, const std::string& worker_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Appends an event to a staged job.
@@ -130,8 +136,8 @@ class Coordinator {
   // Commits `change` and applies it to the cache, metrics and waiting streams.
   absl::Status Apply(Change& change) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Devices taken by unfinished placed jobs, by worker id and device kind, as of `change`.
-  std::map<std::pair<std::string, v1::DeviceKind>, uint32_t> UsedDevices(
-      const Change& change) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::map<std::pair<std::string, v1::DeviceKind>, uint32_t> UsedDevices(const Change& change) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::Assignment MakeAssignment(const StoredJob& job, size_t worker_index) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UpdateCountMetrics() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -32,12 +32,6 @@ absl::StatusOr<v1::Job> Coordinator::SubmitJob(const v1::SubmitJobRequest& reque
   v1::JobSpec spec = request.spec();
   ApplyJobSpecDefaults(spec);
   if (absl::Status s = ValidateJobSpec(spec); !s.ok()) return s;
-  if (spec.precision().auto_ladder()) {
-    // The ladder would be measured by rank 0 after placement, but the policy lives here.
-    return absl::InvalidArgumentError(
-        "spec.precision.auto_ladder: not supported by the service yet; muppet-train "
-        "--ladder=auto measures the ladder on one machine");
-  }
   absl::StatusOr<std::unique_ptr<scheduler::PrecisionPolicy>> policy =
       scheduler::MakePolicy(spec.precision());
   if (!policy.ok()) return policy.status();

@@ -1,5 +1,3 @@
-#include "server/coordinator.h"
-
 #include <algorithm>
 #include <utility>
 
@@ -7,6 +5,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "proto/spec_validation.h"
+#include "server/coordinator.h"
 #include "server/coordinator_internal.h"
 
 // Coordinator: the WorkerService side.
@@ -30,9 +29,9 @@ absl::StatusOr<Coordinator::WorkerEntry*> Coordinator::ActiveWorker(const std::s
 absl::StatusOr<v1::RegisterWorkerResponse> Coordinator::RegisterWorker(
     const v1::RegisterWorkerRequest& request) {
   if (!IsToken(request.worker_name(), kMaxWorkerName, "._-")) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "worker_name: must be 1 to 253 characters from [A-Za-z0-9._-], got \"",
-        request.worker_name(), "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("worker_name: must be 1 to 253 characters from [A-Za-z0-9._-], got \"",
+                     request.worker_name(), "\""));
   }
   if (request.devices().empty()) {
     return absl::InvalidArgumentError("devices: at least one device is required");
@@ -116,14 +115,11 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::Heartbeat
 
 absl::StatusOr<v1::ReportEpochResponse> Coordinator::ReportEpoch(
     const v1::ReportEpochRequest& request) {
-  if (absl::Status s = RequireId("worker_id", request.worker_id()); !s.ok()) return s;
-  if (absl::Status s = RequireId("job_id", request.job_id()); !s.ok()) return s;
   absl::MutexLock lock(&mu_);
-  const auto it = jobs_.find(request.job_id());
-  if (it == jobs_.end()) {
-    return absl::NotFoundError(absl::StrCat("job ", request.job_id(), " not found"));
-  }
-  const internal::JobRecord& record = it->second.record;
+  absl::StatusOr<const StoredJob*> found = WorkerCallJob(request.worker_id(), request.job_id());
+  if (!found.ok()) return found.status();
+  const StoredJob& stored = **found;
+  const internal::JobRecord& record = stored.record;
   const v1::Job& j = record.job();
   if (j.state() == v1::JOB_STATE_CANCELLED || j.state() == v1::JOB_STATE_FAILED) {
     v1::ReportEpochResponse stop;
@@ -163,7 +159,7 @@ absl::StatusOr<v1::ReportEpochResponse> Coordinator::ReportEpoch(
                                   .window_sum_squared_norm = g.window_sum_squared_norm(),
                                   .elements = static_cast<int64_t>(g.elements())});
   }
-  const std::string state_before = it->second.policy_state;
+  const std::string state_before = stored.policy_state;
   absl::StatusOr<scheduler::Decision> decision = policy.Observe(observed);
   if (!decision.ok()) return decision.status();
 
@@ -214,9 +210,61 @@ absl::StatusOr<v1::ReportEpochResponse> Coordinator::ReportEpoch(
   return response;
 }
 
+absl::StatusOr<const StoredJob*> Coordinator::WorkerCallJob(const std::string& worker_id,
+                                                            const std::string& job_id) {
+  if (absl::Status s = RequireId("worker_id", worker_id); !s.ok()) return s;
+  if (absl::Status s = RequireId("job_id", job_id); !s.ok()) return s;
+  const auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
+  return &it->second;
+}
+
+absl::StatusOr<v1::AdoptLadderResponse> Coordinator::AdoptLadder(
+    const v1::AdoptLadderRequest& request) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<const StoredJob*> found = WorkerCallJob(request.worker_id(), request.job_id());
+  if (!found.ok()) return found.status();
+  const StoredJob& stored = **found;
+  const v1::Job& j = stored.record.job();
+  if (IsFinal(j.state()) || j.worker_ids().empty() || j.worker_ids(0) != request.worker_id()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "job ", j.id(), " is not running with worker ", request.worker_id(), " as rank 0"));
+  }
+  const std::vector<int> ladder(request.choice().ladder().begin(), request.choice().ladder().end());
+  absl::StatusOr<v1::PrecisionPolicySpec> measured =
+      scheduler::MeasuredLadderSpec(j.spec().precision(), ladder);
+  if (!measured.ok()) {
+    return j.spec().precision().auto_ladder()
+               ? absl::InvalidArgumentError(absl::StrCat("choice.", measured.status().message()))
+               : absl::FailedPreconditionError(absl::StrCat(
+                     "job ", j.id(), ": its precision policy does not ask for the auto ladder"));
+  }
+  absl::StatusOr<std::unique_ptr<scheduler::PrecisionPolicy>> policy =
+      scheduler::MakePolicy(*measured);
+  if (!policy.ok()) return policy.status();
+  v1::AdoptLadderResponse response;
+  response.set_start_precision_bits(static_cast<uint32_t>((*policy)->precision_bits()));
+  const std::string current = policies_.at(j.id())->SerializeState();
+  if (current == (*policy)->SerializeState()) return response;  // A retry.
+  // Only the submitted policy, untouched, may be replaced: once, before any report.
+  absl::StatusOr<std::unique_ptr<scheduler::PrecisionPolicy>> submitted =
+      scheduler::MakePolicy(j.spec().precision());
+  if (!submitted.ok()) return submitted.status();
+  if (current != (*submitted)->SerializeState()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "job ", j.id(), ": the ladder is adopted once, before the first policy epoch report"));
+  }
+  Change change;
+  StoredJob& job = Stage(change, j.id());
+  job.policy_state = (*policy)->SerializeState();
+  job.record.mutable_job()->mutable_progress()->set_precision_bits(response.start_precision_bits());
+  *AddEvent(change, job).mutable_ladder_choice() = request.choice();
+  if (absl::Status s = Apply(change); !s.ok()) return s;
+  policies_[j.id()] = *std::move(policy);
+  return response;
+}
+
 absl::Status Coordinator::ReportResult(const v1::ReportResultRequest& request) {
-  if (absl::Status s = RequireId("worker_id", request.worker_id()); !s.ok()) return s;
-  if (absl::Status s = RequireId("job_id", request.job_id()); !s.ok()) return s;
   if (request.succeeded() && !request.has_result()) {
     return absl::InvalidArgumentError("result: required when succeeded is true");
   }
@@ -224,11 +272,10 @@ absl::Status Coordinator::ReportResult(const v1::ReportResultRequest& request) {
     return absl::InvalidArgumentError("error: required when succeeded is false");
   }
   absl::MutexLock lock(&mu_);
-  const auto it = jobs_.find(request.job_id());
-  if (it == jobs_.end()) {
-    return absl::NotFoundError(absl::StrCat("job ", request.job_id(), " not found"));
-  }
-  const v1::Job& j = it->second.record.job();
+  absl::StatusOr<const StoredJob*> found = WorkerCallJob(request.worker_id(), request.job_id());
+  if (!found.ok()) return found.status();
+  const StoredJob& stored = **found;
+  const v1::Job& j = stored.record.job();
   if (std::find(j.worker_ids().begin(), j.worker_ids().end(), request.worker_id()) ==
       j.worker_ids().end()) {
     return absl::FailedPreconditionError(
@@ -302,13 +349,13 @@ absl::StatusOr<std::vector<v1::AssignmentEvent>> Coordinator::NextAssignments(
     const auto it = workers_.find(worker_id);
     if (it == workers_.end() || it->second.info.state() != v1::WORKER_STATE_ACTIVE ||
         it->second.stream_generation != generation) {
-      return absl::CancelledError("a newer assignment stream replaced this one, or the worker "
-                                  "was lost");
+      return absl::CancelledError(
+          "a newer assignment stream replaced this one, or the worker "
+          "was lost");
     }
     if (!it->second.outbox.empty()) {
-      std::vector<v1::AssignmentEvent> events(
-          std::make_move_iterator(it->second.outbox.begin()),
-          std::make_move_iterator(it->second.outbox.end()));
+      std::vector<v1::AssignmentEvent> events(std::make_move_iterator(it->second.outbox.begin()),
+                                              std::make_move_iterator(it->second.outbox.end()));
       it->second.outbox.clear();
       return events;
     }

@@ -43,16 +43,16 @@ class ServerTest : public ::testing::Test {
  protected:
   void Start(const std::string& db, const std::string& token = "",
              absl::Duration lease = absl::Seconds(30)) {
-    ServerOptions options{.listen = "127.0.0.1:0", .metrics_listen = "127.0.0.1:0",
-                          .db_path = db, .token = token};
+    ServerOptions options{
+        .listen = "127.0.0.1:0", .metrics_listen = "127.0.0.1:0", .db_path = db, .token = token};
     options.coordinator.heartbeat_interval = lease / 4;
     options.coordinator.lease = lease;
     auto server = CoordinatorServer::Start(options, &log_);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     const std::string address = absl::StrCat("127.0.0.1:", server_->port());
-    client_ = std::make_unique<client::Client>(client::ClientOptions{.server = address,
-                                                                     .token = token});
+    client_ =
+        std::make_unique<client::Client>(client::ClientOptions{.server = address, .token = token});
     auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
     workers_ = v1::WorkerService::NewStub(channel);
     rendezvous_ = v1::RendezvousService::NewStub(channel);
@@ -138,12 +138,10 @@ TEST_F(ServerTest, SubmitGetListAndBadInput) {
   EXPECT_EQ(client_->SubmitJob(SwitchingSpec(), "req-1")->id(), job->id());
   v1::JobSpec other = SwitchingSpec();
   other.set_epochs(11);
-  EXPECT_EQ(client_->SubmitJob(other, "req-1").status().code(),
-            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(client_->SubmitJob(other, "req-1").status().code(), absl::StatusCode::kAlreadyExists);
 
   EXPECT_EQ(client_->GetJob(job->id())->id(), job->id());
-  EXPECT_EQ(client_->GetJob("job-0000000000000000").status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(client_->GetJob("job-0000000000000000").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(client_->GetJob("").status().code(), absl::StatusCode::kInvalidArgument);
 
   v1::JobSpec bad = SwitchingSpec();
@@ -225,10 +223,8 @@ TEST_F(ServerTest, EveryKindOfSpecViolationIsInvalidArgumentNamingTheField) {
       {[](v1::JobSpec& s) { s.mutable_precision()->set_ladder(0, 17); },
        "spec.precision.ladder[0]"},
       {[](v1::JobSpec& s) { s.mutable_precision()->set_alpha(0); }, "spec.precision.alpha"},
-      {[](v1::JobSpec& s) { s.mutable_precision()->set_patience(0); },
-       "spec.precision.patience"},
-      {[](v1::JobSpec& s) { s.mutable_resources()->set_workers(2048); },
-       "spec.resources.workers"},
+      {[](v1::JobSpec& s) { s.mutable_precision()->set_patience(0); }, "spec.precision.patience"},
+      {[](v1::JobSpec& s) { s.mutable_resources()->set_workers(2048); }, "spec.resources.workers"},
       {[](v1::JobSpec& s) { s.set_checkpoint_interval_epochs(11); },
        "spec.checkpoint_interval_epochs"},
       {[](v1::JobSpec& s) { s.set_priority(1001); }, "spec.priority"},
@@ -339,6 +335,58 @@ TEST_F(ServerTest, AWorkerRunsAJobThroughAPrecisionSwitch) {
   EXPECT_EQ((*listed)[0].worker_name(), "host-a");
   EXPECT_EQ((*listed)[0].state(), v1::WORKER_STATE_ACTIVE);
   EXPECT_EQ((*listed)[0].free_devices(), 1u);
+}
+
+TEST_F(ServerTest, RankZeroAdoptsAMeasuredLadderOnceBeforeTheFirstReport) {
+  Start(TempDb("ladder.db"));
+  v1::JobSpec spec = SwitchingSpec();
+  spec.mutable_precision()->clear_ladder();  // The default 8, 12, 14, 16.
+  spec.mutable_precision()->set_auto_ladder(true);
+  auto job = client_->SubmitJob(spec);
+  ASSERT_TRUE(job.ok()) << job.status();
+  auto plain = client_->SubmitJob(SwitchingSpec());
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  const std::string worker = Register("host-a", 2);
+  NextAssignment(worker);
+
+  const auto adopt = [&](const std::string& w, const std::string& j, std::vector<uint32_t> ladder,
+                         v1::AdoptLadderResponse* out) {
+    v1::AdoptLadderRequest request;
+    request.set_worker_id(w);
+    request.set_job_id(j);
+    request.mutable_choice()->set_fp32_step_seconds(0.1);
+    for (uint32_t bits : {8u, 12u, 14u, 16u}) {
+      v1::LadderChoice::Level& l = *request.mutable_choice()->add_levels();
+      l.set_bits(bits);
+      l.set_kept(std::count(ladder.begin(), ladder.end(), bits) > 0);
+    }
+    for (uint32_t bits : ladder) request.mutable_choice()->add_ladder(bits);
+    grpc::ClientContext ctx;
+    return workers_->AdoptLadder(&ctx, request, out);
+  };
+  v1::AdoptLadderResponse r;
+  EXPECT_EQ(adopt(worker, job->id(), {10}, &r).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(adopt("wrk-0000000000000000", job->id(), {12}, &r).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(adopt(worker, plain->id(), {8}, &r).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  ASSERT_TRUE(adopt(worker, job->id(), {12, 16}, &r).ok());
+  EXPECT_EQ(r.start_precision_bits(), 12u);
+  ASSERT_TRUE(adopt(worker, job->id(), {12, 16}, &r).ok());  // A retry: the same answer.
+  EXPECT_EQ(r.start_precision_bits(), 12u);
+  EXPECT_EQ(adopt(worker, job->id(), {8}, &r).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(client_->GetJob(job->id())->progress().precision_bits(), 12u);
+
+  // The policy now climbs the adopted ladder: the first report must be at 12 bits.
+  v1::ReportEpochResponse report;
+  EXPECT_EQ(Report(worker, job->id(), 0, 8, 1, 1, &report).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  ASSERT_TRUE(Report(worker, job->id(), 0, 12, 1, 1, &report).ok());
+  const std::vector<v1::JobEvent> events = History(job->id(), 3);
+  ASSERT_GE(events.size(), 2u);
+  EXPECT_TRUE(std::any_of(events.begin(), events.end(), [](const v1::JobEvent& e) {
+    return e.has_ladder_choice() && e.ladder_choice().ladder_size() == 2;
+  }));
 }
 
 TEST_F(ServerTest, GangPlacementWaitsForEnoughWorkers) {

@@ -124,6 +124,13 @@ grpc::Status WorkerServiceImpl::ReportEpoch(grpc::ServerContext* ctx,
                [&] { return Fill(c_.coordinator->ReportEpoch(*request), response); });
 }
 
+grpc::Status WorkerServiceImpl::AdoptLadder(grpc::ServerContext* ctx,
+                                            const v1::AdoptLadderRequest* request,
+                                            v1::AdoptLadderResponse* response) {
+  return Unary(c_, ctx, "AdoptLadder",
+               [&] { return Fill(c_.coordinator->AdoptLadder(*request), response); });
+}
+
 grpc::Status WorkerServiceImpl::ReportResult(grpc::ServerContext* ctx,
                                              const v1::ReportResultRequest* request,
                                              v1::ReportResultResponse* response) {

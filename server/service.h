@@ -62,6 +62,8 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
                            v1::ReportEpochResponse* response) override;
   grpc::Status ReportResult(grpc::ServerContext* ctx, const v1::ReportResultRequest* request,
                             v1::ReportResultResponse* response) override;
+  grpc::Status AdoptLadder(grpc::ServerContext* ctx, const v1::AdoptLadderRequest* request,
+                           v1::AdoptLadderResponse* response) override;
 
  private:
   const ServiceContext c_;

@@ -98,6 +98,26 @@ class ServiceTest(unittest.TestCase):
         self.assertAlmostEqual(job["result"]["test_accuracy"], local_final["test_accuracy"],
                                places=9)
 
+    def test_the_auto_ladder_is_measured_by_the_worker_and_adopted_by_the_policy(self):
+        coordinator = self.start()
+        self.worker(coordinator.address)
+        flags = [f for f in QUICK_JOB_FLAGS if not f.startswith("--ladder")] + ["--ladder=auto"]
+        result = muppetctl(coordinator.address, "submit", *flags, "--watch")
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertIn("ladder measured against FP32", result.stdout)
+        job_id = result.stdout.split()[1]
+        events = [json.loads(line) for line in
+                  muppetctl(coordinator.address, "--output=json", "watch", job_id)
+                  .stdout.splitlines()]
+        choices = [e["ladder_choice"] for e in events if "ladder_choice" in e]
+        self.assertEqual(len(choices), 1)
+        levels = choices[0]["levels"]
+        self.assertEqual([l["bits"] for l in levels], [8, 12, 14, 16])
+        kept = [l["bits"] for l in levels if l.get("kept")]
+        self.assertEqual(choices[0].get("ladder", []), kept)
+        epochs = [e["epoch"] for e in events if "epoch" in e]
+        self.assertEqual(epochs[0].get("precision_bits"), kept[0] if kept else 32)
+
     def test_kill9_loses_no_acknowledged_job_or_event(self):
         coordinator = self.start(port=harness.free_port())
         # A running job, which will be far enough in to have several epoch events...
@@ -172,11 +192,6 @@ class ServiceTest(unittest.TestCase):
         result = muppetctl(address, "submit", f"--file={os.path.join(self.tmp, 'none.yaml')}")
         self.assertEqual(result.returncode, 2)
         self.assertIn("none.yaml: cannot read", result.stderr)
-
-        result = muppetctl(address, "submit", "--model=lenet5", "--ladder=auto")
-        self.assertEqual(result.returncode, 1)
-        self.assertIn("INVALID_ARGUMENT", result.stderr)
-        self.assertIn("spec.precision.auto_ladder: not supported by the service yet", result.stderr)
 
         result = muppetctl(address, "get", "job-0000000000000000")
         self.assertEqual(result.returncode, 1)

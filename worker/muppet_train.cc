@@ -118,7 +118,7 @@ RankResult RunRank(const v1::JobSpec& spec, int rank, int threads, comm::Store& 
     result.run = policy.status();
     return result;
   }
-  LocalPolicyController controller(*std::move(policy));
+  LocalPolicyController controller(*std::move(policy), spec.precision());
   result.policy_text = scheduler::PolicyText(spec.precision());
   std::optional<Console> console;
   if (with_console) console.emplace(spec, result.policy_text, controller.precision_bits());
@@ -150,9 +150,6 @@ int Run() {
   if (nproc < 1 || nproc > 64)
     return Fail(absl::StrCat("--nproc: must be in [1, 64], got ", nproc));
   flags.devices_per_worker = nproc;
-  if (nproc > 1 && flags.ladder == "auto") {
-    return Fail("--ladder=auto: measured on one rank only; use it without --nproc");
-  }
   absl::StatusOr<v1::JobSpec> spec = SpecFromFlags(flags);
   if (!spec.ok()) {
     return Fail(

@@ -18,6 +18,20 @@ RemotePrecisionController::RemotePrecisionController(v1::WorkerService::Stub& st
       bits_(start_bits),
       cancel_(cancel) {}
 
+absl::StatusOr<int> RemotePrecisionController::AdoptLadder(const LadderProbe& probe) {
+  v1::AdoptLadderRequest request;
+  request.set_worker_id(worker_id_);
+  request.set_job_id(job_id_);
+  *request.mutable_choice() = ToProto(probe);
+  v1::AdoptLadderResponse response;
+  const absl::Status s = CallWithRetry(retry_, &cancel_, [&] {
+    return FromGrpc(stub_.AdoptLadder(retry_.Context().get(), request, &response));
+  });
+  if (!s.ok()) return absl::Status(s.code(), absl::StrCat("adopting the ladder: ", s.message()));
+  bits_ = static_cast<int>(response.start_precision_bits());
+  return bits_;
+}
+
 bool RemotePrecisionController::NeedsGradients() const { return muppet_ && bits_ != kFp32Bits; }
 
 absl::StatusOr<scheduler::Decision> RemotePrecisionController::EndPolicyEpoch(

@@ -29,6 +29,9 @@ class RemotePrecisionController : public PrecisionController {
   // CANCELLED when the coordinator says stop; the coordinator's error otherwise.
   absl::StatusOr<scheduler::Decision> EndPolicyEpoch(const PolicyEpochReport& report) override;
 
+  // Sends AdoptLadder (retried); the coordinator's error otherwise.
+  absl::StatusOr<int> AdoptLadder(const LadderProbe& probe) override;
+
   // The test accuracy of an evaluation at the end of a training epoch. With policy epochs
   // shorter than an epoch, the next report carries it (once).
   void OnEvaluated(double test_accuracy) { pending_test_accuracy_ = test_accuracy; }

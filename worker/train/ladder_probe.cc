@@ -62,4 +62,18 @@ absl::StatusOr<LadderProbe> ProbeLadder(Model& model, const Batch& batch,
   return probe;
 }
 
+v1::LadderChoice ToProto(const LadderProbe& probe) {
+  v1::LadderChoice choice;
+  choice.set_fp32_step_seconds(probe.fp32_step_seconds);
+  for (const LevelSpeed& l : probe.levels) {
+    v1::LadderChoice::Level& level = *choice.add_levels();
+    level.set_bits(static_cast<uint32_t>(l.bits));
+    level.set_step_seconds(l.step_seconds);
+    level.set_speedup_vs_fp32(l.speedup_vs_fp32);
+    level.set_kept(l.kept);
+  }
+  for (int bits : probe.ladder) choice.add_ladder(static_cast<uint32_t>(bits));
+  return choice;
+}
+
 }  // namespace muppet

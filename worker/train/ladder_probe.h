@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "muppet/v1/job.pb.h"
 #include "worker/data/loader.h"
 #include "worker/models/model.h"
 
@@ -32,6 +33,9 @@ struct LadderProbe {
 // step counter advanced. Errors: training diverged at a level (naming it).
 absl::StatusOr<LadderProbe> ProbeLadder(Model& model, const Batch& batch,
                                         const std::vector<int>& candidates, int steps = 3);
+
+// The probe as the coordinator records it (a LadderChoice event).
+v1::LadderChoice ToProto(const LadderProbe& probe);
 
 }  // namespace muppet
 

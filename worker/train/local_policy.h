@@ -12,8 +12,10 @@ namespace muppet {
 
 class LocalPolicyController : public PrecisionController {
  public:
-  explicit LocalPolicyController(std::unique_ptr<scheduler::PrecisionPolicy> policy)
-      : policy_(std::move(policy)) {}
+  // `spec` is the policy's (with defaults applied), for the hardware-aware ladder.
+  LocalPolicyController(std::unique_ptr<scheduler::PrecisionPolicy> policy,
+                        v1::PrecisionPolicySpec spec)
+      : policy_(std::move(policy)), spec_(std::move(spec)) {}
 
   bool NeedsGradients() const override { return policy_->NeedsGradients(); }
 
@@ -21,11 +23,15 @@ class LocalPolicyController : public PrecisionController {
     return policy_->Observe({.epoch = report.epoch, .gradients = report.gradients});
   }
 
-  absl::StatusOr<int> AdoptPolicy(const v1::PrecisionPolicySpec& spec) override {
+  absl::StatusOr<int> AdoptLadder(const LadderProbe& probe) override {
+    absl::StatusOr<v1::PrecisionPolicySpec> measured =
+        scheduler::MeasuredLadderSpec(spec_, probe.ladder);
+    if (!measured.ok()) return measured.status();
     absl::StatusOr<std::unique_ptr<scheduler::PrecisionPolicy>> policy =
-        scheduler::MakePolicy(spec);
+        scheduler::MakePolicy(*measured);
     if (!policy.ok()) return policy.status();
     policy_ = *std::move(policy);
+    spec_ = *std::move(measured);
     return policy_->precision_bits();
   }
 
@@ -34,6 +40,7 @@ class LocalPolicyController : public PrecisionController {
 
  private:
   std::unique_ptr<scheduler::PrecisionPolicy> policy_;
+  v1::PrecisionPolicySpec spec_;
 };
 
 }  // namespace muppet

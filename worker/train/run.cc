@@ -23,36 +23,34 @@ FixedPointRoute RouteOf(v1::FixedPointRoute route) {
   }
 }
 
-// The policy of `p` climbing only `ladder` (MUPPET), or FP32 when it is empty.
-v1::PrecisionPolicySpec LadderPolicy(const v1::PrecisionPolicySpec& p,
-                                     const std::vector<int>& ladder) {
-  if (ladder.empty()) {
-    v1::PrecisionPolicySpec fp32;
-    fp32.set_kind(v1::PrecisionPolicySpec::KIND_FP32);
-    fp32.set_rounding(p.rounding());
-    fp32.set_fixed_point_route(p.fixed_point_route());
-    return fp32;
-  }
-  v1::PrecisionPolicySpec adopted = p;
-  adopted.set_auto_ladder(false);
-  adopted.clear_ladder();
-  for (int bits : ladder) adopted.add_ladder(static_cast<uint32_t>(bits));
-  return adopted;
-}
-
-// Times the spec's ladder on the first batch, gives the controller the policy of the levels
-// faster than FP32, and returns the first policy epoch's precision.
+// Times the spec's ladder on the first batch and has the controller adopt the levels faster
+// than FP32; returns the first policy epoch's precision. Data parallel, rank 0 measures and
+// adopts, and every rank gets its answer (or its error's code).
 absl::StatusOr<int> AdoptMeasuredLadder(const v1::JobSpec& spec, Model& model, const Dataset& train,
-                                        PrecisionController& controller, RunResult& run) {
-  BatchLoader loader(train, Normalization::Of(train),
-                     {.batch_size = spec.batch_size(), .shuffle = false});
-  loader.StartEpoch(0);
-  const Batch* first = loader.Next();
-  std::vector<int> candidates(spec.precision().ladder().begin(), spec.precision().ladder().end());
-  absl::StatusOr<LadderProbe> probe = ProbeLadder(model, *first, candidates);
-  if (!probe.ok()) return probe.status();
-  run.ladder_probe = *probe;
-  return controller.AdoptPolicy(LadderPolicy(spec.precision(), probe->ladder));
+                                        PrecisionController& controller, comm::Communicator* comm,
+                                        absl::Duration timeout, RunResult& run) {
+  absl::StatusOr<int> bits = absl::UnknownError("not adopted");
+  if (comm == nullptr || comm->rank() == 0) {
+    BatchLoader loader(train, Normalization::Of(train),
+                       {.batch_size = spec.batch_size(), .shuffle = false});
+    loader.StartEpoch(0);
+    std::vector<int> candidates(spec.precision().ladder().begin(), spec.precision().ladder().end());
+    absl::StatusOr<LadderProbe> probe = ProbeLadder(model, *loader.Next(), candidates);
+    bits = probe.ok() ? controller.AdoptLadder(*probe) : probe.status();
+    if (probe.ok()) run.ladder_probe = *probe;
+  }
+  if (comm == nullptr || comm->size() == 1) return bits;
+  int64_t shared[2] = {static_cast<int64_t>(bits.status().code()), bits.ok() ? *bits : 0};
+  if (absl::Status s = comm->Broadcast(std::as_writable_bytes(std::span(shared)), 0, timeout);
+      !s.ok()) {
+    return s;
+  }
+  if (comm->rank() == 0) return bits;
+  if (shared[0] != 0) {
+    return absl::Status(static_cast<absl::StatusCode>(shared[0]),
+                        "rank 0 could not measure or adopt the ladder");
+  }
+  return static_cast<int>(shared[1]);
 }
 
 }  // namespace
@@ -102,11 +100,12 @@ absl::StatusOr<RunResult> RunTraining(const v1::JobSpec& spec, int start_bits,
       &controller);
   RunResult run;
   if (precision.auto_ladder()) {
-    absl::StatusOr<int> bits = AdoptMeasuredLadder(spec, **model, data->train, controller, run);
+    absl::StatusOr<int> bits = AdoptMeasuredLadder(spec, **model, data->train, controller,
+                                                   options.comm, options.comm_timeout, run);
     if (!bits.ok()) return bits.status();
     start_bits = *bits;
     (*model)->precision().bits = start_bits;
-    if (observer != nullptr) observer->OnLadderProbe(*run.ladder_probe);
+    if (observer != nullptr && run.ladder_probe) observer->OnLadderProbe(*run.ladder_probe);
   }
   const LrSchedule schedule(spec.optimizer().learning_rate(), spec.lr_schedule(), epochs);
   if (observer != nullptr) {

@@ -14,7 +14,6 @@
 
 #include "absl/status/statusor.h"
 #include "base/clock.h"
-#include "muppet/v1/spec.pb.h"
 #include "scheduler/precision_policy.h"
 #include "worker/comm/communicator.h"
 #include "worker/data/loader.h"
@@ -23,6 +22,7 @@
 #include "worker/optim/sgd.h"
 #include "worker/train/gradient_reducer.h"
 #include "worker/train/gradient_window.h"
+#include "worker/train/ladder_probe.h"
 
 namespace muppet {
 
@@ -83,11 +83,11 @@ class PrecisionController {
   virtual bool NeedsGradients() const = 0;
   // Reports a policy epoch; returns the decision for the next. An error stops training.
   virtual absl::StatusOr<scheduler::Decision> EndPolicyEpoch(const PolicyEpochReport& report) = 0;
-  // Before the first epoch: replaces the policy by one of `spec` (the hardware-aware ladder's)
-  // and returns the precision of the first policy epoch. UNIMPLEMENTED where the policy is not
-  // this process's to change.
-  virtual absl::StatusOr<int> AdoptPolicy(const v1::PrecisionPolicySpec& spec) {
-    return absl::UnimplementedError("this precision controller cannot change its policy");
+  // Before the first epoch, with the hardware-aware ladder: has the policy climb the levels
+  // `probe` kept (FP32 if none) and returns the first policy epoch's precision. UNIMPLEMENTED
+  // for a controller without a ladder to change.
+  virtual absl::StatusOr<int> AdoptLadder(const LadderProbe& probe) {
+    return absl::UnimplementedError("this precision controller has no ladder to adopt");
   }
 };
 
