@@ -1,7 +1,7 @@
 // The agent's half of data-parallel jobs: a process per local rank (muppet-rank), watched until
 // all have ended, and one report of how the job ended on this worker.
+#include <fcntl.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -35,13 +35,17 @@ class JobDirectory {
   std::string path_;
 };
 
-absl::Status WriteFile(const std::string& path, const std::string& bytes, mode_t mode) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << bytes;
-  out.close();
-  if (!out || chmod(path.c_str(), mode) != 0) {
-    return absl::InternalError(absl::StrCat("cannot write \"", path, "\""));
+// Writes `bytes` to a new file that only this user may read (the token is among them).
+absl::Status WritePrivateFile(const std::string& path, const std::string& bytes) {
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  bool ok = fd >= 0;
+  for (size_t done = 0; ok && done < bytes.size();) {
+    const ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
+    ok = n > 0;
+    if (ok) done += static_cast<size_t>(n);
   }
+  if (fd >= 0 && close(fd) != 0) ok = false;
+  if (!ok) return absl::InternalError(absl::StrCat("cannot write \"", path, "\""));
   return absl::OkStatus();
 }
 
@@ -66,14 +70,15 @@ v1::ReportResultRequest Agent::TrainInRankProcesses(JobRun* run, const v1::Assig
   const JobDirectory dir;
   const std::string assignment_path = dir.path() + "/assignment.pb";
   const std::string token_path = dir.path() + "/token";
-  if (absl::Status s = dir.path().empty() ? absl::InternalError("cannot create a job directory")
-                                          : WriteFile(assignment_path, a.SerializeAsString(), 0600);
+  if (absl::Status s = dir.path().empty()
+                           ? absl::InternalError("cannot create a job directory")
+                           : WritePrivateFile(assignment_path, a.SerializeAsString());
       !s.ok()) {
     failed.set_error(std::string(s.message()));
     return failed;
   }
   if (!options_.retry.token.empty()) {
-    if (absl::Status s = WriteFile(token_path, options_.retry.token, 0600); !s.ok()) {
+    if (absl::Status s = WritePrivateFile(token_path, options_.retry.token); !s.ok()) {
       failed.set_error(std::string(s.message()));
       return failed;
     }
