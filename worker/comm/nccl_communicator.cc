@@ -75,10 +75,9 @@ class NcclCommunicator final : public Communicator {
   absl::StatusOr<std::vector<std::string>> AllGather(absl::string_view value,
                                                      absl::Duration timeout) override {
     // Lengths first, then every value padded to the longest, staged through device memory.
-    const size_t longest_own = value.size();
     if (absl::Status s = Scratch(sizeof(int64_t) * size_); !s.ok()) return s;
     int64_t* lengths = static_cast<int64_t*>(scratch_);
-    const int64_t mine = static_cast<int64_t>(longest_own);
+    const int64_t mine = static_cast<int64_t>(value.size());
     MUPPET_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(lengths, 0, sizeof(int64_t) * size_, stream_));
     MUPPET_CUDA_RETURN_IF_ERROR(
         cudaMemcpyAsync(lengths + rank_, &mine, sizeof(mine), cudaMemcpyHostToDevice, stream_));

@@ -1,5 +1,6 @@
 #include "worker/train/rank_sync.h"
 
+#include <algorithm>
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
@@ -43,27 +44,20 @@ absl::Status AgreeToContinue(comm::Communicator& comm, const absl::Status& local
   return absl::OkStatus();
 }
 
-absl::Status SumOverRanks(comm::Communicator& comm, std::span<double> values,
-                          absl::Duration timeout) {
-  return comm.AllReduce(values, comm::ReduceOp::kSum, timeout);
-}
-
-absl::StatusOr<scheduler::Decision> ShareDecision(
-    comm::Communicator& comm, const absl::StatusOr<scheduler::Decision>& decision,
+absl::StatusOr<std::vector<int64_t>> BroadcastResult(
+    comm::Communicator& comm, const absl::StatusOr<std::vector<int64_t>>& result, size_t count,
     absl::Duration timeout) {
   const bool root = comm.rank() == 0;
-  // code, next bits, switched, window closed, message length.
-  int64_t header[5] = {};
+  // code, message length, then the values.
+  std::vector<int64_t> header(2 + count, 0);
   std::string message;
   if (root) {
-    header[0] = static_cast<int64_t>(decision.status().code());
-    if (decision.ok()) {
-      header[1] = decision->next_precision_bits;
-      header[2] = decision->switched;
-      header[3] = decision->window_closed;
+    header[0] = static_cast<int64_t>(result.status().code());
+    if (result.ok()) {
+      std::copy(result->begin(), result->end(), header.begin() + 2);
     } else {
-      message = std::string(decision.status().message());
-      header[4] = static_cast<int64_t>(message.size());
+      message = std::string(result.status().message());
+      header[1] = static_cast<int64_t>(message.size());
     }
   }
   if (absl::Status s = comm.Broadcast(std::as_writable_bytes(std::span(header)), 0, timeout);
@@ -72,18 +66,32 @@ absl::StatusOr<scheduler::Decision> ShareDecision(
   }
   const auto code = static_cast<absl::StatusCode>(header[0]);
   if (code != absl::StatusCode::kOk) {
-    message.resize(header[4]);
+    message.resize(header[1]);
     if (absl::Status s = comm.Broadcast(
             std::as_writable_bytes(std::span(message.data(), message.size())), 0, timeout);
         !s.ok()) {
       return s;
     }
   }
-  if (root) return decision;
+  if (root) return result;
   if (code != absl::StatusCode::kOk) return absl::Status(code, absl::StrCat("rank 0: ", message));
-  return scheduler::Decision{.next_precision_bits = static_cast<int>(header[1]),
-                             .switched = header[2] != 0,
-                             .window_closed = header[3] != 0};
+  return std::vector<int64_t>(header.begin() + 2, header.end());
+}
+
+absl::StatusOr<scheduler::Decision> ShareDecision(
+    comm::Communicator& comm, const absl::StatusOr<scheduler::Decision>& decision,
+    absl::Duration timeout) {
+  const absl::StatusOr<std::vector<int64_t>> values =
+      decision.ok()
+          ? absl::StatusOr<std::vector<int64_t>>(std::vector<int64_t>{
+                decision->next_precision_bits, decision->switched, decision->window_closed})
+          : decision.status();
+  absl::StatusOr<std::vector<int64_t>> shared = BroadcastResult(comm, values, 3, timeout);
+  if (!shared.ok()) return shared.status();
+  if (comm.rank() == 0) return decision;
+  return scheduler::Decision{.next_precision_bits = static_cast<int>((*shared)[0]),
+                             .switched = (*shared)[1] != 0,
+                             .window_closed = (*shared)[2] != 0};
 }
 
 absl::StatusOr<double> RankGradientDiversity(comm::Communicator& comm,
@@ -91,7 +99,10 @@ absl::StatusOr<double> RankGradientDiversity(comm::Communicator& comm,
                                              const std::vector<Parameter*>& parameters,
                                              absl::Duration timeout) {
   double sums[1] = {std::accumulate(local_squared_norms.begin(), local_squared_norms.end(), 0.0)};
-  if (absl::Status s = SumOverRanks(comm, sums, timeout); !s.ok()) return s;
+  if (absl::Status s = comm.AllReduce(std::span<double>(sums), comm::ReduceOp::kSum, timeout);
+      !s.ok()) {
+    return s;
+  }
   double total = 0;
   for (const Parameter* p : parameters) {
     for (float g : p->grad.span()) total += static_cast<double>(g) * g;

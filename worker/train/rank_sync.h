@@ -1,7 +1,7 @@
 // What the ranks of a data-parallel job agree on besides gradients: the initial model, whether
-// to go on after each step, the training tallies, the precision decision, and the across-rank
-// gradient diversity. Each is one or two small collectives, issued by every rank in the same
-// order while the gradient reducer is idle.
+// to go on after each step, rank 0's results (the precision decision, the adopted ladder), and
+// the across-rank gradient diversity. Each is one or two small collectives, issued by every rank in
+// the same order while the gradient reducer is idle.
 #ifndef MUPPET_WORKER_TRAIN_RANK_SYNC_H_
 #define MUPPET_WORKER_TRAIN_RANK_SYNC_H_
 
@@ -31,14 +31,17 @@ absl::Status BroadcastModelState(comm::Communicator& comm,
 absl::Status AgreeToContinue(comm::Communicator& comm, const absl::Status& local,
                              absl::Duration timeout);
 
-// Sums `values` (loss sums, counts) over the ranks, in place.
-absl::Status SumOverRanks(comm::Communicator& comm, std::span<double> values,
-                          absl::Duration timeout);
+// Rank 0's `result` for every rank: `count` integers, or rank 0's error, which comes back with
+// its code and its message prefixed "rank 0: " on the others. Rank 0 passes its result; the
+// others pass anything. The collective's own error if it fails.
+absl::StatusOr<std::vector<int64_t>> BroadcastResult(
+    comm::Communicator& comm, const absl::StatusOr<std::vector<int64_t>>& result, size_t count,
+    absl::Duration timeout);
 
 // Rank 0's decision (or error) for every rank. Rank 0 passes the controller's result; the others
 // pass anything and receive it: the next precision, switched and window_closed (diagnostics stay
-// with rank 0, which reports them). A controller error on rank 0 comes back to every rank with
-// its code, its message prefixed "rank 0: " on the others.
+// with rank 0, which reports them). A controller error on rank 0 comes back as BroadcastResult
+// says.
 absl::StatusOr<scheduler::Decision> ShareDecision(
     comm::Communicator& comm, const absl::StatusOr<scheduler::Decision>& decision,
     absl::Duration timeout);

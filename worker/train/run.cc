@@ -8,6 +8,7 @@
 #include "worker/models/model.h"
 #include "worker/optim/lr_schedule.h"
 #include "worker/train/ladder_probe.h"
+#include "worker/train/rank_sync.h"
 
 namespace muppet {
 namespace {
@@ -25,14 +26,14 @@ FixedPointRoute RouteOf(v1::FixedPointRoute route) {
 
 // Times the spec's ladder on the first batch and has the controller adopt the levels faster
 // than FP32; returns the first policy epoch's precision. Data parallel, rank 0 measures and
-// adopts, and every rank gets its answer (or its error's code).
+// adopts, and every rank gets its answer or its error (BroadcastResult).
 absl::StatusOr<int> AdoptMeasuredLadder(const v1::JobSpec& spec, Model& model, const Dataset& train,
+                                        const Normalization& normalization,
                                         PrecisionController& controller, comm::Communicator* comm,
                                         absl::Duration timeout, RunResult& run) {
   absl::StatusOr<int> bits = absl::UnknownError("not adopted");
   if (comm == nullptr || comm->rank() == 0) {
-    BatchLoader loader(train, Normalization::Of(train),
-                       {.batch_size = spec.batch_size(), .shuffle = false});
+    BatchLoader loader(train, normalization, {.batch_size = spec.batch_size(), .shuffle = false});
     loader.StartEpoch(0);
     std::vector<int> candidates(spec.precision().ladder().begin(), spec.precision().ladder().end());
     absl::StatusOr<LadderProbe> probe = ProbeLadder(model, *loader.Next(), candidates);
@@ -40,17 +41,11 @@ absl::StatusOr<int> AdoptMeasuredLadder(const v1::JobSpec& spec, Model& model, c
     if (probe.ok()) run.ladder_probe = *probe;
   }
   if (comm == nullptr || comm->size() == 1) return bits;
-  int64_t shared[2] = {static_cast<int64_t>(bits.status().code()), bits.ok() ? *bits : 0};
-  if (absl::Status s = comm->Broadcast(std::as_writable_bytes(std::span(shared)), 0, timeout);
-      !s.ok()) {
-    return s;
-  }
-  if (comm->rank() == 0) return bits;
-  if (shared[0] != 0) {
-    return absl::Status(static_cast<absl::StatusCode>(shared[0]),
-                        "rank 0 could not measure or adopt the ladder");
-  }
-  return static_cast<int>(shared[1]);
+  const absl::StatusOr<std::vector<int64_t>> mine =
+      bits.ok() ? absl::StatusOr<std::vector<int64_t>>(std::vector<int64_t>{*bits}) : bits.status();
+  absl::StatusOr<std::vector<int64_t>> shared = BroadcastResult(*comm, mine, 1, timeout);
+  if (!shared.ok()) return shared.status();
+  return static_cast<int>(shared->front());
 }
 
 }  // namespace
@@ -81,6 +76,7 @@ absl::StatusOr<RunResult> RunTraining(const v1::JobSpec& spec, int start_bits,
 
   const int epochs = static_cast<int>(spec.epochs());
   const v1::PrecisionPolicySpec& precision = spec.precision();
+  const Normalization normalization = Normalization::Of(data->train);
   Trainer trainer(
       **model, *data,
       {.epochs = epochs,
@@ -97,11 +93,12 @@ absl::StatusOr<RunResult> RunTraining(const v1::JobSpec& spec, int start_bits,
        .cancel = options.cancel,
        .comm = options.comm,
        .reduction = {.timeout = options.comm_timeout}},
-      &controller);
+      &controller, normalization);
   RunResult run;
   if (precision.auto_ladder()) {
-    absl::StatusOr<int> bits = AdoptMeasuredLadder(spec, **model, data->train, controller,
-                                                   options.comm, options.comm_timeout, run);
+    absl::StatusOr<int> bits =
+        AdoptMeasuredLadder(spec, **model, data->train, normalization, controller, options.comm,
+                            options.comm_timeout, run);
     if (!bits.ok()) return bits.status();
     start_bits = *bits;
     (*model)->precision().bits = start_bits;

@@ -185,7 +185,11 @@ absl::Status Trainer::SumTally(Tally& tally) {
   if (!data_parallel()) return absl::OkStatus();
   double values[3] = {tally.loss_sum, static_cast<double>(tally.correct),
                       static_cast<double>(tally.samples)};
-  if (absl::Status s = SumOverRanks(comm_, values, options_.reduction.timeout); !s.ok()) return s;
+  if (absl::Status s = comm_.AllReduce(std::span<double>(values), comm::ReduceOp::kSum,
+                                       options_.reduction.timeout);
+      !s.ok()) {
+    return s;
+  }
   tally.loss_sum = values[0];
   tally.correct = static_cast<int64_t>(values[1]);
   tally.samples = static_cast<int64_t>(values[2]);
@@ -259,7 +263,9 @@ absl::StatusOr<double> Trainer::Evaluate() {
   }
   double counts[2] = {static_cast<double>(correct), static_cast<double>(seen)};
   if (data_parallel()) {
-    if (absl::Status s = SumOverRanks(comm_, counts, options_.reduction.timeout); !s.ok()) {
+    if (absl::Status s = comm_.AllReduce(std::span<double>(counts), comm::ReduceOp::kSum,
+                                         options_.reduction.timeout);
+        !s.ok()) {
       return s;
     }
   }

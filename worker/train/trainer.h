@@ -134,6 +134,12 @@ class Trainer {
   Trainer(Model& model, const TrainTest& data, const TrainerOptions& options,
           PrecisionController* controller = nullptr);
 
+  // As above, with the training set's statistics already computed (`Normalization::Of(
+  // data.train)`), for callers that need them too: both sets are normalised with them, the test
+  // set as at deployment.
+  Trainer(Model& model, const TrainTest& data, const TrainerOptions& options,
+          PrecisionController* controller, const Normalization& normalization);
+
   // Trains one epoch at learning rate `lr`, consulting the controller after each policy epoch,
   // then evaluates on the test set. Errors: a layer met NaN or infinity at a fixed-point level
   // (training diverged), the controller's, CANCELLED (options.cancel), or data parallel a
@@ -149,11 +155,6 @@ class Trainer {
   ReductionStats reduction_stats() const;
 
  private:
-  // The test set is normalised with the training set's statistics, as at deployment; they are
-  // computed once, in the public constructor, for both loaders.
-  Trainer(Model& model, const TrainTest& data, const TrainerOptions& options,
-          PrecisionController* controller, const Normalization& normalization);
-
   // CANCELLED once options.cancel is set.
   absl::Status CheckCancelled() const;
 
