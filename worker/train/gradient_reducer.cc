@@ -104,7 +104,6 @@ absl::Status GradientReducer::FinishStep() {
       +[](GradientReducer* r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(r->mu_) { return r->queue_.empty(); },
       this));
   armed_ = false;
-  ++stats_.steps;
   stats_.exposed_seconds += SteadySeconds() - start;
   return error_;
 }

@@ -41,8 +41,7 @@ struct GradientReducerOptions {
 
 // Totals since construction.
 struct ReductionStats {
-  int64_t steps = 0;
-  int64_t buckets = 0;
+  int64_t buckets = 0;         // Bucket reductions run.
   int64_t wire_bytes = 0;      // Bytes this rank contributed to the allreduces.
   int64_t float_bytes = 0;     // What the same values cost as float32.
   double busy_seconds = 0;     // The communication thread's time in reductions.
@@ -76,7 +75,6 @@ class GradientReducer {
   const std::vector<double>& local_squared_norms() const { return local_norms_; }
 
   ReductionStats stats() const;
-  int buckets() const { return static_cast<int>(buckets_.size()); }
 
  private:
   struct Bucket {

@@ -162,12 +162,14 @@ absl::StatusOr<EpochResult> Trainer::TrainEpoch(int epoch, double lr, TrainingOb
   absl::StatusOr<double> accuracy = Evaluate();
   if (!accuracy.ok()) return accuracy.status();
   result.test_accuracy = *accuracy;
-  result.saturations = precision.saturations - saturations_before;
+  const ReductionStats reduction = reduction_stats();
+  // The layers' saturations, and the gradient codes the fixed-point allreduce clamped.
+  result.saturations =
+      precision.saturations - saturations_before + reduction.saturated - reduction_before.saturated;
   result.rank_gradient_diversity = rank_diversity_;
   result.route_choices.assign(precision.route_choices.begin() + routes_before,
                               precision.route_choices.end());
   CountRoutes(result);
-  const ReductionStats reduction = reduction_stats();
   result.communication_bytes = reduction.wire_bytes - reduction_before.wire_bytes;
   result.communication_seconds = reduction.busy_seconds - reduction_before.busy_seconds;
   result.communication_exposed_seconds =
