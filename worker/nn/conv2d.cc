@@ -121,6 +121,8 @@ void Conv2d::FloatForward(const Tensor& input, const Tensor& weights, std::span<
 }
 
 void Conv2d::FloatBackwardWeights(const Tensor& input, const Tensor& grad_output) {
+  // The plan of the forward's shape: created here when the forward took the integer kernels.
+  plan_ = &PlanFor(input_->shape());
   std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, Wrap(plan_->src, input)},
                                           {DNNL_ARG_DIFF_DST, Wrap(plan_->dst, grad_output)},
                                           {DNNL_ARG_DIFF_WEIGHTS, plan_->diff_weights}};
@@ -130,6 +132,7 @@ void Conv2d::FloatBackwardWeights(const Tensor& input, const Tensor& grad_output
 }
 
 void Conv2d::FloatBackwardData(const Tensor& weights, const Tensor& grad_output) {
+  plan_ = &PlanFor(input_->shape());
   // The forward's reorder of `weights` serves when both primitives want the same layout.
   if (plan_->backward_data_weights.get_data_handle() != plan_->forward_weights.get_data_handle() ||
       &weights != reordered_weights_) {
@@ -156,7 +159,6 @@ kernels::ConvGeometry Conv2d::Geometry(const Shape& input) const {
 // their grid through the FP32 primitives.
 const Tensor& Conv2d::FixedPointForward(const Tensor& input) {
   input_ = &input;
-  plan_ = &PlanFor(input.shape());
   output_.Resize(OutputShape(input.shape()));
   std::span<const float> bias;
   if (bias_) {

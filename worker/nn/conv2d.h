@@ -47,7 +47,7 @@ class Conv2d : public Layer {
   const Tensor& FixedPointForward(const Tensor& input);
   const Tensor& FixedPointBackward(const Tensor& grad_output);
   // The FP32 passes on the given operands (the FP32 layer's own, or the grid route's), through
-  // the plan of the last Forward: output_, the parameters' gradients, grad_input_.
+  // the plan of the last Forward's input shape: output_, the parameters' gradients, grad_input_.
   void FloatForward(const Tensor& input, const Tensor& weights, std::span<const float> bias);
   void FloatBackwardWeights(const Tensor& input, const Tensor& grad_output);
   void FloatBackwardData(const Tensor& weights, const Tensor& grad_output);
@@ -59,7 +59,7 @@ class Conv2d : public Layer {
   Parameter weight_;
   std::optional<Parameter> bias_;
   std::map<Shape, std::unique_ptr<Plan>> plans_;
-  Plan* plan_ = nullptr;  // Of the last Forward.
+  Plan* plan_ = nullptr;  // Of the last FP32 pass.
   const Tensor* input_ = nullptr;
   Tensor output_;
   Tensor grad_input_;
