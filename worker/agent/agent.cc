@@ -251,22 +251,28 @@ void Agent::RunJob(JobRun* run, v1::Assignment assignment, std::string worker_id
                              {"local_ranks", absl::StrCat(assignment.local_ranks())},
                              {"threads", absl::StrCat(threads_per_slot_)}});
   v1::ReportResultRequest request;
-  request.set_worker_id(worker_id);
-  request.set_job_id(run->job_id);
-  request.set_succeeded(false);
   if (spec.resources().device_kind() == v1::DEVICE_KIND_CUDA) {
-    request.set_error(
+    request = Failure(
         "training on CUDA devices is not supported by this worker yet; use device_kind CPU");
   } else if (spec.checkpoint_interval_epochs() > 0) {
     // Failing is safer than training without the checkpoints a long run relies on.
-    request.set_error(
+    request = Failure(
         "checkpoints are not supported by this worker yet; use checkpoint_interval_epochs = 0");
   } else if (assignment.world_size() > 1) {
     request = TrainInRankProcesses(run, assignment, worker_id);
   } else {
     request = TrainHere(run, assignment, worker_id);
   }
+  request.set_worker_id(worker_id);
+  request.set_job_id(run->job_id);
   ReportEnd(run, request);
+}
+
+v1::ReportResultRequest Agent::Failure(std::string error) {
+  v1::ReportResultRequest request;
+  request.set_succeeded(false);
+  request.set_error(std::move(error));
+  return request;
 }
 
 v1::ReportResultRequest Agent::TrainHere(JobRun* run, const v1::Assignment& assignment,
@@ -281,18 +287,15 @@ v1::ReportResultRequest Agent::TrainHere(JobRun* run, const v1::Assignment& assi
   const absl::StatusOr<RunResult> result =
       RunTraining(spec, static_cast<int>(assignment.start_precision_bits()), controller, &observer,
                   {.cancel = &run->cancel});
-  v1::ReportResultRequest request;
-  request.set_worker_id(worker_id);
-  request.set_job_id(run->job_id);
-  request.set_succeeded(result.ok());
   if (result.ok()) {
+    v1::ReportResultRequest request;
+    request.set_succeeded(true);
     *request.mutable_result() = ToJobResult(*result);
-  } else if (result.status().code() == absl::StatusCode::kCancelled) {
-    request.set_error(CancelledError(run, result.status().message()));
-  } else {
-    request.set_error(std::string(result.status().message()));
+    return request;
   }
-  return request;
+  return Failure(result.status().code() == absl::StatusCode::kCancelled
+                     ? CancelledError(run, result.status().message())
+                     : std::string(result.status().message()));
 }
 
 std::string Agent::CancelledError(JobRun* run, absl::string_view fallback) {

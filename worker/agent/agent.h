@@ -77,6 +77,8 @@ class Agent {
   void CancelJob(const std::string& job_id, const std::string& reason);
   void CancelAll(const std::string& reason);
   void RunJob(JobRun* run, v1::Assignment assignment, std::string worker_id);
+  // A report of a job that failed with `error` (RunJob adds the worker and job ids).
+  static v1::ReportResultRequest Failure(std::string error);
   // Trains a job of one rank on this thread; returns the report of how it ended.
   v1::ReportResultRequest TrainHere(JobRun* run, const v1::Assignment& assignment,
                                     const std::string& worker_id);

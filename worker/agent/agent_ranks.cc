@@ -59,13 +59,8 @@ bool EndedNormally(const RankExit& e) {
 
 v1::ReportResultRequest Agent::TrainInRankProcesses(JobRun* run, const v1::Assignment& a,
                                                     const std::string& worker_id) {
-  v1::ReportResultRequest failed;
-  failed.set_worker_id(worker_id);
-  failed.set_job_id(run->job_id);
-  failed.set_succeeded(false);
   if (options_.rank_binary.empty()) {
-    failed.set_error("this worker cannot run data-parallel jobs: it has no rank program");
-    return failed;
+    return Failure("this worker cannot run data-parallel jobs: it has no rank program");
   }
   const JobDirectory dir;
   const std::string assignment_path = dir.path() + "/assignment.pb";
@@ -74,13 +69,11 @@ v1::ReportResultRequest Agent::TrainInRankProcesses(JobRun* run, const v1::Assig
                            ? absl::InternalError("cannot create a job directory")
                            : WritePrivateFile(assignment_path, a.SerializeAsString());
       !s.ok()) {
-    failed.set_error(std::string(s.message()));
-    return failed;
+    return Failure(std::string(s.message()));
   }
   if (!options_.retry.token.empty()) {
     if (absl::Status s = WritePrivateFile(token_path, options_.retry.token); !s.ok()) {
-      failed.set_error(std::string(s.message()));
-      return failed;
+      return Failure(std::string(s.message()));
     }
   }
   const uint32_t threads = a.spec().resources().cpu_threads_per_rank();
@@ -104,8 +97,7 @@ v1::ReportResultRequest Agent::TrainInRankProcesses(JobRun* run, const v1::Assig
   LocalRanks ranks;
   if (absl::Status s = ranks.Start(options_.rank_binary, static_cast<int>(a.first_rank()), args);
       !s.ok()) {
-    failed.set_error(std::string(s.message()));
-    return failed;
+    return Failure(std::string(s.message()));
   }
   log_->Info("ranks_started", {{"job", run->job_id},
                                {"first_rank", absl::StrCat(a.first_rank())},
@@ -133,8 +125,7 @@ v1::ReportResultRequest Agent::TrainInRankProcesses(JobRun* run, const v1::Assig
     absl::SleepFor(absl::Milliseconds(20));
   }
   if (lost) {
-    failed.set_error(lost->Describe());
-    return failed;
+    return Failure(lost->Describe());
   }
 
   // Every rank wrote how it ended: report a success, else the first failure of the rank's own,
@@ -145,8 +136,7 @@ v1::ReportResultRequest Agent::TrainInRankProcesses(JobRun* run, const v1::Assig
     v1::ReportResultRequest r;
     std::ifstream in(absl::StrCat(dir.path(), "/rank-", rank, ".pb"), std::ios::binary);
     if (!in || !r.ParseFromIstream(&in)) {
-      failed.set_error(absl::StrCat(e.Describe(), " without writing its result"));
-      return failed;
+      return Failure(absl::StrCat(e.Describe(), " without writing its result"));
     }
     if (e.code == kRankSucceeded && !success) success = r;
     if (e.code == kRankFailed && !own) own = r;
@@ -155,8 +145,7 @@ v1::ReportResultRequest Agent::TrainInRankProcesses(JobRun* run, const v1::Assig
   }
   if (own) return *own;
   if (cancelled) {
-    failed.set_error(CancelledError(run, "training cancelled"));
-    return failed;
+    return Failure(CancelledError(run, "training cancelled"));
   }
   if (peer) {
     // Let the worker of the rank that went first report the cause.
