@@ -158,6 +158,10 @@ int Run() {
   const int total_threads = threads == 0 ? UsableCores() : static_cast<int>(threads);
   const int per_rank = std::max(1, total_threads / static_cast<int>(nproc));
   const absl::Duration timeout = absl::GetFlag(FLAGS_comm_timeout);
+  if (timeout <= absl::ZeroDuration()) {
+    return Fail(
+        absl::StrCat("--comm-timeout: must be positive, got ", absl::FormatDuration(timeout)));
+  }
 
   comm::InProcessStore store;
   std::vector<RankResult> ranks(nproc);

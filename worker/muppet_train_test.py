@@ -181,6 +181,8 @@ class BadInputTest(unittest.TestCase):
         self.assertFails(["--model=lenet5", "--epochs=abc"], "epochs")
         self.assertFails(["--model=lenet5", "--threads=-1"], "--threads: must be in [0, 1024]")
         self.assertFails(["--model=lenet5", "--nproc=0"], "--nproc: must be in [1, 64], got 0")
+        self.assertFails(["--model=lenet5", "--nproc=2", "--comm-timeout=0s"],
+                         "--comm-timeout: must be positive, got 0")
         self.assertFails(["--model=lenet5", "--ladder=auto", "--policy=fp32"],
                          "--ladder: only allowed with kind KIND_MUPPET")
         self.assertFails(["--model=lenet5", "--fixed-point-route=fast"],
