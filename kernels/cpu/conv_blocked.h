@@ -8,7 +8,6 @@
 #include <cstdint>
 
 #include "absl/status/statusor.h"
-
 #include "kernels/cpu/fixed_point.h"
 #include "kernels/cpu/fixed_point_conv.h"
 
@@ -21,15 +20,42 @@ namespace muppet::kernels::internal {
 // backward-data at 0.3-0.5x FP32 on resnet20's 64-channel layers (PERFORMANCE.md).
 bool PreferBlocks(int64_t rows, int64_t channels);
 
+// Whether 9-16-bit forward passes of g read its input in place (an implicit GEMM, with no
+// im2col rows at all): when its channels come in pairs.
+bool S16Implicit(const ConvGeometry& g);
+
 // y = 2^-(sx + sw) * conv(codes x, codes w), in blocks of output rows, on the int8 GEMM's active
-// route (word lengths up to 8, reductions of at most kGemmS8MaxChunk) or the int16 GEMM; returns
+// route (word lengths up to 8, reductions of at most kGemmS8MaxChunk) or the int16 GEMM (implicit
+// where S16Implicit(g)); returns
 // the saturations. Errors only if a GEMM refuses a block (a programming error).
 absl::StatusOr<int64_t> ForwardBlocked(const ConvGeometry& g, const Quantized& qx,
                                        const Quantized& qw, float* y);
 
-// dw = 2^-(sdy + sx) * correlation of the codes, in blocks of rows; returns saturations.
+// dw = 2^-(sdy + sx) * correlation of the codes, in chunks of kConvWeightsChunkPixels output
+// pixels (fixed_point_conv.h), each chunk's scaled product kept apart and the chunks added in
+// order. Reads x in place on AVX512-VNNI where C % 16 == 0 (S16WeightsInPlace), else from im2col
+// rows. Returns saturations.
 int64_t BackwardWeightsInt16(const ConvGeometry& g, const Quantized& qdy, const Quantized& qx,
                              float* dw);
+bool S16WeightsInPlace(const ConvGeometry& g);
+
+// One chunk of the in-place backward-weights kernel: `pixels` output pixels (dy rows); dy_pairs
+// holds, for each pair q of pixels, padded_outputs int32 pairs (dy(2q, o), dy(2q + 1, o)), zero
+// past the outputs and the last pixel; pixel p's tap t reads its `channels` input codes at
+// patches[p] + tap_offsets[t] (patches: pixels rounded up to even; zeros past the last).
+struct S16WeightsChunk {
+  const int32_t* dy_pairs;
+  const int16_t* const* patches;
+  const int64_t* tap_offsets;
+  int64_t pixels;
+  int64_t outputs, padded_outputs, taps, channels;
+  int64_t block_pairs;
+  float scale;
+};
+// Output channels per tile of the kernel: padded_outputs is a multiple of it.
+inline constexpr int64_t kS16WeightsRows = 6;
+// Writes the chunk's scaled dW (O x KH x KW x C) to dw; returns its saturated block sums.
+int64_t BackwardWeightsChunkAvx512(const S16WeightsChunk& chunk, float* dw);
 
 // Stride 1: backward-data is the forward convolution of dy (geometry TransposedGeometry(g))
 // with FlippedWeights(g, w): the weights rotated by 180 degrees, channels swapped, stored

@@ -31,6 +31,8 @@ using internal::ForwardBlocked;
 using internal::Im2Col;
 using internal::Pass;
 using internal::PreferBlocks;
+using internal::S16Implicit;
+using internal::S16WeightsInPlace;
 using internal::TransposedGeometry;
 
 absl::Status CheckGeometry(const ConvGeometry& g) {
@@ -72,7 +74,7 @@ absl::StatusOr<int64_t> ConvForward(const ConvGeometry& g, const Quantized& qx, 
     internal::ScaleAndAddBias(std::ldexp(1.0f, -(qx.exponent + qw.exponent)), bias, rows, g.o, y);
     return saturated;
   }
-  if (qx.word_length > 8 ? PreferBlocks(rows, g.o) : k <= kGemmS8MaxChunk) {
+  if (qx.word_length > 8 ? S16Implicit(g) || PreferBlocks(rows, g.o) : k <= kGemmS8MaxChunk) {
     absl::StatusOr<int64_t> blocked = ForwardBlocked(g, qx, qw, y.data());
     if (!blocked.ok()) return blocked.status();
     saturated = *blocked;
@@ -108,8 +110,9 @@ absl::StatusOr<int64_t> ConvBackwardData(const ConvGeometry& g, const Quantized&
     return 0;
   }
   if (g.stride == 1 && g.padding <= g.kernel - 1 &&
-      (qdy.word_length > 8 ? PreferBlocks(g.n * g.h * g.w, g.c)
-                           : g.o * g.kernel * g.kernel <= kGemmS8MaxChunk)) {
+      (qdy.word_length > 8
+           ? S16Implicit(TransposedGeometry(g)) || PreferBlocks(g.n * g.h * g.w, g.c)
+           : g.o * g.kernel * g.kernel <= kGemmS8MaxChunk)) {
     // The transposed convolution as a forward one: no column matrix of K floats per pixel.
     return ForwardBlocked(TransposedGeometry(g), qdy, FlippedWeights(g, qw), dx.data());
   }
@@ -136,7 +139,7 @@ absl::StatusOr<int64_t> ConvBackwardWeights(const ConvGeometry& g, const Quantiz
   int64_t saturated = 0;
   if (qdy.word_length <= 8) {
     if (absl::Status s = BackwardWeightsInt8(g, qdy, qx, dw.data()); !s.ok()) return s;
-  } else if (PreferBlocks(rows, g.o)) {
+  } else if (S16WeightsInPlace(g) || PreferBlocks(rows, g.o)) {
     saturated = BackwardWeightsInt16(g, qdy, qx, dw.data());
   } else {
     // dW (O x K) = dY^T (O x rows) * cols (rows x K); dY is stored rows x O.

@@ -45,7 +45,12 @@ absl::StatusOr<int64_t> ConvBackwardData(const FixedPointOptions& options, const
                                          std::span<const float> dy, std::span<const float> w,
                                          std::span<float> dx);
 
-// dw = correlation of dy with x; db = per-channel sums of dy (db may be empty).
+// dw = correlation of dy with x; db = per-channel sums of dy (db may be empty). At 9-16 bits,
+// on layers of 16k channels or of at least 256 output pixels per output channel, the reduction
+// over output pixels runs in chunks of kConvWeightsChunkPixels, each an int16 GEMM whose pairs
+// of k are pairs of consecutive pixels (gemm_s16.h), scaled, then added in order: the same bits
+// for every thread count and instruction set.
+inline constexpr int64_t kConvWeightsChunkPixels = 1024;
 absl::StatusOr<int64_t> ConvBackwardWeights(const ConvGeometry& g, const Quantized& dy,
                                             const Quantized& x, std::span<float> dw,
                                             std::span<float> db);

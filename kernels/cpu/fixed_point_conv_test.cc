@@ -170,6 +170,77 @@ TEST(FixedPointConvCodesTest, ExtremeCodesAreExactInEveryPass) {
   }
 }
 
+// Random 9-16-bit codes, a quarter of them at the extremes (so that 15-16-bit sums saturate).
+Quantized RandomCodes16(int64_t n, int word_length, std::mt19937& rng) {
+  Quantized q{.word_length = word_length, .exponent = 11};
+  const int top = 1 << (word_length - 1);
+  std::uniform_int_distribution<int> code(-top, top - 1);
+  q.s16.resize(n);
+  for (int16_t& c : q.s16) {
+    const int r = static_cast<int>(rng() % 8);
+    c = static_cast<int16_t>(r == 0 ? -top : r == 1 ? top - 1 : code(rng));
+  }
+  return q;
+}
+
+// The im2col matrix of codes x, by the definition.
+std::vector<int16_t> Columns(const ConvGeometry& g, const Quantized& qx) {
+  const int64_t k = g.kernel * g.kernel * g.c;
+  std::vector<int16_t> cols(g.n * g.out_h() * g.out_w() * k, 0);
+  ForEachTerm(g, [&](int64_t xi, int64_t yi, int64_t wi) {
+    const int64_t row = yi / g.o, column = wi % k;
+    cols[row * k + column] = qx.s16[xi];
+  });
+  return cols;
+}
+
+// The 9-16-bit convolutions on codes, bit for bit and saturation for saturation, against the
+// int16 GEMM's reference on the unfolded matrices: forward as one GEMM, backward-weights in
+// chunks of kConvWeightsChunkPixels pixels (transposed, k running over pixel pairs), on geometries
+// that reach the in-place routes (even channels; 16k channels for backward-weights).
+TEST(FixedPointConvCodesTest, Int16PassesAreExactlyTheGemmReference) {
+  std::mt19937 rng(11);
+  for (int wl : {12, 14, 16}) {
+    for (const ConvGeometry& g :
+         {ConvGeometry{.n = 2, .h = 24, .w = 24, .c = 16, .o = 4, .kernel = 3, .padding = 1},
+          ConvGeometry{.n = 3, .h = 7, .w = 7, .c = 32, .o = 18, .kernel = 3, .padding = 1},
+          ConvGeometry{.n = 2, .h = 9, .w = 8, .c = 16, .o = 7, .kernel = 3, .stride = 2},
+          ConvGeometry{.n = 1, .h = 6, .w = 6, .c = 6, .o = 5, .kernel = 5, .padding = 2}}) {
+      const int64_t rows = g.n * g.out_h() * g.out_w(), k = g.kernel * g.kernel * g.c;
+      const Quantized qx = RandomCodes16(g.n * g.h * g.w * g.c, wl, rng);
+      const Quantized qw = RandomCodes16(g.o * k, wl, rng);
+      const Quantized qdy = RandomCodes16(rows * g.o, wl, rng);
+      const std::vector<int16_t> cols = Columns(g, qx);
+      const float scale = std::ldexp(1.0f, -22);
+      const int64_t block_pairs = GemmS16BlockPairs(wl);
+      std::vector<float> y(rows * g.o), expected_y(rows * g.o);
+      const int64_t y_saturated =
+          GemmS16Reference({.m = rows, .n = g.o, .k = k, .b_transposed = true}, cols.data(),
+                           qw.s16.data(), scale, expected_y.data(), block_pairs);
+      absl::StatusOr<int64_t> saturated = ConvForward(g, qx, qw, {}, y);
+      ASSERT_TRUE(saturated.ok()) << saturated.status();
+      EXPECT_EQ(*saturated, y_saturated) << wl << " bits, C=" << g.c;
+      for (int64_t i = 0; i < rows * g.o; ++i) ASSERT_EQ(y[i], expected_y[i]) << "forward " << i;
+      if (g.c % 16) continue;
+      std::vector<float> dw(g.o * k), db(g.o), expected_dw(g.o * k, 0.0f), chunk(k * g.o);
+      int64_t dw_saturated = 0;
+      for (int64_t begin = 0; begin < rows; begin += kConvWeightsChunkPixels) {
+        const int64_t n = std::min(kConvWeightsChunkPixels, rows - begin);
+        dw_saturated += GemmS16Reference({.m = k, .n = g.o, .k = n, .a_transposed = true},
+                                         cols.data() + begin * k, qdy.s16.data() + begin * g.o,
+                                         scale, chunk.data(), block_pairs);
+        for (int64_t j = 0; j < k; ++j) {
+          for (int64_t o = 0; o < g.o; ++o) expected_dw[o * k + j] += chunk[j * g.o + o];
+        }
+      }
+      saturated = ConvBackwardWeights(g, qdy, qx, dw, db);
+      ASSERT_TRUE(saturated.ok()) << saturated.status();
+      EXPECT_EQ(*saturated, dw_saturated) << wl << " bits, C=" << g.c;
+      for (int64_t i = 0; i < g.o * k; ++i) ASSERT_EQ(dw[i], expected_dw[i]) << "weights " << i;
+    }
+  }
+}
+
 TEST(FixedPointConvErrorsTest, BadGeometryAndSizesAreNamed) {
   std::vector<float> x(2 * 4 * 4 * 3, 1.0f), w(5 * 3 * 3 * 3, 1.0f), y(2 * 4 * 4 * 5);
   ConvGeometry g{.n = 2, .h = 4, .w = 4, .c = 3, .o = 5, .kernel = 3, .padding = 1};

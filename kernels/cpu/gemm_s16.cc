@@ -13,12 +13,6 @@
 namespace muppet::kernels {
 namespace {
 
-// Two int16 codes as the int32 that the micro-kernels broadcast: lo in the low half.
-int32_t Pair(int16_t lo, int16_t hi) {
-  return static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint16_t>(lo)) |
-                              (static_cast<uint32_t>(static_cast<uint16_t>(hi)) << 16));
-}
-
 // Packs rows [i0, i0 + rows) of A into one panel: out[q * rows + r] = (A(i, 2q), A(i, 2q + 1)).
 // Direct loops over the storage order; padding (rows past m, the odd last k) is zero.
 void PackA(const GemmShape& s, const int16_t* a, int64_t i0, int rows, int64_t pairs,
@@ -30,12 +24,13 @@ void PackA(const GemmShape& s, const int16_t* a, int64_t i0, int rows, int64_t p
     const int64_t i = i0 + r;
     if (s.a_transposed) {  // A(i, p) = a[p * m + i].
       for (int64_t q = 0; q < full; ++q)
-        out[q * rows + r] = Pair(a[2 * q * s.m + i], a[(2 * q + 1) * s.m + i]);
-      if (s.k % 2) out[full * rows + r] = Pair(a[(s.k - 1) * s.m + i], 0);
+        out[q * rows + r] = S16CodePair(a[2 * q * s.m + i], a[(2 * q + 1) * s.m + i]);
+      if (s.k % 2) out[full * rows + r] = S16CodePair(a[(s.k - 1) * s.m + i], 0);
     } else {  // A(i, p) = a[i * k + p]: each pair is contiguous.
       const int16_t* row = a + i * s.k;
-      for (int64_t q = 0; q < full; ++q) out[q * rows + r] = Pair(row[2 * q], row[2 * q + 1]);
-      if (s.k % 2) out[full * rows + r] = Pair(row[s.k - 1], 0);
+      for (int64_t q = 0; q < full; ++q)
+        out[q * rows + r] = S16CodePair(row[2 * q], row[2 * q + 1]);
+      if (s.k % 2) out[full * rows + r] = S16CodePair(row[s.k - 1], 0);
     }
   }
 }
@@ -65,35 +60,69 @@ void PackB(const GemmShape& s, const int16_t* b, int64_t j0, int cols, int64_t p
   }
 }
 
-// Packs and multiplies with a micro-kernel of rows x cols tiles, in parallel over tiles.
-int64_t Run(const GemmShape& s, const int16_t* a, const int16_t* b, float scale, float* c,
-            int64_t block_pairs, int rows, int cols, internal::S16Tile tile) {
+// A micro-kernel and its tile.
+struct Kernel {
+  int rows, cols;
+  internal::S16Tile tile;
+};
+
+// The fastest micro-kernel of `isa` for outputs n columns wide.
+Kernel KernelFor(Isa isa, int64_t n) {
+  if (isa == Isa::kAvx512 && HasAvx512Vnni()) {
+    if (n <= internal::kVnniNarrowCols) {
+      return {internal::kVnniNarrowRows, internal::kVnniNarrowCols, internal::TileAvx512VnniNarrow};
+    }
+    return {internal::kVnniWideRows, internal::kVnniWideCols, internal::TileAvx512VnniWide};
+  }
+  if (isa >= Isa::kAvx2) return {internal::kAvx2Rows, internal::kAvx2Cols, internal::TileAvx2};
+  return {internal::kScalarRows, internal::kScalarCols, internal::TileScalar};
+}
+
+// Packs B and multiplies, in parallel over tiles; fill(row_panel, starts) writes where the
+// kernel.rows rows of a row panel's A start (S16RowPairs).
+template <typename FillStarts>
+int64_t Run(const GemmShape& s, const int16_t* b, float scale, float* c, int64_t block_pairs,
+            const Kernel& kernel, const int64_t* segment_offsets, int64_t pairs_per_segment,
+            int64_t stride, FillStarts fill) {
+  const int rows = kernel.rows, cols = kernel.cols;
   const int64_t pairs = (s.k + 1) / 2;
   const int64_t row_panels = (s.m + rows - 1) / rows, col_panels = (s.n + cols - 1) / cols;
-  std::span<int32_t> a_packed =
-      Scratch<int32_t>(ScratchSlot::kGemmPackedA, row_panels * pairs * rows);
   std::span<int16_t> b_packed =
       Scratch<int16_t>(ScratchSlot::kGemmPackedB, col_panels * pairs * cols * 2);
-#pragma omp parallel for schedule(static)
-  for (int64_t panel = 0; panel < row_panels; ++panel) {
-    PackA(s, a, panel * rows, rows, pairs, a_packed.data() + panel * pairs * rows);
-  }
 #pragma omp parallel for schedule(static)
   for (int64_t panel = 0; panel < col_panels; ++panel) {
     PackB(s, b, panel * cols, cols, pairs, b_packed.data() + panel * pairs * cols * 2);
   }
   int64_t saturated = 0;
   const int64_t tiles = row_panels * col_panels;
-#pragma omp parallel for schedule(static) reduction(+ : saturated)
-  for (int64_t t = 0; t < tiles; ++t) {
-    const int64_t rp = t / col_panels, cp = t % col_panels;
-    const int valid_rows = static_cast<int>(std::min<int64_t>(rows, s.m - rp * rows));
-    const int valid_cols = static_cast<int>(std::min<int64_t>(cols, s.n - cp * cols));
-    saturated +=
-        tile(a_packed.data() + rp * pairs * rows, b_packed.data() + cp * pairs * cols * 2, pairs,
-             block_pairs, scale, c + rp * rows * s.n + cp * cols, s.n, valid_rows, valid_cols);
+#pragma omp parallel reduction(+ : saturated)
+  {
+    std::vector<const int16_t*> starts(rows);
+    int64_t filled = -1;  // The row panel whose starts these are.
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tiles; ++t) {
+      const int64_t rp = t / col_panels, cp = t % col_panels;
+      if (rp != filled) {
+        fill(rp, starts.data());
+        filled = rp;
+      }
+      const int valid_rows = static_cast<int>(std::min<int64_t>(rows, s.m - rp * rows));
+      const int valid_cols = static_cast<int>(std::min<int64_t>(cols, s.n - cp * cols));
+      saturated += kernel.tile({starts.data(), segment_offsets, pairs_per_segment, stride},
+                               b_packed.data() + cp * pairs * cols * 2, pairs, block_pairs, scale,
+                               c + rp * rows * s.n + cp * cols, s.n, valid_rows, valid_cols);
+    }
   }
   return saturated;
+}
+
+absl::Status CheckShape(const GemmShape& s, int64_t block_pairs) {
+  if (s.m <= 0 || s.n <= 0 || s.k <= 0 || block_pairs <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("GemmS16: dimensions must be positive, got m=", s.m, " n=", s.n, " k=", s.k,
+                     " block_pairs=", block_pairs));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -130,24 +159,72 @@ int64_t GemmS16Reference(const GemmShape& s, const int16_t* a, const int16_t* b,
 
 absl::StatusOr<int64_t> GemmS16(const GemmShape& s, const int16_t* a, const int16_t* b, float scale,
                                 float* c, int64_t block_pairs, Isa isa) {
-  if (s.m <= 0 || s.n <= 0 || s.k <= 0 || block_pairs <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("GemmS16: dimensions must be positive, got m=", s.m, " n=", s.n, " k=", s.k,
-                     " block_pairs=", block_pairs));
+  if (absl::Status status = CheckShape(s, block_pairs); !status.ok()) return status;
+  if (isa == Isa::kScalar) return GemmS16Reference(s, a, b, scale, c, block_pairs);
+  const Kernel kernel = KernelFor(isa, s.n);
+  const int64_t pairs = (s.k + 1) / 2, rows = kernel.rows;
+  const int64_t row_panels = (s.m + rows - 1) / rows;
+  std::span<int32_t> a_packed =
+      Scratch<int32_t>(ScratchSlot::kGemmPackedA, row_panels * pairs * rows);
+#pragma omp parallel for schedule(static)
+  for (int64_t panel = 0; panel < row_panels; ++panel) {
+    PackA(s, a, panel * rows, rows, pairs, a_packed.data() + panel * pairs * rows);
   }
-  if (isa == Isa::kAvx512 && HasAvx512Vnni()) {
-    if (s.n <= internal::kVnniNarrowCols) {
-      return Run(s, a, b, scale, c, block_pairs, internal::kVnniNarrowRows,
-                 internal::kVnniNarrowCols, internal::TileAvx512VnniNarrow);
-    }
-    return Run(s, a, b, scale, c, block_pairs, internal::kVnniWideRows, internal::kVnniWideCols,
-               internal::TileAvx512VnniWide);
-  }
-  if (isa >= Isa::kAvx2) {
-    return Run(s, a, b, scale, c, block_pairs, internal::kAvx2Rows, internal::kAvx2Cols,
-               internal::TileAvx2);
-  }
-  return GemmS16Reference(s, a, b, scale, c, block_pairs);
+  // One segment per row, pairs a panel's height apart.
+  const int64_t no_offset = 0;
+  return Run(s, b, scale, c, block_pairs, kernel, &no_offset, pairs, rows,
+             [&](int64_t rp, const int16_t** starts) {
+               for (int64_t r = 0; r < rows; ++r) {
+                 starts[r] = reinterpret_cast<const int16_t*>(&a_packed[rp * pairs * rows + r]);
+               }
+             });
 }
 
+absl::StatusOr<int64_t> GemmS16Implicit(const GemmShape& s, const S16ImplicitRows& a,
+                                        const int16_t* b, float scale, float* c,
+                                        int64_t block_pairs, Isa isa) {
+  if (absl::Status status = CheckShape(s, block_pairs); !status.ok()) return status;
+  const int64_t per_segment = a.PairsPerSegment();
+  const int64_t segments = static_cast<int64_t>(a.SegmentOffsets().size());
+  if (s.a_transposed || s.k != 2 * segments * per_segment) {
+    return absl::InvalidArgumentError(absl::StrCat("GemmS16Implicit: k=", s.k, " is not ", segments,
+                                                   " segments of ", per_segment, " pairs",
+                                                   s.a_transposed ? " (and A is transposed)" : ""));
+  }
+  const Kernel kernel = KernelFor(isa, s.n);
+  return Run(
+      s, b, scale, c, block_pairs, kernel, a.SegmentOffsets().data(), per_segment, 1,
+      [&](int64_t rp, const int16_t** starts) { a.Starts(rp * kernel.rows, kernel.rows, starts); });
+}
+
+namespace internal {
+
+int64_t TileScalar(const S16RowPairs& a, const int16_t* b_panel, int64_t pairs, int64_t block_pairs,
+                   float scale, float* c, int64_t ldc, int rows, int cols) {
+  int64_t saturated = 0;
+  for (int r = 0; r < rows; ++r) {
+    for (int j = 0; j < cols; ++j) {
+      float total = 0.0f;
+      for (int64_t q0 = 0; q0 < pairs; q0 += block_pairs) {
+        int64_t acc = 0;  // Clamped after every pair, as vpdpwssds does.
+        for (int64_t q = q0; q < std::min(pairs, q0 + block_pairs); ++q) {
+          const int64_t segment = q / a.pairs_per_segment;
+          const int32_t pair = reinterpret_cast<const S16Pair*>(
+              a.starts[r] +
+              a.segment_offsets[segment])[(q - segment * a.pairs_per_segment) * a.stride];
+          const int16_t* bq = b_panel + (q * kScalarCols + j) * 2;
+          const int64_t sum = int64_t{static_cast<int16_t>(pair & 0xffff)} * bq[0] +
+                              int64_t{static_cast<int16_t>(pair >> 16)} * bq[1];
+          acc = std::clamp<int64_t>(acc + sum, INT32_MIN, INT32_MAX);
+        }
+        saturated += acc == INT32_MAX || acc == INT32_MIN;
+        total += static_cast<float>(acc);
+      }
+      c[r * ldc + j] = total * scale;
+    }
+  }
+  return saturated;
+}
+
+}  // namespace internal
 }  // namespace muppet::kernels

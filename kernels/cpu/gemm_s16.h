@@ -16,12 +16,19 @@
 #define MUPPET_KERNELS_CPU_GEMM_S16_H_
 
 #include <cstdint>
+#include <span>
 
 #include "absl/status/statusor.h"
 #include "kernels/cpu/gemm_shape.h"
 #include "kernels/cpu/isa.h"
 
 namespace muppet::kernels {
+
+// Two int16 codes as the int32 pair the int16 kernels read: lo in the low half (as in memory).
+inline int32_t S16CodePair(int16_t lo, int16_t hi) {
+  return static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint16_t>(lo)) |
+                              (static_cast<uint32_t>(static_cast<uint16_t>(hi)) << 16));
+}
 
 // Pairs of k accumulated in int32 before widening to FP32, for codes of `word_length` bits:
 // the most that cannot overflow (at most 128) up to 14 bits, 16 above.
@@ -32,6 +39,27 @@ int64_t GemmS16BlockPairs(int word_length);
 // non-positive dimension or block length.
 absl::StatusOr<int64_t> GemmS16(const GemmShape& shape, const int16_t* a, const int16_t* b,
                                 float scale, float* c, int64_t block_pairs, Isa isa = ActiveIsa());
+
+// The rows of an implicit A: a convolution's patches, read in place instead of unfolded into an
+// im2col matrix. Each row's k codes are segments of 2 * PairsPerSegment() contiguous codes (one
+// per kernel tap), segment s at SegmentOffsets()[s] codes from the row's start; offsets are even.
+class S16ImplicitRows {
+ public:
+  virtual ~S16ImplicitRows() = default;
+  // Pairs of k per segment: k = 2 * SegmentOffsets().size() * PairsPerSegment().
+  virtual int64_t PairsPerSegment() const = 0;
+  virtual std::span<const int64_t> SegmentOffsets() const = 0;
+  // Writes where row i0 + r starts, for r < count, to starts[r], at an even code offset. Rows
+  // past m start at zeros that reach past every segment. Called from several threads at once.
+  virtual void Starts(int64_t i0, int count, const int16_t** starts) const = 0;
+};
+
+// GemmS16 with A given by `a` (shape.a_transposed must be false): the same results and counts,
+// bit for bit, as GemmS16 on the unfolded matrix. INVALID_ARGUMENT as GemmS16, or when k is not
+// a whole number of a's segments.
+absl::StatusOr<int64_t> GemmS16Implicit(const GemmShape& shape, const S16ImplicitRows& a,
+                                        const int16_t* b, float scale, float* c,
+                                        int64_t block_pairs, Isa isa = ActiveIsa());
 
 // The definition, with plain loops: what every path must match bit for bit.
 int64_t GemmS16Reference(const GemmShape& shape, const int16_t* a, const int16_t* b, float scale,

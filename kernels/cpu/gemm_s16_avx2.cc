@@ -33,7 +33,7 @@ inline __m256i SaturatingAdd(__m256i acc, __m256i pair) {
 
 }  // namespace
 
-int64_t TileAvx2(const int32_t* a_panel, const int16_t* b_panel, int64_t pairs, int64_t block_pairs,
+int64_t TileAvx2(const S16RowPairs& a, const int16_t* b_panel, int64_t pairs, int64_t block_pairs,
                  float scale, float* c, int64_t ldc, int rows, int cols) {
   constexpr int kRows = kAvx2Rows;
   alignas(32) float sum[kRows][kAvx2Cols] = {};
@@ -43,16 +43,19 @@ int64_t TileAvx2(const int32_t* a_panel, const int16_t* b_panel, int64_t pairs, 
     const int64_t q1 = std::min(pairs, q0 + block_pairs);
     __m256i acc[kRows][2];
     for (int r = 0; r < kRows; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
-    for (int64_t q = q0; q < q1; ++q) {
-      const __m256i b0 =
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b_panel + q * kAvx2Cols * 2));
-      const __m256i b1 =
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b_panel + q * kAvx2Cols * 2 + 16));
-      const int32_t* a = a_panel + q * kRows;
-      for (int r = 0; r < kRows; ++r) {
-        const __m256i pair = _mm256_set1_epi32(a[r]);
-        acc[r][0] = SaturatingAdd(acc[r][0], _mm256_madd_epi16(pair, b0));
-        acc[r][1] = SaturatingAdd(acc[r][1], _mm256_madd_epi16(pair, b1));
+    for (int64_t q = q0; q < q1;) {  // One segment's share of the block at a time.
+      const S16Pair* row[kRows];
+      const int64_t end = SegmentRows(a, q, q1, row);
+      for (int64_t offset = 0; q < end; ++q, offset += a.stride) {
+        const __m256i b0 =
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b_panel + q * kAvx2Cols * 2));
+        const __m256i b1 =
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b_panel + q * kAvx2Cols * 2 + 16));
+        for (int r = 0; r < kRows; ++r) {
+          const __m256i pair = _mm256_set1_epi32(row[r][offset]);
+          acc[r][0] = SaturatingAdd(acc[r][0], _mm256_madd_epi16(pair, b0));
+          acc[r][1] = SaturatingAdd(acc[r][1], _mm256_madd_epi16(pair, b1));
+        }
       }
     }
     for (int r = 0; r < kRows; ++r) {

@@ -21,7 +21,7 @@ namespace muppet::kernels::internal {
 namespace {
 
 template <int kRows, int kHalves>
-int64_t Tile(const int32_t* a_panel, const int16_t* b_panel, int64_t pairs, int64_t block_pairs,
+int64_t Tile(const S16RowPairs& a, const int16_t* b_panel, int64_t pairs, int64_t block_pairs,
              float scale, float* c, int64_t ldc, int rows, int cols) {
   constexpr int kCols = 16 * kHalves;
   __m512 sum[kRows][kHalves];
@@ -36,15 +36,18 @@ int64_t Tile(const int32_t* a_panel, const int16_t* b_panel, int64_t pairs, int6
     for (int r = 0; r < kRows; ++r) {
       for (int h = 0; h < kHalves; ++h) acc[r][h] = _mm512_setzero_si512();
     }
-    for (int64_t q = q0; q < q1; ++q) {
-      __m512i bq[kHalves];
-      for (int h = 0; h < kHalves; ++h)
-        bq[h] = _mm512_loadu_si512(b_panel + (q * kCols + 16 * h) * 2);
-      const int32_t* a = a_panel + q * kRows;
+    for (int64_t q = q0; q < q1;) {  // One segment's share of the block at a time.
+      const S16Pair* row[kRows];
+      const int64_t end = SegmentRows(a, q, q1, row);
+      for (int64_t offset = 0; q < end; ++q, offset += a.stride) {
+        __m512i bq[kHalves];
+        for (int h = 0; h < kHalves; ++h)
+          bq[h] = _mm512_loadu_si512(b_panel + (q * kCols + 16 * h) * 2);
 #pragma GCC unroll 12
-      for (int r = 0; r < kRows; ++r) {
-        const __m512i pair = _mm512_set1_epi32(a[r]);
-        for (int h = 0; h < kHalves; ++h) acc[r][h] = _mm512_dpwssds_epi32(acc[r][h], pair, bq[h]);
+        for (int r = 0; r < kRows; ++r) {
+          const __m512i pair = _mm512_set1_epi32(row[r][offset]);
+          for (int h = 0; h < kHalves; ++h) acc[r][h] = DotPairsSaturating(acc[r][h], pair, bq[h]);
+        }
       }
     }
     for (int r = 0; r < kRows; ++r) {
@@ -70,18 +73,18 @@ int64_t Tile(const int32_t* a_panel, const int16_t* b_panel, int64_t pairs, int6
 
 }  // namespace
 
-int64_t TileAvx512VnniWide(const int32_t* a_panel, const int16_t* b_panel, int64_t pairs,
+int64_t TileAvx512VnniWide(const S16RowPairs& a, const int16_t* b_panel, int64_t pairs,
                            int64_t block_pairs, float scale, float* c, int64_t ldc, int rows,
                            int cols) {
-  return Tile<kVnniWideRows, kVnniWideCols / 16>(a_panel, b_panel, pairs, block_pairs, scale, c,
-                                                 ldc, rows, cols);
+  return Tile<kVnniWideRows, kVnniWideCols / 16>(a, b_panel, pairs, block_pairs, scale, c, ldc,
+                                                 rows, cols);
 }
 
-int64_t TileAvx512VnniNarrow(const int32_t* a_panel, const int16_t* b_panel, int64_t pairs,
+int64_t TileAvx512VnniNarrow(const S16RowPairs& a, const int16_t* b_panel, int64_t pairs,
                              int64_t block_pairs, float scale, float* c, int64_t ldc, int rows,
                              int cols) {
-  return Tile<kVnniNarrowRows, kVnniNarrowCols / 16>(a_panel, b_panel, pairs, block_pairs, scale, c,
-                                                     ldc, rows, cols);
+  return Tile<kVnniNarrowRows, kVnniNarrowCols / 16>(a, b_panel, pairs, block_pairs, scale, c, ldc,
+                                                     rows, cols);
 }
 
 }  // namespace muppet::kernels::internal

@@ -7,15 +7,54 @@
 #ifndef MUPPET_KERNELS_CPU_GEMM_S16_INTERNAL_H_
 #define MUPPET_KERNELS_CPU_GEMM_S16_INTERNAL_H_
 
+#include <immintrin.h>
+
+#include <algorithm>
 #include <cstdint>
 
 namespace muppet::kernels::internal {
 
-// Computes one MR x NR tile from packed panels over `pairs` pairs of k, writes its `rows` x
-// `cols` valid part (scaled) to c with row stride ldc, and returns the saturated block sums.
-using S16Tile = int64_t (*)(const int32_t* a_panel, const int16_t* b_panel, int64_t pairs,
+// Where a tile's MR rows of A lie: k runs in segments of `pairs_per_segment` pairs; pair p of
+// segment s of row r is read (as an int32, S16Pair) at code starts[r] + segment_offsets[s] +
+// 2 * p * stride. A packed panel is one segment of stride MR; an implicit convolution row has a
+// segment per kernel tap, of stride 1, read in place.
+typedef int32_t __attribute__((may_alias)) S16Pair;
+struct S16RowPairs {
+  const int16_t* const* starts;
+  const int64_t* segment_offsets;
+  int64_t pairs_per_segment;
+  int64_t stride;
+};
+
+// Points row[r] at pair q of each of a tile's kRows rows, and returns where q's segment ends
+// within [q, q1): the tiles walk a block one segment's share at a time.
+template <int kRows>
+inline int64_t SegmentRows(const S16RowPairs& a, int64_t q, int64_t q1,
+                           const S16Pair* (&row)[kRows]) {
+  const int64_t segment = q / a.pairs_per_segment;
+  const int64_t first = q - segment * a.pairs_per_segment;
+  for (int r = 0; r < kRows; ++r) {
+    row[r] = reinterpret_cast<const S16Pair*>(a.starts[r] + a.segment_offsets[segment]) +
+             first * a.stride;
+  }
+  return std::min(q1, q - first + a.pairs_per_segment);
+}
+
+// Computes one MR x NR tile over `pairs` pairs of k, writes its `rows` x `cols` valid part
+// (scaled) to c with row stride ldc, and returns the saturated block sums.
+using S16Tile = int64_t (*)(const S16RowPairs& a, const int16_t* b_panel, int64_t pairs,
                             int64_t block_pairs, float scale, float* c, int64_t ldc, int rows,
                             int cols);
+
+// vpdpwssds(acc, a, b), as _mm512_dpwssds_epi32, which GCC 12 compiles inside unrolled tiles
+// with a register copy of the accumulator after most of them (a third of the AVX-512 int16
+// tiles' instructions under perf); the asm keeps each accumulator in its register. (An embedded
+// broadcast operand instead of a separate vpbroadcastd measured no faster.)
+__attribute__((target("avx512f,avx512vnni"), always_inline)) inline __m512i DotPairsSaturating(
+    __m512i acc, __m512i a, __m512i b) {
+  asm("vpdpwssds %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+  return acc;
+}
 
 // AVX512-VNNI tiles: 6 x 32 (two zmm of 16 int32 lanes per row) for wide outputs, and 12 x 16
 // for outputs at most 16 columns wide (resnet's narrow layers), where a 32-column tile would
@@ -27,14 +66,20 @@ inline constexpr int kVnniNarrowCols = 16;
 inline constexpr int kAvx2Rows = 4;
 inline constexpr int kAvx2Cols = 16;  // Two ymm of 8 lanes.
 
-int64_t TileAvx512VnniWide(const int32_t* a_panel, const int16_t* b_panel, int64_t pairs,
+inline constexpr int kScalarRows = 4;
+inline constexpr int kScalarCols = 16;
+
+int64_t TileAvx512VnniWide(const S16RowPairs& a, const int16_t* b_panel, int64_t pairs,
                            int64_t block_pairs, float scale, float* c, int64_t ldc, int rows,
                            int cols);
-int64_t TileAvx512VnniNarrow(const int32_t* a_panel, const int16_t* b_panel, int64_t pairs,
+int64_t TileAvx512VnniNarrow(const S16RowPairs& a, const int16_t* b_panel, int64_t pairs,
                              int64_t block_pairs, float scale, float* c, int64_t ldc, int rows,
                              int cols);
-int64_t TileAvx2(const int32_t* a_panel, const int16_t* b_panel, int64_t pairs, int64_t block_pairs,
+int64_t TileAvx2(const S16RowPairs& a, const int16_t* b_panel, int64_t pairs, int64_t block_pairs,
                  float scale, float* c, int64_t ldc, int rows, int cols);
+// Plain loops with the reference's arithmetic, for implicit A on the scalar path.
+int64_t TileScalar(const S16RowPairs& a, const int16_t* b_panel, int64_t pairs, int64_t block_pairs,
+                   float scale, float* c, int64_t ldc, int rows, int cols);
 
 }  // namespace muppet::kernels::internal
 

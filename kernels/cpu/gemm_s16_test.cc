@@ -4,6 +4,7 @@
 #include <random>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace muppet::kernels {
@@ -17,21 +18,63 @@ std::vector<int16_t> RandomCodes(size_t n, int word_length, std::mt19937& rng) {
   return v;
 }
 
-// Every ISA against the reference: identical floats and saturation counts.
+// A row-major A (m x k) as an implicit A: each row's segments of 2 * pairs_per_segment codes
+// stored in reverse order with a gap of two codes between them, then a row of zeros.
+class ScatteredRows final : public S16ImplicitRows {
+ public:
+  ScatteredRows(const GemmShape& s, const std::vector<int16_t>& a, int64_t pairs_per_segment)
+      : m_(s.m), pairs_(pairs_per_segment), row_(s.k / (2 * pairs_) * (2 * pairs_ + 2)) {
+    const int64_t segments = s.k / (2 * pairs_);
+    for (int64_t g = 0; g < segments; ++g)
+      offsets_.push_back((segments - 1 - g) * (2 * pairs_ + 2));
+    codes_.assign((s.m + 1) * row_, 7777);  // Gaps hold codes the GEMM must never read...
+    std::fill(codes_.begin() + s.m * row_, codes_.end(), 0);  // ...and past m, zeros.
+    for (int64_t i = 0; i < s.m; ++i) {
+      for (int64_t p = 0; p < s.k; ++p) {
+        codes_[i * row_ + offsets_[p / (2 * pairs_)] + p % (2 * pairs_)] = a[i * s.k + p];
+      }
+    }
+  }
+  int64_t PairsPerSegment() const override { return pairs_; }
+  std::span<const int64_t> SegmentOffsets() const override { return offsets_; }
+  void Starts(int64_t i0, int count, const int16_t** starts) const override {
+    for (int r = 0; r < count; ++r) starts[r] = codes_.data() + std::min(i0 + r, m_) * row_;
+  }
+
+ private:
+  const int64_t m_, pairs_, row_;
+  std::vector<int64_t> offsets_;
+  std::vector<int16_t> codes_;
+};
+
+void ExpectMatches(const std::vector<float>& expected, int64_t expected_saturated,
+                   const std::vector<float>& c, absl::StatusOr<int64_t> saturated,
+                   const std::string& what) {
+  ASSERT_TRUE(saturated.ok()) << saturated.status();
+  EXPECT_EQ(*saturated, expected_saturated) << what;
+  for (size_t i = 0; i < c.size(); ++i) ASSERT_EQ(c[i], expected[i]) << what << " at " << i;
+}
+
+// Every ISA against the reference, on packed and (for row-major A of even k) implicit A:
+// identical floats and saturation counts.
 void ExpectAllIsasMatch(const GemmShape& s, const std::vector<int16_t>& a,
                         const std::vector<int16_t>& b, float scale, int64_t block_pairs = 16) {
   std::vector<float> expected(s.m * s.n);
   const int64_t expected_saturated =
       GemmS16Reference(s, a.data(), b.data(), scale, expected.data(), block_pairs);
+  const std::string shape = absl::StrCat(" m=", s.m, " n=", s.n, " k=", s.k);
   for (Isa isa : SupportedIsas()) {
     std::vector<float> c(s.m * s.n, -1.0f);
-    absl::StatusOr<int64_t> saturated =
-        GemmS16(s, a.data(), b.data(), scale, c.data(), block_pairs, isa);
-    ASSERT_TRUE(saturated.ok()) << saturated.status();
-    EXPECT_EQ(*saturated, expected_saturated) << IsaName(isa);
-    for (size_t i = 0; i < c.size(); ++i) {
-      ASSERT_EQ(c[i], expected[i])
-          << IsaName(isa) << " m=" << s.m << " n=" << s.n << " k=" << s.k << " at " << i;
+    ExpectMatches(expected, expected_saturated, c,
+                  GemmS16(s, a.data(), b.data(), scale, c.data(), block_pairs, isa),
+                  absl::StrCat(IsaName(isa), shape));
+    if (s.a_transposed || s.k % 2) continue;
+    for (int64_t pairs : {int64_t{1}, s.k / 2}) {
+      std::fill(c.begin(), c.end(), -1.0f);
+      ExpectMatches(expected, expected_saturated, c,
+                    GemmS16Implicit(s, ScatteredRows(s, a, pairs), b.data(), scale, c.data(),
+                                    block_pairs, isa),
+                    absl::StrCat(IsaName(isa), " implicit, segments of ", pairs, " pairs", shape));
     }
   }
 }
@@ -114,6 +157,12 @@ TEST(GemmS16Test, RejectsEmptyShapes) {
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
   r = GemmS16({.m = 1, .n = 1, .k = 1}, &x, &x, 1.0f, &c, 0);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  // An implicit A whose segments do not make up k.
+  const std::vector<int16_t> a(2 * 4, 1), b(4, 1);
+  r = GemmS16Implicit({.m = 2, .n = 1, .k = 6}, ScatteredRows({.m = 2, .n = 1, .k = 4}, a, 1),
+                      b.data(), 1.0f, &c, 16);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.status().message(), "GemmS16Implicit: k=6 is not 2 segments of 1 pairs");
 }
 
 }  // namespace

@@ -18,10 +18,13 @@ enum class ScratchSlot {
   kGemmPackedA,
   kGemmPackedB,
   kIm2Col,
+  kPaddedInput,
   kColumnGradients,
   kBlockProduct,
   kBlockSum,
   kBlockTotal,
+  kPixelPairs,
+  kPatches,
   kCount
 };
 
