@@ -11,6 +11,7 @@
 #include "kernels/cpu/gemm_s8.h"
 #include "kernels/cpu/gemm_s8_internal.h"
 #include "kernels/cpu/im2col.h"
+#include "kernels/cpu/padded_images.h"
 #include "kernels/cpu/scratch.h"
 
 namespace muppet::kernels::internal {
@@ -64,77 +65,28 @@ class ConvRowPacker final : public S8RowPacker {
   std::vector<int64_t> tap_offsets_;
 };
 
-// Images of channels-last codes with `padding` zero pixels around each, then a tail of zeros as
-// long as a patch's reach: in them every patch of the convolution lies inside, and a patch past
-// the last pixel reads only zeros. One pass over x, in this thread's scratch.
-class PaddedImages {
- public:
-  PaddedImages(const ConvGeometry& g, const int16_t* x)
-      : g_(g), h_(g.h + 2 * g.padding), w_(g.w + 2 * g.padding) {
-    for (int64_t ky = 0; ky < g.kernel; ++ky) {
-      for (int64_t kx = 0; kx < g.kernel; ++kx) tap_offsets_.push_back((ky * w_ + kx) * g.c);
-    }
-    const int64_t image = h_ * w_ * g.c, reach = tap_offsets_.back() + g.c;
-    std::span<int16_t> padded = Scratch<int16_t>(ScratchSlot::kPaddedInput, g.n * image + reach);
-    codes_ = padded.data();
-    zeros_ = codes_ + g.n * image;
-    std::fill(padded.begin() + g.n * image, padded.end(), int16_t{0});
-#pragma omp parallel for schedule(static)
-    for (int64_t row = 0; row < g.n * h_; ++row) {
-      int16_t* out = codes_ + row * w_ * g.c;
-      const int64_t y = row % h_ - g.padding;
-      if (y < 0 || y >= g.h) {
-        std::fill(out, out + w_ * g.c, int16_t{0});
-        continue;
-      }
-      const int16_t* in = x + ((row / h_ * g.h + y) * g.w) * g.c;
-      std::fill(out, out + g.padding * g.c, int16_t{0});
-      std::copy(in, in + g.w * g.c, out + g.padding * g.c);
-      std::fill(out + (g.padding + g.w) * g.c, out + w_ * g.c, int16_t{0});
-    }
-  }
-
-  // Where the patch of output pixel (oy, ox) of image n begins; zeros from the image past the
-  // last on.
-  const int16_t* Patch(int64_t n, int64_t oy, int64_t ox) const {
-    if (n >= g_.n) return zeros_;
-    return codes_ + ((n * h_ + oy * g_.stride) * w_ + ox * g_.stride) * g_.c;
-  }
-  // Of each kernel tap from its patch's start, in codes.
-  const std::vector<int64_t>& tap_offsets() const { return tap_offsets_; }
-
- private:
-  const ConvGeometry g_;
-  const int64_t h_, w_;  // Padded.
-  int16_t* codes_;
-  const int16_t* zeros_;
-  std::vector<int64_t> tap_offsets_;
-};
+// Copies 9-16-bit codes as they are, padding with code 0.
+PaddedImages<int16_t> PaddedCodes(const ConvGeometry& g, const int16_t* x) {
+  return PaddedImages<int16_t>(g, x, int16_t{0}, [](int16_t code) { return code; });
+}
 
 // The patches of the output pixels as implicit rows of the int16 GEMM: a segment per kernel
 // tap, the C channels of one input pixel (C even, so pairs never straddle taps).
 class S16Patches final : public S16ImplicitRows {
  public:
-  S16Patches(const ConvGeometry& g, const int16_t* x) : g_(g), images_(g, x) {}
+  S16Patches(const ConvGeometry& g, const int16_t* x) : g_(g), images_(PaddedCodes(g, x)) {}
 
   int64_t PairsPerSegment() const override { return g_.c / 2; }
   std::span<const int64_t> SegmentOffsets() const override { return images_.tap_offsets(); }
 
   void Starts(int64_t i0, int count, const int16_t** starts) const override {
-    const int64_t oh = g_.out_h(), ow = g_.out_w();
-    int64_t n = i0 / (oh * ow), oy = i0 / ow % oh, ox = i0 % ow;
-    for (int r = 0; r < count; ++r) {
-      starts[r] = images_.Patch(n, oy, ox);
-      if (++ox == ow) {
-        ox = 0;
-        if (++oy == oh) oy = 0, ++n;
-      }
-    }
+    images_.Patches(i0, std::min<int64_t>(count, g_.n * g_.out_h() * g_.out_w() - i0), count,
+                    starts);
   }
 
  private:
   const ConvGeometry g_;
-  const PaddedImages images_;
+  const PaddedImages<int16_t> images_;
 };
 
 }  // namespace
@@ -234,42 +186,24 @@ int64_t WeightsChunkFromColumns(const ConvGeometry& g, const Quantized& qdy, con
 
 // The same chunk read in place (S16WeightsInPlace): dy's pixel pairs interleaved once, and
 // where each pixel's patch begins.
-int64_t WeightsChunkInPlace(const ConvGeometry& g, const Quantized& qdy, const PaddedImages& x,
-                            int64_t begin, int64_t n, float scale, int64_t block_pairs, float* dw) {
-  const int64_t padded_pixels = (n + 1) / 2 * 2;
-  const int64_t padded_outputs = (g.o + kS16WeightsRows - 1) / kS16WeightsRows * kS16WeightsRows;
+int64_t WeightsChunkInPlace(const ConvGeometry& g, const Quantized& qdy,
+                            const PaddedImages<int16_t>& x, int64_t begin, int64_t n, float scale,
+                            int64_t block_pairs, float* dw) {
+  const InPlacePatches<int16_t> patches =
+      PatchesOf(g, x, begin, n, (n + 1) / 2 * 2, kS16WeightsRows);
   std::span<int32_t> dy_pairs =
-      Scratch<int32_t>(ScratchSlot::kPixelPairs, padded_pixels / 2 * padded_outputs);
+      Scratch<int32_t>(ScratchSlot::kPixelPairs, (n + 1) / 2 * patches.padded_outputs);
   const int16_t* dy = qdy.s16.data() + begin * g.o;
-  for (int64_t q = 0; q < padded_pixels / 2; ++q) {
-    int32_t* out = dy_pairs.data() + q * padded_outputs;
+  for (int64_t q = 0; q < (n + 1) / 2; ++q) {
+    int32_t* out = dy_pairs.data() + q * patches.padded_outputs;
     const bool second = 2 * q + 1 < n;
     for (int64_t o = 0; o < g.o; ++o) {
       out[o] = S16CodePair(dy[2 * q * g.o + o], second ? dy[(2 * q + 1) * g.o + o] : int16_t{0});
     }
-    std::fill(out + g.o, out + padded_outputs, 0);
+    std::fill(out + g.o, out + patches.padded_outputs, 0);
   }
-  std::span<const int16_t*> patches = Scratch<const int16_t*>(ScratchSlot::kPatches, padded_pixels);
-  const int64_t oh = g.out_h(), ow = g.out_w();
-  int64_t image = begin / (oh * ow), oy = begin / ow % oh, ox = begin % ow;
-  for (int64_t p = 0; p < padded_pixels; ++p) {
-    patches[p] = x.Patch(p < n ? image : g.n, oy, ox);
-    if (++ox == ow) {
-      ox = 0;
-      if (++oy == oh) oy = 0, ++image;
-    }
-  }
-  return BackwardWeightsChunkAvx512({.dy_pairs = dy_pairs.data(),
-                                     .patches = patches.data(),
-                                     .tap_offsets = x.tap_offsets().data(),
-                                     .pixels = n,
-                                     .outputs = g.o,
-                                     .padded_outputs = padded_outputs,
-                                     .taps = g.kernel * g.kernel,
-                                     .channels = g.c,
-                                     .block_pairs = block_pairs,
-                                     .scale = scale},
-                                    dw);
+  return BackwardWeightsChunkAvx512(
+      {.x = patches, .dy_pairs = dy_pairs.data(), .block_pairs = block_pairs, .scale = scale}, dw);
 }
 
 }  // namespace
@@ -282,8 +216,8 @@ int64_t BackwardWeightsInt16(const ConvGeometry& g, const Quantized& qdy, const 
   const int64_t chunks = (rows + kConvWeightsChunkPixels - 1) / kConvWeightsChunkPixels;
   const float scale = std::ldexp(1.0f, -(qdy.exponent + qx.exponent));
   const int64_t block_pairs = GemmS16BlockPairs(qdy.word_length);
-  std::optional<PaddedImages> padded;
-  if (S16WeightsInPlace(g)) padded.emplace(g, qx.s16.data());
+  std::optional<PaddedImages<int16_t>> padded;
+  if (S16WeightsInPlace(g)) padded.emplace(PaddedCodes(g, qx.s16.data()));
   std::span<float> partial = Scratch<float>(ScratchSlot::kColumnGradients, chunks * g.o * k);
   int64_t saturated = 0;
 #pragma omp parallel for schedule(static) reduction(+ : saturated)

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "kernels/cpu/fixed_point.h"
 #include "kernels/cpu/fixed_point_conv.h"
+#include "kernels/cpu/padded_images.h"
 
 namespace muppet::kernels::internal {
 
@@ -39,16 +40,12 @@ int64_t BackwardWeightsInt16(const ConvGeometry& g, const Quantized& qdy, const 
                              float* dw);
 bool S16WeightsInPlace(const ConvGeometry& g);
 
-// One chunk of the in-place backward-weights kernel: `pixels` output pixels (dy rows); dy_pairs
-// holds, for each pair q of pixels, padded_outputs int32 pairs (dy(2q, o), dy(2q + 1, o)), zero
-// past the outputs and the last pixel; pixel p's tap t reads its `channels` input codes at
-// patches[p] + tap_offsets[t] (patches: pixels rounded up to even; zeros past the last).
+// One chunk of the in-place 9-16-bit backward-weights kernel: x's patches (padded to an even
+// count), and for each pair q of pixels, x.padded_outputs int32 pairs (dy(2q, o), dy(2q + 1, o)),
+// zero past the outputs and the last pixel.
 struct S16WeightsChunk {
+  InPlacePatches<int16_t> x;
   const int32_t* dy_pairs;
-  const int16_t* const* patches;
-  const int64_t* tap_offsets;
-  int64_t pixels;
-  int64_t outputs, padded_outputs, taps, channels;
   int64_t block_pairs;
   float scale;
 };

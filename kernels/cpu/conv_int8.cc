@@ -5,11 +5,13 @@
 #include <cmath>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "kernels/cpu/gemm_s8.h"
 #include "kernels/cpu/gemm_s8_internal.h"
 #include "kernels/cpu/im2col.h"
+#include "kernels/cpu/padded_images.h"
 #include "kernels/cpu/scratch.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
@@ -119,7 +121,39 @@ absl::Status BlockProduct(const ConvGeometry& g, const Quantized& qdy, const Qua
   return GemmS8S32(shape, dy, cols, product);
 }
 
+// The same block read in place (S8WeightsInPlace): dy's pixel quads interleaved once, with their
+// sums, and where each pixel's patch begins in x's shifted, padded images.
+void BlockProductInPlace(const ConvGeometry& g, const Quantized& qdy,
+                         const PaddedImages<uint8_t>& x, int64_t begin, int64_t n,
+                         int32_t* product) {
+  const InPlacePatches<uint8_t> patches =
+      PatchesOf(g, x, begin, n, (n + 3) / 4 * 4, kS8WeightsRows);
+  std::span<int32_t> quads =
+      Scratch<int32_t>(ScratchSlot::kPixelPairs, (n + 3) / 4 * patches.padded_outputs);
+  std::vector<int64_t> sums(g.o, 0);
+  const int8_t* dy = qdy.s8.data() + begin * g.o;
+  for (int64_t q = 0; q < (n + 3) / 4; ++q) {
+    int32_t* out = quads.data() + q * patches.padded_outputs;
+    for (int64_t o = 0; o < g.o; ++o) {
+      uint32_t quad = 0;
+      for (int64_t i = 0; i < 4 && 4 * q + i < n; ++i) {
+        const int8_t code = dy[(4 * q + i) * g.o + o];
+        quad |= uint32_t{static_cast<uint8_t>(code)} << (8 * i);
+        sums[o] += code;
+      }
+      out[o] = static_cast<int32_t>(quad);
+    }
+    std::fill(out + g.o, out + patches.padded_outputs, 0);
+  }
+  BackwardWeightsBlockAvx512({.x = patches, .dy_quads = quads.data(), .dy_sums = sums.data()},
+                             product);
+}
+
 }  // namespace
+
+bool S8WeightsInPlace(const ConvGeometry& g) {
+  return g.c % 16 == 0 && ActiveIsa() == Isa::kAvx512 && HasAvx512Vnni() && HasAvx512Vbmi();
+}
 
 int64_t DeconvRightPadding(const ConvGeometry& g, int64_t in, int64_t out) {
   return (out - 1) * g.stride + g.kernel - g.padding - in;
@@ -161,19 +195,31 @@ absl::Status BackwardWeightsInt8(const ConvGeometry& g, const Quantized& qdy, co
   // Reused across calls: a fresh O x K int64 buffer is megabytes of page faults on wide layers.
   std::span<int64_t> total = Scratch<int64_t>(ScratchSlot::kBlockTotal, g.o * k);
   std::fill(total.begin(), total.end(), 0);
+  // In place, x's codes are read as u8: x + 128, padding included (code 0 as 128).
+  std::optional<PaddedImages<uint8_t>> padded;
+  if (S8WeightsInPlace(g)) {
+    padded.emplace(g, qx.s8.data(), uint8_t{128}, [](int8_t code) {
+      return static_cast<uint8_t>(static_cast<uint8_t>(code) ^ 0x80);
+    });
+  }
   absl::Status status;
 #pragma omp parallel
   {
     // The im2col rows of a block, where the GEMM cannot unfold them itself.
     std::span<int8_t> cols =
-        Scratch<int8_t>(ScratchSlot::kIm2Col, S8ImplicitGemm(g.c) ? 0 : block * k);
+        Scratch<int8_t>(ScratchSlot::kIm2Col, padded || S8ImplicitGemm(g.c) ? 0 : block * k);
     std::span<int32_t> product = Scratch<int32_t>(ScratchSlot::kBlockProduct, g.o * k);
     std::span<int64_t> sum = Scratch<int64_t>(ScratchSlot::kBlockSum, g.o * k);
     std::fill(sum.begin(), sum.end(), 0);
 #pragma omp for schedule(static) nowait
     for (int64_t begin = 0; begin < rows; begin += block) {
       const int64_t n = std::min(block, rows - begin);
-      const absl::Status s = BlockProduct(g, qdy, qx, begin, n, cols.data(), product.data());
+      absl::Status s;
+      if (padded) {
+        BlockProductInPlace(g, qdy, *padded, begin, n, product.data());
+      } else {
+        s = BlockProduct(g, qdy, qx, begin, n, cols.data(), product.data());
+      }
       if (!s.ok()) {
 #pragma omp critical
         if (status.ok()) status = s;

@@ -7,9 +7,9 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
-
 #include "kernels/cpu/fixed_point.h"
 #include "kernels/cpu/fixed_point_conv.h"
+#include "kernels/cpu/padded_images.h"
 
 namespace muppet::kernels::internal {
 
@@ -26,10 +26,28 @@ int64_t DeconvRightPadding(const ConvGeometry& g, int64_t in, int64_t out);
 void DirectInt8Run(const ConvGeometry& g, Pass pass, const Quantized& qa, const Quantized& qw,
                    float* out);
 
-// dw = 2^-(sdy + sx) * correlation of the codes, exact: see the definition. Fails only if the
-// int8 GEMM refuses a block (a programming error).
+// dw = 2^-(sdy + sx) * correlation of the codes, exact: see the definition. Reads x in place on
+// AVX512-VNNI with VBMI where C % 16 == 0 (S8WeightsInPlace). Fails only if the int8 GEMM
+// refuses a block (a programming error).
 absl::Status BackwardWeightsInt8(const ConvGeometry& g, const Quantized& qdy, const Quantized& qx,
                                  float* dw);
+
+bool S8WeightsInPlace(const ConvGeometry& g);
+
+// One block of the in-place 8-bit backward-weights kernel: x's patches (padded to a multiple of
+// 4) in images of u8 codes x + 128 (vpdpbusd multiplies unsigned by signed bytes; zeros stored
+// as 128); for each quad q of pixels, x.padded_outputs int32s, each the four codes
+// dy(4q..4q+3, o) (zero past the outputs and the last pixel); and dy_sums[o], the sum of dy(p, o)
+// over the block, so that the shift comes back out exactly.
+struct S8WeightsBlock {
+  InPlacePatches<uint8_t> x;
+  const int32_t* dy_quads;
+  const int64_t* dy_sums;
+};
+// Output channels per tile: padded_outputs is a multiple of it.
+inline constexpr int64_t kS8WeightsRows = 8;
+// Writes the block's exact integer dW (O x KH x KW x C) to product.
+void BackwardWeightsBlockAvx512(const S8WeightsBlock& block, int32_t* product);
 
 }  // namespace muppet::kernels::internal
 

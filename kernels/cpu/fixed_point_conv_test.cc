@@ -126,10 +126,11 @@ INSTANTIATE_TEST_SUITE_P(
             ConvGeometry{
                 .n = 1, .h = 7, .w = 7, .c = 32, .o = 3, .kernel = 3, .stride = 2, .padding = 1})));
 
-// Codes of only -128 and 127 (every pair sum a saturating int8 route would get wrong, and the
-// -128s the AVX2 route corrects), of -127 and 127 (no correction: the AVX2 route reads inner
-// panels in place), and non-negative ones (its sign-free tiles), in every 8-bit pass, on
-// geometries that reach its implicit GEMM: exactly the integer results.
+// Codes of only -128 and 127 (every pair sum a saturating int8 route would get wrong, the -128s
+// the AVX2 route corrects, and the codes the in-place VNNI backward-weights shifts by 128), of
+// -127 and 127 (no correction: the AVX2 route reads inner panels in place), and non-negative
+// ones (its sign-free tiles), in every 8-bit pass, on geometries that reach its implicit GEMM:
+// exactly the integer results.
 TEST(FixedPointConvCodesTest, ExtremeCodesAreExactInEveryPass) {
   std::mt19937 rng(9);
   const auto codes = [&](int64_t n, int kind) {
@@ -148,7 +149,11 @@ TEST(FixedPointConvCodesTest, ExtremeCodesAreExactInEveryPass) {
          {ConvGeometry{.n = 2, .h = 5, .w = 6, .c = 16, .o = 16, .kernel = 3, .padding = 1},
           ConvGeometry{.n = 1, .h = 10, .w = 10, .c = 16, .o = 16, .kernel = 3, .padding = 1},
           ConvGeometry{.n = 2, .h = 6, .w = 6, .c = 16, .o = 16, .kernel = 3},
-          ConvGeometry{.n = 1, .h = 7, .w = 7, .c = 32, .o = 5, .kernel = 3, .stride = 2}}) {
+          ConvGeometry{.n = 1, .h = 7, .w = 7, .c = 32, .o = 5, .kernel = 3, .stride = 2},
+          // Backward-weights in several blocks, a last block of a pixel count that is not a
+          // multiple of 4, output channels not a multiple of 8 (the in-place VNNI kernel).
+          ConvGeometry{.n = 3, .h = 29, .w = 29, .c = 16, .o = 5, .kernel = 3, .padding = 1},
+          ConvGeometry{.n = 1, .h = 15, .w = 13, .c = 48, .o = 9, .kernel = 3, .padding = 1}}) {
       const int64_t xs = g.n * g.h * g.w * g.c, ys = g.n * g.out_h() * g.out_w() * g.o,
                     ws = g.o * g.kernel * g.kernel * g.c;
       const Quantized qx = codes(xs, kind), qw = codes(ws, kind % 2), qdy = codes(ys, kind % 2);
@@ -162,10 +167,12 @@ TEST(FixedPointConvCodesTest, ExtremeCodesAreExactInEveryPass) {
         edx[xi] += int64_t{qdy.s8[yi]} * qw.s8[wi];
         edw[wi] += int64_t{qdy.s8[yi]} * qx.s8[xi];
       });
-      // Every sum is below 2^24 here, so FP32 holds it exactly; the scale is 2^-6.
-      for (int64_t i = 0; i < ys; ++i) ASSERT_EQ(y[i], std::ldexp(ey[i], -6)) << "forward " << i;
-      for (int64_t i = 0; i < xs; ++i) ASSERT_EQ(dx[i], std::ldexp(edx[i], -6)) << "data " << i;
-      for (int64_t i = 0; i < ws; ++i) ASSERT_EQ(dw[i], std::ldexp(edw[i], -6)) << "weights " << i;
+      // Each exact integer sum rounded once to FP32 (forward and backward-data sums are below
+      // 2^24, so held exactly); the scale is 2^-6.
+      const auto rounded = [](int64_t sum) { return static_cast<float>(std::ldexp(sum, -6)); };
+      for (int64_t i = 0; i < ys; ++i) ASSERT_EQ(y[i], rounded(ey[i])) << "forward " << i;
+      for (int64_t i = 0; i < xs; ++i) ASSERT_EQ(dx[i], rounded(edx[i])) << "data " << i;
+      for (int64_t i = 0; i < ws; ++i) ASSERT_EQ(dw[i], rounded(edw[i])) << "weights " << i;
     }
   }
 }

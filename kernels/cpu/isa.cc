@@ -30,6 +30,11 @@ bool HasAvx512Vnni() {
   return DetectIsa() == Isa::kAvx512 && __builtin_cpu_supports("avx512vnni");
 }
 
+bool HasAvx512Vbmi() {
+  __builtin_cpu_init();
+  return DetectIsa() == Isa::kAvx512 && __builtin_cpu_supports("avx512vbmi");
+}
+
 absl::StatusOr<Isa> ParseIsa(absl::string_view name) {
   Isa isa;
   if (name == "scalar") {

@@ -35,6 +35,9 @@ std::vector<Isa> SupportedIsas();
 // True when this CPU has AVX512-VNNI (vpdpbusd, vpdpwssd).
 bool HasAvx512Vnni();
 
+// True when this CPU has AVX512-VBMI (vpermb), as Zen 4 does and Cascade Lake does not.
+bool HasAvx512Vbmi();
+
 }  // namespace muppet::kernels
 
 #endif  // MUPPET_KERNELS_CPU_ISA_H_

@@ -1,0 +1,193 @@
+// The AVX512-VNNI kernels of the backward-weights convolution that read x in place: the groups of
+// k (consecutive output pixels) that vpdpwssds (9-16 bits: pairs) and vpdpbusd (8 bits: quads)
+// multiply come from interleaving input pixels' channels in registers, never from an unfolded,
+// transposed copy.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <climits>
+
+#include "kernels/cpu/conv_blocked.h"
+#include "kernels/cpu/conv_int8.h"
+#include "kernels/cpu/gemm_s16_internal.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")
+// GCC 12's AVX-512 headers initialise "undefined" vectors from themselves (`__Y = __Y`).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
+namespace muppet::kernels::internal {
+namespace {
+
+// Output channels per tile (broadcast from dy's pairs) and units of 16 columns of k (one tap's
+// 16 channels) per tile: 12 accumulators and 12 FP32 sums in registers.
+constexpr int kRows = kS16WeightsRows;
+constexpr int kUnits = 2;
+
+// The pairs (lo[c], hi[c]) of two pixels' 16 codes, channels in the 128-bit groups 0-3, 8-11,
+// 4-7, 12-15: two in-lane unpacks (a vpermt2w into channel order measured no faster and costs a
+// register copy). Unscramble() puts the sums back in channel order.
+inline __m512i Interleave(const int16_t* lo, const int16_t* hi) {
+  const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lo));
+  const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(hi));
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_unpacklo_epi16(a, b)),
+                            _mm256_unpackhi_epi16(a, b), 1);
+}
+
+// Swaps the middle two 128-bit groups: channels 0-3, 8-11, 4-7, 12-15 back into order.
+inline __m512 Unscramble(__m512 v) { return _mm512_shuffle_f32x4(v, v, 0b11011000); }
+
+// One tile: rows [o0, o0 + kRows) of dW, `units` (1 or 2) units from unit u0.
+template <int kTileUnits>
+int64_t Tile(const S16WeightsChunk& chunk, int64_t o0, int64_t u0, float* dw) {
+  const int64_t groups = chunk.x.channels / 16, pairs = (chunk.x.pixels + 1) / 2;
+  int64_t offset[kTileUnits];  // Of each unit's codes from a patch's start.
+  for (int u = 0; u < kTileUnits; ++u) {
+    offset[u] = chunk.x.tap_offsets[(u0 + u) / groups] + (u0 + u) % groups * 16;
+  }
+  __m512 sum[kRows][kTileUnits];
+  for (int r = 0; r < kRows; ++r) {
+    for (int u = 0; u < kTileUnits; ++u) sum[r][u] = _mm512_setzero_ps();
+  }
+  // acc is at a bound iff acc + 1 (wrapping) < INT32_MIN + 2: one add and one compare.
+  const __m512i one = _mm512_set1_epi32(1), bound = _mm512_set1_epi32(INT_MIN + 2);
+  __m512i saturated = _mm512_setzero_si512();
+  for (int64_t q0 = 0; q0 < pairs; q0 += chunk.block_pairs) {
+    const int64_t q1 = std::min(pairs, q0 + chunk.block_pairs);
+    __m512i acc[kRows][kTileUnits];
+    for (int r = 0; r < kRows; ++r) {
+      for (int u = 0; u < kTileUnits; ++u) acc[r][u] = _mm512_setzero_si512();
+    }
+    for (int64_t q = q0; q < q1; ++q) {
+      __m512i b[kTileUnits];
+      for (int u = 0; u < kTileUnits; ++u) {
+        b[u] =
+            Interleave(chunk.x.patches[2 * q] + offset[u], chunk.x.patches[2 * q + 1] + offset[u]);
+      }
+      const int32_t* a = chunk.dy_pairs + q * chunk.x.padded_outputs + o0;
+      for (int r = 0; r < kRows; ++r) {
+        const __m512i pair = _mm512_set1_epi32(a[r]);
+        for (int u = 0; u < kTileUnits; ++u) acc[r][u] = DotPairsSaturating(acc[r][u], pair, b[u]);
+      }
+    }
+    for (int r = 0; r < kRows; ++r) {
+      for (int u = 0; u < kTileUnits; ++u) {
+        const __mmask16 at_bound = _mm512_cmplt_epi32_mask(_mm512_add_epi32(acc[r][u], one), bound);
+        saturated = _mm512_mask_add_epi32(saturated, at_bound, saturated, one);
+        sum[r][u] = _mm512_add_ps(sum[r][u], _mm512_cvtepi32_ps(acc[r][u]));
+      }
+    }
+  }
+  const __m512 scale = _mm512_set1_ps(chunk.scale);
+  const int64_t k = chunk.x.taps * chunk.x.channels;
+  const int rows = static_cast<int>(std::min<int64_t>(kRows, chunk.x.outputs - o0));
+  for (int r = 0; r < rows; ++r) {
+    for (int u = 0; u < kTileUnits; ++u) {
+      _mm512_storeu_ps(dw + (o0 + r) * k + (u0 + u) * 16,
+                       Unscramble(_mm512_mul_ps(sum[r][u], scale)));
+    }
+  }
+  // Padded rows (past the outputs) have zero codes, so they never count.
+  return _mm512_reduce_add_epi32(saturated);
+}
+
+// acc + the dot products of the u8 quads of a with the s8 quads of b, as _mm512_dpbusd_epi32
+// (through asm for the reason DotPairsSaturating gives).
+inline __m512i DotQuads(__m512i acc, __m512i a, __m512i b) {
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+  return acc;
+}
+
+// Byte 4j + i of a quad vector is byte 16 i + j of four pixels' 16 codes, one after another.
+alignas(64) constexpr uint8_t kQuads[64] = {
+    0,  16, 32, 48, 1,  17, 33, 49, 2,  18, 34, 50, 3,  19, 35, 51, 4,  20, 36, 52, 5,  21,
+    37, 53, 6,  22, 38, 54, 7,  23, 39, 55, 8,  24, 40, 56, 9,  25, 41, 57, 10, 26, 42, 58,
+    11, 27, 43, 59, 12, 28, 44, 60, 13, 29, 45, 61, 14, 30, 46, 62, 15, 31, 47, 63};
+
+// Channels [16 g, 16 g + 16) at tap offset `tap` of four pixels' patches as u8 quads (dword j:
+// channel j of each pixel). `contiguous`: 16 channels, and the four pixels consecutive in one
+// image row, so one 64-byte load holds them (the 16-channel layer's backward-weights ran 1.5x
+// faster for it; a two-load permute for consecutive 32-channel pixels measured no faster).
+// Otherwise four 16-byte loads.
+inline __m512i InterleaveQuads(const uint8_t* const* p, int64_t tap, int64_t g, bool contiguous) {
+  const __m512i index = _mm512_load_si512(kQuads);
+  if (contiguous) return _mm512_permutexvar_epi8(index, _mm512_loadu_si512(p[0] + tap));
+  const auto pixel = [&](int i) {
+    return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p[i] + tap + 16 * g));
+  };
+  __m512i v = _mm512_castsi128_si512(pixel(0));
+  v = _mm512_inserti32x4(v, pixel(1), 1);
+  v = _mm512_inserti32x4(v, pixel(2), 2);
+  v = _mm512_inserti32x4(v, pixel(3), 3);
+  return _mm512_permutexvar_epi8(index, v);
+}
+
+// One tile of the 8-bit kernel: rows [o0, o0 + kS8WeightsRows) of dW, kTileUnits units from u0;
+// exact int32 sums, the +128 shift of x taken back out at the store.
+template <int kTileUnits>
+void Tile8(const S8WeightsBlock& block, int64_t o0, int64_t u0, int32_t* product) {
+  constexpr int kRows8 = kS8WeightsRows;
+  const int64_t groups = block.x.channels / 16, quads = (block.x.pixels + 3) / 4;
+  int64_t tap[kTileUnits], group[kTileUnits];
+  for (int u = 0; u < kTileUnits; ++u) {
+    tap[u] = block.x.tap_offsets[(u0 + u) / groups];
+    group[u] = (u0 + u) % groups;
+  }
+  __m512i acc[kRows8][kTileUnits];
+  for (int r = 0; r < kRows8; ++r) {
+    for (int u = 0; u < kTileUnits; ++u) acc[r][u] = _mm512_setzero_si512();
+  }
+  for (int64_t q = 0; q < quads; ++q) {
+    const uint8_t* const* p = block.x.patches + 4 * q;
+    const bool contiguous =
+        block.x.channels == 16 && p[1] == p[0] + 16 && p[2] == p[0] + 32 && p[3] == p[0] + 48;
+    __m512i x[kTileUnits];
+    for (int u = 0; u < kTileUnits; ++u) x[u] = InterleaveQuads(p, tap[u], group[u], contiguous);
+    const int32_t* dy = block.dy_quads + q * block.x.padded_outputs + o0;
+    for (int r = 0; r < kRows8; ++r) {
+      const __m512i quad = _mm512_set1_epi32(dy[r]);
+      for (int u = 0; u < kTileUnits; ++u) acc[r][u] = DotQuads(acc[r][u], x[u], quad);
+    }
+  }
+  const int64_t k = block.x.taps * block.x.channels;
+  const int rows = static_cast<int>(std::min<int64_t>(kRows8, block.x.outputs - o0));
+  for (int r = 0; r < rows; ++r) {
+    // Sum of 128 * dy over the block: what the shift added to every column.
+    const __m512i shift = _mm512_set1_epi32(static_cast<int32_t>(128 * block.dy_sums[o0 + r]));
+    for (int u = 0; u < kTileUnits; ++u) {
+      _mm512_storeu_si512(product + (o0 + r) * k + (u0 + u) * 16,
+                          _mm512_sub_epi32(acc[r][u], shift));
+    }
+  }
+}
+
+}  // namespace
+
+int64_t BackwardWeightsChunkAvx512(const S16WeightsChunk& chunk, float* dw) {
+  const int64_t units = chunk.x.taps * chunk.x.channels / 16;
+  int64_t saturated = 0;
+  for (int64_t o0 = 0; o0 < chunk.x.outputs; o0 += kRows) {
+    int64_t u0 = 0;
+    for (; u0 + kUnits <= units; u0 += kUnits) saturated += Tile<kUnits>(chunk, o0, u0, dw);
+    if (u0 < units) saturated += Tile<1>(chunk, o0, u0, dw);
+  }
+  return saturated;
+}
+
+void BackwardWeightsBlockAvx512(const S8WeightsBlock& block, int32_t* product) {
+  constexpr int kUnits8 = 3;  // 24 accumulators.
+  const int64_t units = block.x.taps * block.x.channels / 16;
+  for (int64_t o0 = 0; o0 < block.x.outputs; o0 += kS8WeightsRows) {
+    int64_t u0 = 0;
+    for (; u0 + kUnits8 <= units; u0 += kUnits8) Tile8<kUnits8>(block, o0, u0, product);
+    if (units - u0 == 2) Tile8<2>(block, o0, u0, product);
+    if (units - u0 == 1) Tile8<1>(block, o0, u0, product);
+  }
+}
+
+}  // namespace muppet::kernels::internal
+
+#pragma GCC diagnostic pop
+#pragma GCC pop_options

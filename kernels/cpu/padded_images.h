@@ -1,0 +1,111 @@
+// A convolution's input as zero-padded images, for kernels that read patches in place: every
+// patch lies inside, each kernel tap is one fixed offset from its patch's start, and a patch past
+// the last pixel reads only (stored) zeros.
+#ifndef MUPPET_KERNELS_CPU_PADDED_IMAGES_H_
+#define MUPPET_KERNELS_CPU_PADDED_IMAGES_H_
+
+#include <algorithm>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "kernels/cpu/fixed_point_conv.h"
+#include "kernels/cpu/scratch.h"
+
+namespace muppet::kernels::internal {
+
+// Channels-last codes x of g's input, copied as store(code) with `padding` pixels of `zero`
+// around each image and a tail of `zero` as long as a patch's reach: one parallel pass over x,
+// into this thread's scratch (valid until the next PaddedImages of the same type on it).
+template <typename Stored>
+class PaddedImages {
+ public:
+  template <typename Code, typename Store>
+  PaddedImages(const ConvGeometry& g, const Code* x, Stored zero, Store store)
+      : g_(g), h_(g.h + 2 * g.padding), w_(g.w + 2 * g.padding) {
+    for (int64_t ky = 0; ky < g.kernel; ++ky) {
+      for (int64_t kx = 0; kx < g.kernel; ++kx) tap_offsets_.push_back((ky * w_ + kx) * g.c);
+    }
+    const int64_t image = h_ * w_ * g.c, reach = tap_offsets_.back() + g.c;
+    std::span<Stored> padded = Scratch<Stored>(ScratchSlot::kPaddedInput, g.n * image + reach);
+    codes_ = padded.data();
+    zeros_ = codes_ + g.n * image;
+    std::fill(padded.begin() + g.n * image, padded.end(), zero);
+#pragma omp parallel for schedule(static)
+    for (int64_t row = 0; row < g.n * h_; ++row) {
+      Stored* out = codes_ + row * w_ * g.c;
+      const int64_t y = row % h_ - g.padding;
+      if (y < 0 || y >= g.h) {
+        std::fill(out, out + w_ * g.c, zero);
+        continue;
+      }
+      const Code* in = x + ((row / h_ * g.h + y) * g.w) * g.c;
+      std::fill(out, out + g.padding * g.c, zero);
+      std::transform(in, in + g.w * g.c, out + g.padding * g.c, store);
+      std::fill(out + (g.padding + g.w) * g.c, out + w_ * g.c, zero);
+    }
+  }
+
+  // Where the patch of output pixel (oy, ox) of image n begins; zeros from the image past the
+  // last on.
+  const Stored* Patch(int64_t n, int64_t oy, int64_t ox) const {
+    if (n >= g_.n) return zeros_;
+    return codes_ + ((n * h_ + oy * g_.stride) * w_ + ox * g_.stride) * g_.c;
+  }
+
+  // The patches of output pixels [begin, begin + count) into out[0, count), and zeros' for the
+  // rest of out up to `padded` entries.
+  void Patches(int64_t begin, int64_t count, int64_t padded, const Stored** out) const {
+    const int64_t oh = g_.out_h(), ow = g_.out_w();
+    int64_t n = begin / (oh * ow), oy = begin / ow % oh, ox = begin % ow;
+    for (int64_t p = 0; p < padded; ++p) {
+      out[p] = Patch(p < count ? n : g_.n, oy, ox);
+      if (++ox == ow) {
+        ox = 0;
+        if (++oy == oh) oy = 0, ++n;
+      }
+    }
+  }
+
+  // Of each kernel tap from its patch's start, in codes.
+  const std::vector<int64_t>& tap_offsets() const { return tap_offsets_; }
+
+ private:
+  const ConvGeometry g_;
+  const int64_t h_, w_;  // Padded.
+  Stored* codes_;
+  const Stored* zeros_;
+  std::vector<int64_t> tap_offsets_;
+};
+
+// What the in-place backward-weights kernels read of x for a run of `pixels` output pixels:
+// pixel p's tap t reads its `channels` codes at patches[p] + tap_offsets[t] (patches rounded up
+// to the kernel's group of pixels, zeros past the last), into dW rows of `outputs` channels
+// (padded_outputs: rounded up to the kernel's tile).
+template <typename Stored>
+struct InPlacePatches {
+  const Stored* const* patches;
+  const int64_t* tap_offsets;
+  int64_t pixels, outputs, padded_outputs, taps, channels;
+};
+
+// The patches of output pixels [begin, begin + n) of x, padded to `padded_pixels`, in this
+// thread's scratch, for dW rows of g.o channels padded to a multiple of `tile_rows`.
+template <typename Stored>
+InPlacePatches<Stored> PatchesOf(const ConvGeometry& g, const PaddedImages<Stored>& x,
+                                 int64_t begin, int64_t n, int64_t padded_pixels,
+                                 int64_t tile_rows) {
+  std::span<const Stored*> patches = Scratch<const Stored*>(ScratchSlot::kPatches, padded_pixels);
+  x.Patches(begin, n, padded_pixels, patches.data());
+  return {.patches = patches.data(),
+          .tap_offsets = x.tap_offsets().data(),
+          .pixels = n,
+          .outputs = g.o,
+          .padded_outputs = (g.o + tile_rows - 1) / tile_rows * tile_rows,
+          .taps = g.kernel * g.kernel,
+          .channels = g.c};
+}
+
+}  // namespace muppet::kernels::internal
+
+#endif  // MUPPET_KERNELS_CPU_PADDED_IMAGES_H_
