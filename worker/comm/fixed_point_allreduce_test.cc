@@ -140,7 +140,7 @@ class Replicated final : public Communicator {
 
 // The extreme codes of both signs, at the largest world each wire type serves.
 TEST(FixedPointAllReduceBoundsTest, ExtremeCodesSumWithoutOverflowAtTheLargestWorlds) {
-  for (const auto [bits, ranks] :
+  for (const auto& [bits, ranks] :
        {std::pair{8, 256}, {8, 257}, {12, 16}, {16, kMaxFixedPointRanks}}) {
     // max and min on the grid at their own exponent: codes 2^(b-1) - 1 and -2^(b-1).
     const float top = static_cast<float>((1 << (bits - 1)) - 1),
