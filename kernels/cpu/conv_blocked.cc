@@ -193,15 +193,8 @@ int64_t WeightsChunkInPlace(const ConvGeometry& g, const Quantized& qdy,
       PatchesOf(g, x, begin, n, (n + 1) / 2 * 2, kS16WeightsRows);
   std::span<int32_t> dy_pairs =
       Scratch<int32_t>(ScratchSlot::kPixelPairs, (n + 1) / 2 * patches.padded_outputs);
-  const int16_t* dy = qdy.s16.data() + begin * g.o;
-  for (int64_t q = 0; q < (n + 1) / 2; ++q) {
-    int32_t* out = dy_pairs.data() + q * patches.padded_outputs;
-    const bool second = 2 * q + 1 < n;
-    for (int64_t o = 0; o < g.o; ++o) {
-      out[o] = S16CodePair(dy[2 * q * g.o + o], second ? dy[(2 * q + 1) * g.o + o] : int16_t{0});
-    }
-    std::fill(out + g.o, out + patches.padded_outputs, 0);
-  }
+  InterleavePairsAvx512(qdy.s16.data() + begin * g.o, n, g.o, patches.padded_outputs,
+                        dy_pairs.data());
   return BackwardWeightsChunkAvx512(
       {.x = patches, .dy_pairs = dy_pairs.data(), .block_pairs = block_pairs, .scale = scale}, dw);
 }

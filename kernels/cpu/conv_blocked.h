@@ -51,6 +51,10 @@ struct S16WeightsChunk {
 };
 // Output channels per tile of the kernel: padded_outputs is a multiple of it.
 inline constexpr int64_t kS16WeightsRows = 6;
+// Interleaves dy (pixels x outputs codes) into the chunk's dy_pairs: pairs[q * padded_outputs
+// + o] = S16CodePair(dy(2q, o), dy(2q + 1, o)), zero past the last pixel and the outputs.
+void InterleavePairsAvx512(const int16_t* dy, int64_t pixels, int64_t outputs,
+                           int64_t padded_outputs, int32_t* pairs);
 // Writes the chunk's scaled dW (O x KH x KW x C) to dw; returns its saturated block sums.
 int64_t BackwardWeightsChunkAvx512(const S16WeightsChunk& chunk, float* dw);
 

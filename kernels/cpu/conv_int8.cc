@@ -130,20 +130,11 @@ void BlockProductInPlace(const ConvGeometry& g, const Quantized& qdy,
       PatchesOf(g, x, begin, n, (n + 3) / 4 * 4, kS8WeightsRows);
   std::span<int32_t> quads =
       Scratch<int32_t>(ScratchSlot::kPixelPairs, (n + 3) / 4 * patches.padded_outputs);
-  std::vector<int64_t> sums(g.o, 0);
   const int8_t* dy = qdy.s8.data() + begin * g.o;
-  for (int64_t q = 0; q < (n + 3) / 4; ++q) {
-    int32_t* out = quads.data() + q * patches.padded_outputs;
-    for (int64_t o = 0; o < g.o; ++o) {
-      uint32_t quad = 0;
-      for (int64_t i = 0; i < 4 && 4 * q + i < n; ++i) {
-        const int8_t code = dy[(4 * q + i) * g.o + o];
-        quad |= uint32_t{static_cast<uint8_t>(code)} << (8 * i);
-        sums[o] += code;
-      }
-      out[o] = static_cast<int32_t>(quad);
-    }
-    std::fill(out + g.o, out + patches.padded_outputs, 0);
+  InterleaveQuadsAvx512(dy, n, g.o, patches.padded_outputs, quads.data());
+  std::vector<int64_t> sums(g.o, 0);
+  for (int64_t p = 0; p < n; ++p) {
+    for (int64_t o = 0; o < g.o; ++o) sums[o] += dy[p * g.o + o];
   }
   BackwardWeightsBlockAvx512({.x = patches, .dy_quads = quads.data(), .dy_sums = sums.data()},
                              product);
@@ -231,6 +222,7 @@ absl::Status BackwardWeightsInt8(const ConvGeometry& g, const Quantized& qdy, co
     for (int64_t i = 0; i < g.o * k; ++i) total[i] += sum[i];
   }
   const float scale = std::ldexp(1.0f, -(qdy.exponent + qx.exponent));
+#pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < g.o * k; ++i) dw[i] = static_cast<float>(total[i]) * scale;
   return status;
 }

@@ -46,6 +46,10 @@ struct S8WeightsBlock {
 };
 // Output channels per tile: padded_outputs is a multiple of it.
 inline constexpr int64_t kS8WeightsRows = 8;
+// Interleaves dy (pixels x outputs codes) into the block's dy_quads: quads[q * padded_outputs
+// + o] holds dy(4q + i, o) in byte i, zero past the last pixel and the outputs.
+void InterleaveQuadsAvx512(const int8_t* dy, int64_t pixels, int64_t outputs,
+                           int64_t padded_outputs, int32_t* quads);
 // Writes the block's exact integer dW (O x KH x KW x C) to product.
 void BackwardWeightsBlockAvx512(const S8WeightsBlock& block, int32_t* product);
 

@@ -9,6 +9,7 @@
 
 #include "kernels/cpu/conv_blocked.h"
 #include "kernels/cpu/conv_int8.h"
+#include "kernels/cpu/gemm_s16.h"
 #include "kernels/cpu/gemm_s16_internal.h"
 
 #pragma GCC push_options
@@ -165,6 +166,27 @@ void Tile8(const S8WeightsBlock& block, int64_t o0, int64_t u0, int32_t* product
 
 }  // namespace
 
+void InterleavePairsAvx512(const int16_t* dy, int64_t pixels, int64_t outputs,
+                           int64_t padded_outputs, int32_t* pairs) {
+  for (int64_t q = 0; q < (pixels + 1) / 2; ++q) {
+    int32_t* out = pairs + q * padded_outputs;
+    int64_t o = 0;
+    if (2 * q + 2 <= pixels) {  // Whole pairs, 16 channels at a time, in channel order.
+      const int16_t* rows = dy + 2 * q * outputs;
+      for (; o + 16 <= outputs; o += 16) {
+        const __m512i v = Interleave(rows + o, rows + outputs + o);
+        _mm512_storeu_si512(out + o, _mm512_shuffle_i32x4(v, v, 0b11011000));
+      }
+    }
+    for (; o < padded_outputs; ++o) {
+      const bool inside = o < outputs, second = 2 * q + 1 < pixels;
+      out[o] = inside ? S16CodePair(dy[2 * q * outputs + o],
+                                    second ? dy[(2 * q + 1) * outputs + o] : int16_t{0})
+                      : 0;
+    }
+  }
+}
+
 int64_t BackwardWeightsChunkAvx512(const S16WeightsChunk& chunk, float* dw) {
   const int64_t units = chunk.x.taps * chunk.x.channels / 16;
   int64_t saturated = 0;
@@ -174,6 +196,35 @@ int64_t BackwardWeightsChunkAvx512(const S16WeightsChunk& chunk, float* dw) {
     if (u0 < units) saturated += Tile<1>(chunk, o0, u0, dw);
   }
   return saturated;
+}
+
+void InterleaveQuadsAvx512(const int8_t* dy, int64_t pixels, int64_t outputs,
+                           int64_t padded_outputs, int32_t* quads) {
+  const __m512i index = _mm512_load_si512(kQuads);
+  for (int64_t q = 0; q < (pixels + 3) / 4; ++q) {
+    int32_t* out = quads + q * padded_outputs;
+    int64_t o = 0;
+    if (4 * q + 4 <= pixels) {  // Whole quads, 16 channels at a time.
+      const int8_t* rows = dy + 4 * q * outputs;
+      for (; o + 16 <= outputs; o += 16) {
+        const auto row = [&](int i) {
+          return _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows + i * outputs + o));
+        };
+        __m512i v = _mm512_castsi128_si512(row(0));
+        v = _mm512_inserti32x4(v, row(1), 1);
+        v = _mm512_inserti32x4(v, row(2), 2);
+        v = _mm512_inserti32x4(v, row(3), 3);
+        _mm512_storeu_si512(out + o, _mm512_permutexvar_epi8(index, v));
+      }
+    }
+    for (; o < padded_outputs; ++o) {
+      uint32_t quad = 0;
+      for (int64_t i = 0; i < 4 && o < outputs && 4 * q + i < pixels; ++i) {
+        quad |= uint32_t{static_cast<uint8_t>(dy[(4 * q + i) * outputs + o])} << (8 * i);
+      }
+      out[o] = static_cast<int32_t>(quad);
+    }
+  }
 }
 
 void BackwardWeightsBlockAvx512(const S8WeightsBlock& block, int32_t* product) {

@@ -151,8 +151,8 @@ TEST(FixedPointConvCodesTest, ExtremeCodesAreExactInEveryPass) {
           ConvGeometry{.n = 2, .h = 6, .w = 6, .c = 16, .o = 16, .kernel = 3},
           ConvGeometry{.n = 1, .h = 7, .w = 7, .c = 32, .o = 5, .kernel = 3, .stride = 2},
           // Backward-weights in several blocks, a last block of a pixel count that is not a
-          // multiple of 4, output channels not a multiple of 8 (the in-place VNNI kernel).
-          ConvGeometry{.n = 3, .h = 29, .w = 29, .c = 16, .o = 5, .kernel = 3, .padding = 1},
+          // multiple of 4, output channels not a multiple of 8 or 16 (the in-place VNNI kernel).
+          ConvGeometry{.n = 3, .h = 29, .w = 29, .c = 16, .o = 21, .kernel = 3, .padding = 1},
           ConvGeometry{.n = 1, .h = 15, .w = 13, .c = 48, .o = 9, .kernel = 3, .padding = 1}}) {
       const int64_t xs = g.n * g.h * g.w * g.c, ys = g.n * g.out_h() * g.out_w() * g.o,
                     ws = g.o * g.kernel * g.kernel * g.c;
