@@ -9,23 +9,42 @@
 namespace muppet {
 namespace {
 
-// The fastest of `steps` timed steps at `bits`, after an untimed one.
-absl::StatusOr<double> StepSeconds(Model& model, const Batch& batch, int bits, int steps) {
+// One training step at `bits` (forward, loss, backward; no update), in seconds.
+absl::StatusOr<double> StepSeconds(Model& model, const Batch& batch, int bits) {
   NumericPrecision& precision = model.precision();
   precision.bits = bits;
   SoftmaxCrossEntropy loss;
-  double best = 1e300;
-  for (int i = 0; i <= steps; ++i) {
-    const double start = SteadySeconds();
-    ++precision.step;
-    loss.Forward(model.Forward(batch.images, Mode::kTrain), batch.labels);
-    model.Backward(loss.Backward());
-    if (!precision.error.ok()) {
-      return absl::Status(
-          precision.error.code(),
-          absl::StrCat("timing the ladder at ", bits, " bits: ", precision.error.message()));
-    }
-    if (i > 0) best = std::min(best, SteadySeconds() - start);
+  const double start = SteadySeconds();
+  ++precision.step;
+  loss.Forward(model.Forward(batch.images, Mode::kTrain), batch.labels);
+  model.Backward(loss.Backward());
+  if (!precision.error.ok()) {
+    return absl::Status(precision.error.code(), absl::StrCat("timing the ladder at ", bits,
+                                                             " bits: ", precision.error.message()));
+  }
+  return SteadySeconds() - start;
+}
+
+struct Paired {
+  double level = 1e300, fp32 = 1e300;  // The fastest timed step of each.
+};
+
+// Steps at `bits` and at FP32 in turn, `steps` timed of each after an untimed one at `bits`
+// (which also settles its fixed-point routes), so that both see the same drift of the machine's
+// speed: on these VMs it moves by up to 40% within minutes, and timing each level apart from
+// FP32 flipped the 12-14-bit choices between two runs.
+absl::StatusOr<Paired> PairedSeconds(Model& model, const Batch& batch, int bits, int steps) {
+  if (absl::StatusOr<double> warm = StepSeconds(model, batch, bits); !warm.ok()) {
+    return warm.status();
+  }
+  Paired best;
+  for (int i = 0; i < steps; ++i) {
+    absl::StatusOr<double> level = StepSeconds(model, batch, bits);
+    if (!level.ok()) return level.status();
+    absl::StatusOr<double> fp32 = StepSeconds(model, batch, kFp32Bits);
+    if (!fp32.ok()) return fp32.status();
+    best.level = std::min(best.level, *level);
+    best.fp32 = std::min(best.fp32, *fp32);
   }
   return best;
 }
@@ -40,15 +59,17 @@ absl::StatusOr<LadderProbe> ProbeLadder(Model& model, const Batch& batch,
   const int bits_before = model.precision().bits;
 
   LadderProbe probe;
-  absl::StatusOr<double> fp32 = StepSeconds(model, batch, kFp32Bits, steps);
-  if (!fp32.ok()) return fp32.status();
-  probe.fp32_step_seconds = *fp32;
+  if (absl::StatusOr<double> warm = StepSeconds(model, batch, kFp32Bits); !warm.ok()) {
+    return warm.status();
+  }
+  probe.fp32_step_seconds = 1e300;
   for (int bits : candidates) {
-    absl::StatusOr<double> seconds = StepSeconds(model, batch, bits, steps);
+    absl::StatusOr<Paired> seconds = PairedSeconds(model, batch, bits, steps);
     if (!seconds.ok()) return seconds.status();
+    probe.fp32_step_seconds = std::min(probe.fp32_step_seconds, seconds->fp32);
     LevelSpeed level{.bits = bits,
-                     .step_seconds = *seconds,
-                     .speedup_vs_fp32 = probe.fp32_step_seconds / *seconds};
+                     .step_seconds = seconds->level,
+                     .speedup_vs_fp32 = seconds->fp32 / seconds->level};
     level.kept = level.speedup_vs_fp32 > 1.0;
     if (level.kept) probe.ladder.push_back(bits);
     probe.levels.push_back(level);

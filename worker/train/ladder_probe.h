@@ -16,7 +16,7 @@ namespace muppet {
 struct LevelSpeed {
   int bits = 0;
   double step_seconds = 0;     // The fastest timed training step at this level.
-  double speedup_vs_fp32 = 0;  // FP32's step time over this level's.
+  double speedup_vs_fp32 = 0;  // FP32's step time (timed alongside) over this level's.
   bool kept = false;           // Faster than FP32: on the ladder.
 };
 
@@ -26,11 +26,13 @@ struct LadderProbe {
   std::vector<int> ladder;         // The kept levels, in order; empty: FP32 only.
 };
 
-// Times `steps` training steps (forward, loss, backward; no update) of `model` on `batch` at
-// FP32 and at each of `candidates`, each after one untimed step (which also settles the
-// fixed-point routes), and keeps the levels whose fastest step beats FP32's. The model's
-// parameters and buffers are as before the probe; its precision's bits are restored, its
-// step counter advanced. Errors: training diverged at a level (naming it).
+// Times training steps (forward, loss, backward; no update) of `model` on `batch`: for each of
+// `candidates`, one untimed step at that level (which also settles its fixed-point routes), then
+// `steps` steps at the level and `steps` at FP32 in turn, and keeps the level if its fastest step
+// beats the fastest FP32 step timed alongside it (speedup_vs_fp32 is that ratio;
+// fp32_step_seconds the fastest FP32 step of all). The model's parameters and buffers are as
+// before the probe; its precision's bits are restored, its step counter advanced. Errors:
+// training diverged at a level (naming it).
 absl::StatusOr<LadderProbe> ProbeLadder(Model& model, const Batch& batch,
                                         const std::vector<int>& candidates, int steps = 3);
 
