@@ -74,10 +74,14 @@ PaddedImages<int16_t> PaddedCodes(const ConvGeometry& g, const int16_t* x) {
 // tap, the C channels of one input pixel (C even, so pairs never straddle taps).
 class S16Patches final : public S16ImplicitRows {
  public:
-  S16Patches(const ConvGeometry& g, const int16_t* x) : g_(g), images_(PaddedCodes(g, x)) {}
+  S16Patches(const ConvGeometry& g, const int16_t* x) : g_(g), images_(PaddedCodes(g, x)) {
+    for (int64_t t = 0; t < g.kernel * g.kernel; ++t) {
+      offsets_.push_back(images_.live_tap(t) ? images_.tap_offsets()[t] : kZeroSegment);
+    }
+  }
 
   int64_t PairsPerSegment() const override { return g_.c / 2; }
-  std::span<const int64_t> SegmentOffsets() const override { return images_.tap_offsets(); }
+  std::span<const int64_t> SegmentOffsets() const override { return offsets_; }
 
   void Starts(int64_t i0, int count, const int16_t** starts) const override {
     images_.Patches(i0, std::min<int64_t>(count, g_.n * g_.out_h() * g_.out_w() - i0), count,
@@ -87,6 +91,7 @@ class S16Patches final : public S16ImplicitRows {
  private:
   const ConvGeometry g_;
   const PaddedImages<int16_t> images_;
+  std::vector<int64_t> offsets_;  // The images' tap offsets, kZeroSegment for dead taps.
 };
 
 }  // namespace
@@ -187,10 +192,10 @@ int64_t WeightsChunkFromColumns(const ConvGeometry& g, const Quantized& qdy, con
 // The same chunk read in place (S16WeightsInPlace): dy's pixel pairs interleaved once, and
 // where each pixel's patch begins.
 int64_t WeightsChunkInPlace(const ConvGeometry& g, const Quantized& qdy,
-                            const PaddedImages<int16_t>& x, int64_t begin, int64_t n, float scale,
-                            int64_t block_pairs, float* dw) {
+                            const PaddedImages<int16_t>& x, const std::vector<int64_t>& units,
+                            int64_t begin, int64_t n, float scale, int64_t block_pairs, float* dw) {
   const InPlacePatches<int16_t> patches =
-      PatchesOf(g, x, begin, n, (n + 1) / 2 * 2, kS16WeightsRows);
+      PatchesOf(g, x, units, begin, n, (n + 1) / 2 * 2, kS16WeightsRows);
   std::span<int32_t> dy_pairs =
       Scratch<int32_t>(ScratchSlot::kPixelPairs, (n + 1) / 2 * patches.padded_outputs);
   InterleavePairsAvx512(qdy.s16.data() + begin * g.o, n, g.o, patches.padded_outputs,
@@ -210,7 +215,11 @@ int64_t BackwardWeightsInt16(const ConvGeometry& g, const Quantized& qdy, const 
   const float scale = std::ldexp(1.0f, -(qdy.exponent + qx.exponent));
   const int64_t block_pairs = GemmS16BlockPairs(qdy.word_length);
   std::optional<PaddedImages<int16_t>> padded;
-  if (S16WeightsInPlace(g)) padded.emplace(PaddedCodes(g, qx.s16.data()));
+  std::vector<int64_t> units;  // In place: those of live taps.
+  if (S16WeightsInPlace(g)) {
+    padded.emplace(PaddedCodes(g, qx.s16.data()));
+    units = LiveUnits(*padded, g.kernel * g.kernel, g.c);
+  }
   std::span<float> partial = Scratch<float>(ScratchSlot::kColumnGradients, chunks * g.o * k);
   int64_t saturated = 0;
 #pragma omp parallel for schedule(static) reduction(+ : saturated)
@@ -218,8 +227,9 @@ int64_t BackwardWeightsInt16(const ConvGeometry& g, const Quantized& qdy, const 
     const int64_t begin = c * kConvWeightsChunkPixels,
                   n = std::min(kConvWeightsChunkPixels, rows - begin);
     float* out = partial.data() + c * g.o * k;
-    saturated += padded ? WeightsChunkInPlace(g, qdy, *padded, begin, n, scale, block_pairs, out)
-                        : WeightsChunkFromColumns(g, qdy, qx, begin, n, scale, block_pairs, out);
+    saturated +=
+        padded ? WeightsChunkInPlace(g, qdy, *padded, units, begin, n, scale, block_pairs, out)
+               : WeightsChunkFromColumns(g, qdy, qx, begin, n, scale, block_pairs, out);
   }
   // Add the chunks in order.
 #pragma omp parallel for schedule(static)

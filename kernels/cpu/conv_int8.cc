@@ -124,10 +124,10 @@ absl::Status BlockProduct(const ConvGeometry& g, const Quantized& qdy, const Qua
 // The same block read in place (S8WeightsInPlace): dy's pixel quads interleaved once, with their
 // sums, and where each pixel's patch begins in x's shifted, padded images.
 void BlockProductInPlace(const ConvGeometry& g, const Quantized& qdy,
-                         const PaddedImages<uint8_t>& x, int64_t begin, int64_t n,
-                         int32_t* product) {
+                         const PaddedImages<uint8_t>& x, const std::vector<int64_t>& units,
+                         int64_t begin, int64_t n, int32_t* product) {
   const InPlacePatches<uint8_t> patches =
-      PatchesOf(g, x, begin, n, (n + 3) / 4 * 4, kS8WeightsRows);
+      PatchesOf(g, x, units, begin, n, (n + 3) / 4 * 4, kS8WeightsRows);
   std::span<int32_t> quads =
       Scratch<int32_t>(ScratchSlot::kPixelPairs, (n + 3) / 4 * patches.padded_outputs);
   const int8_t* dy = qdy.s8.data() + begin * g.o;
@@ -188,10 +188,12 @@ absl::Status BackwardWeightsInt8(const ConvGeometry& g, const Quantized& qdy, co
   std::fill(total.begin(), total.end(), 0);
   // In place, x's codes are read as u8: x + 128, padding included (code 0 as 128).
   std::optional<PaddedImages<uint8_t>> padded;
+  std::vector<int64_t> units;  // In place: those of live taps.
   if (S8WeightsInPlace(g)) {
     padded.emplace(g, qx.s8.data(), uint8_t{128}, [](int8_t code) {
       return static_cast<uint8_t>(static_cast<uint8_t>(code) ^ 0x80);
     });
+    units = LiveUnits(*padded, g.kernel * g.kernel, g.c);
   }
   absl::Status status;
 #pragma omp parallel
@@ -207,7 +209,7 @@ absl::Status BackwardWeightsInt8(const ConvGeometry& g, const Quantized& qdy, co
       const int64_t n = std::min(block, rows - begin);
       absl::Status s;
       if (padded) {
-        BlockProductInPlace(g, qdy, *padded, begin, n, product.data());
+        BlockProductInPlace(g, qdy, *padded, units, begin, n, product.data());
       } else {
         s = BlockProduct(g, qdy, qx, begin, n, cols.data(), product.data());
       }

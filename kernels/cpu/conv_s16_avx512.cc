@@ -38,13 +38,13 @@ inline __m512i Interleave(const int16_t* lo, const int16_t* hi) {
 // Swaps the middle two 128-bit groups: channels 0-3, 8-11, 4-7, 12-15 back into order.
 inline __m512 Unscramble(__m512 v) { return _mm512_shuffle_f32x4(v, v, 0b11011000); }
 
-// One tile: rows [o0, o0 + kRows) of dW, `units` (1 or 2) units from unit u0.
+// One tile: rows [o0, o0 + kRows) of dW, at the kTileUnits units listed from `units`.
 template <int kTileUnits>
-int64_t Tile(const S16WeightsChunk& chunk, int64_t o0, int64_t u0, float* dw) {
+int64_t Tile(const S16WeightsChunk& chunk, int64_t o0, const int64_t* units, float* dw) {
   const int64_t groups = chunk.x.channels / 16, pairs = (chunk.x.pixels + 1) / 2;
   int64_t offset[kTileUnits];  // Of each unit's codes from a patch's start.
   for (int u = 0; u < kTileUnits; ++u) {
-    offset[u] = chunk.x.tap_offsets[(u0 + u) / groups] + (u0 + u) % groups * 16;
+    offset[u] = chunk.x.tap_offsets[units[u] / groups] + units[u] % groups * 16;
   }
   __m512 sum[kRows][kTileUnits];
   for (int r = 0; r < kRows; ++r) {
@@ -84,7 +84,7 @@ int64_t Tile(const S16WeightsChunk& chunk, int64_t o0, int64_t u0, float* dw) {
   const int rows = static_cast<int>(std::min<int64_t>(kRows, chunk.x.outputs - o0));
   for (int r = 0; r < rows; ++r) {
     for (int u = 0; u < kTileUnits; ++u) {
-      _mm512_storeu_ps(dw + (o0 + r) * k + (u0 + u) * 16,
+      _mm512_storeu_ps(dw + (o0 + r) * k + units[u] * 16,
                        Unscramble(_mm512_mul_ps(sum[r][u], scale)));
     }
   }
@@ -116,12 +116,15 @@ void InterleavePairsAvx512(const int16_t* dy, int64_t pixels, int64_t outputs,
 }
 
 int64_t BackwardWeightsChunkAvx512(const S16WeightsChunk& chunk, float* dw) {
-  const int64_t units = chunk.x.taps * chunk.x.channels / 16;
+  const int64_t k = chunk.x.taps * chunk.x.channels, units = chunk.x.unit_count;
+  if (units < k / 16) std::fill(dw, dw + chunk.x.outputs * k, 0.0f);  // Dead taps' columns.
   int64_t saturated = 0;
   for (int64_t o0 = 0; o0 < chunk.x.outputs; o0 += kRows) {
-    int64_t u0 = 0;
-    for (; u0 + kUnits <= units; u0 += kUnits) saturated += Tile<kUnits>(chunk, o0, u0, dw);
-    if (u0 < units) saturated += Tile<1>(chunk, o0, u0, dw);
+    int64_t u = 0;
+    for (; u + kUnits <= units; u += kUnits) {
+      saturated += Tile<kUnits>(chunk, o0, chunk.x.units + u, dw);
+    }
+    if (u < units) saturated += Tile<1>(chunk, o0, chunk.x.units + u, dw);
   }
   return saturated;
 }

@@ -51,13 +51,13 @@ inline __m512i InterleaveQuads(const uint8_t* const* p, int64_t tap, int64_t g, 
 // One tile of the 8-bit kernel: rows [o0, o0 + kS8WeightsRows) of dW, kTileUnits units from u0;
 // exact int32 sums, the +128 shift of x taken back out at the store.
 template <int kTileUnits>
-void Tile8(const S8WeightsBlock& block, int64_t o0, int64_t u0, int32_t* product) {
+void Tile8(const S8WeightsBlock& block, int64_t o0, const int64_t* units, int32_t* product) {
   constexpr int kRows8 = kS8WeightsRows;
   const int64_t groups = block.x.channels / 16, quads = (block.x.pixels + 3) / 4;
   int64_t tap[kTileUnits], group[kTileUnits];
   for (int u = 0; u < kTileUnits; ++u) {
-    tap[u] = block.x.tap_offsets[(u0 + u) / groups];
-    group[u] = (u0 + u) % groups;
+    tap[u] = block.x.tap_offsets[units[u] / groups];
+    group[u] = units[u] % groups;
   }
   __m512i acc[kRows8][kTileUnits];
   for (int r = 0; r < kRows8; ++r) {
@@ -81,7 +81,7 @@ void Tile8(const S8WeightsBlock& block, int64_t o0, int64_t u0, int32_t* product
     // Sum of 128 * dy over the block: what the shift added to every column.
     const __m512i shift = _mm512_set1_epi32(static_cast<int32_t>(128 * block.dy_sums[o0 + r]));
     for (int u = 0; u < kTileUnits; ++u) {
-      _mm512_storeu_si512(product + (o0 + r) * k + (u0 + u) * 16,
+      _mm512_storeu_si512(product + (o0 + r) * k + units[u] * 16,
                           _mm512_sub_epi32(acc[r][u], shift));
     }
   }
@@ -120,12 +120,14 @@ void InterleaveQuadsAvx512(const int8_t* dy, int64_t pixels, int64_t outputs,
 
 void BackwardWeightsBlockAvx512(const S8WeightsBlock& block, int32_t* product) {
   constexpr int kUnits8 = 3;  // 24 accumulators.
-  const int64_t units = block.x.taps * block.x.channels / 16;
+  const int64_t k = block.x.taps * block.x.channels, units = block.x.unit_count;
+  if (units < k / 16) std::fill(product, product + block.x.outputs * k, 0);  // Dead taps.
   for (int64_t o0 = 0; o0 < block.x.outputs; o0 += kS8WeightsRows) {
-    int64_t u0 = 0;
-    for (; u0 + kUnits8 <= units; u0 += kUnits8) Tile8<kUnits8>(block, o0, u0, product);
-    if (units - u0 == 2) Tile8<2>(block, o0, u0, product);
-    if (units - u0 == 1) Tile8<1>(block, o0, u0, product);
+    int64_t u = 0;
+    for (; u + kUnits8 <= units; u += kUnits8)
+      Tile8<kUnits8>(block, o0, block.x.units + u, product);
+    if (units - u == 2) Tile8<2>(block, o0, block.x.units + u, product);
+    if (units - u == 1) Tile8<1>(block, o0, block.x.units + u, product);
   }
 }
 

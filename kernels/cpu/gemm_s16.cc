@@ -209,9 +209,10 @@ int64_t TileScalar(const S16RowPairs& a, const int16_t* b_panel, int64_t pairs, 
         int64_t acc = 0;  // Clamped after every pair, as vpdpwssds does.
         for (int64_t q = q0; q < std::min(pairs, q0 + block_pairs); ++q) {
           const int64_t segment = q / a.pairs_per_segment;
+          const int64_t offset = a.segment_offsets[segment];
+          if (offset == kZeroSegment) continue;
           const int32_t pair = reinterpret_cast<const S16Pair*>(
-              a.starts[r] +
-              a.segment_offsets[segment])[(q - segment * a.pairs_per_segment) * a.stride];
+              a.starts[r] + offset)[(q - segment * a.pairs_per_segment) * a.stride];
           const int16_t* bq = b_panel + (q * kScalarCols + j) * 2;
           const int64_t sum = int64_t{static_cast<int16_t>(pair & 0xffff)} * bq[0] +
                               int64_t{static_cast<int16_t>(pair >> 16)} * bq[1];

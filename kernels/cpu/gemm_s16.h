@@ -42,7 +42,10 @@ absl::StatusOr<int64_t> GemmS16(const GemmShape& shape, const int16_t* a, const 
 
 // The rows of an implicit A: a convolution's patches, read in place instead of unfolded into an
 // im2col matrix. Each row's k codes are segments of 2 * PairsPerSegment() contiguous codes (one
-// per kernel tap), segment s at SegmentOffsets()[s] codes from the row's start; offsets are even.
+// per kernel tap), segment s at SegmentOffsets()[s] codes from the row's start; offsets are even,
+// or kZeroSegment for a segment that is zero in every row (a tap that only ever reads padding),
+// which is skipped: its pairs still count in the blocks, so results are unchanged.
+inline constexpr int64_t kZeroSegment = -1;
 class S16ImplicitRows {
  public:
   virtual ~S16ImplicitRows() = default;

@@ -45,7 +45,12 @@ int64_t TileAvx2(const S16RowPairs& a, const int16_t* b_panel, int64_t pairs, in
     for (int r = 0; r < kRows; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
     for (int64_t q = q0; q < q1;) {  // One segment's share of the block at a time.
       const S16Pair* row[kRows];
-      const int64_t end = SegmentRows(a, q, q1, row);
+      bool live;
+      const int64_t end = SegmentRows(a, q, q1, row, live);
+      if (!live) {
+        q = end;
+        continue;
+      }
       for (int64_t offset = 0; q < end; ++q, offset += a.stride) {
         const __m256i b0 =
             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b_panel + q * kAvx2Cols * 2));

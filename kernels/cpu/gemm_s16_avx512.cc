@@ -38,7 +38,12 @@ int64_t Tile(const S16RowPairs& a, const int16_t* b_panel, int64_t pairs, int64_
     }
     for (int64_t q = q0; q < q1;) {  // One segment's share of the block at a time.
       const S16Pair* row[kRows];
-      const int64_t end = SegmentRows(a, q, q1, row);
+      bool live;
+      const int64_t end = SegmentRows(a, q, q1, row, live);
+      if (!live) {
+        q = end;
+        continue;
+      }
       for (int64_t offset = 0; q < end; ++q, offset += a.stride) {
         __m512i bq[kHalves];
         for (int h = 0; h < kHalves; ++h)

@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "kernels/cpu/gemm_s16.h"
+
 namespace muppet::kernels::internal {
 
 // Where a tile's MR rows of A lie: k runs in segments of `pairs_per_segment` pairs; pair p of
@@ -27,15 +29,17 @@ struct S16RowPairs {
 };
 
 // Points row[r] at pair q of each of a tile's kRows rows, and returns where q's segment ends
-// within [q, q1): the tiles walk a block one segment's share at a time.
+// within [q, q1): the tiles walk a block one segment's share at a time. False in `live` (rows
+// unset) for a kZeroSegment, which the tiles skip.
 template <int kRows>
 inline int64_t SegmentRows(const S16RowPairs& a, int64_t q, int64_t q1,
-                           const S16Pair* (&row)[kRows]) {
+                           const S16Pair* (&row)[kRows], bool& live) {
   const int64_t segment = q / a.pairs_per_segment;
   const int64_t first = q - segment * a.pairs_per_segment;
-  for (int r = 0; r < kRows; ++r) {
-    row[r] = reinterpret_cast<const S16Pair*>(a.starts[r] + a.segment_offsets[segment]) +
-             first * a.stride;
+  const int64_t offset = a.segment_offsets[segment];
+  live = offset != kZeroSegment;
+  for (int r = 0; live && r < kRows; ++r) {
+    row[r] = reinterpret_cast<const S16Pair*>(a.starts[r] + offset) + first * a.stride;
   }
   return std::min(q1, q - first + a.pairs_per_segment);
 }

@@ -23,8 +23,20 @@ class PaddedImages {
   template <typename Code, typename Store>
   PaddedImages(const ConvGeometry& g, const Code* x, Stored zero, Store store)
       : g_(g), h_(g.h + 2 * g.padding), w_(g.w + 2 * g.padding) {
+    // A tap is live where some output pixel reads it inside the image: on inputs smaller than
+    // the kernel (alexnet's 1x1 maps under 3x3 kernels) most taps only ever read padding.
+    const auto live = [&](int64_t k, int64_t in, int64_t out) {
+      for (int64_t o = 0; o < out; ++o) {
+        const int64_t i = o * g.stride - g.padding + k;
+        if (i >= 0 && i < in) return true;
+      }
+      return false;
+    };
     for (int64_t ky = 0; ky < g.kernel; ++ky) {
-      for (int64_t kx = 0; kx < g.kernel; ++kx) tap_offsets_.push_back((ky * w_ + kx) * g.c);
+      for (int64_t kx = 0; kx < g.kernel; ++kx) {
+        tap_offsets_.push_back((ky * w_ + kx) * g.c);
+        live_taps_.push_back(live(ky, g.h, g.out_h()) && live(kx, g.w, g.out_w()));
+      }
     }
     const int64_t image = h_ * w_ * g.c, reach = tap_offsets_.back() + g.c;
     std::span<Stored> padded = Scratch<Stored>(ScratchSlot::kPaddedInput, g.n * image + reach);
@@ -69,6 +81,8 @@ class PaddedImages {
 
   // Of each kernel tap from its patch's start, in codes.
   const std::vector<int64_t>& tap_offsets() const { return tap_offsets_; }
+  // Whether some output pixel reads tap t inside the image; a dead tap reads only zeros.
+  bool live_tap(int64_t t) const { return live_taps_[t]; }
 
  private:
   const ConvGeometry g_;
@@ -76,25 +90,42 @@ class PaddedImages {
   Stored* codes_;
   const Stored* zeros_;
   std::vector<int64_t> tap_offsets_;
+  std::vector<bool> live_taps_;
 };
 
 // What the in-place backward-weights kernels read of x for a run of `pixels` output pixels:
 // pixel p's tap t reads its `channels` codes at patches[p] + tap_offsets[t] (patches rounded up
 // to the kernel's group of pixels, zeros past the last), into dW rows of `outputs` channels
 // (padded_outputs: rounded up to the kernel's tile).
+// The units (16 channels of one tap, unit u = tap * C / 16 + group) of live taps are listed in
+// `units` (unit_count of them); the dW columns of the others are zero.
 template <typename Stored>
 struct InPlacePatches {
   const Stored* const* patches;
   const int64_t* tap_offsets;
   int64_t pixels, outputs, padded_outputs, taps, channels;
+  const int64_t* units;
+  int64_t unit_count;
 };
 
+// The units of x's live taps, for channels in multiples of 16.
+template <typename Stored>
+std::vector<int64_t> LiveUnits(const PaddedImages<Stored>& x, int64_t taps, int64_t channels) {
+  std::vector<int64_t> units;
+  for (int64_t t = 0; t < taps; ++t) {
+    if (!x.live_tap(t)) continue;
+    for (int64_t g = 0; g < channels / 16; ++g) units.push_back(t * channels / 16 + g);
+  }
+  return units;
+}
+
 // The patches of output pixels [begin, begin + n) of x, padded to `padded_pixels`, in this
-// thread's scratch, for dW rows of g.o channels padded to a multiple of `tile_rows`.
+// thread's scratch, for dW rows of g.o channels padded to a multiple of `tile_rows`, and the live
+// units (LiveUnits, which must outlive the result).
 template <typename Stored>
 InPlacePatches<Stored> PatchesOf(const ConvGeometry& g, const PaddedImages<Stored>& x,
-                                 int64_t begin, int64_t n, int64_t padded_pixels,
-                                 int64_t tile_rows) {
+                                 const std::vector<int64_t>& live_units, int64_t begin, int64_t n,
+                                 int64_t padded_pixels, int64_t tile_rows) {
   std::span<const Stored*> patches = Scratch<const Stored*>(ScratchSlot::kPatches, padded_pixels);
   x.Patches(begin, n, padded_pixels, patches.data());
   return {.patches = patches.data(),
@@ -103,7 +134,9 @@ InPlacePatches<Stored> PatchesOf(const ConvGeometry& g, const PaddedImages<Store
           .outputs = g.o,
           .padded_outputs = (g.o + tile_rows - 1) / tile_rows * tile_rows,
           .taps = g.kernel * g.kernel,
-          .channels = g.c};
+          .channels = g.c,
+          .units = live_units.data(),
+          .unit_count = static_cast<int64_t>(live_units.size())};
 }
 
 }  // namespace muppet::kernels::internal
