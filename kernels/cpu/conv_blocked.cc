@@ -193,7 +193,8 @@ int64_t WeightsChunkFromColumns(const ConvGeometry& g, const Quantized& qdy, con
 // where each pixel's patch begins.
 int64_t WeightsChunkInPlace(const ConvGeometry& g, const Quantized& qdy,
                             const PaddedImages<int16_t>& x, const std::vector<int64_t>& units,
-                            int64_t begin, int64_t n, float scale, int64_t block_pairs, float* dw) {
+                            int64_t begin, int64_t n, float scale, int64_t block_pairs, float* dw,
+                            bool parallel) {
   const InPlacePatches<int16_t> patches =
       PatchesOf(g, x, units, begin, n, (n + 1) / 2 * 2, kS16WeightsRows);
   std::span<int32_t> dy_pairs =
@@ -201,7 +202,8 @@ int64_t WeightsChunkInPlace(const ConvGeometry& g, const Quantized& qdy,
   InterleavePairsAvx512(qdy.s16.data() + begin * g.o, n, g.o, patches.padded_outputs,
                         dy_pairs.data());
   return BackwardWeightsChunkAvx512(
-      {.x = patches, .dy_pairs = dy_pairs.data(), .block_pairs = block_pairs, .scale = scale}, dw);
+      {.x = patches, .dy_pairs = dy_pairs.data(), .block_pairs = block_pairs, .scale = scale}, dw,
+      parallel);
 }
 
 }  // namespace
@@ -221,15 +223,23 @@ int64_t BackwardWeightsInt16(const ConvGeometry& g, const Quantized& qdy, const 
     units = LiveUnits(*padded, g.kernel * g.kernel, g.c);
   }
   std::span<float> partial = Scratch<float>(ScratchSlot::kColumnGradients, chunks * g.o * k);
-  int64_t saturated = 0;
-#pragma omp parallel for schedule(static) reduction(+ : saturated)
-  for (int64_t c = 0; c < chunks; ++c) {
+  // Chunk c's scaled product into its place in `partial`: in place, spread over the threads if
+  // `parallel`.
+  const auto chunk_product = [&](int64_t c, bool parallel) {
     const int64_t begin = c * kConvWeightsChunkPixels,
                   n = std::min(kConvWeightsChunkPixels, rows - begin);
     float* out = partial.data() + c * g.o * k;
-    saturated +=
-        padded ? WeightsChunkInPlace(g, qdy, *padded, units, begin, n, scale, block_pairs, out)
-               : WeightsChunkFromColumns(g, qdy, qx, begin, n, scale, block_pairs, out);
+    return padded ? WeightsChunkInPlace(g, qdy, *padded, units, begin, n, scale, block_pairs, out,
+                                        parallel)
+                  : WeightsChunkFromColumns(g, qdy, qx, begin, n, scale, block_pairs, out);
+  };
+  int64_t saturated = 0;
+  if (padded && SpreadEachBlock(chunks)) {
+    // In place: one chunk after another, each on every thread.
+    for (int64_t c = 0; c < chunks; ++c) saturated += chunk_product(c, true);
+  } else {
+#pragma omp parallel for schedule(static) reduction(+ : saturated)
+    for (int64_t c = 0; c < chunks; ++c) saturated += chunk_product(c, false);
   }
   // Add the chunks in order.
 #pragma omp parallel for schedule(static)

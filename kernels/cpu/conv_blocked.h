@@ -56,7 +56,9 @@ inline constexpr int64_t kS16WeightsRows = 6;
 void InterleavePairsAvx512(const int16_t* dy, int64_t pixels, int64_t outputs,
                            int64_t padded_outputs, int32_t* pairs);
 // Writes the chunk's scaled dW (O x KH x KW x C) to dw; returns its saturated block sums.
-int64_t BackwardWeightsChunkAvx512(const S16WeightsChunk& chunk, float* dw);
+// `parallel`: spreads the chunk's tiles over the threads (for layers of fewer chunks than
+// threads), else runs on the calling thread.
+int64_t BackwardWeightsChunkAvx512(const S16WeightsChunk& chunk, float* dw, bool parallel);
 
 // Stride 1: backward-data is the forward convolution of dy (geometry TransposedGeometry(g))
 // with FlippedWeights(g, w): the weights rotated by 180 degrees, channels swapped, stored

@@ -50,8 +50,10 @@ inline constexpr int64_t kS8WeightsRows = 8;
 // + o] holds dy(4q + i, o) in byte i, zero past the last pixel and the outputs.
 void InterleaveQuadsAvx512(const int8_t* dy, int64_t pixels, int64_t outputs,
                            int64_t padded_outputs, int32_t* quads);
-// Writes the block's exact integer dW (O x KH x KW x C) to product.
-void BackwardWeightsBlockAvx512(const S8WeightsBlock& block, int32_t* product);
+// Writes the block's exact integer dW (O x KH x KW x C) to product. `parallel`: spreads the
+// block's tiles over the threads (for layers of fewer blocks than threads), else runs on the
+// calling thread.
+void BackwardWeightsBlockAvx512(const S8WeightsBlock& block, int32_t* product, bool parallel);
 
 }  // namespace muppet::kernels::internal
 

@@ -115,11 +115,14 @@ void InterleavePairsAvx512(const int16_t* dy, int64_t pixels, int64_t outputs,
   }
 }
 
-int64_t BackwardWeightsChunkAvx512(const S16WeightsChunk& chunk, float* dw) {
+int64_t BackwardWeightsChunkAvx512(const S16WeightsChunk& chunk, float* dw, bool parallel) {
   const int64_t k = chunk.x.taps * chunk.x.channels, units = chunk.x.unit_count;
   if (units < k / 16) std::fill(dw, dw + chunk.x.outputs * k, 0.0f);  // Dead taps' columns.
   int64_t saturated = 0;
-  for (int64_t o0 = 0; o0 < chunk.x.outputs; o0 += kRows) {
+  const int64_t row_blocks = (chunk.x.outputs + kRows - 1) / kRows;
+#pragma omp parallel for schedule(static) reduction(+ : saturated) if (parallel)
+  for (int64_t b = 0; b < row_blocks; ++b) {
+    const int64_t o0 = b * kRows;
     int64_t u = 0;
     for (; u + kUnits <= units; u += kUnits) {
       saturated += Tile<kUnits>(chunk, o0, chunk.x.units + u, dw);

@@ -118,11 +118,14 @@ void InterleaveQuadsAvx512(const int8_t* dy, int64_t pixels, int64_t outputs,
   }
 }
 
-void BackwardWeightsBlockAvx512(const S8WeightsBlock& block, int32_t* product) {
+void BackwardWeightsBlockAvx512(const S8WeightsBlock& block, int32_t* product, bool parallel) {
   constexpr int kUnits8 = 3;  // 24 accumulators.
   const int64_t k = block.x.taps * block.x.channels, units = block.x.unit_count;
   if (units < k / 16) std::fill(product, product + block.x.outputs * k, 0);  // Dead taps.
-  for (int64_t o0 = 0; o0 < block.x.outputs; o0 += kS8WeightsRows) {
+  const int64_t row_blocks = (block.x.outputs + kS8WeightsRows - 1) / kS8WeightsRows;
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int64_t b = 0; b < row_blocks; ++b) {
+    const int64_t o0 = b * kS8WeightsRows;
     int64_t u = 0;
     for (; u + kUnits8 <= units; u += kUnits8)
       Tile8<kUnits8>(block, o0, block.x.units + u, product);

@@ -156,7 +156,9 @@ TEST(FixedPointConvCodesTest, ExtremeCodesAreExactInEveryPass) {
           ConvGeometry{.n = 1, .h = 15, .w = 13, .c = 48, .o = 9, .kernel = 3, .padding = 1},
           // Taps that only ever read padding (skipped by the in-place kernels).
           ConvGeometry{.n = 3, .h = 1, .w = 1, .c = 32, .o = 9, .kernel = 3, .padding = 1},
-          ConvGeometry{.n = 2, .h = 2, .w = 3, .c = 16, .o = 16, .kernel = 5, .padding = 2}}) {
+          ConvGeometry{.n = 2, .h = 2, .w = 3, .c = 16, .o = 16, .kernel = 5, .padding = 2},
+          // Enough blocks that whole blocks go to each thread rather than each spread over all.
+          ConvGeometry{.n = 4, .h = 64, .w = 64, .c = 16, .o = 4, .kernel = 3, .padding = 1}}) {
       const int64_t xs = g.n * g.h * g.w * g.c, ys = g.n * g.out_h() * g.out_w() * g.o,
                     ws = g.o * g.kernel * g.kernel * g.c;
       const Quantized qx = codes(xs, kind), qw = codes(ws, kind % 2), qdy = codes(ys, kind % 2);
@@ -218,7 +220,9 @@ TEST(FixedPointConvCodesTest, Int16PassesAreExactlyTheGemmReference) {
           ConvGeometry{.n = 1, .h = 6, .w = 6, .c = 6, .o = 5, .kernel = 5, .padding = 2},
           // Inputs smaller than the kernel's reach: taps that only ever read padding are skipped.
           ConvGeometry{.n = 4, .h = 1, .w = 1, .c = 32, .o = 20, .kernel = 3, .padding = 1},
-          ConvGeometry{.n = 2, .h = 2, .w = 3, .c = 16, .o = 5, .kernel = 5, .padding = 2}}) {
+          ConvGeometry{.n = 2, .h = 2, .w = 3, .c = 16, .o = 5, .kernel = 5, .padding = 2},
+          // Enough chunks that whole chunks go to each thread rather than each spread over all.
+          ConvGeometry{.n = 9, .h = 32, .w = 32, .c = 16, .o = 4, .kernel = 3, .padding = 1}}) {
       const int64_t rows = g.n * g.out_h() * g.out_w(), k = g.kernel * g.kernel * g.c;
       const Quantized qx = RandomCodes16(g.n * g.h * g.w * g.c, wl, rng);
       const Quantized qw = RandomCodes16(g.o * k, wl, rng);
