@@ -197,34 +197,33 @@ absl::Status BackwardWeightsInt8(const ConvGeometry& g, const Quantized& qdy, co
     });
     units = LiveUnits(*padded, g.kernel * g.kernel, g.c);
   }
-  // One block's exact product into `product` (in place, spread over the threads if `parallel`).
-  const auto block_product = [&](int64_t begin, int8_t* cols, int32_t* product, bool parallel) {
-    const int64_t n = std::min(block, rows - begin);
-    if (!padded) return BlockProduct(g, qdy, qx, begin, n, cols, product);
-    BlockProductInPlace(g, qdy, *padded, units, begin, n, product, parallel);
-    return absl::OkStatus();
-  };
-  const auto cols_for = [&] {  // The im2col rows of a block, where the GEMM cannot unfold them.
-    return Scratch<int8_t>(ScratchSlot::kIm2Col, padded || S8ImplicitGemm(g.c) ? 0 : block * k);
-  };
   absl::Status status;
   if (padded && SpreadEachBlock((rows + block - 1) / block)) {
     // In place: one block after another, each on every thread.
     std::span<int32_t> product = Scratch<int32_t>(ScratchSlot::kBlockProduct, g.o * k);
-    for (int64_t begin = 0; begin < rows && status.ok(); begin += block) {
-      status = block_product(begin, cols_for().data(), product.data(), true);
-      for (int64_t i = 0; status.ok() && i < g.o * k; ++i) total[i] += product[i];
+    for (int64_t begin = 0; begin < rows; begin += block) {
+      BlockProductInPlace(g, qdy, *padded, units, begin, std::min(block, rows - begin),
+                          product.data(), /*parallel=*/true);
+      for (int64_t i = 0; i < g.o * k; ++i) total[i] += product[i];
     }
   } else {
 #pragma omp parallel
     {
-      std::span<int8_t> cols = cols_for();
+      // The im2col rows of a block, where the GEMM cannot unfold them itself.
+      std::span<int8_t> cols =
+          Scratch<int8_t>(ScratchSlot::kIm2Col, padded || S8ImplicitGemm(g.c) ? 0 : block * k);
       std::span<int32_t> product = Scratch<int32_t>(ScratchSlot::kBlockProduct, g.o * k);
       std::span<int64_t> sum = Scratch<int64_t>(ScratchSlot::kBlockSum, g.o * k);
       std::fill(sum.begin(), sum.end(), 0);
 #pragma omp for schedule(static) nowait
       for (int64_t begin = 0; begin < rows; begin += block) {
-        const absl::Status s = block_product(begin, cols.data(), product.data(), false);
+        const int64_t n = std::min(block, rows - begin);
+        absl::Status s;
+        if (padded) {
+          BlockProductInPlace(g, qdy, *padded, units, begin, n, product.data(), /*parallel=*/false);
+        } else {
+          s = BlockProduct(g, qdy, qx, begin, n, cols.data(), product.data());
+        }
         if (!s.ok()) {
 #pragma omp critical
           if (status.ok()) status = s;
