@@ -4,7 +4,6 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <climits>
 
 #include "kernels/cpu/conv_blocked.h"
 #include "kernels/cpu/gemm_s16.h"
@@ -50,8 +49,7 @@ int64_t Tile(const S16WeightsChunk& chunk, int64_t o0, const int64_t* units, flo
   for (int r = 0; r < kRows; ++r) {
     for (int u = 0; u < kTileUnits; ++u) sum[r][u] = _mm512_setzero_ps();
   }
-  // acc is at a bound iff acc + 1 (wrapping) < INT32_MIN + 2: one add and one compare.
-  const __m512i one = _mm512_set1_epi32(1), bound = _mm512_set1_epi32(INT_MIN + 2);
+  const __m512i one = _mm512_set1_epi32(1);
   __m512i saturated = _mm512_setzero_si512();
   for (int64_t q0 = 0; q0 < pairs; q0 += chunk.block_pairs) {
     const int64_t q1 = std::min(pairs, q0 + chunk.block_pairs);
@@ -73,8 +71,7 @@ int64_t Tile(const S16WeightsChunk& chunk, int64_t o0, const int64_t* units, flo
     }
     for (int r = 0; r < kRows; ++r) {
       for (int u = 0; u < kTileUnits; ++u) {
-        const __mmask16 at_bound = _mm512_cmplt_epi32_mask(_mm512_add_epi32(acc[r][u], one), bound);
-        saturated = _mm512_mask_add_epi32(saturated, at_bound, saturated, one);
+        saturated = _mm512_mask_add_epi32(saturated, SaturatedLanes(acc[r][u]), saturated, one);
         sum[r][u] = _mm512_add_ps(sum[r][u], _mm512_cvtepi32_ps(acc[r][u]));
       }
     }

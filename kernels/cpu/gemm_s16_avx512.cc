@@ -4,7 +4,6 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <climits>
 
 #include "kernels/cpu/gemm_s16.h"
 #include "kernels/cpu/gemm_s16_internal.h"
@@ -28,7 +27,6 @@ int64_t Tile(const S16RowPairs& a, const int16_t* b_panel, int64_t pairs, int64_
   for (int r = 0; r < kRows; ++r) {
     for (int h = 0; h < kHalves; ++h) sum[r][h] = _mm512_setzero_ps();
   }
-  const __m512i max = _mm512_set1_epi32(INT_MAX), min = _mm512_set1_epi32(INT_MIN);
   int64_t saturated = 0;
   for (int64_t q0 = 0; q0 < pairs; q0 += block_pairs) {
     const int64_t q1 = std::min(pairs, q0 + block_pairs);
@@ -57,9 +55,7 @@ int64_t Tile(const S16RowPairs& a, const int16_t* b_panel, int64_t pairs, int64_
     }
     for (int r = 0; r < kRows; ++r) {
       for (int h = 0; h < kHalves; ++h) {
-        const __mmask16 at_bound =
-            _mm512_cmpeq_epi32_mask(acc[r][h], max) | _mm512_cmpeq_epi32_mask(acc[r][h], min);
-        saturated += __builtin_popcount(at_bound);
+        saturated += __builtin_popcount(SaturatedLanes(acc[r][h]));
         sum[r][h] = _mm512_add_ps(sum[r][h], _mm512_cvtepi32_ps(acc[r][h]));
       }
     }

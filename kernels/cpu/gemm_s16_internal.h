@@ -60,6 +60,13 @@ __attribute__((target("avx512f,avx512vnni"), always_inline)) inline __m512i DotP
   return acc;
 }
 
+// The lanes of an int32 accumulator at INT32_MAX or INT32_MIN, the saturated block sums: those
+// where acc + 1 (wrapping) < INT32_MIN + 2, one add and one compare.
+__attribute__((target("avx512f"), always_inline)) inline __mmask16 SaturatedLanes(__m512i acc) {
+  return _mm512_cmplt_epi32_mask(_mm512_add_epi32(acc, _mm512_set1_epi32(1)),
+                                 _mm512_set1_epi32(INT32_MIN + 2));
+}
+
 // AVX512-VNNI tiles: 6 x 32 (two zmm of 16 int32 lanes per row) for wide outputs, and 12 x 16
 // for outputs at most 16 columns wide (resnet's narrow layers), where a 32-column tile would
 // spend half its lanes on padding. Both keep 24 accumulators and sums in registers.
