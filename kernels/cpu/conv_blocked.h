@@ -27,8 +27,8 @@ bool S16Implicit(const ConvGeometry& g);
 
 // y = 2^-(sx + sw) * conv(codes x, codes w), in blocks of output rows, on the int8 GEMM's active
 // route (word lengths up to 8, reductions of at most kGemmS8MaxChunk) or the int16 GEMM (implicit
-// where S16Implicit(g)); returns
-// the saturations. Errors only if a GEMM refuses a block (a programming error).
+// where S16Implicit(g)); returns the saturations. Errors only if a GEMM refuses a block (a
+// programming error).
 absl::StatusOr<int64_t> ForwardBlocked(const ConvGeometry& g, const Quantized& qx,
                                        const Quantized& qw, float* y);
 

@@ -74,6 +74,11 @@ absl::StatusOr<LadderProbe> ProbeLadder(Model& model, const Batch& batch,
     if (level.kept) probe.ladder.push_back(bits);
     probe.levels.push_back(level);
   }
+  for (int i = 0; candidates.empty() && i < steps; ++i) {  // No level to time FP32 alongside.
+    absl::StatusOr<double> fp32 = StepSeconds(model, batch, kFp32Bits);
+    if (!fp32.ok()) return fp32.status();
+    probe.fp32_step_seconds = std::min(probe.fp32_step_seconds, *fp32);
+  }
 
   model.precision().bits = bits_before;
   for (size_t i = 0; i < saved.size(); ++i) {

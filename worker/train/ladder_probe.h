@@ -30,7 +30,8 @@ struct LadderProbe {
 // `candidates`, one untimed step at that level (which also settles its fixed-point routes), then
 // `steps` steps at the level and `steps` at FP32 in turn, and keeps the level if its fastest step
 // beats the fastest FP32 step timed alongside it (speedup_vs_fp32 is that ratio;
-// fp32_step_seconds the fastest FP32 step of all). The model's parameters and buffers are as
+// fp32_step_seconds the fastest FP32 step of all; with no candidates, of `steps` FP32 steps
+// alone). The model's parameters and buffers are as
 // before the probe; its precision's bits are restored, its step counter advanced. Errors:
 // training diverged at a level (naming it).
 absl::StatusOr<LadderProbe> ProbeLadder(Model& model, const Batch& batch,

@@ -59,5 +59,27 @@ TEST(LadderProbeTest, TimesEveryLevelKeepsTheFasterOnesAndLeavesTheModelAsItWas)
   }
 }
 
+TEST(LadderProbeTest, WithNoCandidatesTimesFp32Alone) {
+  v1::SyntheticDataset s;
+  s.set_channels(1);
+  s.set_height(28);
+  s.set_width(28);
+  s.set_classes(3);
+  s.set_train_size(16);
+  s.set_test_size(4);
+  const TrainTest data = MakeSynthetic(s, 6);
+  auto model =
+      BuildModel({.name = "lenet5", .in_channels = 1, .height = 28, .width = 28, .num_classes = 3});
+  ASSERT_TRUE(model.ok()) << model.status();
+  BatchLoader loader(data.train, Normalization::Of(data.train), {.batch_size = 16});
+  loader.StartEpoch(0);
+  absl::StatusOr<LadderProbe> probe = ProbeLadder(**model, *loader.Next(), {}, 2);
+  ASSERT_TRUE(probe.ok()) << probe.status();
+  EXPECT_GT(probe->fp32_step_seconds, 0);
+  EXPECT_LT(probe->fp32_step_seconds, 60);  // A measured step, not the search's start value.
+  EXPECT_TRUE(probe->levels.empty());
+  EXPECT_TRUE(probe->ladder.empty());
+}
+
 }  // namespace
 }  // namespace muppet
