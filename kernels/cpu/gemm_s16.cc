@@ -60,6 +60,24 @@ void PackB(const GemmShape& s, const int16_t* b, int64_t j0, int cols, int64_t p
   }
 }
 
+// The arithmetic every path must match, for one output: pair_sum(q), the exact sum of pair q of
+// k, added to an int32 accumulator with signed saturation, in blocks of block_pairs pairs; each
+// block's accumulator counted in `saturated` if it ends at a bound, then widened to FP32 and
+// added in block order. Returns the unscaled total.
+template <typename PairSum>
+float ReferenceSum(int64_t pairs, int64_t block_pairs, PairSum pair_sum, int64_t& saturated) {
+  float total = 0.0f;
+  for (int64_t q0 = 0; q0 < pairs; q0 += block_pairs) {
+    int64_t acc = 0;  // Always within int32: clamped after every pair.
+    for (int64_t q = q0; q < std::min(pairs, q0 + block_pairs); ++q) {
+      acc = std::clamp<int64_t>(acc + pair_sum(q), INT32_MIN, INT32_MAX);
+    }
+    saturated += acc == INT32_MAX || acc == INT32_MIN;
+    total += static_cast<float>(acc);
+  }
+  return total;
+}
+
 // A micro-kernel and its tile.
 struct Kernel {
   int rows, cols;
@@ -136,22 +154,17 @@ int64_t GemmS16BlockPairs(int word_length) {
 
 int64_t GemmS16Reference(const GemmShape& s, const int16_t* a, const int16_t* b, float scale,
                          float* c, int64_t block_pairs) {
-  const int64_t pairs = (s.k + 1) / 2;
   int64_t saturated = 0;
   for (int64_t i = 0; i < s.m; ++i) {
     for (int64_t j = 0; j < s.n; ++j) {
-      float total = 0.0f;
-      for (int64_t q0 = 0; q0 < pairs; q0 += block_pairs) {
-        int64_t acc = 0;  // Always within int32: clamped after every pair.
-        for (int64_t q = q0; q < std::min(pairs, q0 + block_pairs); ++q) {
-          const int64_t pair = int64_t{GemmA(s, a, i, 2 * q)} * GemmB(s, b, 2 * q, j) +
-                               int64_t{GemmA(s, a, i, 2 * q + 1)} * GemmB(s, b, 2 * q + 1, j);
-          acc = std::clamp<int64_t>(acc + pair, INT32_MIN, INT32_MAX);
-        }
-        saturated += acc == INT32_MAX || acc == INT32_MIN;
-        total += static_cast<float>(acc);
-      }
-      c[i * s.n + j] = total * scale;
+      c[i * s.n + j] =
+          ReferenceSum((s.k + 1) / 2, block_pairs,
+                       [&](int64_t q) {
+                         return int64_t{GemmA(s, a, i, 2 * q)} * GemmB(s, b, 2 * q, j) +
+                                int64_t{GemmA(s, a, i, 2 * q + 1)} * GemmB(s, b, 2 * q + 1, j);
+                       },
+                       saturated) *
+          scale;
     }
   }
   return saturated;
@@ -204,24 +217,20 @@ int64_t TileScalar(const S16RowPairs& a, const int16_t* b_panel, int64_t pairs, 
   int64_t saturated = 0;
   for (int r = 0; r < rows; ++r) {
     for (int j = 0; j < cols; ++j) {
-      float total = 0.0f;
-      for (int64_t q0 = 0; q0 < pairs; q0 += block_pairs) {
-        int64_t acc = 0;  // Clamped after every pair, as vpdpwssds does.
-        for (int64_t q = q0; q < std::min(pairs, q0 + block_pairs); ++q) {
-          const int64_t segment = q / a.pairs_per_segment;
-          const int64_t offset = a.segment_offsets[segment];
-          if (offset == kZeroSegment) continue;
-          const int32_t pair = reinterpret_cast<const S16Pair*>(
-              a.starts[r] + offset)[(q - segment * a.pairs_per_segment) * a.stride];
-          const int16_t* bq = b_panel + (q * kScalarCols + j) * 2;
-          const int64_t sum = int64_t{static_cast<int16_t>(pair & 0xffff)} * bq[0] +
-                              int64_t{static_cast<int16_t>(pair >> 16)} * bq[1];
-          acc = std::clamp<int64_t>(acc + sum, INT32_MIN, INT32_MAX);
-        }
-        saturated += acc == INT32_MAX || acc == INT32_MIN;
-        total += static_cast<float>(acc);
-      }
-      c[r * ldc + j] = total * scale;
+      c[r * ldc + j] =
+          ReferenceSum(
+              pairs, block_pairs,
+              [&](int64_t q) {
+                const int64_t segment = q / a.pairs_per_segment;
+                const int64_t offset = a.segment_offsets[segment];
+                if (offset == kZeroSegment) return int64_t{0};
+                const int16_t* pair =
+                    a.starts[r] + offset + 2 * (q - segment * a.pairs_per_segment) * a.stride;
+                const int16_t* bq = b_panel + (q * kScalarCols + j) * 2;
+                return int64_t{pair[0]} * bq[0] + int64_t{pair[1]} * bq[1];
+              },
+              saturated) *
+          scale;
     }
   }
   return saturated;
