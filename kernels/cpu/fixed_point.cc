@@ -19,8 +19,7 @@ int64_t QuantizeCodes(std::span<const float> x, const QuantizeOptions& options,
 // (a tensor of tiny or huge values) go through double, rounding once.
 template <typename Code>
 void DequantizeCodes(std::span<const Code> codes, int exponent, std::span<float> x) {
-  if (-exponent >= -126 && -exponent <= 127) {
-    const float scale = std::ldexp(1.0f, -exponent);
+  if (const float scale = ExactDequantizeFactor(exponent); scale != 0) {
 #pragma omp parallel for schedule(static) if (x.size() >= (1 << 16))
     for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(codes[i]) * scale;
     return;
@@ -31,6 +30,10 @@ void DequantizeCodes(std::span<const Code> codes, int exponent, std::span<float>
 }
 
 }  // namespace
+
+float ExactDequantizeFactor(int exponent) {
+  return -exponent >= -126 && -exponent <= 127 ? std::ldexp(1.0f, -exponent) : 0.0f;
+}
 
 void Dequantize(std::span<const int8_t> codes, int exponent, std::span<float> x) {
   DequantizeCodes(codes, exponent, x);

@@ -45,6 +45,11 @@ void Dequantize(std::span<const int32_t> codes, int exponent, std::span<float> x
 // q's codes on their grid: x[i] = code[i] * 2^-q.exponent.
 void Dequantize(const Quantized& q, std::span<float> x);
 
+// 2^-exponent where it is a normal float, so that float(code) * factor is exactly the code's value
+// as Dequantize computes it; 0 for exponents beyond that (Dequantize then goes through double).
+// Lets a consumer read codes element by element instead of dequantising them first.
+float ExactDequantizeFactor(int exponent);
+
 // Replaces x by Q(x) * 2^-s, its value on the fixed-point grid (x's own exponent). Returns the
 // codes saturated; errors as QuantizeTensor.
 absl::StatusOr<int64_t> RoundToFixedPoint(std::span<float> x, int word_length, Rounding rounding,

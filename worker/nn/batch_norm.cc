@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/cpu/batch_norm.h"
 #include "worker/nn/parallel.h"
-#include "worker/nn/relu_grad.h"
 
 namespace muppet {
 
@@ -20,25 +20,47 @@ BatchNorm2d::BatchNorm2d(const std::string& name, int64_t channels, bool relu, d
       running_mean_({channels}),
       running_var_({channels}),
       mean_(channels),
-      inv_std_(channels) {
+      inv_std_(channels),
+      scale_(channels),
+      shift_(channels) {
   gamma_.value.Fill(1.0f);
   running_var_.Fill(1.0f);
 }
 
+bool BatchNorm2d::ReadInputCodesFrom(Layer& producer) {
+  if (!producer.LeaveOutputAsCodes()) return false;
+  producer_ = &producer;
+  return true;
+}
+
+kernels::ChannelRows BatchNorm2d::InputRows() const {
+  kernels::ChannelRows x{.rows = input_->size() / channels_, .channels = channels_};
+  if (input_codes_ == nullptr) {
+    x.f32 = input_->data();
+  } else {
+    x.factor = kernels::ExactDequantizeFactor(input_codes_->exponent);
+    if (input_codes_->word_length <= 8) {
+      x.s8 = input_codes_->s8.data();
+    } else {
+      x.s16 = input_codes_->s16.data();
+    }
+  }
+  return x;
+}
+
 const Tensor& BatchNorm2d::Forward(const Tensor& input, Mode mode) {
   const int64_t c = channels_;
-  const int64_t rows = input.size() / c;  // Pixels of the whole batch.
   input_ = &input;
+  input_codes_ = producer_ != nullptr ? producer_->output_codes() : nullptr;
+  const kernels::ChannelRows x = InputRows();
   output_.Resize(input.shape());
   if (mode == Mode::kTrain) {
     // Per-channel sum and sum of squares, reduced in a fixed order for determinism.
-    std::vector<double> stats = ReduceRows(rows, 2 * c, [&](int64_t row, double* acc) {
-      const float* x = input.data() + row * c;
-      for (int64_t j = 0; j < c; ++j) {
-        acc[j] += x[j];
-        acc[c + j] += static_cast<double>(x[j]) * x[j];
-      }
-    });
+    std::vector<double> stats =
+        ReduceChunks(x.rows, 2 * c, [&](int64_t begin, int64_t end, double* acc) {
+          kernels::ChannelSums(x, begin, end, acc, acc + c);
+        });
+    const int64_t rows = x.rows;  // Pixels of the whole batch.
     for (int64_t j = 0; j < c; ++j) {
       const double mean = stats[j] / rows;
       const double var = std::max(stats[c + j] / rows - mean * mean, 0.0);
@@ -56,61 +78,40 @@ const Tensor& BatchNorm2d::Forward(const Tensor& input, Mode mode) {
     }
   }
   // y = x * scale + shift, per channel.
-  std::vector<float> scale(c), shift(c);
   for (int64_t j = 0; j < c; ++j) {
-    scale[j] = gamma_.value[j] * inv_std_[j];
-    shift[j] = beta_.value[j] - mean_[j] * scale[j];
+    scale_[j] = gamma_.value[j] * inv_std_[j];
+    shift_[j] = beta_.value[j] - mean_[j] * scale_[j];
   }
   const float floor = relu_ ? 0.0f : -INFINITY;
   ParallelFor(
-      rows,
+      x.rows,
       [&](int64_t begin, int64_t end) {
-        for (int64_t row = begin; row < end; ++row) {
-          const float* x = input.data() + row * c;
-          float* y = output_.data() + row * c;
-          for (int64_t j = 0; j < c; ++j) y[j] = std::max(x[j] * scale[j] + shift[j], floor);
-        }
+        kernels::ChannelAffine(x, begin, end, scale_.data(), shift_.data(), floor, output_.data());
       },
       c);
   return output_;
 }
 
 const Tensor& BatchNorm2d::Backward(const Tensor& grad_output) {
-  return relu_ ? BackwardImpl<true>(grad_output) : BackwardImpl<false>(grad_output);
-}
-
-template <bool kRelu>
-const Tensor& BatchNorm2d::BackwardImpl(const Tensor& grad_output) {
   const int64_t c = channels_;
-  const int64_t rows = input_->size() / c;
-  const float* mean = mean_.data();
-  const float* inv_std = inv_std_.data();
+  const kernels::ChannelRows x = InputRows();
   // With the fused ReLU, g = dy where the output is positive, else 0.
-  const auto gradient = [](const float* dy, const float* y, int64_t j) {
-    if constexpr (kRelu) {
-      return ReluGrad(dy[j], y[j]);
-    } else {
-      return dy[j];
-    }
-  };
+  const kernels::ChannelGrad grad{.dy = grad_output.data(),
+                                  .mean = mean_.data(),
+                                  .inv_std = inv_std_.data(),
+                                  .relu_scale = relu_ ? scale_.data() : nullptr,
+                                  .relu_shift = relu_ ? shift_.data() : nullptr};
   // sum(g) and sum(g * xhat) per channel.
-  std::vector<double> sums = ReduceRows(rows, 2 * c, [&](int64_t row, double* acc) {
-    const float* x = input_->data() + row * c;
-    const float* dy = grad_output.data() + row * c;
-    const float* y = output_.data() + row * c;
-    for (int64_t j = 0; j < c; ++j) {
-      const float g = gradient(dy, y, j);
-      acc[j] += g;
-      acc[c + j] += static_cast<double>(g) * ((x[j] - mean[j]) * inv_std[j]);
-    }
-  });
-  std::vector<float> mean_dy(c), mean_dy_xhat(c), scale(c);
+  std::vector<double> sums =
+      ReduceChunks(x.rows, 2 * c, [&](int64_t begin, int64_t end, double* acc) {
+        kernels::ChannelGradSums(x, grad, begin, end, acc, acc + c);
+      });
+  std::vector<float> mean_dy(c), mean_dy_xhat(c);
   for (int64_t j = 0; j < c; ++j) {
     beta_.grad[j] = static_cast<float>(sums[j]);
     gamma_.grad[j] = static_cast<float>(sums[c + j]);
-    mean_dy[j] = static_cast<float>(sums[j] / rows);
-    mean_dy_xhat[j] = static_cast<float>(sums[c + j] / rows);
-    scale[j] = gamma_.value[j] * inv_std[j];
+    mean_dy[j] = static_cast<float>(sums[j] / x.rows);
+    mean_dy_xhat[j] = static_cast<float>(sums[c + j] / x.rows);
   }
   gamma_.GradientReady();
   beta_.GradientReady();
@@ -119,20 +120,13 @@ const Tensor& BatchNorm2d::BackwardImpl(const Tensor& grad_output) {
     return grad_input_;
   }
   grad_input_.Resize(input_->shape());
-  // dx = gamma * inv_std * (g - mean(g) - xhat * mean(g * xhat)).
+  // dx = gamma * inv_std * (g - mean(g) - xhat * mean(g * xhat)), gamma * inv_std being the
+  // forward's scale.
   ParallelFor(
-      rows,
+      x.rows,
       [&](int64_t begin, int64_t end) {
-        for (int64_t row = begin; row < end; ++row) {
-          const float* x = input_->data() + row * c;
-          const float* dy = grad_output.data() + row * c;
-          const float* y = output_.data() + row * c;
-          float* dx = grad_input_.data() + row * c;
-          for (int64_t j = 0; j < c; ++j) {
-            const float xhat = (x[j] - mean[j]) * inv_std[j];
-            dx[j] = scale[j] * (gradient(dy, y, j) - mean_dy[j] - xhat * mean_dy_xhat[j]);
-          }
-        }
+        kernels::ChannelInputGrad(x, grad, begin, end, scale_.data(), mean_dy.data(),
+                                  mean_dy_xhat.data(), grad_input_.data());
       },
       c);
   return grad_input_;

@@ -5,8 +5,8 @@
 #include <cstring>
 
 #include "base/check.h"
+#include "kernels/cpu/relu_grad.h"
 #include "worker/nn/parallel.h"
-#include "worker/nn/relu_grad.h"
 
 namespace muppet {
 namespace {
@@ -59,6 +59,7 @@ void Sequential::CollectParameters(std::vector<Parameter*>& out) {
 
 void Sequential::AttachPrecision(NumericPrecision* precision, int& next_id) {
   for (auto& layer : layers_) layer->AttachPrecision(precision, next_id);
+  for (size_t i = 1; i < layers_.size(); ++i) layers_[i]->ReadInputCodesFrom(*layers_[i - 1]);
 }
 
 void Sequential::CollectBuffers(std::vector<std::pair<std::string, Tensor*>>& out) {
@@ -85,7 +86,8 @@ const Tensor& Residual::Backward(const Tensor& grad_output) {
   if (relu_) {
     masked_grad_.Resize(grad_output.shape());
     ParallelFor(grad_output.size(), [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) masked_grad_[i] = ReluGrad(grad_output[i], output_[i]);
+      for (int64_t i = begin; i < end; ++i)
+        masked_grad_[i] = kernels::ReluGrad(grad_output[i], output_[i]);
     });
     g = &masked_grad_;
   }

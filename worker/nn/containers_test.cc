@@ -1,5 +1,7 @@
 #include "worker/nn/containers.h"
 
+#include <vector>
+
 #include "gtest/gtest.h"
 #include "worker/nn/batch_norm.h"
 #include "worker/nn/conv2d.h"
@@ -95,6 +97,76 @@ TEST(SequentialTest, ChainsLayersAndCollectsParametersInOrder) {
                                              "conv2.weight", "conv2.bias"}));
   EXPECT_EQ(seq.OutputShape({4, 2, 5, 5}), (Shape{4, 2, 5, 5}));
   ExpectGradientsMatch(seq, RandomNormal({2, 2, 4, 4}, 23));
+}
+
+std::vector<float> Values(const Tensor& t) { return {t.span().begin(), t.span().end()}; }
+
+// Everything a train or eval step of conv -> BatchNorm leaves behind.
+struct ConvBnStep {
+  std::vector<float> output, grad_input, conv_grad, bn_grads, running;
+  bool operator==(const ConvBnStep&) const = default;
+};
+
+// One training step (or an evaluation, which has no backward pass) of conv then bn.
+ConvBnStep RunConvBn(Layer& conv, BatchNorm2d& bn, Parameter& conv_weight, const Tensor& x,
+                     const Tensor& dy, Mode mode) {
+  ConvBnStep step;
+  step.output = Values(bn.Forward(conv.Forward(x, mode), mode));
+  if (mode == Mode::kTrain) {
+    step.grad_input = Values(conv.Backward(bn.Backward(dy)));
+    step.conv_grad = Values(conv_weight.grad);
+    step.bn_grads = Values(bn.gamma().grad);
+    for (float g : bn.beta().grad.span()) step.bn_grads.push_back(g);
+  }
+  step.running = Values(bn.running_mean());
+  for (float v : bn.running_var().span()) step.running.push_back(v);
+  return step;
+}
+
+// A Sequential hands a fixed-point convolution's output to the BatchNorm after it as codes
+// (layer.h): the same bits as the rounded FP32 output, at every level, in training and
+// evaluation, and where the exponent is too extreme for codes (tiny weights and bias) the FP32 output.
+TEST(SequentialTest, ConvolutionCodesReachBatchNormBitForBit) {
+  for (bool relu : {false, true}) {
+    for (float weight_scale : {0.3f, 1e-38f}) {
+      Sequential linked;
+      Conv2d* conv_a = linked.Add(RandomConv("conv", 5, 16, 3, 31));
+      BatchNorm2d* bn_a = linked.Add(std::make_unique<BatchNorm2d>("bn", 16, relu));
+      auto conv_b = RandomConv("conv", 5, 16, 3, 31);
+      BatchNorm2d bn_b("bn", 16, relu);
+      conv_a->weight().value = RandomNormal(conv_a->weight().value.shape(), 33, weight_scale);
+      conv_a->bias()->value = RandomNormal({16}, 34, weight_scale);
+      conv_b->weight().value = conv_a->weight().value.Clone();
+      conv_b->bias()->value = conv_a->bias()->value.Clone();
+      for (BatchNorm2d* bn : {bn_a, &bn_b}) {
+        bn->gamma().value = RandomNormal({16}, 35);
+        bn->beta().value = RandomNormal({16}, 36);
+      }
+      NumericPrecision precision_a{.seed = 9}, precision_b{.seed = 9};
+      int id_a = 0, id_b = 0;
+      linked.AttachPrecision(&precision_a, id_a);
+      conv_b->AttachPrecision(&precision_b, id_b);
+      bn_b.AttachPrecision(&precision_b, id_b);
+      const Tensor x = RandomNormal({3, 5, 9, 7}, 37);
+      const Tensor dy = RandomNormal({3, 16, 9, 7}, 38);
+      for (int bits : {8, 12, 16, kFp32Bits}) {
+        for (Mode mode : {Mode::kTrain, Mode::kEval}) {
+          precision_a.bits = precision_b.bits = bits;
+          ++precision_a.step;
+          ++precision_b.step;
+          const ConvBnStep a = RunConvBn(*conv_a, *bn_a, conv_a->weight(), x, dy, mode);
+          EXPECT_EQ(conv_a->output_codes() != nullptr, bits < kFp32Bits && weight_scale > 1e-6f)
+              << bits;
+          const ConvBnStep b = RunConvBn(*conv_b, bn_b, conv_b->weight(), x, dy, mode);
+          EXPECT_EQ(conv_b->output_codes(), nullptr);
+          EXPECT_TRUE(a == b) << "bits " << bits << " relu " << relu << " weights " << weight_scale
+                              << " mode " << static_cast<int>(mode);
+          ASSERT_TRUE(precision_a.error.ok()) << precision_a.error;
+          EXPECT_EQ(precision_a.saturations, precision_b.saturations);
+        }
+      }
+    }
+  }
 }
 
 }  // namespace

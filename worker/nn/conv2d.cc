@@ -87,6 +87,7 @@ Conv2d::Plan& Conv2d::PlanFor(const Shape& input) {
 
 const Tensor& Conv2d::Forward(const Tensor& input, Mode mode) {
   fixed_point_pass_ = precision_.fixed_point();
+  output_coded_ = false;
   reordered_weights_ = nullptr;
   grid_input_.Invalidate();
   grid_weights_.Invalidate();
@@ -180,8 +181,26 @@ const Tensor& Conv2d::FixedPointForward(const Tensor& input) {
                          "convolution");
     }
   });
-  precision_.Round(output_.span(), Rounded::kOutput);
+  if (!leave_output_codes_) {
+    precision_.Round(output_.span(), Rounded::kOutput);
+    return output_;
+  }
+  // The codes Round would leave; dequantised here only where a reader could not scale them
+  // exactly (exponents near the float limits).
+  if (precision_.RoundToCodes(output_.span(), Rounded::kOutput, output_codes_)) {
+    output_coded_ = kernels::ExactDequantizeFactor(output_codes_.exponent) != 0;
+    if (!output_coded_) kernels::Dequantize(output_codes_, output_.span());
+  }
   return output_;
+}
+
+bool Conv2d::LeaveOutputAsCodes() {
+  leave_output_codes_ = true;
+  return true;
+}
+
+const kernels::Quantized* Conv2d::output_codes() const {
+  return output_coded_ ? &output_codes_ : nullptr;
 }
 
 const Tensor& Conv2d::FixedPointBackward(const Tensor& grad_output) {

@@ -35,6 +35,10 @@ class Conv2d : public Layer {
   Shape OutputShape(const Shape& input) const override;
   void CollectParameters(std::vector<Parameter*>& out) override;
   void AttachPrecision(NumericPrecision* precision, int& next_id) override;
+  // At fixed point, leaves the rounded output as its codes (layer.h); the FP32 output tensor then
+  // holds the unrounded values.
+  bool LeaveOutputAsCodes() override;
+  const kernels::Quantized* output_codes() const override;
 
   const Conv2dOptions& options() const { return options_; }
   Parameter& weight() { return weight_; }
@@ -68,6 +72,9 @@ class Conv2d : public Layer {
   bool fixed_point_pass_ = false;  // The last Forward ran in fixed point.
   kernels::Quantized input_codes_, weight_codes_, grad_output_codes_;
   std::vector<float> rounded_bias_;
+  bool leave_output_codes_ = false;
+  bool output_coded_ = false;  // The last Forward left output_codes_ as its output.
+  kernels::Quantized output_codes_;
   const Tensor* reordered_weights_ = nullptr;  // What plan_->forward_weights holds this step.
   GridTensor grid_input_, grid_weights_, grid_grad_;  // The grid route's operands.
 };

@@ -5,7 +5,7 @@
 
 #include "base/random.h"
 #include "worker/nn/parallel.h"
-#include "worker/nn/relu_grad.h"
+#include "kernels/cpu/relu_grad.h"
 
 namespace muppet {
 
@@ -25,7 +25,7 @@ const Tensor& Relu::Backward(const Tensor& grad_output) {
   const float* dy = grad_output.data();
   float* dx = grad_input_.data();
   ParallelFor(output_.size(), [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) dx[i] = ReluGrad(dy[i], y[i]);
+    for (int64_t i = begin; i < end; ++i) dx[i] = kernels::ReluGrad(dy[i], y[i]);
   });
   return grad_input_;
 }

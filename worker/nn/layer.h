@@ -64,6 +64,24 @@ class Layer {
   // layers that quantise from `next_id` upwards. Layers that always compute in FP32 ignore it.
   virtual void AttachPrecision(NumericPrecision* precision, int& next_id) {}
 
+  // Fixed-point activations passed between neighbours as codes. A layer whose fixed-point Forward
+  // rounds its output onto the grid (a convolution) can leave that output as its codes, for the
+  // layer after it (BatchNorm) to read: the rounded FP32 output is then never written, and the
+  // consumer reads a byte or two an element instead of four. Sequential links such neighbours
+  // when the precision is attached; results are bit-identical either way.
+  //
+  // Producer: from now on, fixed-point Forwards leave their output as codes where they can, and
+  // the returned tensor's values are unspecified then. False (nothing changes) if this layer
+  // never does.
+  virtual bool LeaveOutputAsCodes() { return false; }
+  // The codes of the last Forward's output if it left them, else null (the output tensor holds
+  // the values). Owned by the layer, valid until its next Forward.
+  virtual const kernels::Quantized* output_codes() const { return nullptr; }
+  // Consumer: whether Forward reads its input from `producer`'s codes whenever it leaves them
+  // (asking it to, through LeaveOutputAsCodes). `producer` must be the layer whose output every
+  // Forward of this one receives, and must outlive it. False (nothing changes) by default.
+  virtual bool ReadInputCodesFrom(Layer& producer) { return false; }
+
   // Declares whether Backward must compute dLoss/dInput. The first layer of a network needs
   // none (nothing upstream learns), which saves a whole backward-data pass; Backward then
   // returns an empty tensor.

@@ -40,18 +40,17 @@ void ParallelFor(int64_t n, Body body, int64_t work = 1) {
   }
 }
 
-// Sums `width` doubles per row over rows [0, n): row_fn(row, acc) adds its row into acc. Each
-// thread reduces its own contiguous chunk and the chunks are added in thread order, so the
-// result depends only on the thread count, never on timing.
-template <typename RowFn>
-std::vector<double> ReduceRows(int64_t n, int64_t width, RowFn row_fn) {
+// Sums `width` doubles over rows [0, n): chunk_fn(begin, end, acc) adds rows [begin, end) into
+// acc. Each thread reduces its own contiguous chunk and the chunks are added in thread order, so
+// the result depends only on the thread count, never on timing.
+template <typename ChunkFn>
+std::vector<double> ReduceChunks(int64_t n, int64_t width, ChunkFn chunk_fn) {
   const int threads = ThreadsFor(n, width);
   std::vector<std::vector<double>> partial(threads, std::vector<double>(width, 0.0));
   ParallelFor(
       n,
       [&](int64_t begin, int64_t end) {
-        double* acc = partial[omp_get_thread_num()].data();
-        for (int64_t row = begin; row < end; ++row) row_fn(row, acc);
+        chunk_fn(begin, end, partial[omp_get_thread_num()].data());
       },
       width);
   std::vector<double> total(width, 0.0);
@@ -59,6 +58,14 @@ std::vector<double> ReduceRows(int64_t n, int64_t width, RowFn row_fn) {
     for (int64_t j = 0; j < width; ++j) total[j] += p[j];
   }
   return total;
+}
+
+// ReduceChunks one row at a time: row_fn(row, acc) adds its row into acc.
+template <typename RowFn>
+std::vector<double> ReduceRows(int64_t n, int64_t width, RowFn row_fn) {
+  return ReduceChunks(n, width, [&](int64_t begin, int64_t end, double* acc) {
+    for (int64_t row = begin; row < end; ++row) row_fn(row, acc);
+  });
 }
 
 }  // namespace muppet

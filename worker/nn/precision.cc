@@ -68,10 +68,23 @@ bool LayerPrecision::Round(std::span<float> x, Rounded what) {
       (what == Rounded::kWeightGradient || what == Rounded::kBiasGradient)) {
     return true;
   }
-  return Account(kernels::RoundToFixedPoint(x, precision_->bits, precision_->rounding,
-                                            RoundingSeed(precision_->seed, id_),
-                                            precision_->step * 8 + static_cast<uint64_t>(what)),
-                 RoundedName(what));
+  return Account(
+      kernels::RoundToFixedPoint(x, precision_->bits, precision_->rounding,
+                                 RoundingSeed(precision_->seed, id_), RoundingStream(what)),
+      RoundedName(what));
+}
+
+bool LayerPrecision::RoundToCodes(std::span<const float> x, Rounded what, kernels::Quantized& out) {
+  const absl::Status s =
+      kernels::QuantizeTensorInto(x, precision_->bits, precision_->rounding,
+                                  RoundingSeed(precision_->seed, id_), RoundingStream(what), out);
+  if (!s.ok()) return Fail(s, RoundedName(what));
+  precision_->saturations += out.saturated;
+  return true;
+}
+
+uint64_t LayerPrecision::RoundingStream(Rounded what) const {
+  return precision_->step * 8 + static_cast<uint64_t>(what);
 }
 
 void LayerPrecision::RunPass(LayerPass pass, const Shape& shape,

@@ -66,6 +66,11 @@ class LayerPrecision {
   // bias gradients are left as they are while the precision defers their rounding.
   bool Round(std::span<float> x, Rounded what);
 
+  // The codes Round(x, what) would put x on, left in `out` instead of written back into x: the
+  // same exponent and rounding bits. False (error recorded) if it failed. Not for the gradients
+  // whose rounding a precision may defer.
+  bool RoundToCodes(std::span<const float> x, Rounded what, kernels::Quantized& out);
+
   // Records the saturations of a kernel call, or its error; false on error.
   bool Account(const absl::StatusOr<int64_t>& saturations, const char* what);
 
@@ -76,6 +81,8 @@ class LayerPrecision {
 
  private:
   bool Fail(const absl::Status& status, const char* what);
+  // The stream of the tensors this layer rounds itself at this step.
+  uint64_t RoundingStream(Rounded what) const;
 
   NumericPrecision* precision_ = nullptr;
   int id_ = 0;

@@ -1,12 +1,12 @@
 // The ReLU gradient as a branch-free bit mask: GCC if-converts a float select only in the
 // simplest loops, and a branch on the sign of y mispredicts half the time.
-#ifndef MUPPET_WORKER_NN_RELU_GRAD_H_
-#define MUPPET_WORKER_NN_RELU_GRAD_H_
+#ifndef MUPPET_KERNELS_CPU_RELU_GRAD_H_
+#define MUPPET_KERNELS_CPU_RELU_GRAD_H_
 
 #include <bit>
 #include <cstdint>
 
-namespace muppet {
+namespace muppet::kernels {
 
 // Returns dy where the ReLU output y is positive, else 0.
 inline float ReluGrad(float dy, float y) {
@@ -15,6 +15,6 @@ inline float ReluGrad(float dy, float y) {
   return std::bit_cast<float>(std::bit_cast<uint32_t>(dy) & keep);
 }
 
-}  // namespace muppet
+}  // namespace muppet::kernels
 
-#endif  // MUPPET_WORKER_NN_RELU_GRAD_H_
+#endif  // MUPPET_KERNELS_CPU_RELU_GRAD_H_
