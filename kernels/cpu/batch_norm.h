@@ -31,7 +31,8 @@ struct ChannelRows {
 void ChannelSums(const ChannelRows& x, int64_t begin, int64_t end, double* sum, double* sum_sq,
                  Isa isa = ActiveIsa());
 
-// y = max(x * scale[c] + shift[c], floor) over rows [begin, end) (y is rows x channels, like x).
+// y = max(x * scale[c] + shift[c], floor) over rows [begin, end); y holds those rows only
+// ((end - begin) x channels, row `begin` first).
 void ChannelAffine(const ChannelRows& x, int64_t begin, int64_t end, const float* scale,
                    const float* shift, float floor, float* y, Isa isa = ActiveIsa());
 

@@ -117,7 +117,7 @@ void Affine16(Data x, __m512 factor, int64_t c, int64_t j0, int64_t begin, int64
     const int64_t i = row * c + j0;
     const __m512 t = _mm512_add_ps(_mm512_mul_ps(Load16(x, factor, i), sc), sh);
     // max(fl, t) returns t where t is NaN, as std::max(t, floor) does.
-    _mm512_storeu_ps(y + i, _mm512_max_ps(fl, t));
+    _mm512_storeu_ps(y + (row - begin) * c + j0, _mm512_max_ps(fl, t));
   }
 }
 

@@ -134,8 +134,9 @@ void ForEachElement(const ChannelRows& x, int64_t first, int64_t begin, int64_t 
 
 inline void Affine(const ChannelRows& x, int64_t first, int64_t begin, int64_t end,
                    const float* scale, const float* shift, float floor, float* y) {
+  const int64_t y0 = begin * x.channels;  // The element of x that y[0] stands for.
   ForEachElement(x, first, begin, end, [&](float v, int64_t i, int64_t j) {
-    y[i] = std::max(v * scale[j] + shift[j], floor);
+    y[i - y0] = std::max(v * scale[j] + shift[j], floor);
   });
 }
 

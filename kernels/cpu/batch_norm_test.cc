@@ -150,6 +150,13 @@ TEST_P(BatchNormKernelsTest, EveryIsaComputesTheSameBits) {
         ChannelInputGrad(in.rows, grad, 0, c.rows, scale_.data(), shift_.data(), mean_.data(),
                          dx_isa.data(), isa);
         EXPECT_EQ(y_isa, y) << IsaName(isa) << " relu " << relu;
+        // A range of rows writes just those rows.
+        const int64_t split = c.rows / 3;
+        std::vector<float> part((c.rows - split) * c.channels);
+        ChannelAffine(in.rows, split, c.rows, scale_.data(), shift_.data(), relu ? 0.0f : -INFINITY,
+                      part.data(), isa);
+        EXPECT_EQ(part, std::vector<float>(y.begin() + split * c.channels, y.end()))
+            << IsaName(isa);
         EXPECT_EQ(s, sum) << IsaName(isa);
         EXPECT_EQ(q, sum_sq) << IsaName(isa);
         EXPECT_EQ(sg, sum_g) << IsaName(isa) << " relu " << relu;

@@ -3,17 +3,10 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
-#include "kernels/cpu/scratch.h"
+#include "kernels/cpu/fixed_point_internal.h"
 
 namespace muppet::kernels {
 namespace {
-
-template <typename Code>
-int64_t QuantizeCodes(std::span<const float> x, const QuantizeOptions& options,
-                      std::vector<Code>& codes) {
-  codes.resize(x.size());
-  return Quantize(x, options, std::span<Code>(codes));
-}
 
 // Scaling by 2^-exponent is exact while it is a normal float; exponents near the float limits
 // (a tensor of tiny or huge values) go through double, rounding once.
@@ -53,29 +46,42 @@ void Dequantize(const Quantized& q, std::span<float> x) {
   }
 }
 
+namespace internal {
+
+absl::Status CheckWordLength(int word_length) {
+  if (word_length >= 2 && word_length <= 16) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("word length must be in [2, 16], got ", word_length));
+}
+
+void PrepareCodes(int word_length, int exponent, int64_t n, Quantized& out) {
+  out.word_length = word_length;
+  out.exponent = exponent;
+  if (word_length <= 8) {
+    out.s16.clear();
+    out.s8.resize(n);
+  } else {
+    out.s8.clear();
+    out.s16.resize(n);
+  }
+}
+
+}  // namespace internal
+
 absl::Status QuantizeTensorInto(std::span<const float> x, int word_length, Rounding rounding,
                                 uint64_t seed, uint64_t stream, Quantized& out) {
-  if (word_length < 2 || word_length > 16) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("word length must be in [2, 16], got ", word_length));
-  }
+  if (absl::Status s = internal::CheckWordLength(word_length); !s.ok()) return s;
   absl::StatusOr<Range> range = MinMax(x);
   if (!range.ok()) return range.status();
-  out.word_length = word_length;
-  out.exponent = ScaleExponent(*range, word_length);
+  internal::PrepareCodes(word_length, ScaleExponent(*range, word_length),
+                         static_cast<int64_t>(x.size()), out);
   const QuantizeOptions options{.word_length = word_length,
                                 .exponent = out.exponent,
                                 .rounding = rounding,
                                 .seed = seed,
                                 .stream = stream};
-  // The other width's buffer is emptied but keeps its capacity for later reuse.
-  if (word_length <= 8) {
-    out.s16.clear();
-    out.saturated = QuantizeCodes(x, options, out.s8);
-  } else {
-    out.s8.clear();
-    out.saturated = QuantizeCodes(x, options, out.s16);
-  }
+  out.saturated = word_length <= 8 ? Quantize(x, options, std::span<int8_t>(out.s8))
+                                   : Quantize(x, options, std::span<int16_t>(out.s16));
   return absl::OkStatus();
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "kernels/cpu/batch_norm.h"
 #include "kernels/cpu/quantize.h"
 
 namespace muppet::kernels {
@@ -70,6 +71,24 @@ enum class Operand : uint64_t { kInput = 0, kWeights = 1, kGradient = 2 };
 // Quantises one operand of a step at the options' word length, on the operand's own stream
 // (step * 3 + operand), into `out`.
 absl::Status QuantizeOperand(const FixedPointOptions& options, std::span<const float> x,
+                             Operand operand, Quantized& out);
+
+// A BatchNorm's output described instead of written: y = max(x * scale[c] + shift[c], floor)
+// over x's rows, as ChannelAffine (batch_norm.h) computes it.
+struct ChannelAffineRows {
+  ChannelRows x;
+  const float* scale = nullptr;
+  const float* shift = nullptr;
+  float floor = 0;
+};
+
+// QuantizeTensorInto and QuantizeOperand on y, which is computed a few thousand elements at a
+// time into a per-thread buffer, twice (for the range, then for the codes), instead of being
+// read from memory: the same exponent, codes, saturations and errors as on ChannelAffine's whole
+// output.
+absl::Status QuantizeTensorInto(const ChannelAffineRows& y, int word_length, Rounding rounding,
+                                uint64_t seed, uint64_t stream, Quantized& out);
+absl::Status QuantizeOperand(const FixedPointOptions& options, const ChannelAffineRows& y,
                              Operand operand, Quantized& out);
 
 }  // namespace muppet::kernels

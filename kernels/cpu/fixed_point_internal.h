@@ -11,6 +11,13 @@
 
 namespace muppet::kernels::internal {
 
+// INVALID_ARGUMENT unless word_length is in [2, 16].
+absl::Status CheckWordLength(int word_length);
+
+// Sets out's word length and exponent and sizes its codes for n elements (int8 up to 8 bits,
+// int16 above; the other width's buffer emptied, keeping its capacity).
+void PrepareCodes(int word_length, int exponent, int64_t n, Quantized& out);
+
 // INVALID_ARGUMENT unless `bias` is empty or has `expected` elements; `name` names it.
 absl::Status CheckBiasSize(std::span<const float> bias, int64_t expected, const char* name);
 

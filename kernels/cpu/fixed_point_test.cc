@@ -1,6 +1,7 @@
 #include "kernels/cpu/fixed_point.h"
 
 #include <cmath>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -30,6 +31,64 @@ TEST(QuantizeTensorIntoTest, EqualsQuantizeTensorAndReusesItsBuffers) {
   ASSERT_TRUE(QuantizeTensorInto(RandomFloats(1000, 1), 8, Rounding::kNearest, 0, 0, q).ok());
   EXPECT_EQ(q.s8.data(), codes);  // Smaller tensor: same storage.
   EXPECT_FALSE(QuantizeTensorInto(std::vector<float>{1, NAN}, 8, Rounding::kNearest, 0, 0, q).ok());
+}
+
+// A described BatchNorm output quantises to exactly what its written output does: exponent,
+// codes, saturations, and the error naming a non-finite element. Inputs of every kind, channel
+// counts that do and do not divide the rounding blocks, and enough rows for several threads.
+TEST(QuantizeTensorIntoTest, ChannelAffineRowsEqualTheirWrittenValues) {
+  for (int64_t channels : {3, 16, 40}) {
+    for (int64_t rows : {7, 301, 6000}) {
+      const int64_t n = rows * channels;
+      const std::vector<float> values = RandomFloats(n, 1);
+      std::vector<int8_t> s8(n);
+      std::vector<int16_t> s16(n);
+      for (int64_t i = 0; i < n; ++i) {
+        s8[i] = static_cast<int8_t>(std::lround(values[i] * 40));
+        s16[i] = static_cast<int16_t>(std::lround(values[i] * 9000));
+      }
+      const std::vector<float> scale = RandomFloats(channels, 2);
+      const std::vector<float> shift = RandomFloats(channels, 3);
+      const ChannelRows base{.rows = rows, .channels = channels};
+      ChannelRows f32 = base, codes8 = base, codes16 = base;
+      f32.f32 = values.data();
+      codes8.s8 = s8.data();
+      codes8.factor = 0.125f;
+      codes16.s16 = s16.data();
+      codes16.factor = std::ldexp(1.0f, -12);
+      for (const ChannelRows& x : {f32, codes8, codes16}) {
+        for (float floor : {0.0f, -INFINITY}) {
+          const ChannelAffineRows y{
+              .x = x, .scale = scale.data(), .shift = shift.data(), .floor = floor};
+          std::vector<float> written(n);
+          ChannelAffine(x, 0, rows, y.scale, y.shift, floor, written.data());
+          for (int wl : {8, 12}) {
+            Quantized expected, got;
+            ASSERT_TRUE(
+                QuantizeTensorInto(written, wl, Rounding::kStochastic, 5, 9, expected).ok());
+            ASSERT_TRUE(QuantizeTensorInto(y, wl, Rounding::kStochastic, 5, 9, got).ok());
+            EXPECT_EQ(got.word_length, wl);
+            EXPECT_EQ(got.exponent, expected.exponent);
+            EXPECT_EQ(got.s8, expected.s8) << channels << " x " << rows;
+            EXPECT_EQ(got.s16, expected.s16) << channels << " x " << rows;
+            EXPECT_EQ(got.saturated, expected.saturated);
+          }
+        }
+      }
+      // A NaN shift poisons its channel: the same error, naming the same first element.
+      std::vector<float> bad_shift = shift;
+      bad_shift[channels - 1] = NAN;
+      const ChannelAffineRows y{
+          .x = f32, .scale = scale.data(), .shift = bad_shift.data(), .floor = -INFINITY};
+      std::vector<float> written(n);
+      ChannelAffine(f32, 0, rows, y.scale, y.shift, y.floor, written.data());
+      Quantized out;
+      const absl::Status expected = QuantizeTensorInto(written, 8, Rounding::kNearest, 0, 0, out);
+      const absl::Status got = QuantizeTensorInto(y, 8, Rounding::kNearest, 0, 0, out);
+      EXPECT_FALSE(got.ok());
+      EXPECT_EQ(got, expected);
+    }
+  }
 }
 
 TEST(RoundToFixedPointTest, LeavesEveryValueOnItsGrid) {

@@ -39,6 +39,55 @@ float QuantizeOne(float x, int64_t i, const QuantizeParams& p, bool* saturated) 
   return std::clamp(q, p.lo, p.hi);
 }
 
+void ScanRange(const float* x, int64_t n, Isa isa, float* min, float* max, bool* non_finite) {
+  int64_t done = 0;
+  if (isa != Isa::kScalar) {
+    const int64_t width = isa == Isa::kAvx512 ? 16 : 8;  // Floats a vector.
+    done = n / width * width;
+    if (done > 0 && isa == Isa::kAvx512) MinMaxAvx512(x, done, min, max, non_finite);
+    if (done > 0 && isa == Isa::kAvx2) MinMaxAvx2(x, done, min, max, non_finite);
+  }
+  for (int64_t i = done; i < n; ++i) {
+    *non_finite |= !std::isfinite(x[i]);
+    *min = std::min(*min, x[i]);
+    *max = std::max(*max, x[i]);
+  }
+}
+
+namespace {
+
+template <typename Code>
+int64_t QuantizeSpanImpl(const float* x, int64_t n, int64_t first_index, const QuantizeParams& p,
+                         Isa isa, Code* out) {
+  int64_t saturated = 0, done = 0;
+  if (isa != Isa::kScalar) {
+    const int64_t first = first_index / kBlock, blocks = n / kBlock;
+    done = blocks * kBlock;
+    if (blocks > 0) {
+      saturated += isa == Isa::kAvx512 ? QuantizeBlocksAvx512(x, first, first + blocks, p, out)
+                                       : QuantizeBlocksAvx2(x, first, first + blocks, p, out);
+    }
+  }
+  for (int64_t i = done; i < n; ++i) {
+    bool sat;
+    out[i] = static_cast<Code>(QuantizeOne(x[i], first_index + i, p, &sat));
+    saturated += sat;
+  }
+  return saturated;
+}
+
+}  // namespace
+
+int64_t QuantizeSpan(const float* x, int64_t n, int64_t first_index, const QuantizeParams& p,
+                     Isa isa, int8_t* out) {
+  return QuantizeSpanImpl(x, n, first_index, p, isa, out);
+}
+
+int64_t QuantizeSpan(const float* x, int64_t n, int64_t first_index, const QuantizeParams& p,
+                     Isa isa, int16_t* out) {
+  return QuantizeSpanImpl(x, n, first_index, p, isa, out);
+}
+
 }  // namespace internal
 
 namespace {
@@ -48,32 +97,34 @@ using internal::kBlock;
 // Blocks of work below which a tensor is scanned or quantised on the calling thread.
 constexpr int64_t kMinBlocksPerThread = 64;
 
+// The threads for a tensor of n elements (one for the scalar reference), and thread t's
+// elements [*begin, *end): whole blocks, the last thread taking the tail.
+int ThreadsFor(int64_t n, Isa isa) {
+  if (isa == Isa::kScalar) return 1;
+  return static_cast<int>(
+      std::clamp<int64_t>(n / kBlock / kMinBlocksPerThread, 1, omp_get_max_threads()));
+}
+void ThreadRange(int64_t n, int t, int threads, int64_t* begin, int64_t* end) {
+  const int64_t blocks = n / kBlock;
+  *begin = blocks * t / threads * kBlock;
+  *end = t + 1 == threads ? n : blocks * (t + 1) / threads * kBlock;
+}
+
 template <typename Code>
 int64_t QuantizeImpl(std::span<const float> x, const QuantizeOptions& options,
                      std::span<Code> codes, Isa isa) {
   const internal::QuantizeParams p = internal::MakeParams(options);
   const int64_t n = static_cast<int64_t>(x.size());
-  int64_t saturated = 0, done = 0;
-  if (isa != Isa::kScalar) {
-    // Each element's code depends only on (seed, stream, index), so threads split the blocks
-    // without changing any result.
-    const int64_t blocks = n / kBlock;
-    done = blocks * kBlock;
-    const int threads = static_cast<int>(
-        std::clamp<int64_t>(blocks / kMinBlocksPerThread, 1, omp_get_max_threads()));
+  const int threads = ThreadsFor(n, isa);
+  int64_t saturated = 0;
+  // Each element's code depends only on (seed, stream, index), so threads split the blocks
+  // without changing any result.
 #pragma omp parallel num_threads(threads) reduction(+ : saturated)
-    {
-      const int t = omp_get_thread_num();
-      const int64_t first = blocks * t / threads, last = blocks * (t + 1) / threads;
-      saturated += isa == Isa::kAvx512
-                       ? internal::QuantizeBlocksAvx512(x.data(), first, last, p, codes.data())
-                       : internal::QuantizeBlocksAvx2(x.data(), first, last, p, codes.data());
-    }
-  }
-  for (int64_t i = done; i < n; ++i) {
-    bool sat;
-    codes[i] = static_cast<Code>(internal::QuantizeOne(x[i], i, p, &sat));
-    saturated += sat;
+  {
+    int64_t begin, end;
+    ThreadRange(n, omp_get_thread_num(), threads, &begin, &end);
+    saturated +=
+        internal::QuantizeSpan(x.data() + begin, end - begin, begin, p, isa, codes.data() + begin);
   }
   return saturated;
 }
@@ -85,40 +136,21 @@ absl::StatusOr<Range> MinMax(std::span<const float> x, Isa isa) {
   const int64_t n = static_cast<int64_t>(x.size());
   float lo = std::numeric_limits<float>::infinity(), hi = -lo;
   bool non_finite = false;
-  int64_t done = 0;
-  if (isa != Isa::kScalar) {
-    // Threads scan whole vectors; min and max are exact, so the split changes nothing.
-    const int64_t width = isa == Isa::kAvx512 ? 16 : 8;
-    const int64_t vectors = n / width;
-    done = vectors * width;
-    const int threads = static_cast<int>(std::clamp<int64_t>(
-        vectors * width / (kMinBlocksPerThread * kBlock), 1, omp_get_max_threads()));
+  const int threads = ThreadsFor(n, isa);
+  // Min and max are exact, so the split changes nothing.
 #pragma omp parallel num_threads(threads) reduction(min                                \
                                                     : lo) reduction(max                \
                                                                     : hi) reduction(|| \
                                                                                     : non_finite)
-    {
-      const int t = omp_get_thread_num();
-      const int64_t first = vectors * t / threads * width,
-                    last = vectors * (t + 1) / threads * width;
-      float l = std::numeric_limits<float>::infinity(), h = -l;
-      bool bad = false;
-      if (last > first) {
-        if (isa == Isa::kAvx512) {
-          internal::MinMaxAvx512(x.data() + first, last - first, &l, &h, &bad);
-        } else {
-          internal::MinMaxAvx2(x.data() + first, last - first, &l, &h, &bad);
-        }
-      }
-      lo = std::min(lo, l);
-      hi = std::max(hi, h);
-      non_finite = non_finite || bad;
-    }
-  }
-  for (int64_t i = done; i < n; ++i) {
-    non_finite |= !std::isfinite(x[i]);
-    lo = std::min(lo, x[i]);
-    hi = std::max(hi, x[i]);
+  {
+    int64_t begin, end;
+    ThreadRange(n, omp_get_thread_num(), threads, &begin, &end);
+    float l = std::numeric_limits<float>::infinity(), h = -l;
+    bool bad = false;
+    internal::ScanRange(x.data() + begin, end - begin, isa, &l, &h, &bad);
+    lo = std::min(lo, l);
+    hi = std::max(hi, h);
+    non_finite = non_finite || bad;
   }
   if (non_finite) {
     const auto bad = std::find_if(x.begin(), x.end(), [](float v) { return !std::isfinite(v); });

@@ -97,7 +97,7 @@ int64_t QuantizeBlocks(const float* x, int64_t first, int64_t last, const Quanti
                 static_cast<uint32_t>(p.seed >> 32), words);
       }
       for (int j = 0; j < 8; ++j) {
-        const int64_t base = b * kBlock + j * 16 + half * 8;
+        const int64_t base = (b - first) * kBlock + j * 16 + half * 8;
         const __m256i w = j % 2 ? _mm256_srli_epi32(words[j / 2], 16) : words[j / 2];
         const __m256 bits = _mm256_cvtepi32_ps(_mm256_and_si256(w, low16));
         Store(out + base, QuantizeVector(_mm256_loadu_ps(x + base), bits, p, &saturated));

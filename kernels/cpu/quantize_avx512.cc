@@ -15,40 +15,44 @@
 namespace muppet::kernels::internal {
 namespace {
 
-// (hi, lo) of the 32x32->64-bit products m * c, lane by lane. vpmuludq multiplies even lanes
-// only, so odd lanes are shifted down, multiplied, and the halves blended back.
-inline void MulHiLo(__m512i m, __m512i c, __m512i* hi, __m512i* lo) {
-  const __m512i even = _mm512_mul_epu32(m, c);
-  const __m512i odd = _mm512_mul_epu32(m, _mm512_srli_epi64(c, 32));
-  *lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
-  *hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
-}
-
-// Philox4x32-10 on 16 counters at once: lane l gets counter (c0[l], c1, c2, c3).
-inline void Philox16(__m512i c0, uint32_t c1s, uint32_t c2s, uint32_t c3s, uint32_t k0, uint32_t k1,
+// Philox4x32-10 on 16 counters at once: lane l gets counter (c0 + l, c1, c2, c3). The state is
+// held as two vectors of eight 64-bit lanes (lanes 0-7, then 8-15), each 32-bit word in the low
+// half of its lane: one vpmuludq then gives a lane's whole 64-bit product, so a round costs two
+// multiplies, two shifts and two three-way xors per eight counters (in 32-bit lanes, where
+// vpmuludq takes even lanes only, each product also needed three shifts and two blends). The high
+// halves carry garbage that nothing reads: vpmuludq takes the low halves, the shifts move only
+// fresh products' high halves down, and the outputs are the low halves.
+inline void Philox16(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0, uint32_t k1,
                      __m512i out[4]) {
-  const __m512i m0 = _mm512_set1_epi32(static_cast<int>(kPhiloxM0));
-  const __m512i m1 = _mm512_set1_epi32(static_cast<int>(kPhiloxM1));
-  __m512i c1 = _mm512_set1_epi32(static_cast<int>(c1s));
-  __m512i c2 = _mm512_set1_epi32(static_cast<int>(c2s));
-  __m512i c3 = _mm512_set1_epi32(static_cast<int>(c3s));
+  const __m512i m0 = _mm512_set1_epi64(kPhiloxM0), m1 = _mm512_set1_epi64(kPhiloxM1);
+  const __m512i base = _mm512_set1_epi64(c0);  // c0 + 15 < 2^32: no carry out of the low half.
+  __m512i a0 = _mm512_add_epi64(base, _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7));
+  __m512i b0 = _mm512_add_epi64(base, _mm512_setr_epi64(8, 9, 10, 11, 12, 13, 14, 15));
+  __m512i a1 = _mm512_set1_epi64(c1), a2 = _mm512_set1_epi64(c2), a3 = _mm512_set1_epi64(c3);
+  __m512i b1 = a1, b2 = a2, b3 = a3;
   for (int round = 0; round < 10; ++round) {
-    __m512i hi0, lo0, hi1, lo1;
-    MulHiLo(m0, c0, &hi0, &lo0);
-    MulHiLo(m1, c2, &hi1, &lo1);
     const __m512i key0 = _mm512_set1_epi32(static_cast<int>(k0));
     const __m512i key1 = _mm512_set1_epi32(static_cast<int>(k1));
-    c0 = _mm512_xor_si512(_mm512_xor_si512(hi1, c1), key0);
-    c1 = lo1;
-    c2 = _mm512_xor_si512(_mm512_xor_si512(hi0, c3), key1);
-    c3 = lo0;
+    const __m512i pa0 = _mm512_mul_epu32(a0, m0), pa1 = _mm512_mul_epu32(a2, m1);
+    const __m512i pb0 = _mm512_mul_epu32(b0, m0), pb1 = _mm512_mul_epu32(b2, m1);
+    a0 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(pa1, 32), a1, key0, 0x96);  // a ^ b ^ c.
+    a2 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(pa0, 32), a3, key1, 0x96);
+    b0 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(pb1, 32), b1, key0, 0x96);
+    b2 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(pb0, 32), b3, key1, 0x96);
+    a1 = pa1;
+    a3 = pa0;
+    b1 = pb1;
+    b3 = pb0;
     k0 += kPhiloxW0;
     k1 += kPhiloxW1;
   }
-  out[0] = c0;
-  out[1] = c1;
-  out[2] = c2;
-  out[3] = c3;
+  // The low halves of both vectors, lanes 0-15 in order.
+  const __m512i low_halves =
+      _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  out[0] = _mm512_permutex2var_epi32(a0, low_halves, b0);
+  out[1] = _mm512_permutex2var_epi32(a1, low_halves, b1);
+  out[2] = _mm512_permutex2var_epi32(a2, low_halves, b2);
+  out[3] = _mm512_permutex2var_epi32(a3, low_halves, b3);
 }
 
 // Codes of 16 elements as int32 (clamped to [lo, hi]); adds their saturations to *saturated.
@@ -88,20 +92,18 @@ template <typename Code>
 int64_t QuantizeBlocks(const float* x, int64_t first, int64_t last, const QuantizeParams& p,
                        Code* out) {
   int64_t saturated = 0;
-  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512i low16 = _mm512_set1_epi32(0xFFFF);
   for (int64_t b = first; b < last; ++b) {
     __m512i words[4] = {};
     if (p.stochastic) {
       const uint64_t counter =
           static_cast<uint64_t>(b) * 16;  // Lanes add 0..15; no carry below 2^64.
-      Philox16(_mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(counter)), lane),
-               static_cast<uint32_t>(counter >> 32), static_cast<uint32_t>(p.stream),
-               static_cast<uint32_t>(p.stream >> 32), static_cast<uint32_t>(p.seed),
-               static_cast<uint32_t>(p.seed >> 32), words);
+      Philox16(static_cast<uint32_t>(counter), static_cast<uint32_t>(counter >> 32),
+               static_cast<uint32_t>(p.stream), static_cast<uint32_t>(p.stream >> 32),
+               static_cast<uint32_t>(p.seed), static_cast<uint32_t>(p.seed >> 32), words);
     }
     for (int j = 0; j < 8; ++j) {
-      const int64_t base = b * kBlock + j * 16;
+      const int64_t base = (b - first) * kBlock + j * 16;
       const __m512i w = j % 2 ? _mm512_srli_epi32(words[j / 2], 16) : words[j / 2];
       const __m512 bits = _mm512_cvtepi32_ps(_mm512_and_si512(w, low16));
       Store(out + base, QuantizeVector(_mm512_loadu_ps(x + base), bits, p, &saturated));

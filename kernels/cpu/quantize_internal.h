@@ -31,8 +31,8 @@ float QuantizeOne(float x, int64_t i, const QuantizeParams& p, bool* saturated);
 void MinMaxAvx512(const float* x, int64_t n, float* min, float* max, bool* non_finite);
 void MinMaxAvx2(const float* x, int64_t n, float* min, float* max, bool* non_finite);
 
-// Quantise blocks [first, last) (elements first * kBlock to last * kBlock of x and out); return
-// the saturation count.
+// Quantise blocks [first, last) of a tensor, whose elements first * kBlock to last * kBlock are
+// x[0..] and go to out[0..]; return the saturation count.
 int64_t QuantizeBlocksAvx512(const float* x, int64_t first, int64_t last, const QuantizeParams& p,
                              int8_t* out);
 int64_t QuantizeBlocksAvx512(const float* x, int64_t first, int64_t last, const QuantizeParams& p,
@@ -41,6 +41,17 @@ int64_t QuantizeBlocksAvx2(const float* x, int64_t first, int64_t last, const Qu
                            int8_t* out);
 int64_t QuantizeBlocksAvx2(const float* x, int64_t first, int64_t last, const QuantizeParams& p,
                            int16_t* out);
+
+// On the calling thread: the min/max of x[0, n) into *min and *max (which it lowers and
+// raises), and whether an element is not finite.
+void ScanRange(const float* x, int64_t n, Isa isa, float* min, float* max, bool* non_finite);
+
+// On the calling thread: codes of x[0, n), elements first_index onwards of a tensor
+// (first_index a multiple of kBlock); returns the saturation count.
+int64_t QuantizeSpan(const float* x, int64_t n, int64_t first_index, const QuantizeParams& p,
+                     Isa isa, int8_t* out);
+int64_t QuantizeSpan(const float* x, int64_t n, int64_t first_index, const QuantizeParams& p,
+                     Isa isa, int16_t* out);
 
 }  // namespace muppet::kernels::internal
 

@@ -25,6 +25,7 @@ enum class ScratchSlot {
   kBlockTotal,
   kPixelPairs,
   kPatches,
+  kAffineChunk,
   kCount
 };
 

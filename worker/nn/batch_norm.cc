@@ -82,14 +82,46 @@ const Tensor& BatchNorm2d::Forward(const Tensor& input, Mode mode) {
     scale_[j] = gamma_.value[j] * inv_std_[j];
     shift_[j] = beta_.value[j] - mean_[j] * scale_[j];
   }
-  const float floor = relu_ ? 0.0f : -INFINITY;
-  ParallelFor(
-      x.rows,
-      [&](int64_t begin, int64_t end) {
-        kernels::ChannelAffine(x, begin, end, scale_.data(), shift_.data(), floor, output_.data());
-      },
-      c);
+  output_deferred_ = defer_output_ && input_codes_ != nullptr;
+  if (output_deferred_) {
+    deferred_ = Output();
+  } else {
+    WriteOutput();
+  }
   return output_;
+}
+
+kernels::ChannelAffineRows BatchNorm2d::Output() const {
+  return {.x = InputRows(),
+          .scale = scale_.data(),
+          .shift = shift_.data(),
+          .floor = relu_ ? 0.0f : -INFINITY};
+}
+
+void BatchNorm2d::WriteOutput() {
+  const kernels::ChannelAffineRows y = Output();
+  ParallelFor(
+      y.x.rows,
+      [&](int64_t begin, int64_t end) {
+        kernels::ChannelAffine(y.x, begin, end, y.scale, y.shift, y.floor,
+                               output_.data() + begin * channels_);
+      },
+      channels_);
+}
+
+bool BatchNorm2d::DeferOutput() {
+  defer_output_ = true;
+  return true;
+}
+
+const kernels::ChannelAffineRows* BatchNorm2d::deferred_output() const {
+  return output_deferred_ ? &deferred_ : nullptr;
+}
+
+void BatchNorm2d::WriteDeferredOutput() {
+  if (!output_deferred_) return;
+  WriteOutput();
+  output_deferred_ = false;
 }
 
 const Tensor& BatchNorm2d::Backward(const Tensor& grad_output) {

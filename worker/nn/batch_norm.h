@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kernels/cpu/batch_norm.h"
+#include "kernels/cpu/fixed_point.h"
 #include "worker/nn/layer.h"
 
 namespace muppet {
@@ -31,6 +32,11 @@ class BatchNorm2d : public Layer {
   void CollectParameters(std::vector<Parameter*>& out) override;
   void CollectBuffers(std::vector<std::pair<std::string, Tensor*>>& out) override;
   bool ReadInputCodesFrom(Layer& producer) override;
+  // When its input is codes, leaves the output described (x * scale + shift, then the ReLU) for
+  // the consumer to quantise; the backward passes never read the output.
+  bool DeferOutput() override;
+  const kernels::ChannelAffineRows* deferred_output() const override;
+  void WriteDeferredOutput() override;
 
   Parameter& gamma() { return gamma_; }
   Parameter& beta() { return beta_; }
@@ -40,6 +46,10 @@ class BatchNorm2d : public Layer {
  private:
   // The last Forward's input as the kernels read it: the FP32 tensor, or the producer's codes.
   kernels::ChannelRows InputRows() const;
+  // The last Forward's output, described.
+  kernels::ChannelAffineRows Output() const;
+  // Writes Output() into output_.
+  void WriteOutput();
 
   int64_t channels_;
   bool relu_;
@@ -60,6 +70,9 @@ class BatchNorm2d : public Layer {
   Layer* producer_ = nullptr;  // Whose codes Forward reads when it leaves them.
   const Tensor* input_ = nullptr;
   const kernels::Quantized* input_codes_ = nullptr;  // Of the last Forward, when it read codes.
+  bool defer_output_ = false;
+  bool output_deferred_ = false;         // The last Forward left output_ unwritten.
+  kernels::ChannelAffineRows deferred_;  // Output() while output_deferred_.
   Tensor output_;
   Tensor grad_input_;
 };

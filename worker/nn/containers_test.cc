@@ -101,64 +101,87 @@ TEST(SequentialTest, ChainsLayersAndCollectsParametersInOrder) {
 
 std::vector<float> Values(const Tensor& t) { return {t.span().begin(), t.span().end()}; }
 
-// Everything a train or eval step of conv -> BatchNorm leaves behind.
-struct ConvBnStep {
-  std::vector<float> output, grad_input, conv_grad, bn_grads, running;
-  bool operator==(const ConvBnStep&) const = default;
+// Everything a train or eval step of a chain of layers leaves behind.
+struct ChainStep {
+  std::vector<float> output, grad_input, grads, buffers;
+  bool operator==(const ChainStep&) const = default;
 };
 
-// One training step (or an evaluation, which has no backward pass) of conv then bn.
-ConvBnStep RunConvBn(Layer& conv, BatchNorm2d& bn, Parameter& conv_weight, const Tensor& x,
-                     const Tensor& dy, Mode mode) {
-  ConvBnStep step;
-  step.output = Values(bn.Forward(conv.Forward(x, mode), mode));
+// One training step (or an evaluation, which has no backward pass) of `layers` in order.
+ChainStep RunChain(const std::vector<Layer*>& layers, const Tensor& x, const Tensor& dy,
+                   Mode mode) {
+  ChainStep step;
+  const Tensor* t = &x;
+  for (Layer* layer : layers) t = &layer->Forward(*t, mode);
+  step.output = Values(*t);
   if (mode == Mode::kTrain) {
-    step.grad_input = Values(conv.Backward(bn.Backward(dy)));
-    step.conv_grad = Values(conv_weight.grad);
-    step.bn_grads = Values(bn.gamma().grad);
-    for (float g : bn.beta().grad.span()) step.bn_grads.push_back(g);
+    const Tensor* g = &dy;
+    for (auto it = layers.rbegin(); it != layers.rend(); ++it) g = &(*it)->Backward(*g);
+    step.grad_input = Values(*g);
   }
-  step.running = Values(bn.running_mean());
-  for (float v : bn.running_var().span()) step.running.push_back(v);
+  for (Layer* layer : layers) {
+    std::vector<Parameter*> params;
+    layer->CollectParameters(params);
+    for (Parameter* p : params) {
+      for (float v : p->grad.span()) step.grads.push_back(v);
+    }
+    std::vector<std::pair<std::string, Tensor*>> buffers;
+    layer->CollectBuffers(buffers);
+    for (auto& [name, b] : buffers) {
+      for (float v : b->span()) step.buffers.push_back(v);
+    }
+  }
   return step;
 }
 
-// A Sequential hands a fixed-point convolution's output to the BatchNorm after it as codes
-// (layer.h): the same bits as the rounded FP32 output, at every level, in training and
-// evaluation, and where the exponent is too extreme for codes (tiny weights and bias) the FP32 output.
-TEST(SequentialTest, ConvolutionCodesReachBatchNormBitForBit) {
+// conv -> BatchNorm -> conv, built the same way twice.
+struct ConvBnConv {
+  ConvBnConv(bool relu, float weight_scale) {
+    conv1 = RandomConv("conv1", 5, 16, 3, 31);
+    conv1->weight().value = RandomNormal(conv1->weight().value.shape(), 33, weight_scale);
+    conv1->bias()->value = RandomNormal({16}, 34, weight_scale);
+    bn = std::make_unique<BatchNorm2d>("bn", 16, relu);
+    bn->gamma().value = RandomNormal({16}, 35);
+    bn->beta().value = RandomNormal({16}, 36);
+    conv2 = RandomConv("conv2", 16, 4, 3, 39);
+  }
+  std::vector<Layer*> layers() { return {conv1.get(), bn.get(), conv2.get()}; }
+  std::unique_ptr<Conv2d> conv1;
+  std::unique_ptr<BatchNorm2d> bn;
+  std::unique_ptr<Conv2d> conv2;
+};
+
+// Within a Sequential, a fixed-point convolution hands its output to the BatchNorm after it as
+// codes, and that BatchNorm leaves its output for the next convolution to quantise without
+// writing it (layer.h): the same bits as through FP32 tensors, at every level, in training and
+// evaluation, and where the exponent is too extreme for codes (tiny weights and bias) through
+// the FP32 tensors as before.
+TEST(SequentialTest, CodesBetweenConvolutionsAndBatchNormChangeNoBit) {
   for (bool relu : {false, true}) {
     for (float weight_scale : {0.3f, 1e-38f}) {
+      ConvBnConv linked_layers(relu, weight_scale), plain(relu, weight_scale);
       Sequential linked;
-      Conv2d* conv_a = linked.Add(RandomConv("conv", 5, 16, 3, 31));
-      BatchNorm2d* bn_a = linked.Add(std::make_unique<BatchNorm2d>("bn", 16, relu));
-      auto conv_b = RandomConv("conv", 5, 16, 3, 31);
-      BatchNorm2d bn_b("bn", 16, relu);
-      conv_a->weight().value = RandomNormal(conv_a->weight().value.shape(), 33, weight_scale);
-      conv_a->bias()->value = RandomNormal({16}, 34, weight_scale);
-      conv_b->weight().value = conv_a->weight().value.Clone();
-      conv_b->bias()->value = conv_a->bias()->value.Clone();
-      for (BatchNorm2d* bn : {bn_a, &bn_b}) {
-        bn->gamma().value = RandomNormal({16}, 35);
-        bn->beta().value = RandomNormal({16}, 36);
-      }
+      Conv2d* conv1 = linked.Add(std::move(linked_layers.conv1));
+      BatchNorm2d* bn = linked.Add(std::move(linked_layers.bn));
+      Conv2d* conv2 = linked.Add(std::move(linked_layers.conv2));
       NumericPrecision precision_a{.seed = 9}, precision_b{.seed = 9};
       int id_a = 0, id_b = 0;
       linked.AttachPrecision(&precision_a, id_a);
-      conv_b->AttachPrecision(&precision_b, id_b);
-      bn_b.AttachPrecision(&precision_b, id_b);
+      for (Layer* layer : plain.layers()) layer->AttachPrecision(&precision_b, id_b);
       const Tensor x = RandomNormal({3, 5, 9, 7}, 37);
-      const Tensor dy = RandomNormal({3, 16, 9, 7}, 38);
+      const Tensor dy = RandomNormal({3, 4, 9, 7}, 38);
       for (int bits : {8, 12, 16, kFp32Bits}) {
         for (Mode mode : {Mode::kTrain, Mode::kEval}) {
           precision_a.bits = precision_b.bits = bits;
           ++precision_a.step;
           ++precision_b.step;
-          const ConvBnStep a = RunConvBn(*conv_a, *bn_a, conv_a->weight(), x, dy, mode);
-          EXPECT_EQ(conv_a->output_codes() != nullptr, bits < kFp32Bits && weight_scale > 1e-6f)
-              << bits;
-          const ConvBnStep b = RunConvBn(*conv_b, bn_b, conv_b->weight(), x, dy, mode);
-          EXPECT_EQ(conv_b->output_codes(), nullptr);
+          const ChainStep a = RunChain({conv1, bn, conv2}, x, dy, mode);
+          const bool coded = bits < kFp32Bits && weight_scale > 1e-6f;
+          EXPECT_EQ(conv1->output_codes() != nullptr, coded) << bits;
+          EXPECT_EQ(bn->deferred_output() != nullptr, coded) << bits;
+          const ChainStep b = RunChain(plain.layers(), x, dy, mode);
+          EXPECT_EQ(plain.conv1->output_codes(), nullptr);
+          EXPECT_EQ(plain.bn->deferred_output(), nullptr);
           EXPECT_TRUE(a == b) << "bits " << bits << " relu " << relu << " weights " << weight_scale
                               << " mode " << static_cast<int>(mode);
           ASSERT_TRUE(precision_a.error.ok()) << precision_a.error;

@@ -88,6 +88,9 @@ Conv2d::Plan& Conv2d::PlanFor(const Shape& input) {
 const Tensor& Conv2d::Forward(const Tensor& input, Mode mode) {
   fixed_point_pass_ = precision_.fixed_point();
   output_coded_ = false;
+  // An FP32 pass needs the values themselves (a precision shared by the model makes this rare:
+  // the producer defers only when its input was fixed-point codes).
+  if (!fixed_point_pass_ && producer_ != nullptr) producer_->WriteDeferredOutput();
   reordered_weights_ = nullptr;
   grid_input_.Invalidate();
   grid_weights_.Invalidate();
@@ -167,7 +170,13 @@ const Tensor& Conv2d::FixedPointForward(const Tensor& input) {
     if (!precision_.Round(rounded_bias_, Rounded::kBias)) return output_;
     bias = rounded_bias_;
   }
-  if (!precision_.Quantize(input.span(), kernels::Operand::kInput, input_codes_) ||
+  const kernels::ChannelAffineRows* deferred =
+      producer_ != nullptr ? producer_->deferred_output() : nullptr;
+  const bool input_quantized =
+      deferred != nullptr
+          ? precision_.Quantize(*deferred, kernels::Operand::kInput, input_codes_)
+          : precision_.Quantize(input.span(), kernels::Operand::kInput, input_codes_);
+  if (!input_quantized ||
       !precision_.Quantize(weight_.value.span(), kernels::Operand::kWeights, weight_codes_)) {
     return output_;
   }
@@ -196,6 +205,12 @@ const Tensor& Conv2d::FixedPointForward(const Tensor& input) {
 
 bool Conv2d::LeaveOutputAsCodes() {
   leave_output_codes_ = true;
+  return true;
+}
+
+bool Conv2d::ReadInputCodesFrom(Layer& producer) {
+  if (!producer.DeferOutput()) return false;
+  producer_ = &producer;
   return true;
 }
 

@@ -39,6 +39,8 @@ class Conv2d : public Layer {
   // holds the unrounded values.
   bool LeaveOutputAsCodes() override;
   const kernels::Quantized* output_codes() const override;
+  // At fixed point, quantises a producer's deferred output (layer.h) without it being written.
+  bool ReadInputCodesFrom(Layer& producer) override;
 
   const Conv2dOptions& options() const { return options_; }
   Parameter& weight() { return weight_; }
@@ -72,6 +74,7 @@ class Conv2d : public Layer {
   bool fixed_point_pass_ = false;  // The last Forward ran in fixed point.
   kernels::Quantized input_codes_, weight_codes_, grad_output_codes_;
   std::vector<float> rounded_bias_;
+  Layer* producer_ = nullptr;  // Whose deferred output Forward quantises.
   bool leave_output_codes_ = false;
   bool output_coded_ = false;  // The last Forward left output_codes_ as its output.
   kernels::Quantized output_codes_;

@@ -4,8 +4,8 @@
 #include <cstring>
 
 #include "base/random.h"
-#include "worker/nn/parallel.h"
 #include "kernels/cpu/relu_grad.h"
+#include "worker/nn/parallel.h"
 
 namespace muppet {
 

@@ -77,9 +77,27 @@ class Layer {
   // The codes of the last Forward's output if it left them, else null (the output tensor holds
   // the values). Owned by the layer, valid until its next Forward.
   virtual const kernels::Quantized* output_codes() const { return nullptr; }
-  // Consumer: whether Forward reads its input from `producer`'s codes whenever it leaves them
-  // (asking it to, through LeaveOutputAsCodes). `producer` must be the layer whose output every
-  // Forward of this one receives, and must outlive it. False (nothing changes) by default.
+  //
+  // A producer whose output is a per-channel affine function of codes it reads (BatchNorm after
+  // a convolution) can go further and leave its output unwritten, described instead, for a
+  // consumer that quantises its input anyway (the next convolution): the consumer computes the
+  // values as it quantises them, and the FP32 activation between the two never exists.
+  //
+  // Producer: from now on, Forwards that read codes leave their output described, through
+  // deferred_output(), and the returned tensor unwritten until WriteDeferredOutput(). False
+  // (nothing changes) if this layer never does.
+  virtual bool DeferOutput() { return false; }
+  // The description of the last Forward's output if it was left unwritten, else null. Owned by
+  // the layer, valid until its next Forward.
+  virtual const kernels::ChannelAffineRows* deferred_output() const { return nullptr; }
+  // Writes the output the last Forward left described (a consumer that needs the values after
+  // all); nothing if it wrote it.
+  virtual void WriteDeferredOutput() {}
+
+  // Consumer: whether Forward reads its input from `producer`'s codes or description whenever it
+  // leaves them (asking it to, through LeaveOutputAsCodes or DeferOutput). `producer` must be the
+  // layer whose output every Forward of this one receives, and must outlive it. False (nothing
+  // changes) by default.
   virtual bool ReadInputCodesFrom(Layer& producer) { return false; }
 
   // Declares whether Backward must compute dLoss/dInput. The first layer of a network needs

@@ -57,10 +57,14 @@ kernels::FixedPointOptions LayerPrecision::Options() const {
 
 bool LayerPrecision::Quantize(std::span<const float> x, kernels::Operand operand,
                               kernels::Quantized& out) {
-  const absl::Status s = kernels::QuantizeOperand(Options(), x, operand, out);
-  if (!s.ok()) return Fail(s, OperandName(operand));
-  precision_->saturations += out.saturated;
-  return true;
+  return AccountCodes(kernels::QuantizeOperand(Options(), x, operand, out), OperandName(operand),
+                      out);
+}
+
+bool LayerPrecision::Quantize(const kernels::ChannelAffineRows& x, kernels::Operand operand,
+                              kernels::Quantized& out) {
+  return AccountCodes(kernels::QuantizeOperand(Options(), x, operand, out), OperandName(operand),
+                      out);
 }
 
 bool LayerPrecision::Round(std::span<float> x, Rounded what) {
@@ -75,12 +79,10 @@ bool LayerPrecision::Round(std::span<float> x, Rounded what) {
 }
 
 bool LayerPrecision::RoundToCodes(std::span<const float> x, Rounded what, kernels::Quantized& out) {
-  const absl::Status s =
+  return AccountCodes(
       kernels::QuantizeTensorInto(x, precision_->bits, precision_->rounding,
-                                  RoundingSeed(precision_->seed, id_), RoundingStream(what), out);
-  if (!s.ok()) return Fail(s, RoundedName(what));
-  precision_->saturations += out.saturated;
-  return true;
+                                  RoundingSeed(precision_->seed, id_), RoundingStream(what), out),
+      RoundedName(what), out);
 }
 
 uint64_t LayerPrecision::RoundingStream(Rounded what) const {
@@ -104,6 +106,13 @@ void LayerPrecision::RunPass(LayerPass pass, const Shape& shape,
 bool LayerPrecision::Account(const absl::StatusOr<int64_t>& saturations, const char* what) {
   if (!saturations.ok()) return Fail(saturations.status(), what);
   precision_->saturations += *saturations;
+  return true;
+}
+
+bool LayerPrecision::AccountCodes(const absl::Status& status, const char* what,
+                                  const kernels::Quantized& codes) {
+  if (!status.ok()) return Fail(status, what);
+  precision_->saturations += codes.saturated;
   return true;
 }
 

@@ -61,6 +61,9 @@ class LayerPrecision {
 
   // Quantises an operand for the kernels; false (error recorded) if it failed.
   bool Quantize(std::span<const float> x, kernels::Operand operand, kernels::Quantized& out);
+  // The same for a tensor described rather than written (fixed_point.h).
+  bool Quantize(const kernels::ChannelAffineRows& x, kernels::Operand operand,
+                kernels::Quantized& out);
 
   // Rounds x onto its fixed-point grid in place; false (error recorded) if it failed. Weight and
   // bias gradients are left as they are while the precision defers their rounding.
@@ -81,6 +84,8 @@ class LayerPrecision {
 
  private:
   bool Fail(const absl::Status& status, const char* what);
+  // Records a quantisation's saturations, or its error; false on error.
+  bool AccountCodes(const absl::Status& status, const char* what, const kernels::Quantized& codes);
   // The stream of the tensors this layer rounds itself at this step.
   uint64_t RoundingStream(Rounded what) const;
 
