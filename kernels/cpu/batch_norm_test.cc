@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace muppet::kernels {
@@ -173,8 +174,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, BatchNormKernelsTest,
                          ::testing::Values(Case{37, 3}, Case{50, 16}, Case{29, 40}, Case{8, 64},
                                            Case{40000, 16}),
                          [](const auto& info) {
-                           return "r" + std::to_string(info.param.rows) + "c" +
-                                  std::to_string(info.param.channels);
+                           return absl::StrCat("r", info.param.rows, "c", info.param.channels);
                          });
 
 }  // namespace

@@ -157,35 +157,40 @@ struct ConvBnConv {
 // evaluation, and where the exponent is too extreme for codes (tiny weights and bias) through
 // the FP32 tensors as before.
 TEST(SequentialTest, CodesBetweenConvolutionsAndBatchNormChangeNoBit) {
-  for (bool relu : {false, true}) {
-    for (float weight_scale : {0.3f, 1e-38f}) {
-      ConvBnConv linked_layers(relu, weight_scale), plain(relu, weight_scale);
-      Sequential linked;
-      Conv2d* conv1 = linked.Add(std::move(linked_layers.conv1));
-      BatchNorm2d* bn = linked.Add(std::move(linked_layers.bn));
-      Conv2d* conv2 = linked.Add(std::move(linked_layers.conv2));
-      NumericPrecision precision_a{.seed = 9}, precision_b{.seed = 9};
-      int id_a = 0, id_b = 0;
-      linked.AttachPrecision(&precision_a, id_a);
-      for (Layer* layer : plain.layers()) layer->AttachPrecision(&precision_b, id_b);
-      const Tensor x = RandomNormal({3, 5, 9, 7}, 37);
-      const Tensor dy = RandomNormal({3, 4, 9, 7}, 38);
-      for (int bits : {8, 12, 16, kFp32Bits}) {
-        for (Mode mode : {Mode::kTrain, Mode::kEval}) {
-          precision_a.bits = precision_b.bits = bits;
-          ++precision_a.step;
-          ++precision_b.step;
-          const ChainStep a = RunChain({conv1, bn, conv2}, x, dy, mode);
-          const bool coded = bits < kFp32Bits && weight_scale > 1e-6f;
-          EXPECT_EQ(conv1->output_codes() != nullptr, coded) << bits;
-          EXPECT_EQ(bn->deferred_output() != nullptr, coded) << bits;
-          const ChainStep b = RunChain(plain.layers(), x, dy, mode);
-          EXPECT_EQ(plain.conv1->output_codes(), nullptr);
-          EXPECT_EQ(plain.bn->deferred_output(), nullptr);
-          EXPECT_TRUE(a == b) << "bits " << bits << " relu " << relu << " weights " << weight_scale
-                              << " mode " << static_cast<int>(mode);
-          ASSERT_TRUE(precision_a.error.ok()) << precision_a.error;
-          EXPECT_EQ(precision_a.saturations, precision_b.saturations);
+  // Each route on its own: under auto, the two chains could time their way to different ones.
+  for (FixedPointRoute route : {FixedPointRoute::kInteger, FixedPointRoute::kGrid}) {
+    for (bool relu : {false, true}) {
+      for (float weight_scale : {0.3f, 1e-38f}) {
+        ConvBnConv linked_layers(relu, weight_scale), plain(relu, weight_scale);
+        Sequential linked;
+        Conv2d* conv1 = linked.Add(std::move(linked_layers.conv1));
+        BatchNorm2d* bn = linked.Add(std::move(linked_layers.bn));
+        Conv2d* conv2 = linked.Add(std::move(linked_layers.conv2));
+        NumericPrecision precision_a{.seed = 9, .route = route},
+            precision_b{.seed = 9, .route = route};
+        int id_a = 0, id_b = 0;
+        linked.AttachPrecision(&precision_a, id_a);
+        for (Layer* layer : plain.layers()) layer->AttachPrecision(&precision_b, id_b);
+        const Tensor x = RandomNormal({3, 5, 9, 7}, 37);
+        const Tensor dy = RandomNormal({3, 4, 9, 7}, 38);
+        for (int bits : {8, 12, 16, kFp32Bits}) {
+          for (Mode mode : {Mode::kTrain, Mode::kEval}) {
+            precision_a.bits = precision_b.bits = bits;
+            ++precision_a.step;
+            ++precision_b.step;
+            const ChainStep a = RunChain({conv1, bn, conv2}, x, dy, mode);
+            const bool coded = bits < kFp32Bits && weight_scale > 1e-6f;
+            EXPECT_EQ(conv1->output_codes() != nullptr, coded) << bits;
+            EXPECT_EQ(bn->deferred_output() != nullptr, coded) << bits;
+            const ChainStep b = RunChain(plain.layers(), x, dy, mode);
+            EXPECT_EQ(plain.conv1->output_codes(), nullptr);
+            EXPECT_EQ(plain.bn->deferred_output(), nullptr);
+            EXPECT_TRUE(a == b) << "bits " << bits << " relu " << relu << " weights "
+                                << weight_scale << " mode " << static_cast<int>(mode) << " route "
+                                << static_cast<int>(route);
+            ASSERT_TRUE(precision_a.error.ok()) << precision_a.error;
+            EXPECT_EQ(precision_a.saturations, precision_b.saturations);
+          }
         }
       }
     }
