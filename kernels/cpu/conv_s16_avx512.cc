@@ -117,15 +117,20 @@ int64_t BackwardWeightsChunkAvx512(const S16WeightsChunk& chunk, float* dw, bool
   if (units < k / 16) std::fill(dw, dw + chunk.x.outputs * k, 0.0f);  // Dead taps' columns.
   int64_t saturated = 0;
   const int64_t row_blocks = (chunk.x.outputs + kRows - 1) / kRows;
-#pragma omp parallel for schedule(static) reduction(+ : saturated) if (parallel)
-  for (int64_t b = 0; b < row_blocks; ++b) {
+  const auto rows_of = [&](int64_t b) {
     const int64_t o0 = b * kRows;
-    int64_t u = 0;
-    for (; u + kUnits <= units; u += kUnits) {
-      saturated += Tile<kUnits>(chunk, o0, chunk.x.units + u, dw);
-    }
-    if (u < units) saturated += Tile<1>(chunk, o0, chunk.x.units + u, dw);
+    int64_t u = 0, s = 0;
+    for (; u + kUnits <= units; u += kUnits) s += Tile<kUnits>(chunk, o0, chunk.x.units + u, dw);
+    if (u < units) s += Tile<1>(chunk, o0, chunk.x.units + u, dw);
+    return s;
+  };
+  // No `if (parallel)` clause: see BackwardWeightsBlockAvx512 (conv_s8_avx512.cc).
+  if (!parallel) {
+    for (int64_t b = 0; b < row_blocks; ++b) saturated += rows_of(b);
+    return saturated;
   }
+#pragma omp parallel for schedule(static) reduction(+ : saturated)
+  for (int64_t b = 0; b < row_blocks; ++b) saturated += rows_of(b);
   return saturated;
 }
 

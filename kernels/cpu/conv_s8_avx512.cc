@@ -123,15 +123,22 @@ void BackwardWeightsBlockAvx512(const S8WeightsBlock& block, int32_t* product, b
   const int64_t k = block.x.taps * block.x.channels, units = block.x.unit_count;
   if (units < k / 16) std::fill(product, product + block.x.outputs * k, 0);  // Dead taps.
   const int64_t row_blocks = (block.x.outputs + kS8WeightsRows - 1) / kS8WeightsRows;
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int64_t b = 0; b < row_blocks; ++b) {
+  const auto rows_of = [&](int64_t b) {
     const int64_t o0 = b * kS8WeightsRows;
     int64_t u = 0;
     for (; u + kUnits8 <= units; u += kUnits8)
       Tile8<kUnits8>(block, o0, block.x.units + u, product);
     if (units - u == 2) Tile8<2>(block, o0, block.x.units + u, product);
     if (units - u == 1) Tile8<1>(block, o0, block.x.units + u, product);
+  };
+  // No `if (parallel)` clause: a region it turns off is still a region, a team of one that
+  // libgomp starts and joins for every block inside the caller's region.
+  if (!parallel) {
+    for (int64_t b = 0; b < row_blocks; ++b) rows_of(b);
+    return;
   }
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < row_blocks; ++b) rows_of(b);
 }
 
 }  // namespace muppet::kernels::internal
