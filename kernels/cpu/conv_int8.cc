@@ -134,10 +134,8 @@ void BlockProductInPlace(const ConvGeometry& g, const Quantized& qdy,
       Scratch<int32_t>(ScratchSlot::kPixelPairs, (n + 3) / 4 * patches.padded_outputs);
   const int8_t* dy = qdy.s8.data() + begin * g.o;
   InterleaveQuadsAvx512(dy, n, g.o, patches.padded_outputs, quads.data());
-  std::vector<int64_t> sums(g.o, 0);
-  for (int64_t p = 0; p < n; ++p) {
-    for (int64_t o = 0; o < g.o; ++o) sums[o] += dy[p * g.o + o];
-  }
+  std::vector<int64_t> sums(g.o);
+  ColumnSumsAvx512(dy, n, g.o, sums.data());
   BackwardWeightsBlockAvx512({.x = patches, .dy_quads = quads.data(), .dy_sums = sums.data()},
                              product, parallel);
 }

@@ -20,7 +20,8 @@ namespace muppet::kernels::internal {
 namespace {
 
 // Output channels per tile (broadcast from dy's pairs) and units of 16 columns of k (one tap's
-// 16 channels) per tile: 12 accumulators and 12 FP32 sums in registers.
+// 16 channels) per tile: 16 accumulators in registers, the 16 FP32 sums (touched once a block)
+// partly on the stack.
 constexpr int kRows = kS16WeightsRows;
 constexpr int kUnits = 2;
 

@@ -118,6 +118,25 @@ void InterleaveQuadsAvx512(const int8_t* dy, int64_t pixels, int64_t outputs,
   }
 }
 
+void ColumnSumsAvx512(const int8_t* dy, int64_t pixels, int64_t outputs, int64_t* sums) {
+  int64_t o = 0;
+  for (; o + 16 <= outputs; o += 16) {
+    __m512i acc = _mm512_setzero_si512();
+    for (int64_t p = 0; p < pixels; ++p) {
+      const __m128i row = _mm_loadu_si128(reinterpret_cast<const __m128i*>(dy + p * outputs + o));
+      acc = _mm512_add_epi32(acc, _mm512_cvtepi8_epi32(row));
+    }
+    alignas(64) int32_t lanes[16];
+    _mm512_store_si512(lanes, acc);
+    for (int l = 0; l < 16; ++l) sums[o + l] = lanes[l];
+  }
+  for (; o < outputs; ++o) {
+    int64_t sum = 0;
+    for (int64_t p = 0; p < pixels; ++p) sum += dy[p * outputs + o];
+    sums[o] = sum;
+  }
+}
+
 void BackwardWeightsBlockAvx512(const S8WeightsBlock& block, int32_t* product, bool parallel) {
   constexpr int kUnits8 = 3;  // 24 accumulators.
   const int64_t k = block.x.taps * block.x.channels, units = block.x.unit_count;
