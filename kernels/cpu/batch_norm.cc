@@ -20,14 +20,15 @@ void ChannelSums(const ChannelRows& x, int64_t begin, int64_t end, double* sum, 
 }
 
 void ChannelAffine(const ChannelRows& x, int64_t begin, int64_t end, const float* scale,
-                   const float* shift, float floor, float* y, Isa isa) {
+                   const float* shift, float floor, float* y, const ChannelAddend& addend,
+                   Isa isa) {
   switch (isa) {
     case Isa::kAvx512:
-      return internal::ChannelAffineAvx512(x, begin, end, scale, shift, floor, y);
+      return internal::ChannelAffineAvx512(x, begin, end, scale, shift, floor, y, addend);
     case Isa::kAvx2:
-      return internal::ChannelAffineAvx2(x, begin, end, scale, shift, floor, y);
+      return internal::ChannelAffineAvx2(x, begin, end, scale, shift, floor, y, addend);
     case Isa::kScalar:
-      return internal::ChannelAffineScalar(x, begin, end, scale, shift, floor, y);
+      return internal::ChannelAffineScalar(x, begin, end, scale, shift, floor, y, addend);
   }
 }
 

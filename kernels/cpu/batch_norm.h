@@ -10,6 +10,7 @@
 #ifndef MUPPET_KERNELS_CPU_BATCH_NORM_H_
 #define MUPPET_KERNELS_CPU_BATCH_NORM_H_
 
+#include <cmath>
 #include <cstdint>
 
 #include "kernels/cpu/isa.h"
@@ -31,10 +32,19 @@ struct ChannelRows {
 void ChannelSums(const ChannelRows& x, int64_t begin, int64_t end, double* sum, double* sum_sq,
                  Isa isa = ActiveIsa());
 
-// y = max(x * scale[c] + shift[c], floor) over rows [begin, end); y holds those rows only
-// ((end - begin) x channels, row `begin` first).
+// A tensor added to BatchNorm's output, then a floor: the residual add (and its ReLU, floor 0)
+// after a ResNet block's last BatchNorm, fused into its pass. `values` is indexed like x.
+struct ChannelAddend {
+  const float* values = nullptr;  // Null: nothing added.
+  float floor = -INFINITY;
+};
+
+// y = max(x * scale[c] + shift[c], floor) over rows [begin, end), then, with an addend,
+// max(y + addend[i], addend.floor); y holds those rows only ((end - begin) x channels, row
+// `begin` first).
 void ChannelAffine(const ChannelRows& x, int64_t begin, int64_t end, const float* scale,
-                   const float* shift, float floor, float* y, Isa isa = ActiveIsa());
+                   const float* shift, float floor, float* y, const ChannelAddend& addend = {},
+                   Isa isa = ActiveIsa());
 
 // The per-channel statistics of one BatchNorm step and dLoss/dOutput, for the backward passes.
 // With the fused ReLU (relu_scale and relu_shift set: the forward's per-channel scale and shift),

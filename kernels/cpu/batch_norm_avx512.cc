@@ -108,16 +108,21 @@ void CodeSums16(const Code* codes, double factor, int64_t c, int64_t j0, int64_t
   }
 }
 
-template <typename Data>
+template <bool kAdd, typename Data>
 void Affine16(Data x, __m512 factor, int64_t c, int64_t j0, int64_t begin, int64_t end,
-              const float* scale, const float* shift, float floor, float* y) {
+              const float* scale, const float* shift, float floor, float* y,
+              const ChannelAddend& addend) {
   const __m512 sc = _mm512_loadu_ps(scale + j0), sh = _mm512_loadu_ps(shift + j0);
-  const __m512 fl = _mm512_set1_ps(floor);
+  const __m512 fl = _mm512_set1_ps(floor), add_fl = _mm512_set1_ps(addend.floor);
   for (int64_t row = begin; row < end; ++row) {
     const int64_t i = row * c + j0;
     const __m512 t = _mm512_add_ps(_mm512_mul_ps(Load16(x, factor, i), sc), sh);
     // max(fl, t) returns t where t is NaN, as std::max(t, floor) does.
-    _mm512_storeu_ps(y + (row - begin) * c + j0, _mm512_max_ps(fl, t));
+    __m512 out = _mm512_max_ps(fl, t);
+    if constexpr (kAdd) {
+      out = _mm512_max_ps(add_fl, _mm512_add_ps(out, _mm512_loadu_ps(addend.values + i)));
+    }
+    _mm512_storeu_ps(y + (row - begin) * c + j0, out);
   }
 }
 
@@ -193,14 +198,19 @@ void ChannelSumsAvx512(const ChannelRows& x, int64_t begin, int64_t end, double*
 }
 
 void ChannelAffineAvx512(const ChannelRows& x, int64_t begin, int64_t end, const float* scale,
-                         const float* shift, float floor, float* y) {
+                         const float* shift, float floor, float* y, const ChannelAddend& addend) {
   const int64_t c = x.channels, whole = WholeBlocks(c);
   WithData(x, [&](auto data) {
+    const __m512 factor = _mm512_set1_ps(x.factor);
     for (int64_t j0 = 0; j0 < whole; j0 += kLanes) {
-      Affine16(data, _mm512_set1_ps(x.factor), c, j0, begin, end, scale, shift, floor, y);
+      if (addend.values != nullptr) {
+        Affine16<true>(data, factor, c, j0, begin, end, scale, shift, floor, y, addend);
+      } else {
+        Affine16<false>(data, factor, c, j0, begin, end, scale, shift, floor, y, addend);
+      }
     }
   });
-  Affine(x, whole, begin, end, scale, shift, floor, y);
+  Affine(x, whole, begin, end, scale, shift, floor, y, addend);
 }
 
 void ChannelGradSumsAvx512(const ChannelRows& x, const ChannelGrad& grad, int64_t begin,

@@ -21,7 +21,8 @@ namespace muppet::kernels::internal {
   void ChannelSums##Suffix(const ChannelRows& x, int64_t begin, int64_t end, double* sum,          \
                            double* sum_sq);                                                        \
   void ChannelAffine##Suffix(const ChannelRows& x, int64_t begin, int64_t end, const float* scale, \
-                             const float* shift, float floor, float* y);                           \
+                             const float* shift, float floor, float* y,                            \
+                             const ChannelAddend& addend);                                         \
   void ChannelGradSums##Suffix(const ChannelRows& x, const ChannelGrad& grad, int64_t begin,       \
                                int64_t end, double* sum_g, double* sum_g_xhat);                    \
   void ChannelInputGrad##Suffix(const ChannelRows& x, const ChannelGrad& grad, int64_t begin,      \
@@ -133,10 +134,17 @@ void ForEachElement(const ChannelRows& x, int64_t first, int64_t begin, int64_t 
 }
 
 inline void Affine(const ChannelRows& x, int64_t first, int64_t begin, int64_t end,
-                   const float* scale, const float* shift, float floor, float* y) {
+                   const float* scale, const float* shift, float floor, float* y,
+                   const ChannelAddend& addend) {
   const int64_t y0 = begin * x.channels;  // The element of x that y[0] stands for.
+  if (addend.values == nullptr) {
+    ForEachElement(x, first, begin, end, [&](float v, int64_t i, int64_t j) {
+      y[i - y0] = std::max(v * scale[j] + shift[j], floor);
+    });
+    return;
+  }
   ForEachElement(x, first, begin, end, [&](float v, int64_t i, int64_t j) {
-    y[i - y0] = std::max(v * scale[j] + shift[j], floor);
+    y[i - y0] = std::max(std::max(v * scale[j] + shift[j], floor) + addend.values[i], addend.floor);
   });
 }
 
@@ -195,8 +203,9 @@ void InputGrad(const ChannelRows& x, const ChannelGrad& grad, int64_t first, int
     Sums(x, 0, begin, end, sum, sum_sq);                                                           \
   }                                                                                                \
   void ChannelAffine##Suffix(const ChannelRows& x, int64_t begin, int64_t end, const float* scale, \
-                             const float* shift, float floor, float* y) {                          \
-    Affine(x, 0, begin, end, scale, shift, floor, y);                                              \
+                             const float* shift, float floor, float* y,                            \
+                             const ChannelAddend& addend) {                                        \
+    Affine(x, 0, begin, end, scale, shift, floor, y, addend);                                      \
   }                                                                                                \
   void ChannelGradSums##Suffix(const ChannelRows& x, const ChannelGrad& grad, int64_t begin,       \
                                int64_t end, double* sum_g, double* sum_g_xhat) {                   \

@@ -144,7 +144,7 @@ TEST_P(BatchNormKernelsTest, EveryIsaComputesTheSameBits) {
         std::vector<float> y_isa(n), dx_isa(n);
         std::vector<double> s(c.channels), q(c.channels), sg(c.channels), sgx(c.channels);
         ChannelAffine(in.rows, 0, c.rows, scale_.data(), shift_.data(), relu ? 0.0f : -INFINITY,
-                      y_isa.data(), isa);
+                      y_isa.data(), {}, isa);
         ChannelSums(in.rows, 0, c.rows, s.data(), q.data(), isa);
         ChannelGradSums(in.rows, grad, 0, c.rows, sg.data(), sgx.data(), isa);
         // mean_g and mean_g_xhat: any per-channel vectors will do.
@@ -155,9 +155,17 @@ TEST_P(BatchNormKernelsTest, EveryIsaComputesTheSameBits) {
         const int64_t split = c.rows / 3;
         std::vector<float> part((c.rows - split) * c.channels);
         ChannelAffine(in.rows, split, c.rows, scale_.data(), shift_.data(), relu ? 0.0f : -INFINITY,
-                      part.data(), isa);
+                      part.data(), {}, isa);
         EXPECT_EQ(part, std::vector<float>(y.begin() + split * c.channels, y.end()))
             << IsaName(isa);
+        // With a residual added (dy as the other branch), then the residual's ReLU or none.
+        for (float added_floor : {0.0f, -INFINITY}) {
+          std::vector<float> added(n), added_isa(n);
+          for (int64_t i = 0; i < n; ++i) added[i] = std::max(y[i] + dy_[i], added_floor);
+          ChannelAffine(in.rows, 0, c.rows, scale_.data(), shift_.data(), relu ? 0.0f : -INFINITY,
+                        added_isa.data(), {.values = dy_.data(), .floor = added_floor}, isa);
+          EXPECT_EQ(added_isa, added) << IsaName(isa) << " relu " << relu;
+        }
         EXPECT_EQ(s, sum) << IsaName(isa);
         EXPECT_EQ(q, sum_sq) << IsaName(isa);
         EXPECT_EQ(sg, sum_g) << IsaName(isa) << " relu " << relu;

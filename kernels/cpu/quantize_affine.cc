@@ -54,7 +54,7 @@ struct Chunks {
     const std::span<float> buffer = Scratch<float>(ScratchSlot::kAffineChunk, rows * c);
     for (int64_t k = first; k < last; ++k) {
       const int64_t r0 = k * rows, r1 = std::min(y.x.rows, r0 + rows);
-      ChannelAffine(y.x, r0, r1, y.scale, y.shift, y.floor, buffer.data(), isa);
+      ChannelAffine(y.x, r0, r1, y.scale, y.shift, y.floor, buffer.data(), {}, isa);
       fn(r0, (r1 - r0) * c, buffer.data());
     }
   }

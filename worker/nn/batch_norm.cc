@@ -82,7 +82,7 @@ const Tensor& BatchNorm2d::Forward(const Tensor& input, Mode mode) {
     scale_[j] = gamma_.value[j] * inv_std_[j];
     shift_[j] = beta_.value[j] - mean_[j] * scale_[j];
   }
-  output_deferred_ = defer_output_ && input_codes_ != nullptr;
+  output_deferred_ = defer_output_;
   if (output_deferred_) {
     deferred_ = Output();
   } else {

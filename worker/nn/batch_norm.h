@@ -32,8 +32,8 @@ class BatchNorm2d : public Layer {
   void CollectParameters(std::vector<Parameter*>& out) override;
   void CollectBuffers(std::vector<std::pair<std::string, Tensor*>>& out) override;
   bool ReadInputCodesFrom(Layer& producer) override;
-  // When its input is codes, leaves the output described (x * scale + shift, then the ReLU) for
-  // the consumer to quantise; the backward passes never read the output.
+  // Leaves the output described (x * scale + shift, then the ReLU) for the consumer to compute
+  // as it reads it; the backward passes never read the output.
   bool DeferOutput() override;
   const kernels::ChannelAffineRows* deferred_output() const override;
   void WriteDeferredOutput() override;

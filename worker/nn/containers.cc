@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "base/check.h"
+#include "kernels/cpu/batch_norm.h"
 #include "kernels/cpu/relu_grad.h"
 #include "worker/nn/parallel.h"
 
@@ -19,6 +20,22 @@ void AddInto(const Tensor& a, const Tensor& b, Tensor& out, float floor = -INFIN
   ParallelFor(a.size(), [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) out[i] = std::max(a[i] + b[i], floor);
   });
+}
+
+// out = max(y + b, floor), y a BatchNorm's described output (layer.h): its values computed in
+// the same pass as the add.
+void AffineAddInto(const kernels::ChannelAffineRows& y, const Tensor& b, Tensor& out, float floor) {
+  const int64_t c = y.x.channels;
+  MUPPET_CHECK(y.x.rows * c == b.size())
+      << y.x.rows << " x " << c << " vs " << ShapeString(b.shape());
+  out.Resize(b.shape());
+  ParallelFor(
+      y.x.rows,
+      [&](int64_t begin, int64_t end) {
+        kernels::ChannelAffine(y.x, begin, end, y.scale, y.shift, y.floor, out.data() + begin * c,
+                               {.values = b.data(), .floor = floor});
+      },
+      c);
 }
 
 void CopyInto(const Tensor& from, Tensor& to) {
@@ -62,6 +79,16 @@ void Sequential::AttachPrecision(NumericPrecision* precision, int& next_id) {
   for (size_t i = 1; i < layers_.size(); ++i) layers_[i]->ReadInputCodesFrom(*layers_[i - 1]);
 }
 
+bool Sequential::DeferOutput() { return !layers_.empty() && layers_.back()->DeferOutput(); }
+
+const kernels::ChannelAffineRows* Sequential::deferred_output() const {
+  return layers_.empty() ? nullptr : layers_.back()->deferred_output();
+}
+
+void Sequential::WriteDeferredOutput() {
+  if (!layers_.empty()) layers_.back()->WriteDeferredOutput();
+}
+
 void Sequential::CollectBuffers(std::vector<std::pair<std::string, Tensor*>>& out) {
   for (auto& layer : layers_) layer->CollectBuffers(out);
 }
@@ -77,7 +104,12 @@ Residual::Residual(std::unique_ptr<Layer> main, std::unique_ptr<Layer> shortcut,
 const Tensor& Residual::Forward(const Tensor& input, Mode mode) {
   const Tensor& main = main_->Forward(input, mode);
   const Tensor& shortcut = shortcut_ ? shortcut_->Forward(input, mode) : input;
-  AddInto(main, shortcut, output_, relu_ ? 0.0f : -INFINITY);
+  const float floor = relu_ ? 0.0f : -INFINITY;
+  if (const kernels::ChannelAffineRows* y = main_->deferred_output()) {
+    AffineAddInto(*y, shortcut, output_, floor);
+  } else {
+    AddInto(main, shortcut, output_, floor);
+  }
   return output_;
 }
 
@@ -106,6 +138,7 @@ void Residual::CollectParameters(std::vector<Parameter*>& out) {
 void Residual::AttachPrecision(NumericPrecision* precision, int& next_id) {
   main_->AttachPrecision(precision, next_id);
   if (shortcut_) shortcut_->AttachPrecision(precision, next_id);
+  main_->DeferOutput();  // A BatchNorm at main's end then computes its output in the add.
 }
 
 void Residual::CollectBuffers(std::vector<std::pair<std::string, Tensor*>>& out) {

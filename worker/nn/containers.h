@@ -30,8 +30,13 @@ class Sequential : public Layer {
   Shape OutputShape(const Shape& input) const override;
   void CollectParameters(std::vector<Parameter*>& out) override;
   void CollectBuffers(std::vector<std::pair<std::string, Tensor*>>& out) override;
+  // Attaches every layer and links neighbours that pass codes (layer.h).
   void AttachPrecision(NumericPrecision* precision, int& next_id) override;
   void SetInputGradRequired(bool required) override;
+  // The last layer's.
+  bool DeferOutput() override;
+  const kernels::ChannelAffineRows* deferred_output() const override;
+  void WriteDeferredOutput() override;
 
   const std::vector<std::unique_ptr<Layer>>& layers() const { return layers_; }
 
@@ -41,7 +46,9 @@ class Sequential : public Layer {
 };
 
 // y = main(x) + shortcut(x), where a null shortcut is the identity; with `relu`, y is then
-// passed through a ReLU in the same pass (the ResNet block's final activation).
+// passed through a ReLU in the same pass (the ResNet block's final activation). Where main ends
+// in a BatchNorm, its output is computed in that pass too, never written on its own (layer.h's
+// DeferOutput, asked for when the precision is attached).
 class Residual : public Layer {
  public:
   Residual(std::unique_ptr<Layer> main, std::unique_ptr<Layer> shortcut, bool relu = false);

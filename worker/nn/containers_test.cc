@@ -181,7 +181,9 @@ TEST(SequentialTest, CodesBetweenConvolutionsAndBatchNormChangeNoBit) {
             const ChainStep a = RunChain({conv1, bn, conv2}, x, dy, mode);
             const bool coded = bits < kFp32Bits && weight_scale > 1e-6f;
             EXPECT_EQ(conv1->output_codes() != nullptr, coded) << bits;
-            EXPECT_EQ(bn->deferred_output() != nullptr, coded) << bits;
+            // Deferred at every fixed-point level (its input FP32 where the codes fell back);
+            // at FP32 the convolution after it asks for the values.
+            EXPECT_EQ(bn->deferred_output() != nullptr, bits < kFp32Bits) << bits;
             const ChainStep b = RunChain(plain.layers(), x, dy, mode);
             EXPECT_EQ(plain.conv1->output_codes(), nullptr);
             EXPECT_EQ(plain.bn->deferred_output(), nullptr);
@@ -192,6 +194,66 @@ TEST(SequentialTest, CodesBetweenConvolutionsAndBatchNormChangeNoBit) {
             EXPECT_EQ(precision_a.saturations, precision_b.saturations);
           }
         }
+      }
+    }
+  }
+}
+
+// A layer that hands its input on: after a BatchNorm, it keeps the Residual from fusing that
+// BatchNorm's output into the add.
+class PassThrough : public Layer {
+ public:
+  const Tensor& Forward(const Tensor& input, Mode) override { return input; }
+  const Tensor& Backward(const Tensor& grad_output) override { return grad_output; }
+  Shape OutputShape(const Shape& input) const override { return input; }
+};
+
+// A ResNet block whose last BatchNorm's output is computed in the residual add (layer.h): the
+// same bits as the block with that output written first, with an identity and a projection
+// shortcut, at every level and FP32, in training and evaluation.
+TEST(ResidualTest, BatchNormFusedIntoTheAddChangesNoBit) {
+  for (bool projection : {false, true}) {
+    std::unique_ptr<Residual> block[2];
+    std::vector<Layer*> body[2];
+    for (int fused = 0; fused < 2; ++fused) {
+      auto main = std::make_unique<Sequential>();
+      main->Add(RandomConv("conv1", 16, 16, 3, 41));
+      main->Add(std::make_unique<BatchNorm2d>("bn1", 16, /*relu=*/true));
+      main->Add(RandomConv("conv2", 16, 16, 3, 43));
+      BatchNorm2d* bn2 = main->Add(std::make_unique<BatchNorm2d>("bn2", 16));
+      bn2->gamma().value = RandomNormal({16}, 45);
+      bn2->beta().value = RandomNormal({16}, 46);
+      if (!fused) main->Add(std::make_unique<PassThrough>());
+      body[fused] = {main->layers()[3].get()};
+      std::unique_ptr<Sequential> shortcut;
+      if (projection) {
+        shortcut = std::make_unique<Sequential>();
+        shortcut->Add(RandomConv("proj", 16, 16, 1, 47));
+        shortcut->Add(std::make_unique<BatchNorm2d>("proj.bn", 16));
+      }
+      block[fused] = std::make_unique<Residual>(std::move(main), std::move(shortcut), true);
+    }
+    NumericPrecision precision[2] = {{.seed = 5, .route = FixedPointRoute::kInteger},
+                                     {.seed = 5, .route = FixedPointRoute::kInteger}};
+    for (int fused = 0; fused < 2; ++fused) {
+      int id = 0;
+      block[fused]->AttachPrecision(&precision[fused], id);
+    }
+    const Tensor x = RandomNormal({2, 16, 8, 6}, 48);
+    const Tensor dy = RandomNormal({2, 16, 8, 6}, 49);
+    for (int bits : {8, 12, 16, kFp32Bits}) {
+      for (Mode mode : {Mode::kTrain, Mode::kEval}) {
+        ChainStep step[2];
+        for (int fused = 0; fused < 2; ++fused) {
+          precision[fused].bits = bits;
+          ++precision[fused].step;
+          step[fused] = RunChain({block[fused].get()}, x, dy, mode);
+        }
+        EXPECT_NE(body[1][0]->deferred_output(), nullptr);
+        EXPECT_EQ(body[0][0]->deferred_output(), nullptr);
+        EXPECT_TRUE(step[0] == step[1]) << "bits " << bits << " projection " << projection
+                                        << " mode " << static_cast<int>(mode);
+        EXPECT_EQ(precision[0].saturations, precision[1].saturations);
       }
     }
   }

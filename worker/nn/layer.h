@@ -78,14 +78,14 @@ class Layer {
   // the values). Owned by the layer, valid until its next Forward.
   virtual const kernels::Quantized* output_codes() const { return nullptr; }
   //
-  // A producer whose output is a per-channel affine function of codes it reads (BatchNorm after
-  // a convolution) can go further and leave its output unwritten, described instead, for a
-  // consumer that quantises its input anyway (the next convolution): the consumer computes the
-  // values as it quantises them, and the FP32 activation between the two never exists.
+  // A producer whose output is a per-channel affine function of its input (BatchNorm) can go
+  // further and leave its output unwritten, described instead, for a consumer that makes one
+  // pass over it anyway: the next convolution computes the values as it quantises them, a
+  // residual add as it adds them, and that activation never exists on its own.
   //
-  // Producer: from now on, Forwards that read codes leave their output described, through
-  // deferred_output(), and the returned tensor unwritten until WriteDeferredOutput(). False
-  // (nothing changes) if this layer never does.
+  // Producer: from now on, Forwards leave their output described, through deferred_output(),
+  // and the returned tensor unwritten until WriteDeferredOutput(). False (nothing changes) if
+  // this layer never does.
   virtual bool DeferOutput() { return false; }
   // The description of the last Forward's output if it was left unwritten, else null. Owned by
   // the layer, valid until its next Forward.
