@@ -88,8 +88,7 @@ Conv2d::Plan& Conv2d::PlanFor(const Shape& input) {
 const Tensor& Conv2d::Forward(const Tensor& input, Mode mode) {
   fixed_point_pass_ = precision_.fixed_point();
   output_coded_ = false;
-  // An FP32 pass needs the values themselves (a precision shared by the model makes this rare:
-  // the producer defers only when its input was fixed-point codes).
+  // An FP32 pass reads the values themselves: a producer that left them described writes them.
   if (!fixed_point_pass_ && producer_ != nullptr) producer_->WriteDeferredOutput();
   reordered_weights_ = nullptr;
   grid_input_.Invalidate();
