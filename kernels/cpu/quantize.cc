@@ -39,6 +39,13 @@ float QuantizeOne(float x, int64_t i, const QuantizeParams& p, bool* saturated) 
   return std::clamp(q, p.lo, p.hi);
 }
 
+absl::Status EmptyTensorError() { return absl::InvalidArgumentError("MinMax of an empty tensor"); }
+
+absl::Status NonFiniteError(int64_t index, float value) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("cannot quantise: element ", index, " is ", value));
+}
+
 void ScanRange(const float* x, int64_t n, Isa isa, float* min, float* max, bool* non_finite) {
   int64_t done = 0;
   if (isa != Isa::kScalar) {
@@ -97,13 +104,14 @@ using internal::kBlock;
 // Blocks of work below which a tensor is scanned or quantised on the calling thread.
 constexpr int64_t kMinBlocksPerThread = 64;
 
-// The threads for a tensor of n elements (one for the scalar reference), and thread t's
-// elements [*begin, *end): whole blocks, the last thread taking the tail.
+// The threads for a tensor of n elements: one for the scalar reference.
 int ThreadsFor(int64_t n, Isa isa) {
   if (isa == Isa::kScalar) return 1;
   return static_cast<int>(
       std::clamp<int64_t>(n / kBlock / kMinBlocksPerThread, 1, omp_get_max_threads()));
 }
+
+// Thread t's elements [*begin, *end): whole blocks, the last thread taking the tail.
 void ThreadRange(int64_t n, int t, int threads, int64_t* begin, int64_t* end) {
   const int64_t blocks = n / kBlock;
   *begin = blocks * t / threads * kBlock;
@@ -132,7 +140,7 @@ int64_t QuantizeImpl(std::span<const float> x, const QuantizeOptions& options,
 }  // namespace
 
 absl::StatusOr<Range> MinMax(std::span<const float> x, Isa isa) {
-  if (x.empty()) return absl::InvalidArgumentError("MinMax of an empty tensor");
+  if (x.empty()) return internal::EmptyTensorError();
   const int64_t n = static_cast<int64_t>(x.size());
   float lo = std::numeric_limits<float>::infinity(), hi = -lo;
   bool non_finite = false;
@@ -154,8 +162,7 @@ absl::StatusOr<Range> MinMax(std::span<const float> x, Isa isa) {
   }
   if (non_finite) {
     const auto bad = std::find_if(x.begin(), x.end(), [](float v) { return !std::isfinite(v); });
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot quantise: element ", bad - x.begin(), " is ", *bad));
+    return internal::NonFiniteError(bad - x.begin(), *bad);
   }
   return Range{lo, hi};
 }

@@ -9,7 +9,6 @@
 #include <limits>
 #include <numeric>
 
-#include "absl/strings/str_cat.h"
 #include "kernels/cpu/fixed_point.h"
 #include "kernels/cpu/fixed_point_internal.h"
 #include "kernels/cpu/quantize_internal.h"
@@ -65,14 +64,12 @@ struct Chunks {
 };
 
 // The error MinMax gives for y: its first element that is not finite.
-absl::Status NonFiniteError(const Chunks& chunks, Isa isa) {
+absl::Status FirstNonFiniteError(const Chunks& chunks, Isa isa) {
   absl::Status error;
   chunks.VisitRange(0, chunks.count, isa, [&](int64_t r0, int64_t n, const float* v) {
     for (int64_t i = 0; i < n && error.ok(); ++i) {
-      if (!std::isfinite(v[i])) {
-        error = absl::InvalidArgumentError(
-            absl::StrCat("cannot quantise: element ", r0 * chunks.y.x.channels + i, " is ", v[i]));
-      }
+      if (!std::isfinite(v[i]))
+        error = internal::NonFiniteError(r0 * chunks.y.x.channels + i, v[i]);
     }
   });
   return error;
@@ -84,7 +81,7 @@ absl::Status QuantizeTensorInto(const ChannelAffineRows& y, int word_length, Rou
                                 uint64_t seed, uint64_t stream, Quantized& out) {
   if (absl::Status s = internal::CheckWordLength(word_length); !s.ok()) return s;
   const int64_t n = y.x.rows * y.x.channels;
-  if (n == 0) return absl::InvalidArgumentError("MinMax of an empty tensor");
+  if (n == 0) return internal::EmptyTensorError();
   const Isa isa = ActiveIsa();
   const Chunks chunks(y);
   float lo = std::numeric_limits<float>::infinity(), hi = -lo;
@@ -97,7 +94,7 @@ absl::Status QuantizeTensorInto(const ChannelAffineRows& y, int word_length, Rou
   chunks.Visit(omp_get_thread_num(), isa, [&](int64_t, int64_t count, const float* v) {
     internal::ScanRange(v, count, isa, &lo, &hi, &non_finite);
   });
-  if (non_finite) return NonFiniteError(chunks, isa);
+  if (non_finite) return FirstNonFiniteError(chunks, isa);
   internal::PrepareCodes(word_length, ScaleExponent({lo, hi}, word_length), n, out);
   const internal::QuantizeParams p = internal::MakeParams({.word_length = word_length,
                                                            .exponent = out.exponent,
@@ -119,7 +116,7 @@ absl::Status QuantizeTensorInto(const ChannelAffineRows& y, int word_length, Rou
 absl::Status QuantizeOperand(const FixedPointOptions& o, const ChannelAffineRows& y,
                              Operand operand, Quantized& out) {
   return QuantizeTensorInto(y, o.word_length, o.rounding, o.seed,
-                            o.step * 3 + static_cast<uint64_t>(operand), out);
+                            internal::OperandStream(o, operand), out);
 }
 
 }  // namespace muppet::kernels

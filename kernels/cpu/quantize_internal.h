@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "absl/status/status.h"
 #include "kernels/cpu/quantize.h"
 
 namespace muppet::kernels::internal {
@@ -41,6 +42,10 @@ int64_t QuantizeBlocksAvx2(const float* x, int64_t first, int64_t last, const Qu
                            int8_t* out);
 int64_t QuantizeBlocksAvx2(const float* x, int64_t first, int64_t last, const QuantizeParams& p,
                            int16_t* out);
+
+// MinMax's errors: an empty tensor, and element `index` of the tensor, `value`, not finite.
+absl::Status EmptyTensorError();
+absl::Status NonFiniteError(int64_t index, float value);
 
 // On the calling thread: the min/max of x[0, n) into *min and *max (which it lowers and
 // raises), and whether an element is not finite.

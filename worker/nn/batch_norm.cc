@@ -98,15 +98,17 @@ kernels::ChannelAffineRows BatchNorm2d::Output() const {
           .floor = relu_ ? 0.0f : -INFINITY};
 }
 
-void BatchNorm2d::WriteOutput() {
-  const kernels::ChannelAffineRows y = Output();
+void BatchNorm2d::WriteOutput() { WriteChannelAffine(Output(), output_.data()); }
+
+void WriteChannelAffine(const kernels::ChannelAffineRows& y, float* out,
+                        const kernels::ChannelAddend& addend) {
+  const int64_t c = y.x.channels;
   ParallelFor(
       y.x.rows,
       [&](int64_t begin, int64_t end) {
-        kernels::ChannelAffine(y.x, begin, end, y.scale, y.shift, y.floor,
-                               output_.data() + begin * channels_);
+        kernels::ChannelAffine(y.x, begin, end, y.scale, y.shift, y.floor, out + begin * c, addend);
       },
-      channels_);
+      c);
 }
 
 bool BatchNorm2d::DeferOutput() {

@@ -77,6 +77,11 @@ class BatchNorm2d : public Layer {
   Tensor grad_input_;
 };
 
+// Writes y, a BatchNorm's described output (layer.h), into `out` (y's rows x channels), with
+// `addend` added as ChannelAffine does, its rows spread over the threads.
+void WriteChannelAffine(const kernels::ChannelAffineRows& y, float* out,
+                        const kernels::ChannelAddend& addend = {});
+
 }  // namespace muppet
 
 #endif  // MUPPET_WORKER_NN_BATCH_NORM_H_

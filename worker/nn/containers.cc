@@ -7,6 +7,7 @@
 #include "base/check.h"
 #include "kernels/cpu/batch_norm.h"
 #include "kernels/cpu/relu_grad.h"
+#include "worker/nn/batch_norm.h"
 #include "worker/nn/parallel.h"
 
 namespace muppet {
@@ -25,17 +26,10 @@ void AddInto(const Tensor& a, const Tensor& b, Tensor& out, float floor = -INFIN
 // out = max(y + b, floor), y a BatchNorm's described output (layer.h): its values computed in
 // the same pass as the add.
 void AffineAddInto(const kernels::ChannelAffineRows& y, const Tensor& b, Tensor& out, float floor) {
-  const int64_t c = y.x.channels;
-  MUPPET_CHECK(y.x.rows * c == b.size())
-      << y.x.rows << " x " << c << " vs " << ShapeString(b.shape());
+  MUPPET_CHECK(y.x.rows * y.x.channels == b.size())
+      << y.x.rows << " x " << y.x.channels << " vs " << ShapeString(b.shape());
   out.Resize(b.shape());
-  ParallelFor(
-      y.x.rows,
-      [&](int64_t begin, int64_t end) {
-        kernels::ChannelAffine(y.x, begin, end, y.scale, y.shift, y.floor, out.data() + begin * c,
-                               {.values = b.data(), .floor = floor});
-      },
-      c);
+  WriteChannelAffine(y, out.data(), {.values = b.data(), .floor = floor});
 }
 
 void CopyInto(const Tensor& from, Tensor& to) {
