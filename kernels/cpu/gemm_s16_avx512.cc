@@ -24,6 +24,9 @@ int64_t Tile(const S16RowPairs& a, const int16_t* b_panel, int64_t pairs, int64_
              float scale, float* c, int64_t ldc, int rows, int cols) {
   constexpr int kCols = 16 * kHalves;
   __m512 sum[kRows][kHalves];
+  // Unrolled: the loop GCC left rolled became a `rep stos` zeroing a stack copy of the sums that
+  // nothing reads (5% of the 12 x 16 tile's time).
+#pragma GCC unroll 12
   for (int r = 0; r < kRows; ++r) {
     for (int h = 0; h < kHalves; ++h) sum[r][h] = _mm512_setzero_ps();
   }

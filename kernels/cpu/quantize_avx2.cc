@@ -43,11 +43,12 @@ inline void Philox8(__m256i c0, uint32_t c1s, uint32_t c2s, uint32_t c3s, uint32
 }
 
 // Codes of 8 elements as int32 (clamped); adds their saturations to *saturated.
+template <bool kStochastic>
 inline __m256i QuantizeVector(__m256 x, __m256 bits, const QuantizeParams& p, int64_t* saturated) {
   const __m256 v = _mm256_mul_ps(x, _mm256_set1_ps(p.scale));
   const __m256 one = _mm256_set1_ps(1.0f);
   __m256 q;
-  if (p.stochastic) {
+  if constexpr (kStochastic) {
     const __m256 f = _mm256_floor_ps(v);
     const __m256 frac = _mm256_sub_ps(v, f);
     const __m256 up =
@@ -80,8 +81,11 @@ inline void Store(int8_t* out, __m256i codes) {
   _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm_packs_epi16(words, words));
 }
 
-template <typename Code>
-int64_t QuantizeBlocks(const float* x, int64_t first, int64_t last, const QuantizeParams& p,
+// p by value: the code stores (int8_t is a character type) may alias the fields of a
+// referenced QuantizeParams, which GCC then reloaded after every vector stored (as in
+// quantize_avx512.cc).
+template <bool kStochastic, typename Code>
+int64_t QuantizeBlocks(const float* x, int64_t first, int64_t last, const QuantizeParams p,
                        Code* out) {
   int64_t saturated = 0;
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -89,7 +93,7 @@ int64_t QuantizeBlocks(const float* x, int64_t first, int64_t last, const Quanti
   for (int64_t b = first; b < last; ++b) {
     for (int half = 0; half < 2; ++half) {  // Lanes 0-7, then 8-15, of the block's counters.
       __m256i words[4] = {};
-      if (p.stochastic) {
+      if constexpr (kStochastic) {
         const uint64_t counter = static_cast<uint64_t>(b) * 16;
         Philox8(_mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(counter + 8 * half)), lane),
                 static_cast<uint32_t>(counter >> 32), static_cast<uint32_t>(p.stream),
@@ -100,7 +104,8 @@ int64_t QuantizeBlocks(const float* x, int64_t first, int64_t last, const Quanti
         const int64_t base = (b - first) * kBlock + j * 16 + half * 8;
         const __m256i w = j % 2 ? _mm256_srli_epi32(words[j / 2], 16) : words[j / 2];
         const __m256 bits = _mm256_cvtepi32_ps(_mm256_and_si256(w, low16));
-        Store(out + base, QuantizeVector(_mm256_loadu_ps(x + base), bits, p, &saturated));
+        Store(out + base,
+              QuantizeVector<kStochastic>(_mm256_loadu_ps(x + base), bits, p, &saturated));
       }
     }
   }
@@ -132,12 +137,14 @@ void MinMaxAvx2(const float* x, int64_t n, float* min, float* max, bool* non_fin
 
 int64_t QuantizeBlocksAvx2(const float* x, int64_t first, int64_t last, const QuantizeParams& p,
                            int8_t* out) {
-  return QuantizeBlocks(x, first, last, p, out);
+  return p.stochastic ? QuantizeBlocks<true>(x, first, last, p, out)
+                      : QuantizeBlocks<false>(x, first, last, p, out);
 }
 
 int64_t QuantizeBlocksAvx2(const float* x, int64_t first, int64_t last, const QuantizeParams& p,
                            int16_t* out) {
-  return QuantizeBlocks(x, first, last, p, out);
+  return p.stochastic ? QuantizeBlocks<true>(x, first, last, p, out)
+                      : QuantizeBlocks<false>(x, first, last, p, out);
 }
 
 }  // namespace muppet::kernels::internal
