@@ -90,7 +90,8 @@ absl::StatusOr<int64_t> ConvForward(const ConvGeometry& g, const Quantized& qx, 
 }
 
 absl::StatusOr<int64_t> ConvBackwardData(const ConvGeometry& g, const Quantized& qdy,
-                                         const Quantized& qw, std::span<float> dx) {
+                                         const Quantized& qw, std::span<float> dx,
+                                         std::span<const float> addend) {
   if (absl::Status s = CheckGeometry(g); !s.ok()) return s;
   const int64_t oh = g.out_h(), ow = g.out_w(), rows = g.n * oh * ow;
   const int64_t k = g.kernel * g.kernel * g.c;
@@ -99,30 +100,35 @@ absl::StatusOr<int64_t> ConvBackwardData(const ConvGeometry& g, const Quantized&
       !s.ok()) {
     return s;
   }
+  if (!addend.empty() && addend.size() != dx.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("addend has ", addend.size(), " elements, dx ", dx.size()));
+  }
   const bool directly = qdy.word_length <= 8 && ActiveInt8Route() == Int8Route::kOneDnnVnni &&
                         g.o * g.kernel * g.kernel <= kGemmS8MaxChunk &&
                         DeconvRightPadding(g, g.h, oh) >= 0 && DeconvRightPadding(g, g.w, ow) >= 0;
   if (directly) {
     // oneDNN's direct int8 transposed convolution (PERFORMANCE.md).
     DirectInt8Run(g, Pass::kBackwardData, qdy, qw, dx.data());
-    internal::ScaleAndAddBias(std::ldexp(1.0f, -(qdy.exponent + qw.exponent)), {}, g.n * g.h * g.w,
-                              g.c, dx);
+    internal::ScaleAndAdd(std::ldexp(1.0f, -(qdy.exponent + qw.exponent)), addend, dx);
     return 0;
   }
+  absl::StatusOr<int64_t> saturated;
   if (g.stride == 1 && g.padding <= g.kernel - 1 &&
       (qdy.word_length > 8
            ? S16Implicit(TransposedGeometry(g)) || PreferBlocks(g.n * g.h * g.w, g.c)
            : g.o * g.kernel * g.kernel <= kGemmS8MaxChunk)) {
     // The transposed convolution as a forward one: no column matrix of K floats per pixel.
-    return ForwardBlocked(TransposedGeometry(g), qdy, FlippedWeights(g, qw), dx.data());
+    saturated = ForwardBlocked(TransposedGeometry(g), qdy, FlippedWeights(g, qw), dx.data());
+  } else {
+    // dcols (rows x K) = dY (rows x O) * W (O x K), then folded back (col2im) into dx.
+    std::span<float> dcols = Scratch<float>(ScratchSlot::kColumnGradients, rows * k);
+    saturated = Multiply({.m = rows, .n = k, .k = g.o}, View(qdy), View(qw), dcols.data());
+    if (saturated.ok()) Col2Im(g, dcols.data(), dx);
   }
-  // dcols (rows x K) = dY (rows x O) * W (O x K), then folded back (col2im) into dx.
-  std::span<float> dcols = Scratch<float>(ScratchSlot::kColumnGradients, rows * k);
-  absl::StatusOr<int64_t> saturated =
-      Multiply({.m = rows, .n = k, .k = g.o}, View(qdy), View(qw), dcols.data());
-  if (!saturated.ok()) return saturated.status();
-  Col2Im(g, dcols.data(), dx);
-  return *saturated;
+  if (saturated.ok() && !addend.empty())
+    internal::ScaleAndAdd(1.0f, addend, dx);  // x * 1 is exact.
+  return saturated;
 }
 
 absl::StatusOr<int64_t> ConvBackwardWeights(const ConvGeometry& g, const Quantized& qdy,

@@ -38,9 +38,12 @@ absl::StatusOr<int64_t> ConvForward(const FixedPointOptions& options, const Conv
                                     std::span<const float> x, std::span<const float> w,
                                     std::span<const float> bias, std::span<float> y);
 
-// dx = the transposed convolution of dy with w.
+// dx = the transposed convolution of dy with w, plus `addend` unless it is empty (another
+// path's gradient of the same input, dx's size; INVALID_ARGUMENT otherwise), added in the pass
+// that scales oneDNN's integer sums where there is one.
 absl::StatusOr<int64_t> ConvBackwardData(const ConvGeometry& g, const Quantized& dy,
-                                         const Quantized& w, std::span<float> dx);
+                                         const Quantized& w, std::span<float> dx,
+                                         std::span<const float> addend = {});
 absl::StatusOr<int64_t> ConvBackwardData(const FixedPointOptions& options, const ConvGeometry& g,
                                          std::span<const float> dy, std::span<const float> w,
                                          std::span<float> dx);

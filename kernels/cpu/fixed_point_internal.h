@@ -31,6 +31,10 @@ void AddBias(std::span<const float> bias, int64_t rows, int64_t cols, std::span<
 void ScaleAndAddBias(float scale, std::span<const float> bias, int64_t rows, int64_t cols,
                      std::span<float> y);
 
+// y[i] = y[i] * scale + addend[i] (no addend term for an empty addend, which must otherwise have
+// y's size), in one pass.
+void ScaleAndAdd(float scale, std::span<const float> addend, std::span<float> y);
+
 // INVALID_ARGUMENT naming every size when a, b or out is not the size the shape implies, or when
 // a and b have different word lengths.
 absl::Status CheckCodes(const Quantized& a, int64_t a_size, const char* a_name, const Quantized& b,

@@ -56,6 +56,19 @@ void ScaleAndAddBias(float scale, std::span<const float> bias, int64_t rows, int
   }
 }
 
+void ScaleAndAdd(float scale, std::span<const float> addend, std::span<float> y) {
+  const int64_t n = static_cast<int64_t>(y.size());
+  float* out = y.data();
+  if (addend.empty()) {
+#pragma omp parallel for schedule(static) if (n >= (1 << 16))
+    for (int64_t i = 0; i < n; ++i) out[i] *= scale;
+    return;
+  }
+  const float* add = addend.data();
+#pragma omp parallel for schedule(static) if (n >= (1 << 16))
+  for (int64_t i = 0; i < n; ++i) out[i] = out[i] * scale + add[i];
+}
+
 absl::Status CheckCodes(const Quantized& a, int64_t a_size, const char* a_name, const Quantized& b,
                         int64_t b_size, const char* b_name, std::span<float> out,
                         int64_t out_size) {

@@ -92,6 +92,10 @@ void Sequential::SetInputGradRequired(bool required) {
   if (!layers_.empty()) layers_.front()->SetInputGradRequired(required);
 }
 
+bool Sequential::AddToNextInputGrad(const Tensor& addend) {
+  return !layers_.empty() && layers_.front()->AddToNextInputGrad(addend);
+}
+
 Residual::Residual(std::unique_ptr<Layer> main, std::unique_ptr<Layer> shortcut, bool relu)
     : main_(std::move(main)), shortcut_(std::move(shortcut)), relu_(relu) {}
 
@@ -117,10 +121,11 @@ const Tensor& Residual::Backward(const Tensor& grad_output) {
     });
     g = &masked_grad_;
   }
-  // d(main + shortcut)/dx: the gradient flows unchanged into both paths.
-  const Tensor& main_grad = main_->Backward(*g);
+  // d(main + shortcut)/dx: the gradient flows unchanged into both paths, and the input's
+  // gradient is the sum of theirs, made by main's first layer where it can (layer.h).
   const Tensor& shortcut_grad = shortcut_ ? shortcut_->Backward(*g) : *g;
-  AddInto(main_grad, shortcut_grad, grad_input_);
+  if (main_->AddToNextInputGrad(shortcut_grad)) return main_->Backward(*g);
+  AddInto(main_->Backward(*g), shortcut_grad, grad_input_);
   return grad_input_;
 }
 

@@ -33,6 +33,8 @@ class Sequential : public Layer {
   // Attaches every layer and links neighbours that pass codes (layer.h).
   void AttachPrecision(NumericPrecision* precision, int& next_id) override;
   void SetInputGradRequired(bool required) override;
+  // The first layer's.
+  bool AddToNextInputGrad(const Tensor& addend) override;
   // The last layer's.
   bool DeferOutput() override;
   const kernels::ChannelAffineRows* deferred_output() const override;

@@ -200,7 +200,8 @@ TEST(SequentialTest, CodesBetweenConvolutionsAndBatchNormChangeNoBit) {
 }
 
 // A layer that hands its input on: after a BatchNorm, it keeps the Residual from fusing that
-// BatchNorm's output into the add.
+// BatchNorm's output into the add; first in the main path, it keeps the first convolution from
+// adding the shortcut's gradient to its input gradient.
 class PassThrough : public Layer {
  public:
   const Tensor& Forward(const Tensor& input, Mode) override { return input; }
@@ -208,53 +209,61 @@ class PassThrough : public Layer {
   Shape OutputShape(const Shape& input) const override { return input; }
 };
 
-// A ResNet block whose last BatchNorm's output is computed in the residual add (layer.h): the
-// same bits as the block with that output written first, with an identity and a projection
-// shortcut, at every level and FP32, in training and evaluation.
-TEST(ResidualTest, BatchNormFusedIntoTheAddChangesNoBit) {
-  for (bool projection : {false, true}) {
-    std::unique_ptr<Residual> block[2];
-    std::vector<Layer*> body[2];
-    for (int fused = 0; fused < 2; ++fused) {
-      auto main = std::make_unique<Sequential>();
-      main->Add(RandomConv("conv1", 16, 16, 3, 41));
-      main->Add(std::make_unique<BatchNorm2d>("bn1", 16, /*relu=*/true));
-      main->Add(RandomConv("conv2", 16, 16, 3, 43));
-      BatchNorm2d* bn2 = main->Add(std::make_unique<BatchNorm2d>("bn2", 16));
-      bn2->gamma().value = RandomNormal({16}, 45);
-      bn2->beta().value = RandomNormal({16}, 46);
-      if (!fused) main->Add(std::make_unique<PassThrough>());
-      body[fused] = {main->layers()[3].get()};
-      std::unique_ptr<Sequential> shortcut;
-      if (projection) {
-        shortcut = std::make_unique<Sequential>();
-        shortcut->Add(RandomConv("proj", 16, 16, 1, 47));
-        shortcut->Add(std::make_unique<BatchNorm2d>("proj.bn", 16));
-      }
-      block[fused] = std::make_unique<Residual>(std::move(main), std::move(shortcut), true);
-    }
-    NumericPrecision precision[2] = {{.seed = 5, .route = FixedPointRoute::kInteger},
-                                     {.seed = 5, .route = FixedPointRoute::kInteger}};
-    for (int fused = 0; fused < 2; ++fused) {
-      int id = 0;
-      block[fused]->AttachPrecision(&precision[fused], id);
-    }
-    const Tensor x = RandomNormal({2, 16, 8, 6}, 48);
-    const Tensor dy = RandomNormal({2, 16, 8, 6}, 49);
-    for (int bits : {8, 12, 16, kFp32Bits}) {
-      for (Mode mode : {Mode::kTrain, Mode::kEval}) {
-        ChainStep step[2];
-        for (int fused = 0; fused < 2; ++fused) {
-          precision[fused].bits = bits;
-          ++precision[fused].step;
-          step[fused] = RunChain({block[fused].get()}, x, dy, mode);
+// A ResNet block whose last BatchNorm's output is computed in the residual add, and whose input
+// gradient is summed by the first convolution (layer.h): the same bits as the block with that
+// output written first and the gradients added afterwards, with an identity and a projection
+// shortcut, at every level and FP32, on both fixed-point routes, in training and evaluation.
+TEST(ResidualTest, FusionsChangeNoBit) {
+  for (FixedPointRoute route : {FixedPointRoute::kInteger, FixedPointRoute::kGrid}) {
+    for (bool projection : {false, true}) {
+      std::unique_ptr<Residual> block[2];
+      std::vector<Layer*> body[2];
+      for (int fused = 0; fused < 2; ++fused) {
+        auto main = std::make_unique<Sequential>();
+        if (!fused) main->Add(std::make_unique<PassThrough>());
+        main->Add(RandomConv("conv1", 16, 16, 3, 41));
+        main->Add(std::make_unique<BatchNorm2d>("bn1", 16, /*relu=*/true));
+        main->Add(RandomConv("conv2", 16, 16, 3, 43));
+        BatchNorm2d* bn2 = main->Add(std::make_unique<BatchNorm2d>("bn2", 16));
+        bn2->gamma().value = RandomNormal({16}, 45);
+        bn2->beta().value = RandomNormal({16}, 46);
+        if (!fused) main->Add(std::make_unique<PassThrough>());
+        body[fused] = {main.get(), bn2};
+        std::unique_ptr<Sequential> shortcut;
+        if (projection) {
+          shortcut = std::make_unique<Sequential>();
+          shortcut->Add(RandomConv("proj", 16, 16, 1, 47));
+          shortcut->Add(std::make_unique<BatchNorm2d>("proj.bn", 16));
         }
-        EXPECT_NE(body[1][0]->deferred_output(), nullptr);
-        EXPECT_EQ(body[0][0]->deferred_output(), nullptr);
-        EXPECT_TRUE(step[0] == step[1]) << "bits " << bits << " projection " << projection
-                                        << " mode " << static_cast<int>(mode);
-        EXPECT_EQ(precision[0].saturations, precision[1].saturations);
+        block[fused] = std::make_unique<Residual>(std::move(main), std::move(shortcut), true);
       }
+      NumericPrecision precision[2] = {{.seed = 5, .route = route}, {.seed = 5, .route = route}};
+      for (int fused = 0; fused < 2; ++fused) {
+        int id = 0;
+        block[fused]->AttachPrecision(&precision[fused], id);
+      }
+      const Tensor x = RandomNormal({2, 16, 8, 6}, 48);
+      const Tensor dy = RandomNormal({2, 16, 8, 6}, 49);
+      for (int bits : {8, 12, 16, kFp32Bits}) {
+        for (Mode mode : {Mode::kTrain, Mode::kEval}) {
+          ChainStep step[2];
+          for (int fused = 0; fused < 2; ++fused) {
+            precision[fused].bits = bits;
+            ++precision[fused].step;
+            step[fused] = RunChain({block[fused].get()}, x, dy, mode);
+          }
+          EXPECT_NE(body[1][1]->deferred_output(), nullptr);
+          EXPECT_EQ(body[0][1]->deferred_output(), nullptr);
+          EXPECT_TRUE(step[0] == step[1])
+              << "bits " << bits << " projection " << projection << " mode "
+              << static_cast<int>(mode) << " route " << static_cast<int>(route);
+          EXPECT_EQ(precision[0].saturations, precision[1].saturations);
+        }
+      }
+      // Main's first layer, the convolution, takes the addend; a PassThrough never does.
+      const Tensor addend = RandomNormal({2, 16, 8, 6}, 50);
+      EXPECT_TRUE(body[1][0]->AddToNextInputGrad(addend));
+      EXPECT_FALSE(body[0][0]->AddToNextInputGrad(addend));
     }
   }
 }

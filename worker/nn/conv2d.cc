@@ -1,6 +1,10 @@
 #include "worker/nn/conv2d.h"
 
+#include <utility>
+
+#include "base/check.h"
 #include "worker/nn/dnnl_util.h"
+#include "worker/nn/parallel.h"
 
 namespace muppet {
 
@@ -9,6 +13,17 @@ using dnnl_util::Desc;
 using dnnl_util::Engine;
 using dnnl_util::Stream;
 using dnnl_util::Wrap;
+
+namespace {
+
+// x[i] += addend[i].
+void AddInPlace(const Tensor& addend, Tensor& x) {
+  ParallelFor(x.size(), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) x[i] += addend[i];
+  });
+}
+
+}  // namespace
 
 // The primitives of one input shape. Activations stay channels-last; weights are handed to
 // oneDNN in the blocked layout it prefers, reordered from the plain parameter each step.
@@ -101,12 +116,24 @@ const Tensor& Conv2d::Forward(const Tensor& input, Mode mode) {
 }
 
 const Tensor& Conv2d::Backward(const Tensor& grad_output) {
-  if (fixed_point_pass_) return FixedPointBackward(grad_output);
+  const Tensor* addend = std::exchange(input_grad_addend_, nullptr);
+  if (addend != nullptr) {
+    MUPPET_CHECK(addend->shape() == input_->shape())
+        << name_ << ": input gradient addend " << ShapeString(addend->shape()) << " vs input "
+        << ShapeString(input_->shape());
+  }
+  if (fixed_point_pass_) return FixedPointBackward(grad_output, addend);
   FloatBackwardWeights(*input_, grad_output);
   ParameterGradientsReady();
   grad_input_.Resize(input_grad_required_ ? input_->shape() : Shape{0});
-  if (input_grad_required_) FloatBackwardData(weight_.value, grad_output);
+  if (input_grad_required_) FloatBackwardData(weight_.value, grad_output, addend);
   return grad_input_;
+}
+
+bool Conv2d::AddToNextInputGrad(const Tensor& addend) {
+  if (!input_grad_required_) return false;
+  input_grad_addend_ = &addend;
+  return true;
 }
 
 void Conv2d::FloatForward(const Tensor& input, const Tensor& weights, std::span<const float> bias) {
@@ -134,7 +161,8 @@ void Conv2d::FloatBackwardWeights(const Tensor& input, const Tensor& grad_output
   dnnl_util::CopyMemory(plan_->diff_weights, Wrap(Desc(weight_.grad.shape()), weight_.grad));
 }
 
-void Conv2d::FloatBackwardData(const Tensor& weights, const Tensor& grad_output) {
+void Conv2d::FloatBackwardData(const Tensor& weights, const Tensor& grad_output,
+                               const Tensor* addend) {
   plan_ = &PlanFor(input_->shape());
   // The forward's reorder of `weights` serves when both primitives want the same layout.
   if (plan_->backward_data_weights.get_data_handle() != plan_->forward_weights.get_data_handle() ||
@@ -144,6 +172,7 @@ void Conv2d::FloatBackwardData(const Tensor& weights, const Tensor& grad_output)
   plan_->backward_data.execute(Stream(), {{DNNL_ARG_DIFF_DST, Wrap(plan_->dst, grad_output)},
                                           {DNNL_ARG_WEIGHTS, plan_->backward_data_weights},
                                           {DNNL_ARG_DIFF_SRC, Wrap(plan_->src, grad_input_)}});
+  if (addend != nullptr) AddInPlace(*addend, grad_input_);
 }
 
 kernels::ConvGeometry Conv2d::Geometry(const Shape& input) const {
@@ -217,7 +246,7 @@ const kernels::Quantized* Conv2d::output_codes() const {
   return output_coded_ ? &output_codes_ : nullptr;
 }
 
-const Tensor& Conv2d::FixedPointBackward(const Tensor& grad_output) {
+const Tensor& Conv2d::FixedPointBackward(const Tensor& grad_output, const Tensor* addend) {
   const kernels::ConvGeometry g = Geometry(input_->shape());
   grad_input_.Resize(input_grad_required_ ? input_->shape() : Shape{0});
   if (!precision_.Quantize(grad_output.span(), kernels::Operand::kGradient, grad_output_codes_)) {
@@ -244,10 +273,11 @@ const Tensor& Conv2d::FixedPointBackward(const Tensor& grad_output) {
   precision_.RunPass(LayerPass::kBackwardData, input_->shape(), [&](FixedPointRoute route) {
     if (route == FixedPointRoute::kGrid) {
       FloatBackwardData(grid_weights_.Of(weight_codes_, weight_.value.shape()),
-                        grid_grad_.Of(grad_output_codes_, OutputShape(input_->shape())));
+                        grid_grad_.Of(grad_output_codes_, OutputShape(input_->shape())), addend);
     } else {
       precision_.Account(
-          kernels::ConvBackwardData(g, grad_output_codes_, weight_codes_, grad_input_.span()),
+          kernels::ConvBackwardData(g, grad_output_codes_, weight_codes_, grad_input_.span(),
+                                    addend != nullptr ? addend->span() : std::span<const float>()),
           "input gradient");
     }
   });

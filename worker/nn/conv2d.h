@@ -41,6 +41,9 @@ class Conv2d : public Layer {
   const kernels::Quantized* output_codes() const override;
   // At fixed point, quantises a producer's deferred output (layer.h) without it being written.
   bool ReadInputCodesFrom(Layer& producer) override;
+  // Adds `addend` to the next input gradient (layer.h): on the 8-bit route through oneDNN, in the
+  // pass that scales its integer sums; elsewhere in a pass of its own.
+  bool AddToNextInputGrad(const Tensor& addend) override;
 
   const Conv2dOptions& options() const { return options_; }
   Parameter& weight() { return weight_; }
@@ -51,12 +54,13 @@ class Conv2d : public Layer {
   Plan& PlanFor(const Shape& input);
   kernels::ConvGeometry Geometry(const Shape& input) const;
   const Tensor& FixedPointForward(const Tensor& input);
-  const Tensor& FixedPointBackward(const Tensor& grad_output);
+  // `addend`: as AddToNextInputGrad's, or null.
+  const Tensor& FixedPointBackward(const Tensor& grad_output, const Tensor* addend);
   // The FP32 passes on the given operands (the FP32 layer's own, or the grid route's), through
   // the plan of the last Forward's input shape: output_, the parameters' gradients, grad_input_.
   void FloatForward(const Tensor& input, const Tensor& weights, std::span<const float> bias);
   void FloatBackwardWeights(const Tensor& input, const Tensor& grad_output);
-  void FloatBackwardData(const Tensor& weights, const Tensor& grad_output);
+  void FloatBackwardData(const Tensor& weights, const Tensor& grad_output, const Tensor* addend);
   // Tells the parameters their gradients are written (Parameter::GradientReady).
   void ParameterGradientsReady();
 
@@ -69,6 +73,7 @@ class Conv2d : public Layer {
   const Tensor* input_ = nullptr;
   Tensor output_;
   Tensor grad_input_;
+  const Tensor* input_grad_addend_ = nullptr;  // For the next Backward only.
 
   LayerPrecision precision_;
   bool fixed_point_pass_ = false;  // The last Forward ran in fixed point.

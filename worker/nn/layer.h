@@ -105,6 +105,17 @@ class Layer {
   // returns an empty tensor.
   virtual void SetInputGradRequired(bool required) { input_grad_required_ = required; }
 
+  // Input gradients summed where they are made. Where this layer's input also feeds another path
+  // (a residual block's shortcut), the input's gradient is the sum of both paths'; a layer whose
+  // Backward makes a pass over its input gradient anyway (a fixed-point convolution scaling its
+  // integer sums) can add the other path's there instead of in a pass of its own. Bit-identical
+  // to adding afterwards.
+  //
+  // The next Backward (only) returns dLoss/dInput + `addend`, which must have the input's shape
+  // and hold its values until that Backward returns. False (nothing changes) if this layer never
+  // adds, or computes no input gradient.
+  virtual bool AddToNextInputGrad(const Tensor& addend) { return false; }
+
  protected:
   bool input_grad_required_ = true;
 };
