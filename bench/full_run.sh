@@ -4,6 +4,9 @@
 #
 #   bash bench/full_run.sh [epochs] [model]     (defaults: 20 resnet20)
 #
+# MUPPET_FLAGS adds muppet-train flags to the MuPPET run only (later flags override the common
+# ones), e.g. MUPPET_FLAGS="--lr-schedule=precision-aware:5:0.1 --policy-epoch-iterations=117".
+#
 # Each run writes its muppet-train report to $OUT_DIR (default /tmp/muppet-full-run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,8 +17,11 @@ mkdir -p "$out"
 bazel build -c opt //worker:muppet-train >&2
 common=(--model="$model" --epochs="$epochs" --batch-size=128 --lr=0.1 --lr-schedule=cosine
         --weight-decay=5e-4 --augment --seed=0 --threads=0)
+read -r -a muppet_flags <<< "${MUPPET_FLAGS:-}"
 for policy in fp32 muppet; do
-  bazel-bin/worker/muppet-train "${common[@]}" --policy="$policy" \
+  extra=()
+  if [[ $policy == muppet ]]; then extra=("${muppet_flags[@]}"); fi
+  bazel-bin/worker/muppet-train "${common[@]}" --policy="$policy" "${extra[@]}" \
     --report="$out/$policy.json" > "$out/$policy.log"
 done
 python3 - "$out" <<'PY'

@@ -26,10 +26,10 @@ std::string StateLabel(v1::JobState state) {
 
 Metrics::Metrics(const std::string& version)
     : registry_(std::make_shared<prometheus::Registry>()),
-      precision_bits_(BuildGauge()
-                          .Name("muppet_job_precision_bits")
-                          .Help("Word length a job trains at now; 32 for FP32.")
-                          .Register(*registry_)),
+      word_length_(BuildGauge()
+                       .Name("muppet_job_word_length")
+                       .Help("Word length in bits that a job trains at now; 32 for FP32.")
+                       .Register(*registry_)),
       switches_(BuildCounter()
                     .Name("muppet_precision_switches_total")
                     .Help("Precision climbs decided by the coordinator's policy.")
@@ -141,7 +141,7 @@ void Metrics::SetGauge(JobSeries& series, prometheus::Family<prometheus::Gauge>&
 
 void Metrics::SetPrecision(const std::string& job_id, uint32_t bits) {
   absl::MutexLock lock(&mu_);
-  SetGauge(Series(job_id), precision_bits_, job_id, bits);
+  SetGauge(Series(job_id), word_length_, job_id, bits);
 }
 
 void Metrics::ObserveEpoch(const std::string& job_id, const v1::EpochReport& report) {
@@ -195,7 +195,7 @@ void Metrics::RemoveJob(const std::string& job_id) {
   const auto it = jobs_series_.find(job_id);
   if (it == jobs_series_.end()) return;
   JobSeries& s = it->second;
-  for (auto* family : {&precision_bits_, &diversity_, &diversity_ratio_, &rank_diversity_,
+  for (auto* family : {&word_length_, &diversity_, &diversity_ratio_, &rank_diversity_,
                        &threshold_, &violations_, &epoch_, &train_loss_, &test_accuracy_}) {
     const auto g = s.gauges.find(family->GetName());
     if (g != s.gauges.end()) family->Remove(g->second);

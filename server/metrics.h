@@ -62,7 +62,7 @@ class Metrics {
                 const std::string& job_id, double value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::shared_ptr<prometheus::Registry> registry_;
-  prometheus::Family<prometheus::Gauge>& precision_bits_;
+  prometheus::Family<prometheus::Gauge>& word_length_;
   prometheus::Family<prometheus::Counter>& switches_;
   prometheus::Family<prometheus::Gauge>& diversity_;
   prometheus::Family<prometheus::Gauge>& diversity_ratio_;

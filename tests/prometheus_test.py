@@ -1,5 +1,6 @@
 """A real Prometheus server (Debian's prometheus) scrapes muppetd during an end-to-end run, and
-a query for muppet_job_precision_bits returns the job's series."""
+a query for muppet_job_word_length returns the job's series; the exposition passes promtool's
+lint while the job is queued, while it runs and after it ends."""
 import json
 import os
 import shutil
@@ -25,14 +26,15 @@ class PrometheusTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
         self.coordinator = harness.Coordinator(self.tmp)
-        self.worker = harness.Worker(self.tmp, self.coordinator.address)
+        self.worker = None  # Started once the job has been seen queued.
         self.prometheus = None
 
     def tearDown(self):
         if self.prometheus is not None:
             self.prometheus.terminate()
             self.prometheus.wait(timeout=30)
-        self.worker.stop()
+        if self.worker is not None:
+            self.worker.stop()
         self.coordinator.stop()
 
     def start_prometheus(self):
@@ -57,18 +59,41 @@ class PrometheusTest(unittest.TestCase):
             return []
         return body["data"]["result"] if body.get("status") == "success" else []
 
+    def exposition(self):
+        return http_get(f"http://127.0.0.1:{self.coordinator.metrics_port}/metrics")
+
+    def exposition_with(self, needle):
+        text = self.exposition()
+        return text if needle in text else None
+
+    def assert_lint_passes(self, text, when):
+        lint = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True,
+                              text=True, timeout=30)
+        self.assertEqual(lint.returncode, 0, f"{when}: {lint.stdout}{lint.stderr}")
+
     def test_prometheus_scrapes_the_jobs_precision(self):
         base = self.start_prometheus()
         wait_for(lambda: self.query(base, 'up{job="muppetd"} == 1'), 60,
                  "Prometheus to scrape muppetd once")
-        # Job series exist while the job runs: make it run for many 1 s scrapes.
+        # Job series exist while the job runs: make it run for many 1 s scrapes. No worker yet,
+        # so the job waits QUEUED, with its series already exported.
         flags = [f for f in QUICK_JOB_FLAGS if not f.startswith("--epochs")]
         submitted = muppetctl(self.coordinator.address, "submit", *flags, "--epochs=20")
         self.assertEqual(submitted.returncode, 0, submitted.stderr)
         job_id = submitted.stdout.split()[1]
-        series = wait_for(lambda: self.query(
-            base, f'last_over_time(muppet_job_precision_bits{{job_id="{job_id}"}}[10m])'),
-            120, "Prometheus to scrape the job's precision")
+        job_series = f'muppet_job_word_length{{job_id="{job_id}"}}'
+        queued = self.exposition()
+        self.assertIn('muppet_jobs{state="queued"} 1', queued)
+        self.assertIn(job_series, queued)
+        self.assert_lint_passes(queued, "queued")
+        self.worker = harness.Worker(self.tmp, self.coordinator.address)
+        running = wait_for(
+            lambda: self.exposition_with(f'muppet_job_epoch{{job_id="{job_id}"}}'), 120,
+            "the job's first policy epoch in the exposition")
+        self.assertIn(job_series, running)
+        self.assert_lint_passes(running, "running")
+        series = wait_for(lambda: self.query(base, f"last_over_time({job_series}[10m])"),
+                          120, "Prometheus to scrape the job's word length")
         self.assertEqual(series[0]["metric"]["job_id"], job_id)
         self.assertIn(float(series[0]["value"][1]), (8.0, 12.0, 16.0, 32.0))
         result = muppetctl(self.coordinator.address, "watch", job_id)
@@ -80,13 +105,10 @@ class PrometheusTest(unittest.TestCase):
         wait_for(lambda: self.query(
             base, f'max_over_time(muppet_precision_switches_total{{job_id="{job_id}"}}[10m])'),
             30, "the switch counter")
-        # The exposition itself passes promtool's lint.
-        text = http_get(f"http://127.0.0.1:{self.coordinator.metrics_port}/metrics")
-        lint = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True,
-                              text=True, timeout=30)
-        self.assertEqual(lint.returncode, 0, lint.stdout + lint.stderr)
-        self.assertIn('muppet_build_info{version="', text)
-
+        ended = self.exposition()
+        self.assertNotIn(job_series, ended)
+        self.assert_lint_passes(ended, "ended")
+        self.assertIn('muppet_build_info{version="', ended)
 
 if __name__ == "__main__":
     unittest.main()
