@@ -1,12 +1,15 @@
 """A real Prometheus server (Debian's prometheus) scrapes muppetd during an end-to-end run, and
 a query for muppet_job_word_length returns the job's series; the exposition passes promtool's
-lint while the job is queued, while it runs and after it ends."""
+lint while the job is queued, while it runs and after it ends; and every query of the Grafana
+dashboard (deploy/grafana/muppet.json), panels and annotations, returns series for the job."""
 import json
 import os
 import shutil
 import subprocess
 import tempfile
+import time
 import unittest
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -15,6 +18,18 @@ from tests.harness import QUICK_JOB_FLAGS, muppetctl, wait_for
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+DASHBOARD = os.path.join(harness.RUNFILES, "deploy", "grafana", "muppet.json")
+
+
+def dashboard_queries():
+    """(what, expr) for every panel target and annotation of the dashboard."""
+    with open(DASHBOARD) as f:
+        dashboard = json.load(f)
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            yield f'panel "{panel["title"]}" query {target["refId"]}', target["expr"]
+    for annotation in dashboard["annotations"]["list"]:
+        yield f'annotation "{annotation["name"]}"', annotation["expr"]
 
 
 def http_get(url):
@@ -59,6 +74,27 @@ class PrometheusTest(unittest.TestCase):
             return []
         return body["data"]["result"] if body.get("status") == "success" else []
 
+    def query_range(self, base, promql, start, end):
+        url = f"{base}/api/v1/query_range?" + urllib.parse.urlencode(
+            {"query": promql, "start": start, "end": end, "step": "1s"})
+        try:
+            body = json.loads(http_get(url))
+        except urllib.error.HTTPError as e:  # 400: the query does not parse.
+            return f"HTTP {e.code}: {e.read().decode()}"
+        return body["data"]["result"] if body.get("status") == "success" else str(body)
+
+    def assert_dashboard_queries_return_series(self, base, job_id, start, end):
+        for what, expr in dashboard_queries():
+            # Grafana's variables, as Grafana substitutes them (its rate interval is at least
+            # four scrape intervals; these scrapes are 1 s apart).
+            promql = expr.replace("$job_id", job_id).replace("$__rate_interval", "15s")
+            result = self.query_range(base, promql, start, end)
+            self.assertIsInstance(result, list, f"{what}: {promql}: {result}")
+            self.assertTrue(result, f"{what} returned no series: {promql}")
+            if "$job_id" in expr:
+                self.assertTrue(all(r["metric"].get("job_id", job_id) == job_id for r in result),
+                                f"{what}: series of other jobs: {result}")
+
     def exposition(self):
         return http_get(f"http://127.0.0.1:{self.coordinator.metrics_port}/metrics")
 
@@ -81,6 +117,7 @@ class PrometheusTest(unittest.TestCase):
         submitted = muppetctl(self.coordinator.address, "submit", *flags, "--epochs=20")
         self.assertEqual(submitted.returncode, 0, submitted.stderr)
         job_id = submitted.stdout.split()[1]
+        start = time.time() - 60
         job_series = f'muppet_job_word_length{{job_id="{job_id}"}}'
         queued = self.exposition()
         self.assertIn('muppet_jobs{state="queued"} 1', queued)
@@ -109,6 +146,9 @@ class PrometheusTest(unittest.TestCase):
         self.assertNotIn(job_series, ended)
         self.assert_lint_passes(ended, "ended")
         self.assertIn('muppet_build_info{version="', ended)
+        # Every dashboard query over the run, after Prometheus has scraped the job's end.
+        time.sleep(3)
+        self.assert_dashboard_queries_return_series(base, job_id, start, time.time())
 
 if __name__ == "__main__":
     unittest.main()
