@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs every system dependency of muppet from Debian's apt repositories.
 # Idempotent: when every package is already present it only checks and exits (well under a second).
-# Run as root on Debian 12 (bookworm). Nothing is downloaded from anywhere but apt.
+# Run as root on Debian 12 (bookworm). Nothing is downloaded from anywhere but apt, except the
+# npm development tooling below (pinned by a lockfile; no Debian package has it).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 PACKAGES=(
   # Build.
@@ -33,8 +35,23 @@ for pkg in "${PACKAGES[@]}"; do
   [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
 done
 
+# Development tooling from npm (no Debian package): Grafana's schema types and typescript, for
+# deploy/grafana/schema_test.py, pinned by deploy/grafana/check/package-lock.json and
+# reinstalled only when that lockfile changes.
+install_npm_tools() {
+  local dir=${MUPPET_NPM_DIR:-/opt/muppet/npm} lock=deploy/grafana/check/package-lock.json
+  if cmp -s "$lock" "$dir/package-lock.json" && [[ -x $dir/node_modules/.bin/tsc ]]; then
+    return 0
+  fi
+  echo "setup: installing npm tooling into $dir"
+  command -v npm >/dev/null || apt-get install -y -qq --no-install-recommends npm >/dev/null
+  mkdir -p "$dir" && cp deploy/grafana/check/package.json "$lock" "$dir/" &&
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}
+
 if ((${#missing[@]} == 0)); then
   echo "setup: all ${#PACKAGES[@]} packages present"
+  install_npm_tools || { echo "setup: npm install failed" >&2; exit 1; }
   exit 0
 fi
 
@@ -47,4 +64,5 @@ echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+install_npm_tools || { echo "setup: npm install failed" >&2; exit 1; }
 echo "setup: done"

@@ -29,7 +29,7 @@ def dashboard_queries():
         for target in panel["targets"]:
             yield f'panel "{panel["title"]}" query {target["refId"]}', target["expr"]
     for annotation in dashboard["annotations"]["list"]:
-        yield f'annotation "{annotation["name"]}"', annotation["expr"]
+        yield f'annotation "{annotation["name"]}"', annotation["target"]["expr"]
 
 
 def http_get(url):
