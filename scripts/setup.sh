@@ -27,6 +27,8 @@ PACKAGES=(
   dataset-fashion-mnist
   # Lint for manifests and configs.
   yamllint
+  # Rendering the dashboard's panels to PNG (tests/prometheus_test.py).
+  python3-matplotlib
 )
 
 missing=()

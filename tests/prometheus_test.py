@@ -1,7 +1,8 @@
 """A real Prometheus server (Debian's prometheus) scrapes muppetd during an end-to-end run, and
 a query for muppet_job_word_length returns the job's series; the exposition passes promtool's
 lint while the job is queued, while it runs and after it ends; and every query of the Grafana
-dashboard (deploy/grafana/muppet.json), panels and annotations, returns series for the job."""
+dashboard (deploy/grafana/muppet.json), panels and annotations, returns series for the job;
+each panel is drawn to PNG from those results."""
 import json
 import os
 import shutil
@@ -13,7 +14,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from tests import harness
+from tests import harness, render_panels
 from tests.harness import QUICK_JOB_FLAGS, muppetctl, wait_for
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
@@ -21,15 +22,15 @@ PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 DASHBOARD = os.path.join(harness.RUNFILES, "deploy", "grafana", "muppet.json")
 
 
-def dashboard_queries():
-    """(what, expr) for every panel target and annotation of the dashboard."""
+# Where the panels are drawn: docs/dashboard/ when scripts/render_dashboard.sh asks, else the
+# test's undeclared outputs.
+PNG_DIR = os.environ.get("MUPPET_DASHBOARD_PNG_DIR") or os.environ.get(
+    "TEST_UNDECLARED_OUTPUTS_DIR", tempfile.gettempdir())
+
+
+def load_dashboard():
     with open(DASHBOARD) as f:
-        dashboard = json.load(f)
-    for panel in dashboard["panels"]:
-        for target in panel["targets"]:
-            yield f'panel "{panel["title"]}" query {target["refId"]}', target["expr"]
-    for annotation in dashboard["annotations"]["list"]:
-        yield f'annotation "{annotation["name"]}"', annotation["target"]["expr"]
+        return json.load(f)
 
 
 def http_get(url):
@@ -83,17 +84,35 @@ class PrometheusTest(unittest.TestCase):
             return f"HTTP {e.code}: {e.read().decode()}"
         return body["data"]["result"] if body.get("status") == "success" else str(body)
 
-    def assert_dashboard_queries_return_series(self, base, job_id, start, end):
-        for what, expr in dashboard_queries():
-            # Grafana's variables, as Grafana substitutes them (its rate interval is at least
-            # four scrape intervals; these scrapes are 1 s apart).
-            promql = expr.replace("$job_id", job_id).replace("$__rate_interval", "15s")
-            result = self.query_range(base, promql, start, end)
-            self.assertIsInstance(result, list, f"{what}: {promql}: {result}")
-            self.assertTrue(result, f"{what} returned no series: {promql}")
-            if "$job_id" in expr:
-                self.assertTrue(all(r["metric"].get("job_id", job_id) == job_id for r in result),
-                                f"{what}: series of other jobs: {result}")
+    def dashboard_query(self, base, what, expr, job_id, start, end):
+        """The query_range result of a dashboard query over the run; fails naming `what` when
+        it does not parse or returns no series (or series of other jobs)."""
+        # Grafana's variables, as Grafana substitutes them (its rate interval is at least four
+        # scrape intervals; these scrapes are 1 s apart).
+        promql = expr.replace("$job_id", job_id).replace("$__rate_interval", "15s")
+        result = self.query_range(base, promql, start, end)
+        self.assertIsInstance(result, list, f"{what}: {promql}: {result}")
+        self.assertTrue(result, f"{what} returned no series: {promql}")
+        if "$job_id" in expr:
+            self.assertTrue(all(r["metric"].get("job_id", job_id) == job_id for r in result),
+                            f"{what}: series of other jobs: {result}")
+        return result
+
+    def check_and_render_dashboard(self, base, job_id, start, end):
+        dashboard = load_dashboard()
+        switch_times = []
+        for annotation in dashboard["annotations"]["list"]:
+            result = self.dashboard_query(base, f'annotation "{annotation["name"]}"',
+                                          annotation["target"]["expr"], job_id, start, end)
+            switch_times += [float(s["values"][0][0]) for s in result]
+        os.makedirs(PNG_DIR, exist_ok=True)
+        for panel in dashboard["panels"]:
+            results = [self.dashboard_query(base, f'panel "{panel["title"]}" query {t["refId"]}',
+                                            t["expr"], job_id, start, end)
+                       for t in panel["targets"]]
+            marks = switch_times if "$job_id" in json.dumps(panel["targets"]) else []
+            path = render_panels.render(panel, results, marks, start, PNG_DIR)
+            self.assertGreater(os.path.getsize(path), 1000, path)
 
     def exposition(self):
         return http_get(f"http://127.0.0.1:{self.coordinator.metrics_port}/metrics")
@@ -148,7 +167,7 @@ class PrometheusTest(unittest.TestCase):
         self.assertIn('muppet_build_info{version="', ended)
         # Every dashboard query over the run, after Prometheus has scraped the job's end.
         time.sleep(3)
-        self.assert_dashboard_queries_return_series(base, job_id, start, time.time())
+        self.check_and_render_dashboard(base, job_id, start, time.time())
 
 if __name__ == "__main__":
     unittest.main()
