@@ -8,20 +8,11 @@
 #include "kernels/cpu/batch_norm.h"
 #include "kernels/cpu/relu_grad.h"
 #include "worker/nn/batch_norm.h"
+#include "worker/nn/elementwise.h"
 #include "worker/nn/parallel.h"
 
 namespace muppet {
 namespace {
-
-// out[i] = max(a[i] + b[i], floor).
-void AddInto(const Tensor& a, const Tensor& b, Tensor& out, float floor = -INFINITY) {
-  MUPPET_CHECK(a.shape() == b.shape())
-      << ShapeString(a.shape()) << " vs " << ShapeString(b.shape());
-  out.Resize(a.shape());
-  ParallelFor(a.size(), [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) out[i] = std::max(a[i] + b[i], floor);
-  });
-}
 
 // out = max(y + b, floor), y a BatchNorm's described output (layer.h): its values computed in
 // the same pass as the add.

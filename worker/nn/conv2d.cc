@@ -4,7 +4,7 @@
 
 #include "base/check.h"
 #include "worker/nn/dnnl_util.h"
-#include "worker/nn/parallel.h"
+#include "worker/nn/elementwise.h"
 
 namespace muppet {
 
@@ -13,17 +13,6 @@ using dnnl_util::Desc;
 using dnnl_util::Engine;
 using dnnl_util::Stream;
 using dnnl_util::Wrap;
-
-namespace {
-
-// x[i] += addend[i].
-void AddInPlace(const Tensor& addend, Tensor& x) {
-  ParallelFor(x.size(), [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) x[i] += addend[i];
-  });
-}
-
-}  // namespace
 
 // The primitives of one input shape. Activations stay channels-last; weights are handed to
 // oneDNN in the blocked layout it prefers, reordered from the plain parameter each step.
@@ -172,7 +161,7 @@ void Conv2d::FloatBackwardData(const Tensor& weights, const Tensor& grad_output,
   plan_->backward_data.execute(Stream(), {{DNNL_ARG_DIFF_DST, Wrap(plan_->dst, grad_output)},
                                           {DNNL_ARG_WEIGHTS, plan_->backward_data_weights},
                                           {DNNL_ARG_DIFF_SRC, Wrap(plan_->src, grad_input_)}});
-  if (addend != nullptr) AddInPlace(*addend, grad_input_);
+  if (addend != nullptr) AddInto(grad_input_, *addend, grad_input_);
 }
 
 kernels::ConvGeometry Conv2d::Geometry(const Shape& input) const {

@@ -3,11 +3,21 @@
 #include <algorithm>
 #include <cstring>
 
+#include "base/check.h"
 #include "base/random.h"
 #include "kernels/cpu/relu_grad.h"
 #include "worker/nn/parallel.h"
 
 namespace muppet {
+
+void AddInto(const Tensor& a, const Tensor& b, Tensor& out, float floor) {
+  MUPPET_CHECK(a.shape() == b.shape())
+      << ShapeString(a.shape()) << " vs " << ShapeString(b.shape());
+  out.Resize(a.shape());
+  ParallelFor(a.size(), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) out[i] = std::max(a[i] + b[i], floor);
+  });
+}
 
 const Tensor& Relu::Forward(const Tensor& input, Mode mode) {
   output_.Resize(input.shape());

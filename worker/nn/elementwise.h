@@ -1,12 +1,17 @@
-// Element-wise layers: ReLU and (inverted) Dropout.
+// Element-wise layers, ReLU and (inverted) Dropout, and the element-wise sum the layers share.
 #ifndef MUPPET_WORKER_NN_ELEMENTWISE_H_
 #define MUPPET_WORKER_NN_ELEMENTWISE_H_
 
+#include <cmath>
 #include <cstdint>
 
 #include "worker/nn/layer.h"
 
 namespace muppet {
+
+// out[i] = max(a[i] + b[i], floor), out resized to a's shape; out may be a (in place). a and b
+// must have the same shape (checked).
+void AddInto(const Tensor& a, const Tensor& b, Tensor& out, float floor = -INFINITY);
 
 class Relu : public Layer {
  public:
