@@ -29,6 +29,8 @@ PACKAGES=(
   yamllint
   # Rendering the dashboard's panels to PNG (tests/prometheus_test.py).
   python3-matplotlib
+  # The container image (deploy/image): a Debian root filesystem, an OCI image, running it.
+  mmdebstrap umoci podman runc
 )
 
 missing=()
@@ -38,16 +40,17 @@ for pkg in "${PACKAGES[@]}"; do
 done
 
 # Development tooling from npm (no Debian package): Grafana's schema types and typescript, for
-# deploy/grafana/schema_test.py, pinned by deploy/grafana/check/package-lock.json and
+# deploy/grafana/schema_test.py, and the Kubernetes schemas, for deploy/k8s/kustomize_test.py;
+# pinned by deploy/tools/package-lock.json and
 # reinstalled only when that lockfile changes.
 install_npm_tools() {
-  local dir=${MUPPET_NPM_DIR:-/opt/muppet/npm} lock=deploy/grafana/check/package-lock.json
+  local dir=${MUPPET_NPM_DIR:-/opt/muppet/npm} lock=deploy/tools/package-lock.json
   if cmp -s "$lock" "$dir/package-lock.json" && [[ -x $dir/node_modules/.bin/tsc ]]; then
     return 0
   fi
   echo "setup: installing npm tooling into $dir"
   command -v npm >/dev/null || apt-get install -y -qq --no-install-recommends npm >/dev/null
-  mkdir -p "$dir" && cp deploy/grafana/check/package.json "$lock" "$dir/" &&
+  mkdir -p "$dir" && cp deploy/tools/package.json "$lock" "$dir/" &&
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 }
 

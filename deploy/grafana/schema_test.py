@@ -5,37 +5,25 @@ unknown key is an error, not only a wrong type."""
 import json
 import os
 import shutil
-import subprocess
-import tempfile
 import unittest
 
+from deploy.tools import npm_tools
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-NPM_DIR = os.environ.get("MUPPET_NPM_DIR", "/opt/muppet/npm")
-TSC = os.path.join(NPM_DIR, "node_modules", ".bin", "tsc")
-TSCONFIG = {"compilerOptions": {"strict": True, "noEmit": True, "module": "esnext",
-                                "moduleResolution": "bundler", "target": "es2022",
-                                "skipLibCheck": True},
-            "files": ["check.ts"]}
 
 
 def type_check(dashboard):
     """Runs tsc on `dashboard` (a dict) as a MuppetDashboard; returns the CompletedProcess."""
-    tmp = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
-    os.symlink(os.path.join(NPM_DIR, "node_modules"), os.path.join(tmp, "node_modules"))
+    tmp = npm_tools.scratch_dir()
     shutil.copy(os.path.join(HERE, "check", "muppet_dashboard.ts"), tmp)
-    with open(os.path.join(tmp, "check.ts"), "w") as f:
-        f.write("import type { MuppetDashboard } from './muppet_dashboard';\n\n"
-                f"export const dashboard = {json.dumps(dashboard, indent=2)} "
-                "satisfies MuppetDashboard;\n")
-    with open(os.path.join(tmp, "tsconfig.json"), "w") as f:
-        json.dump(TSCONFIG, f)
-    return subprocess.run([TSC, "-p", "tsconfig.json"], cwd=tmp, capture_output=True, text=True,
-                          timeout=120)
+    return npm_tools.type_check(
+        tmp, "import type { MuppetDashboard } from './muppet_dashboard';\n\n"
+        f"export const dashboard = {json.dumps(dashboard, indent=2)} satisfies MuppetDashboard;\n")
 
 
 class DashboardSchemaTest(unittest.TestCase):
     def setUp(self):
-        self.assertTrue(os.access(TSC, os.X_OK), f"{TSC} missing: run scripts/setup.sh")
+        self.assertIsNone(npm_tools.missing())
         with open(os.path.join(HERE, "muppet.json")) as f:
             self.dashboard = json.load(f)
 
