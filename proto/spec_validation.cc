@@ -83,10 +83,6 @@ bool IsLabelKey(absl::string_view key) {
                      [](char c) { return IsLowerAlnum(c) || c == '_' || c == '.' || c == '-'; });
 }
 
-uint32_t RankCount(const v1::Resources& r) {
-  return std::max(r.workers(), 1u) * std::max(r.devices_per_worker(), 1u);
-}
-
 // Channels of the dataset's images, or 0 where only its files tell.
 uint32_t DatasetChannels(const v1::DatasetSpec& d) {
   if (d.name() == "fashion-mnist") return 1;
@@ -377,6 +373,11 @@ void ValidateLabels(const google::protobuf::Map<std::string, std::string>& map, 
 }
 
 }  // namespace
+
+uint32_t RankCount(const v1::Resources& r) {
+  return std::max(r.workers(), 1u) * std::max(r.devices_per_worker(), 1u);
+}
+
 
 absl::Status ValidateLabels(const google::protobuf::Map<std::string, std::string>& labels) {
   Violations v("");

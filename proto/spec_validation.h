@@ -16,10 +16,10 @@ namespace muppet {
 
 // Models that ModelSpec.name may name.
 inline constexpr std::array<absl::string_view, 5> kModelNames = {"lenet5", "resnet20", "alexnet",
-                                                                "resnet18", "googlenet"};
+                                                                 "resnet18", "googlenet"};
 // Datasets that DatasetSpec.name may name.
-inline constexpr std::array<absl::string_view, 4> kDatasetNames = {"fashion-mnist", "idx", "cifar10",
-                                                                  "synthetic"};
+inline constexpr std::array<absl::string_view, 4> kDatasetNames = {"fashion-mnist", "idx",
+                                                                   "cifar10", "synthetic"};
 
 inline constexpr absl::string_view kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 
@@ -44,6 +44,10 @@ absl::Status ValidateLabels(const google::protobuf::Map<std::string, std::string
 
 // Returns true for a word length a precision may take: [2, 16] fixed point, or 32 (FP32).
 bool IsValidPrecisionBits(uint32_t bits);
+
+// The ranks a job with these resources trains on: workers x devices per worker, 0 meaning 1 for
+// either.
+uint32_t RankCount(const v1::Resources& resources);
 
 }  // namespace muppet
 

@@ -38,7 +38,7 @@ absl::Status Coordinator::Load() {
                          policy.status().message()));
       }
       policies_[id] = *std::move(policy);
-      metrics_->SetPrecision(id, job.record.job().progress().precision_bits());
+      metrics_->SetJob(job.record.job());
     }
     jobs_by_sequence_[job.record.submit_sequence()] = id;
     if (!job.record.request_id().empty()) jobs_by_request_id_[job.record.request_id()] = id;
@@ -263,7 +263,7 @@ absl::Status Coordinator::Apply(Change& change) {
       metrics_->RemoveJob(id);
       if (options_.on_job_end) options_.on_job_end(id);
     } else if (!IsFinal(j.state())) {
-      metrics_->SetPrecision(id, j.progress().precision_bits());
+      metrics_->SetJob(j);
     }
     jobs_[id] = std::move(job);
   }

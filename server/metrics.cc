@@ -2,6 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "proto/spec_validation.h"
 
 namespace muppet::server {
 namespace {
@@ -30,6 +31,10 @@ Metrics::Metrics(const std::string& version)
                        .Name("muppet_job_word_length")
                        .Help("Word length in bits that a job trains at now; 32 for FP32.")
                        .Register(*registry_)),
+      ranks_(BuildGauge()
+                 .Name("muppet_job_ranks")
+                 .Help("Ranks a job trains on: workers x devices per worker.")
+                 .Register(*registry_)),
       switches_(BuildCounter()
                     .Name("muppet_precision_switches_total")
                     .Help("Precision climbs decided by the coordinator's policy.")
@@ -85,6 +90,21 @@ Metrics::Metrics(const std::string& version)
                        .Name("muppet_fixed_point_saturations_total")
                        .Help("Fixed-point codes and integer sums that saturated.")
                        .Register(*registry_)),
+      allreduce_seconds_(BuildCounter()
+                             .Name("muppet_allreduce_seconds_total")
+                             .Help("Data parallel: time rank 0 spent in gradient allreduces, by "
+                                   "precision.")
+                             .Register(*registry_)),
+      allreduce_exposed_seconds_(BuildCounter()
+                                     .Name("muppet_allreduce_exposed_seconds_total")
+                                     .Help("Data parallel: time the end of rank 0's backward "
+                                           "waited for its gradient allreduces to finish.")
+                                     .Register(*registry_)),
+      allreduce_bytes_(BuildCounter()
+                           .Name("muppet_allreduce_bytes_total")
+                           .Help("Data parallel: bytes rank 0 sent into gradient allreduces, by "
+                                 "precision.")
+                           .Register(*registry_)),
       jobs_(BuildGauge().Name("muppet_jobs").Help("Jobs by state.").Register(*registry_)),
       workers_(BuildGauge().Name("muppet_workers").Help("Workers by state.").Register(*registry_)),
       rpc_duration_(BuildHistogram()
@@ -139,9 +159,26 @@ void Metrics::SetGauge(JobSeries& series, prometheus::Family<prometheus::Gauge>&
   g->Set(value);
 }
 
-void Metrics::SetPrecision(const std::string& job_id, uint32_t bits) {
+void Metrics::SetJob(const v1::Job& job) {
   absl::MutexLock lock(&mu_);
-  SetGauge(Series(job_id), word_length_, job_id, bits);
+  JobSeries& series = Series(job.id());
+  SetGauge(series, word_length_, job.id(), job.progress().precision_bits());
+  SetGauge(series, ranks_, job.id(), RankCount(job.spec().resources()));
+}
+
+void Metrics::ObserveAllreduce(JobSeries& series, const std::string& job_id, uint32_t bits,
+                               const v1::EpochMetrics& m) {
+  // One rank sends nothing: no series, rather than zeros that look like free communication.
+  if (m.allreduce_bytes() == 0 && series.allreduce.count(bits) == 0) return;
+  std::array<prometheus::Counter*, 3>& c = series.allreduce[bits];
+  if (c[0] == nullptr) {
+    const prometheus::Labels labels = {{"job_id", job_id}, {"precision_bits", absl::StrCat(bits)}};
+    c = {&allreduce_seconds_.Add(labels), &allreduce_exposed_seconds_.Add(labels),
+         &allreduce_bytes_.Add(labels)};
+  }
+  c[0]->Increment(m.allreduce_seconds());
+  c[1]->Increment(m.allreduce_exposed_seconds());
+  c[2]->Increment(static_cast<double>(m.allreduce_bytes()));
 }
 
 void Metrics::ObserveEpoch(const std::string& job_id, const v1::EpochReport& report) {
@@ -171,6 +208,7 @@ void Metrics::ObserveEpoch(const std::string& job_id, const v1::EpochReport& rep
     samples = &samples_.Add({{"job_id", job_id}, {"precision_bits", absl::StrCat(bits)}});
   }
   samples->Increment(static_cast<double>(m.samples()));
+  ObserveAllreduce(series, job_id, bits, m);
   series.saturations->Increment(static_cast<double>(m.fixed_point_saturations()));
   prometheus::Histogram*& duration = duration_series_[bits];
   if (duration == nullptr) {
@@ -195,7 +233,7 @@ void Metrics::RemoveJob(const std::string& job_id) {
   const auto it = jobs_series_.find(job_id);
   if (it == jobs_series_.end()) return;
   JobSeries& s = it->second;
-  for (auto* family : {&word_length_, &diversity_, &diversity_ratio_, &rank_diversity_,
+  for (auto* family : {&word_length_, &ranks_, &diversity_, &diversity_ratio_, &rank_diversity_,
                        &threshold_, &violations_, &epoch_, &train_loss_, &test_accuracy_}) {
     const auto g = s.gauges.find(family->GetName());
     if (g != s.gauges.end()) family->Remove(g->second);
@@ -203,6 +241,11 @@ void Metrics::RemoveJob(const std::string& job_id) {
   for (const auto& [bits, c] : s.switches) switches_.Remove(c);
   for (const auto& [route, g] : s.route_passes) route_passes_.Remove(g);
   for (const auto& [bits, c] : s.samples) samples_.Remove(c);
+  for (const auto& [bits, c] : s.allreduce) {
+    allreduce_seconds_.Remove(c[0]);
+    allreduce_exposed_seconds_.Remove(c[1]);
+    allreduce_bytes_.Remove(c[2]);
+  }
   saturations_.Remove(s.saturations);
   jobs_series_.erase(it);
 }

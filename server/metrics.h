@@ -5,6 +5,7 @@
 #ifndef MUPPET_SERVER_METRICS_H_
 #define MUPPET_SERVER_METRICS_H_
 
+#include <array>
 #include <map>
 #include <memory>
 #include <string>
@@ -36,8 +37,9 @@ class Metrics {
   void SetJobCounts(const std::map<v1::JobState, int>& counts);
   void SetWorkerCounts(int active, int lost);
 
-  // A job now trains at `bits` (on scheduling, and after every decision).
-  void SetPrecision(const std::string& job_id, uint32_t bits);
+  // A job that is queued or running, as now (on submission, on restart, on scheduling and after
+  // every decision): its word length and its ranks.
+  void SetJob(const v1::Job& job);
 
   // A policy epoch reported by a job's rank 0.
   void ObserveEpoch(const std::string& job_id, const v1::EpochReport& report);
@@ -54,15 +56,20 @@ class Metrics {
     std::map<std::string, prometheus::Gauge*> gauges;  // By metric name.
     std::map<std::pair<uint32_t, uint32_t>, prometheus::Counter*> switches;
     std::map<uint32_t, prometheus::Counter*> samples;  // By precision.
+    // Rank 0's allreduce seconds, exposed seconds and bytes, by precision.
+    std::map<uint32_t, std::array<prometheus::Counter*, 3>> allreduce;
     prometheus::Counter* saturations = nullptr;
     std::map<std::string, prometheus::Gauge*> route_passes;  // By route.
   };
   JobSeries& Series(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ObserveAllreduce(JobSeries& series, const std::string& job_id, uint32_t bits,
+                        const v1::EpochMetrics& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetGauge(JobSeries& series, prometheus::Family<prometheus::Gauge>& family,
                 const std::string& job_id, double value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Gauge>& word_length_;
+  prometheus::Family<prometheus::Gauge>& ranks_;
   prometheus::Family<prometheus::Counter>& switches_;
   prometheus::Family<prometheus::Gauge>& diversity_;
   prometheus::Family<prometheus::Gauge>& diversity_ratio_;
@@ -76,6 +83,9 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& samples_;
   prometheus::Family<prometheus::Histogram>& epoch_duration_;
   prometheus::Family<prometheus::Counter>& saturations_;
+  prometheus::Family<prometheus::Counter>& allreduce_seconds_;
+  prometheus::Family<prometheus::Counter>& allreduce_exposed_seconds_;
+  prometheus::Family<prometheus::Counter>& allreduce_bytes_;
   prometheus::Family<prometheus::Gauge>& jobs_;
   prometheus::Family<prometheus::Gauge>& workers_;
   prometheus::Family<prometheus::Histogram>& rpc_duration_;

@@ -131,9 +131,11 @@ class PrometheusTest(unittest.TestCase):
         wait_for(lambda: self.query(base, 'up{job="muppetd"} == 1'), 60,
                  "Prometheus to scrape muppetd once")
         # Job series exist while the job runs: make it run for many 1 s scrapes. No worker yet,
-        # so the job waits QUEUED, with its series already exported.
+        # so the job waits QUEUED, with its series already exported. Two ranks, so that the
+        # data-parallel panels have allreduces to show.
         flags = [f for f in QUICK_JOB_FLAGS if not f.startswith("--epochs")]
-        submitted = muppetctl(self.coordinator.address, "submit", *flags, "--epochs=20")
+        submitted = muppetctl(self.coordinator.address, "submit", *flags, "--epochs=20",
+                              "--devices-per-worker=2")
         self.assertEqual(submitted.returncode, 0, submitted.stderr)
         job_id = submitted.stdout.split()[1]
         start = time.time() - 60
@@ -141,13 +143,16 @@ class PrometheusTest(unittest.TestCase):
         queued = self.exposition()
         self.assertIn('muppet_jobs{state="queued"} 1', queued)
         self.assertIn(job_series, queued)
+        self.assertIn(f'muppet_job_ranks{{job_id="{job_id}"}} 2', queued)
         self.assert_lint_passes(queued, "queued")
-        self.worker = harness.Worker(self.tmp, self.coordinator.address)
+        self.worker = harness.Worker(self.tmp, self.coordinator.address, "worker-1", "--slots=2")
         running = wait_for(
             lambda: self.exposition_with(f'muppet_job_epoch{{job_id="{job_id}"}}'), 120,
             "the job's first policy epoch in the exposition")
         self.assertIn(job_series, running)
         self.assert_lint_passes(running, "running")
+        self.assertIn(f'muppet_allreduce_bytes_total{{job_id="{job_id}",precision_bits="8"}}',
+                      running)
         series = wait_for(lambda: self.query(base, f"last_over_time({job_series}[10m])"),
                           120, "Prometheus to scrape the job's word length")
         self.assertEqual(series[0]["metric"]["job_id"], job_id)

@@ -59,6 +59,9 @@ absl::StatusOr<scheduler::Decision> RemotePrecisionController::EndPolicyEpoch(
   metrics.set_train_epoch(static_cast<uint32_t>(m.epoch));
   metrics.set_integer_route_passes(static_cast<uint32_t>(m.integer_route_passes));
   metrics.set_grid_route_passes(static_cast<uint32_t>(m.grid_route_passes));
+  metrics.set_allreduce_seconds(m.communication_seconds);
+  metrics.set_allreduce_exposed_seconds(m.communication_exposed_seconds);
+  metrics.set_allreduce_bytes(static_cast<uint64_t>(m.communication_bytes));
   if (report.rank_gradient_diversity > 0) {
     metrics.set_rank_gradient_diversity(report.rank_gradient_diversity);
   }

@@ -177,12 +177,14 @@ class ScriptedController : public PrecisionController {
     if (rank_ != 0) return absl::InternalError("a follower's controller was consulted");
     diversities.push_back(report.rank_gradient_diversity);
     samples.push_back(report.metrics.samples);
+    communication.push_back(report.metrics);
     return scheduler::Decision{.next_precision_bits = report.epoch >= 1 ? 12 : 8,
                                .switched = report.epoch == 1,
                                .window_closed = true};
   }
   std::vector<double> diversities;
   std::vector<int64_t> samples;
+  std::vector<EpochResult> communication;  // The reports' metrics.
 
  private:
   int rank_;
@@ -209,6 +211,19 @@ TEST(DataParallelTest, EveryRankSwitchesAtTheIterationRankZeroDecides) {
   ASSERT_EQ(leader.samples.size(), 3u);
   EXPECT_EQ(leader.samples[0], 4 * 128);  // Both ranks' images.
   for (double d : leader.diversities) EXPECT_GT(d, 0);
+  // Each policy epoch reports its own share of rank 0's gradient communication, which spans
+  // the real epochs' boundary; together they are all of it.
+  int64_t bytes = 0;
+  double seconds = 0;
+  for (const EpochResult& m : leader.communication) {
+    EXPECT_GT(m.communication_bytes, 0);
+    EXPECT_GT(m.communication_seconds, 0);
+    EXPECT_GE(m.communication_exposed_seconds, 0);
+    bytes += m.communication_bytes;
+    seconds += m.communication_seconds;
+  }
+  EXPECT_EQ(bytes, runs[0].reduction.wire_bytes);
+  EXPECT_NEAR(seconds, runs[0].reduction.busy_seconds, 1e-9);
 }
 
 // Sets the flag at the third iteration.

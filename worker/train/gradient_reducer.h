@@ -45,7 +45,7 @@ struct ReductionStats {
   int64_t wire_bytes = 0;      // Bytes this rank contributed to the allreduces.
   int64_t float_bytes = 0;     // What the same values cost as float32.
   double busy_seconds = 0;     // The communication thread's time in reductions.
-  double exposed_seconds = 0;  // Of it, the time FinishStep waited after backward ended.
+  double exposed_seconds = 0;  // The time FinishStep waited after backward ended.
   int64_t saturated = 0;       // Codes the fixed-point allreduce clamped.
 };
 

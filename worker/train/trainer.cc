@@ -5,6 +5,17 @@
 #include "worker/train/rank_sync.h"
 
 namespace muppet {
+namespace {
+
+// The gradient communication between two snapshots of the reducer's totals.
+void FillCommunication(const ReductionStats& now, const ReductionStats& before,
+                       EpochResult& result) {
+  result.communication_bytes = now.wire_bytes - before.wire_bytes;
+  result.communication_seconds = now.busy_seconds - before.busy_seconds;
+  result.communication_exposed_seconds = now.exposed_seconds - before.exposed_seconds;
+}
+
+}  // namespace
 
 void Trainer::Tally::Add(const SoftmaxCrossEntropy::Result& r, int64_t n) {
   loss_sum += r.loss * n;
@@ -110,8 +121,10 @@ absl::StatusOr<EpochResult> Trainer::TrainEpoch(int epoch, double lr, TrainingOb
   const ReductionStats reduction_before = reduction_stats();
   const bool policy_by_iterations = options_.policy_epoch_iterations > 0;
   Tally epoch_tally;
-  if (policy_iterations_ == 0)
+  if (policy_iterations_ == 0) {
     policy_tally_ = Tally();  // Time spent between epochs is not training.
+    policy_reduction_start_ = reduction_before;
+  }
   int64_t done = 0, global_samples = 0;
   const int64_t total = train_loader_.batches_per_epoch();
   train_loader_.StartEpoch(epoch);
@@ -149,6 +162,9 @@ absl::StatusOr<EpochResult> Trainer::TrainEpoch(int epoch, double lr, TrainingOb
           .epoch = epoch, .precision_bits = bits, .learning_rate = lr, .test_accuracy = -1};
       policy_tally_.Fill(metrics);
       CountRoutes(metrics);
+      const ReductionStats reduction = reduction_stats();
+      FillCommunication(reduction, policy_reduction_start_, metrics);
+      policy_reduction_start_ = reduction;
       policy_tally_ = Tally();
       policy_iterations_ = 0;
       const int next_epoch = done == total ? epoch + 1 : epoch;
@@ -170,10 +186,7 @@ absl::StatusOr<EpochResult> Trainer::TrainEpoch(int epoch, double lr, TrainingOb
   result.route_choices.assign(precision.route_choices.begin() + routes_before,
                               precision.route_choices.end());
   CountRoutes(result);
-  result.communication_bytes = reduction.wire_bytes - reduction_before.wire_bytes;
-  result.communication_seconds = reduction.busy_seconds - reduction_before.busy_seconds;
-  result.communication_exposed_seconds =
-      reduction.exposed_seconds - reduction_before.exposed_seconds;
+  FillCommunication(reduction, reduction_before, result);
   if (!policy_by_iterations && controller_ != nullptr) {
     if (absl::Status s = EndPolicyEpoch(result, result.precision_bits, epoch + 1, result, observer);
         !s.ok()) {

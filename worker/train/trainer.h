@@ -47,11 +47,12 @@ struct EpochResult {
   int64_t samples = 0;
   int64_t saturations = 0;  // Saturated fixed-point codes and sums during the epoch (this rank).
   // Data parallel (zero on one rank): sum_r ||g_r||^2 / ||sum_r g_r||^2 at the last policy epoch
-  // end of the epoch, and this rank's gradient communication during the epoch.
+  // end of the epoch, and this rank's gradient communication during the epoch (in the metrics
+  // of a policy epoch report, during that policy epoch).
   double rank_gradient_diversity = 0;
   int64_t communication_bytes = 0;           // Sent into the gradient allreduces.
   double communication_seconds = 0;          // The communication thread's busy time.
-  double communication_exposed_seconds = 0;  // Of it, the time backward's end waited for.
+  double communication_exposed_seconds = 0;  // The time backward's end waited for it.
   // The fixed-point routes chosen during the epoch (worker/nn/route.h), evaluation included.
   std::vector<RouteChoice> route_choices;
   // Route choices of the run so far, by route.
@@ -197,8 +198,9 @@ class Trainer {
   SoftmaxCrossEntropy loss_;
   GradientWindow window_;
   int64_t policy_epoch_ = 0;
-  int64_t policy_iterations_ = 0;  // Iterations into the current policy epoch.
-  Tally policy_tally_;             // Of the current policy epoch, across real epochs.
+  int64_t policy_iterations_ = 0;          // Iterations into the current policy epoch.
+  Tally policy_tally_;                     // Of the current policy epoch, across real epochs.
+  ReductionStats policy_reduction_start_;  // The reducer's totals when it began.
   std::vector<scheduler::TensorGradient> pending_gradients_;
 
   comm::SoloCommunicator solo_;
