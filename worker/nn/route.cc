@@ -36,9 +36,19 @@ FixedPointRoute RouteTable::Choose(absl::string_view layer, LayerPass pass, cons
   const auto key = std::make_tuple(pass, shape, code_bits);
   const auto it = chosen_.find(key);
   if (it != chosen_.end()) return it->second;
+  const std::string shape_text = ShapeString(shape);
+  // A choice the log already holds (restored from a checkpoint) is kept, not timed again.
+  if (log != nullptr && mode == FixedPointRoute::kAuto) {
+    for (const RouteChoice& c : *log) {
+      if (c.layer == layer && c.pass == pass && c.shape == shape_text && c.code_bits == code_bits) {
+        chosen_[key] = c.route;
+        return c.route;
+      }
+    }
+  }
   RouteChoice choice{.layer = std::string(layer),
                      .pass = pass,
-                     .shape = ShapeString(shape),
+                     .shape = shape_text,
                      .code_bits = code_bits,
                      .route = mode};
   if (mode == FixedPointRoute::kAuto) {

@@ -53,7 +53,9 @@ class RouteTable {
   // The route of `pass` for `shape` and `code_bits` under `mode`, timing the candidates at first
   // use under kAuto: `run(route)` must compute the pass by that route, leaving only the last
   // run's results, and `undo()` must restore what a run counts (saturations), so that trials
-  // leave no trace. The choice is appended to `log` (may be null) the first time it is made.
+  // leave no trace. The choice is appended to `log` (may be null) the first time it is made;
+  // under kAuto, a choice for this layer that `log` already holds (a run resumed from a
+  // checkpoint) is taken as it is.
   FixedPointRoute Choose(absl::string_view layer, LayerPass pass, const Shape& shape, int code_bits,
                          FixedPointRoute mode, const std::function<void(FixedPointRoute)>& run,
                          const std::function<void()>& undo, std::vector<RouteChoice>* log);

@@ -25,6 +25,10 @@ class Sgd {
 
   // Momentum buffers, one per parameter, for checkpoints.
   std::vector<Tensor>& momentum_buffers() { return velocity_; }
+  const std::vector<Tensor>& momentum_buffers() const { return velocity_; }
+  // Whether a step has run (the buffers hold a velocity), and its restoring from a checkpoint.
+  bool started() const { return !first_step_; }
+  void set_started(bool started) { first_step_ = !started; }
 
  private:
   std::vector<Parameter*> parameters_;

@@ -24,6 +24,10 @@ class GradientWindow {
   // Starts a new window: B_l = 0.
   void Reset();
 
+  // B_l, one per parameter in order, for checkpoints.
+  std::vector<std::vector<double>>& sums() { return sums_; }
+  const std::vector<std::vector<double>>& sums() const { return sums_; }
+
  private:
   std::vector<Parameter*> parameters_;
   float weight_decay_;

@@ -20,6 +20,7 @@
 #include "worker/models/model.h"
 #include "worker/nn/loss.h"
 #include "worker/optim/sgd.h"
+#include "worker/train/checkpoint.h"
 #include "worker/train/gradient_reducer.h"
 #include "worker/train/gradient_window.h"
 #include "worker/train/ladder_probe.h"
@@ -154,6 +155,17 @@ class Trainer {
 
   // Gradient communication so far (zeros on one rank).
   ReductionStats reduction_stats() const;
+
+  // The trainer's state between epochs, for a checkpoint (checkpoint.h): the model's weights
+  // and buffers, the optimiser's momentum, the precision (word length, rounding-stream position,
+  // saturations, route choices), the gradient window and the policy epoch bookkeeping. Leaves
+  // the run's fields of `checkpoint.state` (spec, next epoch, schedule, policy state) alone.
+  void SaveState(TrainingCheckpoint& checkpoint) const;
+
+  // Restores what SaveState wrote, before the first epoch of a resumed run. INVALID_ARGUMENT,
+  // naming section "run" and the first difference, for a checkpoint of another model (its name,
+  // or a parameter's or buffer's name or shape).
+  absl::Status RestoreState(const TrainingCheckpoint& checkpoint);
 
  private:
   // CANCELLED once options.cancel is set.

@@ -1,0 +1,156 @@
+#include "worker/train/checkpoint.h"
+
+#include <algorithm>
+#include <bit>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "base/crc32c.h"
+#include "worker/train/checkpoint_file.h"
+
+namespace muppet {
+namespace {
+
+// Tensors are stored as the host lays them out; every machine muppet runs on is little-endian.
+static_assert(std::endian::native == std::endian::little);
+
+constexpr char kPrefix[] = "checkpoint-";
+constexpr char kSuffix[] = ".muppet";
+
+template <typename T>
+std::string Bytes(const std::vector<T>& values) {
+  return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
+}
+
+int64_t Elements(const google::protobuf::RepeatedPtrField<internal::TensorInfo>& tensors) {
+  int64_t n = 0;
+  for (const internal::TensorInfo& t : tensors) {
+    int64_t size = 1;
+    for (int64_t d : t.shape()) size *= d;
+    n += size;
+  }
+  return n;
+}
+
+// The section `name` of `sections` as `count` values of T.
+template <typename T>
+absl::Status Values(const std::vector<CheckpointSection>& sections, const std::string& name,
+                    int64_t count, const std::string& path, std::vector<T>& out) {
+  const auto it = std::find_if(sections.begin(), sections.end(),
+                               [&](const CheckpointSection& s) { return s.name == name; });
+  if (it == sections.end()) {
+    return absl::DataLossError(absl::StrCat(path, ": section \"", name, "\" is missing"));
+  }
+  if (it->bytes.size() != static_cast<size_t>(count) * sizeof(T)) {
+    return absl::DataLossError(absl::StrCat(path, ": section \"", name, "\" holds ",
+                                            it->bytes.size(), " bytes; section \"run\" lists ",
+                                            count, " values of ", sizeof(T), " bytes"));
+  }
+  out.resize(static_cast<size_t>(count));
+  std::memcpy(out.data(), it->bytes.data(), it->bytes.size());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status WriteTrainingCheckpoint(const std::string& path, const TrainingCheckpoint& c) {
+  return WriteCheckpointFile(path, {{"run", c.state.SerializeAsString()},
+                                    {"parameters", Bytes(c.parameters)},
+                                    {"momentum", Bytes(c.momentum)},
+                                    {"buffers", Bytes(c.buffers)},
+                                    {"gradient_window", Bytes(c.gradient_window)}});
+}
+
+absl::StatusOr<TrainingCheckpoint> ReadTrainingCheckpoint(const std::string& path) {
+  absl::StatusOr<std::vector<CheckpointSection>> sections = ReadCheckpointFile(path);
+  if (!sections.ok()) return sections.status();
+  TrainingCheckpoint c;
+  if (sections->empty() || sections->front().name != "run" ||
+      !c.state.ParseFromString(sections->front().bytes)) {
+    return absl::DataLossError(absl::StrCat(path, ": section \"run\" is missing or unparsable"));
+  }
+  const int64_t parameters = Elements(c.state.parameters());
+  for (absl::Status s :
+       {Values(*sections, "parameters", parameters, path, c.parameters),
+        Values(*sections, "momentum", parameters, path, c.momentum),
+        Values(*sections, "buffers", Elements(c.state.buffers()), path, c.buffers),
+        Values(*sections, "gradient_window", parameters, path, c.gradient_window)}) {
+    if (!s.ok()) return s;
+  }
+  return c;
+}
+
+absl::StatusOr<CheckpointInfo> CheckpointDirectory::Save(const TrainingCheckpoint& c) const {
+  const auto start = std::chrono::steady_clock::now();
+  std::error_code error;
+  std::filesystem::create_directories(dir_, error);
+  if (error) {
+    return absl::InternalError(
+        absl::StrCat(dir_, ": cannot create the checkpoint directory: ", error.message()));
+  }
+  CheckpointInfo info{.next_epoch = c.state.next_epoch()};
+  info.path = absl::StrFormat("%s/%s%06u%s", dir_, kPrefix, info.next_epoch, kSuffix);
+  if (absl::Status s = WriteTrainingCheckpoint(info.path, c); !s.ok()) return s;
+  info.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::ifstream file(info.path, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  info.bytes = static_cast<int64_t>(bytes.size());
+  info.crc32c = Crc32c(bytes);
+  const std::vector<std::string> files = List();
+  for (size_t i = static_cast<size_t>(std::max(keep_, 1)); i < files.size(); ++i) {
+    std::filesystem::remove(files[i], error);  // A leftover file is harmless.
+  }
+  return info;
+}
+
+std::vector<std::string> CheckpointDirectory::List() const {
+  std::vector<std::string> files;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_, error)) {
+    const std::string name = entry.path().filename().string();
+    if (absl::StartsWith(name, kPrefix) && absl::EndsWith(name, kSuffix)) {
+      files.push_back(entry.path().string());
+    }
+  }
+  // Zero-padded epochs: the names sort by epoch.
+  std::sort(files.rbegin(), files.rend());
+  return files;
+}
+
+absl::StatusOr<LoadedCheckpoint> CheckpointDirectory::LoadLatest() const {
+  const std::vector<std::string> files = List();
+  if (files.empty()) {
+    return absl::NotFoundError(
+        absl::StrCat(dir_, ": no checkpoint (", kPrefix, "*", kSuffix, ") in the directory"));
+  }
+  LoadedCheckpoint loaded;
+  for (const std::string& path : files) {
+    absl::StatusOr<TrainingCheckpoint> c = ReadTrainingCheckpoint(path);
+    if (c.ok()) {
+      loaded.checkpoint = *std::move(c);
+      loaded.path = path;
+      return loaded;
+    }
+    loaded.skipped.push_back(c.status());
+  }
+  std::vector<std::string> errors;
+  for (const absl::Status& s : loaded.skipped) errors.emplace_back(s.message());
+  return absl::DataLossError(
+      absl::StrCat(dir_, ": no checkpoint reads back: ", absl::StrJoin(errors, "; ")));
+}
+
+absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path) {
+  if (std::filesystem::is_directory(path)) return CheckpointDirectory(path, 1).LoadLatest();
+  absl::StatusOr<TrainingCheckpoint> c = ReadTrainingCheckpoint(path);
+  if (!c.ok()) return c.status();
+  return LoadedCheckpoint{.checkpoint = *std::move(c), .path = path};
+}
+
+}  // namespace muppet

@@ -1,0 +1,192 @@
+#include "worker/train/checkpoint_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string_view>
+
+#include "absl/strings/str_cat.h"
+#include "base/crc32c.h"
+
+namespace muppet {
+namespace {
+
+constexpr char kMagic[] = "MUPPETCK";
+constexpr size_t kMagicSize = sizeof(kMagic) - 1;
+
+template <typename T>
+void Put(std::string& out, T value) {
+  for (size_t i = 0; i < sizeof(T); ++i) out.push_back(static_cast<char>(value >> (8 * i)));
+}
+
+// Reads little-endian integers and byte runs from a file's contents, failing with DATA_LOSS
+// that names the file and what was being read.
+class Cursor {
+ public:
+  Cursor(std::string_view data, const std::string& path) : data_(data), path_(path) {}
+
+  template <typename T>
+  absl::Status Get(T& value, absl::string_view what) {
+    std::string_view bytes;
+    if (absl::Status s = Take(sizeof(T), bytes, what); !s.ok()) return s;
+    value = 0;
+    for (size_t i = 0; i < sizeof(T); ++i) {
+      value |= static_cast<T>(static_cast<unsigned char>(bytes[i])) << (8 * i);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Take(uint64_t n, std::string_view& out, absl::string_view what) {
+    if (n > data_.size() - offset_) {
+      return absl::DataLossError(absl::StrCat(path_, ": truncated in ", what, " (needs ", n,
+                                              " bytes at offset ", offset_, ", the file has ",
+                                              data_.size(), ")"));
+    }
+    out = data_.substr(offset_, n);
+    offset_ += n;
+    return absl::OkStatus();
+  }
+
+  size_t offset() const { return offset_; }
+  bool done() const { return offset_ == data_.size(); }
+  std::string_view since(size_t start) const { return data_.substr(start, offset_ - start); }
+
+ private:
+  std::string_view data_;
+  const std::string& path_;
+  size_t offset_ = 0;
+};
+
+std::string Errno(const std::string& what, const std::string& path) {
+  return absl::StrCat(path, ": ", what, ": ", std::strerror(errno));
+}
+
+absl::Status WriteAll(int fd, std::string_view bytes, const std::string& path) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return absl::InternalError(Errno("write", path));
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return absl::OkStatus();
+}
+
+std::string Directory(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+}
+
+absl::Status FsyncDirectory(const std::string& path) {
+  const std::string dir = Directory(path);
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return absl::InternalError(Errno("open", dir));
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  return rc == 0 ? absl::OkStatus() : absl::InternalError(Errno("fsync", dir));
+}
+
+std::string Encode(const std::vector<CheckpointSection>& sections) {
+  std::string out(kMagic, kMagicSize);
+  Put<uint32_t>(out, kCheckpointFormatVersion);
+  Put<uint32_t>(out, static_cast<uint32_t>(sections.size()));
+  Put<uint32_t>(out, Crc32c(out));
+  for (const CheckpointSection& s : sections) {
+    const size_t start = out.size();
+    Put<uint32_t>(out, static_cast<uint32_t>(s.name.size()));
+    out += s.name;
+    Put<uint64_t>(out, s.bytes.size());
+    out += s.bytes;
+    Put<uint32_t>(out, Crc32c(std::string_view(out).substr(start)));
+  }
+  return out;
+}
+
+absl::StatusOr<CheckpointSection> DecodeSection(Cursor& in, uint32_t index,
+                                                const std::string& path) {
+  const size_t start = in.offset();
+  const std::string where = absl::StrCat("section ", index);
+  uint32_t name_size = 0;
+  if (absl::Status s = in.Get(name_size, where); !s.ok()) return s;
+  std::string_view name;
+  if (absl::Status s = in.Take(name_size, name, where); !s.ok()) return s;
+  // From here on errors name the section, even if its name is what was damaged.
+  const std::string section = absl::StrCat("section \"", std::string(name), "\"");
+  uint64_t size = 0;
+  std::string_view bytes;
+  if (absl::Status s = in.Get(size, section); !s.ok()) return s;
+  if (absl::Status s = in.Take(size, bytes, section); !s.ok()) return s;
+  const uint32_t computed = Crc32c(in.since(start));
+  uint32_t stored = 0;
+  if (absl::Status s = in.Get(stored, section); !s.ok()) return s;
+  if (stored != computed) {
+    return absl::DataLossError(absl::StrCat(path, ": ", section, ": CRC32C mismatch (stored ",
+                                            absl::Hex(stored), ", computed ", absl::Hex(computed),
+                                            "): the file is corrupt"));
+  }
+  return CheckpointSection{.name = std::string(name), .bytes = std::string(bytes)};
+}
+
+}  // namespace
+
+absl::Status WriteCheckpointFile(const std::string& path,
+                                 const std::vector<CheckpointSection>& sections) {
+  const std::string tmp = absl::StrCat(path, ".tmp-", ::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return absl::InternalError(Errno("open", tmp));
+  absl::Status s = WriteAll(fd, Encode(sections), tmp);
+  if (s.ok() && ::fsync(fd) != 0) s = absl::InternalError(Errno("fsync", tmp));
+  if (::close(fd) != 0 && s.ok()) s = absl::InternalError(Errno("close", tmp));
+  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    s = absl::InternalError(Errno("rename to " + path, tmp));
+  }
+  if (!s.ok()) {
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  return FsyncDirectory(path);
+}
+
+absl::StatusOr<std::vector<CheckpointSection>> ReadCheckpointFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return absl::NotFoundError(absl::StrCat(path, ": cannot open the checkpoint"));
+  const std::string data((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  if (file.bad()) return absl::DataLossError(absl::StrCat(path, ": read error"));
+  Cursor in(data, path);
+  std::string_view magic;
+  if (!in.Take(kMagicSize, magic, "the header").ok() || magic != std::string_view(kMagic)) {
+    return absl::DataLossError(
+        absl::StrCat(path, ": not a muppet checkpoint (no \"", kMagic, "\" header)"));
+  }
+  uint32_t version = 0, count = 0, stored = 0;
+  if (absl::Status s = in.Get(version, "the header"); !s.ok()) return s;
+  if (absl::Status s = in.Get(count, "the header"); !s.ok()) return s;
+  const uint32_t computed = Crc32c(in.since(0));
+  if (absl::Status s = in.Get(stored, "the header"); !s.ok()) return s;
+  if (stored != computed) {
+    return absl::DataLossError(absl::StrCat(path, ": the header: CRC32C mismatch (stored ",
+                                            absl::Hex(stored), ", computed ", absl::Hex(computed),
+                                            "): the file is corrupt"));
+  }
+  if (version != kCheckpointFormatVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(path, ": checkpoint format version ", version,
+                                                      "; this build reads version ",
+                                                      kCheckpointFormatVersion));
+  }
+  std::vector<CheckpointSection> sections;
+  for (uint32_t i = 0; i < count; ++i) {
+    absl::StatusOr<CheckpointSection> section = DecodeSection(in, i, path);
+    if (!section.ok()) return section.status();
+    sections.push_back(*std::move(section));
+  }
+  if (!in.done()) {
+    return absl::DataLossError(absl::StrCat(path, ": ", data.size() - in.offset(),
+                                            " unexpected bytes after the last section"));
+  }
+  return sections;
+}
+
+}  // namespace muppet
