@@ -214,6 +214,7 @@ absl::StatusOr<v1::JobSpec> SpecFromFlags(const TrainFlags& flags) {
     *spec.mutable_lr_schedule() = *std::move(schedule);
   }
   spec.set_seed(static_cast<uint64_t>(flags.seed));
+  spec.set_checkpoint_interval_epochs(Narrow(flags.checkpoint_interval_epochs));
   spec.mutable_resources()->set_workers(Narrow(flags.workers));
   spec.mutable_resources()->set_devices_per_worker(Narrow(flags.devices_per_worker));
   if (absl::Status s = SetPrecision(flags, *spec.mutable_precision()); !s.ok()) return s;

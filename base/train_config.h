@@ -28,9 +28,10 @@ struct TrainFlags {
   int64_t train_limit = 0;
   int64_t test_limit = 0;
   int64_t seed = 0;
+  int64_t checkpoint_interval_epochs = 0;  // 0: checkpoints at precision switches only.
   // Precision policy: muppet | fp32 | fixed:<bits> | schedule:<epoch>:<bits>,...
   std::string policy = "muppet";
-  std::string rounding = "stochastic";  // stochastic | nearest
+  std::string rounding = "stochastic";     // stochastic | nearest
   std::string fixed_point_route = "auto";  // auto | integer | grid
   // MUPPET parameters; unset (empty, 0 or nullopt) means the spec's default.
   std::string ladder;  // e.g. "8,12,14,16", or "auto" (the default levels, measured)

@@ -29,6 +29,9 @@ ABSL_FLAG(bool, augment, false, "Random crop (4-pixel padding) and horizontal fl
 ABSL_FLAG(int64_t, train_limit, 0, "Train on the first N images only (0: all).");
 ABSL_FLAG(int64_t, test_limit, 0, "Evaluate on the first N images only (0: all).");
 ABSL_FLAG(int64_t, seed, 0, "Seed for initialisation, shuffling and augmentation.");
+ABSL_FLAG(int64_t, checkpoint_interval_epochs, 0,
+          "Checkpoint every N epochs, besides after every precision switch (0: only then); "
+          "checkpoints go to muppet-train's --checkpoint-dir.");
 ABSL_FLAG(std::string, policy, "muppet",
           "Precision policy: muppet (climb --ladder by gradient diversity, then FP32) | fp32 | "
           "fixed:<bits> | schedule:<epoch>:<bits>,<epoch>:<bits>,...");
@@ -67,6 +70,7 @@ TrainFlags TrainFlagsFromCommandLine() {
           .train_limit = absl::GetFlag(FLAGS_train_limit),
           .test_limit = absl::GetFlag(FLAGS_test_limit),
           .seed = absl::GetFlag(FLAGS_seed),
+          .checkpoint_interval_epochs = absl::GetFlag(FLAGS_checkpoint_interval_epochs),
           .policy = absl::GetFlag(FLAGS_policy),
           .rounding = absl::GetFlag(FLAGS_rounding),
           .fixed_point_route = absl::GetFlag(FLAGS_fixed_point_route),

@@ -42,6 +42,13 @@ ABSL_FLAG(int64_t, nproc, 1,
 ABSL_FLAG(absl::Duration, comm_timeout, absl::Seconds(60),
           "With --nproc > 1: how long a collective may wait for the other ranks.");
 ABSL_FLAG(std::string, report, "", "Write a JSON report of the run to this file.");
+ABSL_FLAG(std::string, checkpoint_dir, "",
+          "Write checkpoints into this directory: after every precision switch and every "
+          "--checkpoint-interval-epochs epochs (none when empty).");
+ABSL_FLAG(int64_t, checkpoint_keep, 2, "Checkpoints kept in --checkpoint-dir, the newest.");
+ABSL_FLAG(std::string, resume, "",
+          "Continue the run of this checkpoint, or of the newest good one in this directory, "
+          "with the same flags (--epochs may grow).");
 
 namespace muppet {
 namespace {
@@ -82,6 +89,10 @@ class Console : public RunObserver {
     display_.OnPrecisionSwitch(event);
   }
   void OnEpochEnd(const EpochResult& result) override { display_.OnEpochEnd(result); }
+  void OnCheckpoint(const CheckpointInfo& info) override {
+    std::printf("muppet-train: checkpoint %s (%.1f MB in %.2f s)\n", info.path.c_str(),
+                static_cast<double>(info.bytes) / 1e6, info.seconds);
+  }
   void OnLadderProbe(const LadderProbe& probe) override {
     std::string levels;
     for (const LevelSpeed& l : probe.levels) {
@@ -109,7 +120,7 @@ struct RankResult {
 // Trains rank `rank` of `spec.resources.devices_per_worker` on `threads` OpenMP threads, with a
 // policy of its own (only rank 0's decides), showing progress on the console if `with_console`.
 RankResult RunRank(const v1::JobSpec& spec, int rank, int threads, comm::Store& store,
-                   absl::Duration timeout, bool with_console) {
+                   RunOptions options, bool with_console) {
   RankResult result;
   omp_set_num_threads(threads);
   absl::StatusOr<std::unique_ptr<scheduler::PrecisionPolicy>> policy =
@@ -121,21 +132,26 @@ RankResult RunRank(const v1::JobSpec& spec, int rank, int threads, comm::Store& 
   LocalPolicyController controller(*std::move(policy), spec.precision());
   result.policy_text = scheduler::PolicyText(spec.precision());
   std::optional<Console> console;
-  if (with_console) console.emplace(spec, result.policy_text, controller.precision_bits());
+  if (with_console) {
+    console.emplace(spec, result.policy_text,
+                    options.resume != nullptr
+                        ? static_cast<int>(options.resume->checkpoint.state.precision_bits())
+                        : controller.precision_bits());
+  }
   const int ranks = static_cast<int>(spec.resources().devices_per_worker());
   std::unique_ptr<comm::Communicator> comm;
   if (ranks > 1) {
-    absl::StatusOr<std::unique_ptr<comm::Communicator>> connected =
-        comm::ConnectGloo({.rank = rank, .size = ranks, .connect_timeout = timeout}, store);
+    absl::StatusOr<std::unique_ptr<comm::Communicator>> connected = comm::ConnectGloo(
+        {.rank = rank, .size = ranks, .connect_timeout = options.comm_timeout}, store);
     if (!connected.ok()) {
       result.run = connected.status();
       return result;
     }
     comm = *std::move(connected);
   }
-  result.run =
-      RunTraining(spec, controller.precision_bits(), controller, console ? &*console : nullptr,
-                  {.comm = comm.get(), .comm_timeout = timeout});
+  options.comm = comm.get();
+  result.run = RunTraining(spec, controller.precision_bits(), controller,
+                           console ? &*console : nullptr, options);
   return result;
 }
 
@@ -163,13 +179,36 @@ int Run() {
         absl::StrCat("--comm-timeout: must be positive, got ", absl::FormatDuration(timeout)));
   }
 
+  const int64_t keep = absl::GetFlag(FLAGS_checkpoint_keep);
+  if (keep < 1 || keep > 1000) {
+    return Fail(absl::StrCat("--checkpoint-keep: must be in [1, 1000], got ", keep));
+  }
+  RunOptions options{.comm_timeout = timeout,
+                     .checkpoint_dir = absl::GetFlag(FLAGS_checkpoint_dir),
+                     .checkpoint_keep = static_cast<int>(keep)};
+  if (spec->checkpoint_interval_epochs() > 0 && options.checkpoint_dir.empty()) {
+    return Fail("--checkpoint-interval-epochs: needs --checkpoint-dir");
+  }
+  std::optional<LoadedCheckpoint> resume;
+  if (const std::string path = absl::GetFlag(FLAGS_resume); !path.empty()) {
+    absl::StatusOr<LoadedCheckpoint> loaded = LoadCheckpoint(path);
+    if (!loaded.ok()) return Fail(absl::StrCat("--resume: ", loaded.status().message()));
+    for (const absl::Status& skipped : loaded->skipped) {
+      std::printf("muppet-train: skipped %s\n", std::string(skipped.message()).c_str());
+    }
+    std::printf("muppet-train: resuming from %s at epoch %u\n", loaded->path.c_str(),
+                loaded->checkpoint.state.next_epoch());
+    resume = *std::move(loaded);
+    options.resume = &*resume;
+  }
+
   comm::InProcessStore store;
   std::vector<RankResult> ranks(nproc);
   std::vector<std::thread> others;
   for (int r = 1; r < nproc; ++r) {
-    others.emplace_back([&, r] { ranks[r] = RunRank(*spec, r, per_rank, store, timeout, false); });
+    others.emplace_back([&, r] { ranks[r] = RunRank(*spec, r, per_rank, store, options, false); });
   }
-  ranks[0] = RunRank(*spec, 0, per_rank, store, timeout, true);
+  ranks[0] = RunRank(*spec, 0, per_rank, store, options, true);
   for (std::thread& t : others) t.join();
   for (int r = 0; r < nproc; ++r) {
     if (!ranks[r].run.ok()) {
@@ -190,6 +229,7 @@ int Run() {
                          .seed = spec->seed(),
                          .epochs = run.epochs,
                          .ladder_probe = run.ladder_probe,
+                         .resumed_from = resume ? resume->path : "",
                          .final_test_accuracy = run.final_test_accuracy,
                          .wall_seconds = run.wall_seconds};
   const std::string report_path = absl::GetFlag(FLAGS_report);

@@ -2,8 +2,10 @@
 import gzip
 import json
 import os
+import signal
 import subprocess
 import tempfile
+import time
 import unittest
 
 BINARY = os.path.join(os.environ.get("TEST_SRCDIR", "."), "muppet", "worker", "muppet-train")
@@ -217,6 +219,105 @@ class BadInputTest(unittest.TestCase):
         self.assertFails(["--model=lenet5", "--epochs=1", "--train-limit=256", "--test-limit=64",
                           "--report=/nonexistent/dir/report.json"],
                          "--report: cannot write /nonexistent/dir/report.json.tmp")
+
+
+# A MuPPET run on a Fashion-MNIST subset that climbs from 8 to 12 bits in epoch 3 (two policy
+# epochs an epoch). A forced route: auto's choices follow timings, so even two uninterrupted
+# runs would differ.
+CLIMBING_RUN = ["--model=lenet5", "--epochs=6", "--batch-size=64", "--lr=0.05",
+                "--train-limit=3200", "--test-limit=1000", "--seed=3", "--threads=2",
+                "--fixed-point-route=integer", "--policy-epoch-iterations=25", "--alpha=1",
+                "--beta=0", "--resolution=2", "--patience=2", "--ladder=8,12,16"]
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+class CheckpointTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
+        self.checkpoints = os.path.join(self.tmp, "checkpoints")
+
+    def uninterrupted(self):
+        report = os.path.join(self.tmp, "whole.json")
+        result = run(*CLIMBING_RUN, f"--report={report}")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return load(report)
+
+    def killed_after(self, epoch):
+        """Starts the run with a checkpoint every epoch and kills it (SIGKILL) once the
+        checkpoint of `epoch` is on disk; returns that checkpoint's path."""
+        path = os.path.join(self.checkpoints, f"checkpoint-{epoch:06d}.muppet")
+        proc = subprocess.Popen([BINARY, *CLIMBING_RUN, f"--checkpoint-dir={self.checkpoints}",
+                                 "--checkpoint-interval-epochs=1", "--checkpoint-keep=10"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while not os.path.exists(path) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        self.assertTrue(os.path.exists(path), proc.stderr.read().decode())
+        return path
+
+    def resume(self, path, *extra):
+        report = os.path.join(self.tmp, "resumed.json")
+        result = run(*CLIMBING_RUN, f"--resume={path}", f"--report={report}", *extra)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return result, load(report)
+
+    def test_a_killed_run_resumes_bit_identically_through_a_switch(self):
+        whole = self.uninterrupted()
+        self.assertEqual(whole["final"]["switches"][0]["to_bits"], 12)
+        self.assertGreater(whole["final"]["switches"][0]["epoch"], 3)
+        path = self.killed_after(3)
+        result, resumed = self.resume(path)
+        self.assertIn(f"resuming from {path} at epoch 3", result.stdout)
+        self.assertEqual(resumed["resumed_from"], path)
+        self.assertEqual([e["epoch"] for e in resumed["epochs"]], [3, 4, 5])
+        for mine, theirs in zip(resumed["epochs"], whole["epochs"][3:]):
+            for key in ("precision_bits", "train_loss", "train_accuracy", "test_accuracy",
+                        "diversity", "ratio", "violations", "saturations", "learning_rate"):
+                self.assertEqual(mine[key], theirs[key], f"epoch {mine['epoch']} {key}")
+        # The policy's state came back whole: the same climb at the same policy epoch.
+        self.assertEqual(resumed["final"]["switches"], whole["final"]["switches"])
+        self.assertEqual(resumed["final"]["test_accuracy"], whole["final"]["test_accuracy"])
+
+    def test_a_corrupt_newest_checkpoint_falls_back_to_the_one_before(self):
+        self.killed_after(3)
+        newest = os.path.join(self.checkpoints, "checkpoint-000003.muppet")
+        for name in os.listdir(self.checkpoints):  # What the killed run wrote after it.
+            if name > "checkpoint-000003.muppet":
+                os.remove(os.path.join(self.checkpoints, name))
+        with open(newest, "r+b") as f:
+            f.seek(os.path.getsize(newest) // 8)  # In the parameters: a quarter of the file.
+            byte = f.read(1)
+            f.seek(-1, os.SEEK_CUR)
+            f.write(bytes([byte[0] ^ 0xFF]))
+        result, resumed = self.resume(self.checkpoints)
+        self.assertIn(f"skipped {newest}: section \"parameters\": CRC32C mismatch", result.stdout)
+        self.assertEqual(resumed["resumed_from"],
+                         os.path.join(self.checkpoints, "checkpoint-000002.muppet"))
+        self.assertEqual(resumed["epochs"][0]["epoch"], 2)
+
+    def test_bad_resumes_name_the_file_and_what_is_wrong(self):
+        path = self.killed_after(2)
+        other_model = run(*CLIMBING_RUN, "--model=resnet20", f"--resume={path}")
+        self.assertEqual(other_model.returncode, 2)
+        self.assertIn(f"{path}: written by a run of another spec (modified: "
+                      'model.name: "lenet5" -> "resnet20")', other_model.stderr)
+        too_short = run(*[f for f in CLIMBING_RUN if f != "--epochs=6"], "--epochs=2",
+                        f"--resume={path}")
+        self.assertIn(f"{path}: the run it holds has trained 2 epochs; epochs = 2 leaves none",
+                      too_short.stderr)
+        missing = run(*CLIMBING_RUN, f"--resume={self.tmp}/none.muppet")
+        self.assertIn(f"--resume: {self.tmp}/none.muppet: cannot open the checkpoint",
+                      missing.stderr)
+        empty_dir = run(*CLIMBING_RUN, f"--resume={self.tmp}")
+        self.assertIn("no checkpoint", empty_dir.stderr)
+        no_dir = run(*CLIMBING_RUN, "--checkpoint-interval-epochs=1")
+        self.assertIn("--checkpoint-interval-epochs: needs --checkpoint-dir", no_dir.stderr)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,16 @@ class LocalPolicyController : public PrecisionController {
     return policy_->precision_bits();
   }
 
+  std::string SerializeState() const override { return policy_->SerializeState(); }
+
+  absl::Status RestoreState(const std::string& state) override {
+    absl::StatusOr<std::unique_ptr<scheduler::PrecisionPolicy>> policy =
+        scheduler::RestorePolicy(state);
+    if (!policy.ok()) return policy.status();
+    policy_ = *std::move(policy);
+    return absl::OkStatus();
+  }
+
   // The precision of the next policy epoch.
   int precision_bits() const { return policy_->precision_bits(); }
 

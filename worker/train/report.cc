@@ -88,21 +88,24 @@ std::string ReportJson(const RunReport& r) {
              {"levels", levels},
              {"ladder", r.ladder_probe->ladder}};
   }
-  const nlohmann::ordered_json json = {{"model", r.model},
-                                       {"dataset", r.dataset},
-                                       {"policy", r.policy},
-                                       {"batch_size", r.batch_size},
-                                       {"threads", r.threads},
-                                       {"ranks", r.ranks},
-                                       {"seed", r.seed},
-                                       {"epochs", epochs},
-                                       {"fixed_point_routes", routes},
-                                       {"ladder_probe", probe},
-                                       {"final",
-                                        {{"test_accuracy", r.final_test_accuracy},
-                                         {"wall_seconds", r.wall_seconds},
-                                         {"switch_epochs", switch_epochs},
-                                         {"switches", switches}}}};
+  const nlohmann::ordered_json json = {
+      {"model", r.model},
+      {"dataset", r.dataset},
+      {"policy", r.policy},
+      {"batch_size", r.batch_size},
+      {"threads", r.threads},
+      {"ranks", r.ranks},
+      {"seed", r.seed},
+      {"epochs", epochs},
+      {"fixed_point_routes", routes},
+      {"ladder_probe", probe},
+      {"resumed_from", r.resumed_from.empty() ? nlohmann::ordered_json(nullptr)
+                                              : nlohmann::ordered_json(r.resumed_from)},
+      {"final",
+       {{"test_accuracy", r.final_test_accuracy},
+        {"wall_seconds", r.wall_seconds},
+        {"switch_epochs", switch_epochs},
+        {"switches", switches}}}};
   return json.dump(2) + "\n";
 }
 

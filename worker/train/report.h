@@ -23,6 +23,7 @@ struct RunReport {
   uint64_t seed = 0;
   std::vector<EpochResult> epochs;
   std::optional<LadderProbe> ladder_probe;
+  std::string resumed_from;  // The checkpoint the run continued from, if any.
   double final_test_accuracy = 0;
   double wall_seconds = 0;
 };
@@ -40,6 +41,7 @@ struct RunReport {
 //                         "integer_seconds":..., "grid_seconds":...}, ...],
 //  "ladder_probe":{"fp32_step_seconds":..., "levels":[{"bits":8, "step_seconds":...,
 //                  "speedup_vs_fp32":..., "kept":true}, ...], "ladder":[8]} or null,
+//  "resumed_from":"PATH" or null,
 //  "final":{"test_accuracy":..., "wall_seconds":..., "switch_epochs":[...],
 //           "switches":[{"epoch":..., "policy_epoch":..., "from_bits":..., "to_bits":...}]}}
 // precision_bits is that of the epoch's last iteration (32 for FP32). diversity, ratio,
@@ -49,7 +51,9 @@ struct RunReport {
 // gradient communication and are null on one rank.
 // switch_epochs lists, for each climb, the first epoch trained (at least partly) at the new
 // precision. fixed_point_routes lists rank 0's route for every layer pass, input shape and code
-// width, in the order chosen; the timings are null for a forced route.
+// width, in the order chosen; the timings are null for a forced route. A resumed run reports
+// the epochs it trained, from the checkpoint's on, with their switches, and resumed_from names
+// the checkpoint.
 std::string ReportJson(const RunReport& report);
 
 // Writes ReportJson to `path` atomically (a temporary file renamed into place).

@@ -4,6 +4,8 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "worker/data/dataset.h"
 #include "worker/models/model.h"
 #include "worker/optim/lr_schedule.h"
@@ -46,6 +48,84 @@ absl::StatusOr<int> AdoptMeasuredLadder(const v1::JobSpec& spec, Model& model, c
   absl::StatusOr<std::vector<int64_t>> shared = BroadcastResult(*comm, mine, 1, timeout);
   if (!shared.ok()) return shared.status();
   return static_cast<int>(shared->front());
+}
+
+// FAILED_PRECONDITION naming the checkpoint and the first difference when `spec` is not the spec
+// it was written by (epochs, checkpoint interval, name, labels and priority aside), or when it
+// leaves no epoch to train.
+absl::Status CheckResumable(const v1::JobSpec& spec, const LoadedCheckpoint& resume) {
+  v1::JobSpec saved = resume.checkpoint.state.spec(), mine = spec;
+  for (v1::JobSpec* s : {&saved, &mine}) {
+    s->clear_epochs();
+    s->clear_checkpoint_interval_epochs();
+    s->clear_name();
+    s->clear_labels();
+    s->clear_priority();
+  }
+  google::protobuf::util::MessageDifferencer differencer;
+  std::string differences;
+  differencer.ReportDifferencesToString(&differences);
+  if (!differencer.Compare(saved, mine)) {
+    const std::string first = std::string(*absl::StrSplit(differences, '\n').begin());
+    return absl::FailedPreconditionError(
+        absl::StrCat(resume.path, ": written by a run of another spec (", first, ")"));
+  }
+  const uint32_t next = resume.checkpoint.state.next_epoch();
+  if (next >= spec.epochs()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(resume.path, ": the run it holds has trained ", next,
+                     " epochs; epochs = ", spec.epochs(), " leaves none to train"));
+  }
+  return absl::OkStatus();
+}
+
+// Where the run stands between epochs, besides the trainer.
+struct RunPosition {
+  int next_epoch = 0;
+  std::optional<int> first_fp32_epoch;  // The precision-aware schedule decays from it.
+};
+
+// Restores the trainer, the controller and the run's position from `resume`.
+absl::Status Resume(const v1::JobSpec& spec, const LoadedCheckpoint& resume, Trainer& trainer,
+                    PrecisionController& controller, RunPosition& position, RunResult& run) {
+  if (absl::Status s = CheckResumable(spec, resume); !s.ok()) return s;
+  const internal::TrainingState& state = resume.checkpoint.state;
+  for (absl::Status s :
+       {trainer.RestoreState(resume.checkpoint), controller.RestoreState(state.policy_state())}) {
+    if (!s.ok()) return absl::Status(s.code(), absl::StrCat(resume.path, ": ", s.message()));
+  }
+  position.next_epoch = static_cast<int>(state.next_epoch());
+  if (state.has_first_fp32_epoch()) {
+    position.first_fp32_epoch = static_cast<int>(state.first_fp32_epoch());
+  }
+  run.switch_epochs.assign(state.switch_epochs().begin(), state.switch_epochs().end());
+  return absl::OkStatus();
+}
+
+// Rank 0's checkpoint after the epoch before `position.next_epoch`.
+absl::StatusOr<CheckpointInfo> SaveCheckpoint(const v1::JobSpec& spec, const RunOptions& options,
+                                              const Trainer& trainer,
+                                              const PrecisionController& controller,
+                                              const RunPosition& position, const RunResult& run) {
+  TrainingCheckpoint checkpoint;
+  trainer.SaveState(checkpoint);
+  internal::TrainingState& state = checkpoint.state;
+  *state.mutable_spec() = spec;
+  state.set_next_epoch(static_cast<uint32_t>(position.next_epoch));
+  if (position.first_fp32_epoch) {
+    state.set_first_fp32_epoch(static_cast<uint32_t>(*position.first_fp32_epoch));
+  }
+  for (int e : run.switch_epochs) state.add_switch_epochs(static_cast<uint32_t>(e));
+  state.set_policy_state(controller.SerializeState());
+  return CheckpointDirectory(options.checkpoint_dir, options.checkpoint_keep).Save(checkpoint);
+}
+
+bool CheckpointDue(const v1::JobSpec& spec, const RunOptions& options, int epoch,
+                   const EpochResult& result) {
+  if (options.checkpoint_dir.empty()) return false;
+  if (options.comm != nullptr && options.comm->rank() != 0) return false;
+  const uint32_t interval = spec.checkpoint_interval_epochs();
+  return !result.switches.empty() || (interval > 0 && (epoch + 1) % interval == 0);
 }
 
 }  // namespace
@@ -95,13 +175,21 @@ absl::StatusOr<RunResult> RunTraining(const v1::JobSpec& spec, int start_bits,
        .reduction = {.timeout = options.comm_timeout}},
       &controller, normalization);
   RunResult run;
-  if (precision.auto_ladder()) {
+  RunPosition position;
+  if (start_bits == kFp32Bits) position.first_fp32_epoch = 0;
+  if (options.resume != nullptr) {
+    if (absl::Status s = Resume(spec, *options.resume, trainer, controller, position, run);
+        !s.ok()) {
+      return s;
+    }
+  } else if (precision.auto_ladder()) {
     absl::StatusOr<int> bits =
         AdoptMeasuredLadder(spec, **model, data->train, normalization, controller, options.comm,
                             options.comm_timeout, run);
     if (!bits.ok()) return bits.status();
-    start_bits = *bits;
-    (*model)->precision().bits = start_bits;
+    (*model)->precision().bits = *bits;
+    position.first_fp32_epoch.reset();
+    if (*bits == kFp32Bits) position.first_fp32_epoch = 0;
     if (observer != nullptr && run.ladder_probe) observer->OnLadderProbe(*run.ladder_probe);
   }
   const LrSchedule schedule(spec.optimizer().learning_rate(), spec.lr_schedule(), epochs);
@@ -111,19 +199,25 @@ absl::StatusOr<RunResult> RunTraining(const v1::JobSpec& spec, int start_bits,
                        .parameters = (*model)->NumParameterElements()});
   }
 
-  // The precision-aware learning-rate schedule decays from the first FP32 epoch.
-  std::optional<int> first_fp32_epoch;
-  if (start_bits == kFp32Bits) first_fp32_epoch = 0;
-  for (int epoch = 0; epoch < epochs; ++epoch) {
+  for (int epoch = position.next_epoch; epoch < epochs; ++epoch) {
     absl::StatusOr<EpochResult> result =
-        trainer.TrainEpoch(epoch, schedule.At(epoch, first_fp32_epoch), observer);
+        trainer.TrainEpoch(epoch, schedule.At(epoch, position.first_fp32_epoch), observer);
     if (!result.ok()) {
       return absl::Status(result.status().code(),
                           absl::StrCat("epoch ", epoch, ": ", result.status().message()));
     }
     for (const PrecisionSwitchEvent& s : result->switches) {
       run.switch_epochs.push_back(s.epoch);
-      if (s.to_bits == kFp32Bits && !first_fp32_epoch) first_fp32_epoch = s.epoch;
+      if (s.to_bits == kFp32Bits && !position.first_fp32_epoch) {
+        position.first_fp32_epoch = s.epoch;
+      }
+    }
+    position.next_epoch = epoch + 1;
+    if (CheckpointDue(spec, options, epoch, *result)) {
+      absl::StatusOr<CheckpointInfo> info =
+          SaveCheckpoint(spec, options, trainer, controller, position, run);
+      if (!info.ok()) return info.status();
+      if (observer != nullptr) observer->OnCheckpoint(*info);
     }
     run.epochs.push_back(*std::move(result));
     if (observer != nullptr) observer->OnEpochEnd(run.epochs.back());

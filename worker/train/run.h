@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -14,6 +15,7 @@
 #include "muppet/v1/job.pb.h"
 #include "muppet/v1/spec.pb.h"
 #include "worker/comm/communicator.h"
+#include "worker/train/checkpoint.h"
 #include "worker/train/ladder_probe.h"
 #include "worker/train/trainer.h"
 
@@ -34,6 +36,8 @@ class RunObserver : public TrainingObserver {
   virtual void OnEpochEnd(const EpochResult& result) {}
   // When the hardware-aware ladder was measured, before the first epoch.
   virtual void OnLadderProbe(const LadderProbe& probe) {}
+  // After a checkpoint was written.
+  virtual void OnCheckpoint(const CheckpointInfo& info) {}
 };
 
 struct RunResult {
@@ -52,15 +56,27 @@ struct RunOptions {
   comm::Communicator* comm = nullptr;
   // Bounds every collective: a lost or stuck rank fails the others within it.
   absl::Duration comm_timeout = absl::Seconds(60);
+  // Where rank 0 writes checkpoints (none when empty): after every
+  // spec.checkpoint_interval_epochs epochs and after every epoch with a precision switch,
+  // keeping the newest `checkpoint_keep`.
+  std::string checkpoint_dir;
+  int checkpoint_keep = 2;
+  // A checkpoint to resume from (every rank passes the same one); must outlive the run.
+  const LoadedCheckpoint* resume = nullptr;
 };
+
+// The result the coordinator records for a run that succeeded.
+v1::JobResult ToJobResult(const RunResult& run);
 
 // Trains `spec` (defaults applied, valid) starting at `start_bits`; with auto_ladder, the levels
 // are timed first and the controller adopts the measured ladder (ladder_probe.h), whose first
-// level (or FP32) replaces `start_bits`. `observer` may be null.
+// level (or FP32) replaces `start_bits`. With options.resume, it continues from that checkpoint
+// instead: its epoch, precision, policy state and learning-rate schedule; the result then holds
+// the epochs trained here. `observer` may be null.
 // Errors: the dataset or model cannot be built (naming the file or field), training diverged,
-// the controller's, or data parallel a collective's (see Trainer::TrainEpoch).
-// The result the coordinator records for a run that succeeded.
-v1::JobResult ToJobResult(const RunResult& run);
+// the controller's, data parallel a collective's (see Trainer::TrainEpoch), a checkpoint
+// could not be written (INTERNAL, naming the file), or one to resume from is of another spec or
+// model, or leaves no epoch to train (FAILED_PRECONDITION, naming the file and what differs).
 
 absl::StatusOr<RunResult> RunTraining(const v1::JobSpec& spec, int start_bits,
                                       PrecisionController& controller, RunObserver* observer,

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -90,6 +91,16 @@ class PrecisionController {
   // for a controller without a ladder to change.
   virtual absl::StatusOr<int> AdoptLadder(const LadderProbe& probe) {
     return absl::UnimplementedError("this precision controller has no ladder to adopt");
+  }
+  // The controller's state for a checkpoint (a local policy's), or empty where the policy lives
+  // elsewhere (the coordinator's).
+  virtual std::string SerializeState() const { return ""; }
+  // Restores what SerializeState returned, before the first epoch of a resumed run; empty is
+  // nothing to restore. INVALID_ARGUMENT for state this controller cannot take.
+  virtual absl::Status RestoreState(const std::string& state) {
+    return state.empty()
+               ? absl::OkStatus()
+               : absl::InvalidArgumentError("this precision controller keeps no state of its own");
   }
 };
 
