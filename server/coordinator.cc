@@ -21,21 +21,38 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
   return c;
 }
 
+absl::Status Coordinator::MissingJob(const std::string& job_id) const {
+  const auto it = damaged_jobs_.find(job_id);
+  if (it != damaged_jobs_.end()) {
+    return absl::DataLossError(
+        absl::StrCat(it->second, "; the job cannot be served (its row is left as it is)"));
+  }
+  return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
+}
+
 absl::Status Coordinator::Load() {
-  absl::StatusOr<std::vector<StoredJob>> jobs = store_->LoadJobs();
-  if (!jobs.ok()) return jobs.status();
+  absl::StatusOr<LoadedJobs> loaded = store_->LoadJobs();
+  if (!loaded.ok()) return loaded.status();
   absl::StatusOr<std::vector<v1::WorkerInfo>> workers = store_->LoadWorkers();
   if (!workers.ok()) return workers.status();
   absl::MutexLock lock(&mu_);
-  for (StoredJob& job : *jobs) {
+  // A damaged job costs that job, not the coordinator: the rest are served.
+  for (const DamagedJob& d : loaded->damaged) {
+    damaged_jobs_[d.id] = d.error;
+    last_submit_sequence_ = std::max(last_submit_sequence_, d.submit_sequence);
+    log_->Warn("job_damaged", {{"job", d.id}, {"error", d.error}});
+  }
+  for (StoredJob& job : loaded->jobs) {
     const std::string id = job.record.job().id();
     if (!IsFinal(job.record.job().state())) {
       absl::StatusOr<std::unique_ptr<scheduler::PrecisionPolicy>> policy =
           scheduler::RestorePolicy(job.policy_state);
       if (!policy.ok()) {
-        return absl::DataLossError(
-            absl::StrCat("the policy state of job ", id, " is corrupt: ",
-                         policy.status().message()));
+        damaged_jobs_[id] = absl::StrCat("the policy state of job ", id, " is corrupt: ",
+                                         policy.status().message());
+        last_submit_sequence_ = std::max(last_submit_sequence_, job.record.submit_sequence());
+        log_->Warn("job_damaged", {{"job", id}, {"error", damaged_jobs_[id]}});
+        continue;
       }
       policies_[id] = *std::move(policy);
       metrics_->SetJob(job.record.job());
@@ -55,6 +72,7 @@ absl::Status Coordinator::Load() {
     entry.last_heartbeat = now;
   }
   log_->Info("store_loaded", {{"jobs", absl::StrCat(jobs_.size())},
+                              {"damaged_jobs", absl::StrCat(damaged_jobs_.size())},
                               {"running_policies", absl::StrCat(policies_.size())},
                               {"workers", absl::StrCat(workers_.size())}});
   Change change;

@@ -143,6 +143,8 @@ class Coordinator {
   void UpdateCountMetrics() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<WorkerEntry*> ActiveWorker(const std::string& worker_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The error for a job id that jobs_ lacks: DATA_LOSS for a damaged one, else NOT_FOUND.
+  absl::Status MissingJob(const std::string& job_id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::unique_ptr<Store> store_;
   const CoordinatorOptions options_;
@@ -166,6 +168,9 @@ class Coordinator {
   absl::flat_hash_map<std::string, std::unique_ptr<scheduler::PrecisionPolicy>> policies_
       ABSL_GUARDED_BY(mu_);
   std::map<std::string, WorkerEntry> workers_ ABSL_GUARDED_BY(mu_);  // By worker id.
+  // Jobs whose stored record or policy state is corrupt, with the error: left in the store as
+  // they are, and DATA_LOSS to every call that names them.
+  absl::flat_hash_map<std::string, std::string> damaged_jobs_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace muppet::server

@@ -77,7 +77,7 @@ absl::StatusOr<v1::Job> Coordinator::GetJob(const std::string& job_id) {
   if (absl::Status s = RequireId("job_id", job_id); !s.ok()) return s;
   absl::MutexLock lock(&mu_);
   const auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
+  if (it == jobs_.end()) return MissingJob(job_id);
   return it->second.record.job();
 }
 
@@ -122,9 +122,7 @@ absl::StatusOr<v1::Job> Coordinator::CancelJob(const v1::CancelJobRequest& reque
   }
   absl::MutexLock lock(&mu_);
   const auto it = jobs_.find(request.job_id());
-  if (it == jobs_.end()) {
-    return absl::NotFoundError(absl::StrCat("job ", request.job_id(), " not found"));
-  }
+  if (it == jobs_.end()) return MissingJob(request.job_id());
   const v1::JobState state = it->second.record.job().state();
   if (IsFinal(state)) {
     return absl::FailedPreconditionError(
@@ -181,7 +179,7 @@ absl::StatusOr<EventBatch> Coordinator::WaitForEvents(const std::string& job_id,
     while (true) {
       if (shut_down_) return absl::UnavailableError("the coordinator is shutting down");
       const auto it = jobs_.find(job_id);
-      if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
+      if (it == jobs_.end()) return MissingJob(job_id);
       last = it->second.record.last_event_sequence();
       final = IsFinal(it->second.record.job().state());
       if (last >= from_sequence) break;

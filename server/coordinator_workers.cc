@@ -215,7 +215,7 @@ absl::StatusOr<const StoredJob*> Coordinator::WorkerCallJob(const std::string& w
   if (absl::Status s = RequireId("worker_id", worker_id); !s.ok()) return s;
   if (absl::Status s = RequireId("job_id", job_id); !s.ok()) return s;
   const auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
+  if (it == jobs_.end()) return MissingJob(job_id);
   return &it->second;
 }
 

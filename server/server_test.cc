@@ -2,6 +2,8 @@
 // WorkerService calls that drive a job the way muppet-worker does.
 #include "server/server.h"
 
+#include <sqlite3.h>
+
 #include <cstdio>
 #include <functional>
 #include <thread>
@@ -469,6 +471,58 @@ TEST_F(ServerTest, ASecondCoordinatorOnTheSamePortFailsToStart) {
   auto second = CoordinatorServer::Start(options, &log_);
   ASSERT_FALSE(second.ok());
   EXPECT_NE(second.status().message().find("--listen"), std::string::npos) << second.status();
+}
+
+// Two coordinators on one database would hand out the same submit sequences and expire each
+// other's workers, deleting acknowledged jobs: the second is refused.
+TEST_F(ServerTest, ASecondCoordinatorOnTheSameDatabaseFailsToStart) {
+  const std::string db = TempDb("shared.db");
+  Start(db);
+  ServerOptions options{.listen = "127.0.0.1:0", .metrics_listen = "", .db_path = db};
+  auto second = CoordinatorServer::Start(options, &log_);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find(db + ": in use by another coordinator (pid"),
+            std::string::npos)
+      << second.status();
+  // The first one still serves.
+  EXPECT_TRUE(client_->SubmitJob(SwitchingSpec()).ok());
+}
+
+// A corrupt row costs its job, not the coordinator: the rest are served, and the damaged job
+// is DATA_LOSS to every call that names it, its row left as it is.
+TEST_F(ServerTest, ACorruptJobRowIsDataLossAndTheRestAreServed) {
+  const std::string db = TempDb("damaged.db");
+  Start(db);
+  auto damaged = client_->SubmitJob(SwitchingSpec());
+  auto healthy = client_->SubmitJob(SwitchingSpec());
+  ASSERT_TRUE(damaged.ok() && healthy.ok());
+  server_->Shutdown(absl::Seconds(1));
+  server_.reset();
+  sqlite3* handle = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &handle), SQLITE_OK);
+  const std::string corrupt =
+      absl::StrCat("UPDATE jobs SET record = x'ffffffff' WHERE id = '", damaged->id(), "'");
+  ASSERT_EQ(sqlite3_exec(handle, corrupt.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(handle);
+
+  Start(db);
+  auto lost = client_->GetJob(damaged->id());
+  ASSERT_FALSE(lost.ok());
+  EXPECT_EQ(lost.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(lost.status().message().find("the record of job " + damaged->id() + " is corrupt"),
+            std::string::npos)
+      << lost.status();
+  EXPECT_EQ(client_->CancelJob(damaged->id(), "").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(client_->GetJob(healthy->id()).ok());
+  // New jobs take sequences after the damaged one's, so the listing stays in order.
+  auto fresh = client_->SubmitJob(SwitchingSpec());
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  auto listed = client_->ListJobs();
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].id(), fresh->id());
+  EXPECT_EQ((*listed)[1].id(), healthy->id());
 }
 
 TEST_F(ServerTest, ATokenIsRequiredWhenConfigured) {

@@ -1,10 +1,18 @@
 #include "server/store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 
 namespace muppet::server {
 
@@ -63,9 +71,9 @@ class Statement {
   int Step() { return prepared_ ? sqlite3_step(stmt_) : SQLITE_ERROR; }
   std::string Blob(int column) const {
     const void* data = sqlite3_column_blob(stmt_, column);
-    return data == nullptr ? std::string()
-                           : std::string(static_cast<const char*>(data),
-                                         sqlite3_column_bytes(stmt_, column));
+    return data == nullptr
+               ? std::string()
+               : std::string(static_cast<const char*>(data), sqlite3_column_bytes(stmt_, column));
   }
   int64_t Int(int column) const { return sqlite3_column_int64(stmt_, column); }
   std::string error() const { return sqlite3_errmsg(db_); }
@@ -94,11 +102,46 @@ absl::Status StepError(const Statement& s, const std::string& path, absl::string
 
 namespace {
 
+// Takes `path`.lock exclusively and records this process in it; FAILED_PRECONDITION naming
+// the holder when another process has it.
+absl::StatusOr<int> LockDatabase(const std::string& path) {
+  const std::string lock_path = path + ".lock";
+  const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(lock_path, ": cannot open the database's lock: ", std::strerror(errno)));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    char holder[256] = {};
+    const ssize_t n = ::pread(fd, holder, sizeof(holder) - 1, 0);
+    ::close(fd);
+    if (error != EWOULDBLOCK) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(lock_path, ": cannot lock: ", std::strerror(error)));
+    }
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, ": in use by another coordinator (",
+        n > 0 ? absl::StripAsciiWhitespace(holder) : absl::string_view("holder unknown"),
+        "); a database serves one coordinator at a time"));
+  }
+  char host[256] = {};
+  ::gethostname(host, sizeof(host) - 1);
+  const std::string me =
+      absl::StrCat("pid ", ::getpid(), " on ", host, " since ",
+                   absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone()), "\n");
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) < 0) {
+    ::close(fd);
+    return absl::FailedPreconditionError(
+        absl::StrCat(lock_path, ": cannot write the lock: ", std::strerror(errno)));
+  }
+  return fd;
+}
+
 absl::StatusOr<sqlite3*> OpenConnection(const std::string& path) {
   sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &db,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
+  const int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     const std::string message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close(db);
@@ -110,22 +153,28 @@ absl::StatusOr<sqlite3*> OpenConnection(const std::string& path) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path,
-                                                   Durability durability) {
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, Durability durability) {
+  absl::StatusOr<int> lock_fd = LockDatabase(path);
+  if (!lock_fd.ok()) return lock_fd.status();
   absl::StatusOr<sqlite3*> db = OpenConnection(path);
-  if (!db.ok()) return db.status();
+  if (!db.ok()) {
+    ::close(*lock_fd);
+    return db.status();
+  }
   // journal_mode is the first read of the file, so it is where a non-database shows itself.
   if (absl::Status s = Exec(*db, "PRAGMA journal_mode=WAL", path); !s.ok()) {
     sqlite3_close(*db);
+    ::close(*lock_fd);
     return absl::FailedPreconditionError(
         absl::StrCat(path, ": not a muppet database: ", s.message()));
   }
   absl::StatusOr<sqlite3*> checkpoint_db = OpenConnection(path);
   if (!checkpoint_db.ok()) {
     sqlite3_close(*db);
+    ::close(*lock_fd);
     return checkpoint_db.status();
   }
-  std::unique_ptr<Store> store(new Store(*db, *checkpoint_db, path));
+  std::unique_ptr<Store> store(new Store(*lock_fd, *db, *checkpoint_db, path));
   const char* sync = durability == Durability::kPowerLoss ? "PRAGMA synchronous=FULL"
                                                           : "PRAGMA synchronous=NORMAL";
   if (absl::Status s = Exec(*db, sync, path); !s.ok()) return s;
@@ -148,6 +197,7 @@ absl::Status Store::Checkpoint() {
 Store::~Store() {
   sqlite3_close(checkpoint_db_);
   sqlite3_close(db_);  // The last connection to close checkpoints the whole log.
+  ::close(lock_fd_);   // Another coordinator may open the database from here on.
 }
 
 absl::StatusOr<int> Store::SchemaVersion() {
@@ -167,9 +217,9 @@ absl::Status Store::Migrate() {
     version = static_cast<int>(s.Int(0));
   }
   if (version > kSchemaVersion) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(path_, ": schema version ", version, " is newer than this muppetd's (",
-                     kSchemaVersion, "); run a newer muppetd"));
+    return absl::FailedPreconditionError(absl::StrCat(path_, ": schema version ", version,
+                                                      " is newer than this muppetd's (",
+                                                      kSchemaVersion, "); run a newer muppetd"));
   }
   if (version == 0) {
     // A fresh database has no tables; a version-0 file with tables is someone else's.
@@ -236,21 +286,26 @@ absl::Status Store::CommitLocked(const Mutation& mutation) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<StoredJob>> Store::LoadJobs() {
+absl::StatusOr<LoadedJobs> Store::LoadJobs() {
   absl::MutexLock lock(&mu_);
-  Statement s(db_, "SELECT id, record, policy_state FROM jobs ORDER BY submit_sequence");
-  std::vector<StoredJob> jobs;
+  Statement s(
+      db_, "SELECT id, record, policy_state, submit_sequence FROM jobs ORDER BY submit_sequence");
+  LoadedJobs loaded;
   int rc;
   while ((rc = s.Step()) == SQLITE_ROW) {
-    StoredJob& job = jobs.emplace_back();
+    StoredJob job;
     if (!job.record.ParseFromString(s.Blob(1))) {
-      return absl::DataLossError(
-          absl::StrCat(path_, ": the record of job ", s.Blob(0), " is corrupt"));
+      loaded.damaged.push_back(
+          {.id = s.Blob(0),
+           .submit_sequence = static_cast<uint64_t>(s.Int(3)),
+           .error = absl::StrCat(path_, ": the record of job ", s.Blob(0), " is corrupt")});
+      continue;
     }
     job.policy_state = s.Blob(2);
+    loaded.jobs.push_back(std::move(job));
   }
   if (rc != SQLITE_DONE) return StepError(s, path_, "reading jobs");
-  return jobs;
+  return loaded;
 }
 
 absl::StatusOr<std::vector<v1::WorkerInfo>> Store::LoadWorkers() {
@@ -281,8 +336,8 @@ absl::StatusOr<std::vector<v1::JobEvent>> Store::LoadEvents(const std::string& j
   int rc;
   while ((rc = s.Step()) == SQLITE_ROW) {
     if (!events.emplace_back().ParseFromString(s.Blob(1))) {
-      return absl::DataLossError(absl::StrCat(path_, ": event ", s.Int(0), " of job ", job_id,
-                                              " is corrupt"));
+      return absl::DataLossError(
+          absl::StrCat(path_, ": event ", s.Int(0), " of job ", job_id, " is corrupt"));
     }
   }
   if (rc != SQLITE_DONE) return StepError(s, path_, "reading events");

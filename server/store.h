@@ -33,10 +33,22 @@ struct StoredJob {
   std::string policy_state;
 };
 
+// A job row that cannot be read back (a corrupt record). The row stays in the store as it is.
+struct DamagedJob {
+  std::string id;
+  uint64_t submit_sequence = 0;
+  std::string error;  // Naming the file and the job.
+};
+
+struct LoadedJobs {
+  std::vector<StoredJob> jobs;  // In submission order.
+  std::vector<DamagedJob> damaged;
+};
+
 // Everything one coordinator operation changes, written in a single transaction.
 struct Mutation {
-  std::vector<const StoredJob*> jobs;      // Inserted or replaced, by job id.
-  std::vector<const v1::JobEvent*> events;  // Appended; (job, sequence) must be new.
+  std::vector<const StoredJob*> jobs;          // Inserted or replaced, by job id.
+  std::vector<const v1::JobEvent*> events;     // Appended; (job, sequence) must be new.
   std::vector<const v1::WorkerInfo*> workers;  // Inserted or replaced, by worker id.
 };
 
@@ -45,9 +57,11 @@ class Store {
   // The schema version this binary writes; Open migrates older databases to it.
   static constexpr int kSchemaVersion = 2;
 
-  // Opens or creates the database at `path` and migrates it to kSchemaVersion. Errors name the
-  // file: it cannot be opened, is not a muppet database, or is from a newer muppet
-  // (FAILED_PRECONDITION).
+  // Opens or creates the database at `path` and migrates it to kSchemaVersion, holding it
+  // exclusively until the store is destroyed (an flock on `path`.lock, which the kernel drops
+  // if the process dies). Errors name the file: another coordinator holds it (naming its pid,
+  // host and start), it cannot be opened, is not a muppet database, or is from a newer muppet
+  // (all FAILED_PRECONDITION).
   static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path,
                                                      Durability durability);
   ~Store();
@@ -57,8 +71,9 @@ class Store {
   // Applies `mutation` atomically. On error nothing is written.
   absl::Status Commit(const Mutation& mutation);
 
-  // Every job, in submission order.
-  absl::StatusOr<std::vector<StoredJob>> LoadJobs();
+  // Every job, in submission order, and the rows whose record is corrupt (a read error of the
+  // database itself is the error).
+  absl::StatusOr<LoadedJobs> LoadJobs();
 
   // Every worker.
   absl::StatusOr<std::vector<v1::WorkerInfo>> LoadWorkers();
@@ -77,11 +92,14 @@ class Store {
   absl::Status Checkpoint();
 
  private:
-  Store(sqlite3* db, sqlite3* checkpoint_db, std::string path)
-      : db_(db), checkpoint_db_(checkpoint_db), path_(std::move(path)) {}
+  Store(int lock_fd, sqlite3* db, sqlite3* checkpoint_db, std::string path)
+      : lock_fd_(lock_fd), db_(db), checkpoint_db_(checkpoint_db), path_(std::move(path)) {}
   absl::Status Migrate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CommitLocked(const Mutation& mutation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // Held for the store's lifetime: two coordinators on one database would both assign submit
+  // sequences and expire each other's workers.
+  const int lock_fd_;
   absl::Mutex mu_;
   sqlite3* const db_;  // One connection, serialised by mu_.
   absl::Mutex checkpoint_mu_;

@@ -57,13 +57,15 @@ TEST(StoreTest, ReopenFindsJobsEventsWorkersAndPolicyState) {
   }
   auto store = Store::Open(path, Durability::kPowerLoss);
   ASSERT_TRUE(store.ok()) << store.status();
-  auto jobs = (*store)->LoadJobs();
-  ASSERT_TRUE(jobs.ok());
-  ASSERT_EQ(jobs->size(), 2u);
-  EXPECT_EQ((*jobs)[0].record.job().id(), "job-a");
-  EXPECT_EQ((*jobs)[0].record.job().state(), v1::JOB_STATE_SUCCEEDED);
-  EXPECT_EQ((*jobs)[0].policy_state, "policy-after");
-  EXPECT_EQ((*jobs)[1].record.job().spec().model().name(), "lenet5");
+  auto loaded = (*store)->LoadJobs();
+  ASSERT_TRUE(loaded.ok());
+  const std::vector<StoredJob>& jobs = loaded->jobs;
+  ASSERT_EQ(jobs.size(), 2u);
+  EXPECT_TRUE(loaded->damaged.empty());
+  EXPECT_EQ(jobs[0].record.job().id(), "job-a");
+  EXPECT_EQ(jobs[0].record.job().state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(jobs[0].policy_state, "policy-after");
+  EXPECT_EQ(jobs[1].record.job().spec().model().name(), "lenet5");
   auto events = (*store)->LoadEvents("job-a", 2, 10);
   ASSERT_TRUE(events.ok());
   ASSERT_EQ(events->size(), 1u);
@@ -83,7 +85,7 @@ TEST(StoreTest, AFailedCommitWritesNothing) {
   // A duplicate event sequence fails the transaction, and the job in it is not written either.
   const StoredJob b = MakeJob("job-b", 2, v1::JOB_STATE_QUEUED);
   EXPECT_FALSE((*store)->Commit({.jobs = {&b}, .events = {&e1}}).ok());
-  EXPECT_EQ((*store)->LoadJobs()->size(), 1u);
+  EXPECT_EQ((*store)->LoadJobs()->jobs.size(), 1u);
 }
 
 TEST(StoreTest, MigratesAVersionOneDatabase) {
@@ -129,24 +131,49 @@ TEST(StoreTest, RejectsAFileThatIsNotAMuppetDatabase) {
   EXPECT_NE(store.status().message().find("not a muppet database"), std::string::npos);
 }
 
-TEST(StoreTest, RejectsACorruptRecordNamingTheJob) {
+TEST(StoreTest, ACorruptRecordIsReportedNamingTheJobAndTheRestLoad) {
   const std::string path = TempPath("corrupt.db");
   {
     auto store = Store::Open(path, Durability::kProcessCrash);
     const StoredJob a = MakeJob("job-a", 1, v1::JOB_STATE_QUEUED);
-    ASSERT_TRUE((*store)->Commit({.jobs = {&a}}).ok());
+    const StoredJob b = MakeJob("job-b", 2, v1::JOB_STATE_QUEUED);
+    ASSERT_TRUE((*store)->Commit({.jobs = {&a, &b}}).ok());
   }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "UPDATE jobs SET record = x'ffffffff'", nullptr, nullptr, nullptr),
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE jobs SET record = x'ffffffff' WHERE id = 'job-a'", nullptr,
+                         nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(db);
   auto store = Store::Open(path, Durability::kProcessCrash);
   ASSERT_TRUE(store.ok());
-  auto jobs = (*store)->LoadJobs();
-  ASSERT_FALSE(jobs.ok());
-  EXPECT_EQ(jobs.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_NE(jobs.status().message().find("job-a"), std::string::npos);
+  auto loaded = (*store)->LoadJobs();
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_EQ(loaded->jobs.size(), 1u);
+  EXPECT_EQ(loaded->jobs[0].record.job().id(), "job-b");
+  ASSERT_EQ(loaded->damaged.size(), 1u);
+  EXPECT_EQ(loaded->damaged[0].id, "job-a");
+  EXPECT_EQ(loaded->damaged[0].submit_sequence, 1u);
+  EXPECT_NE(loaded->damaged[0].error.find(path + ": the record of job job-a is corrupt"),
+            std::string::npos);
+}
+
+TEST(StoreTest, ASecondOpenOfTheSameDatabaseIsRefusedNamingTheHolder) {
+  const std::string path = TempPath("exclusive.db");
+  {
+    auto first = Store::Open(path, Durability::kProcessCrash);
+    ASSERT_TRUE(first.ok()) << first.status();
+    auto second = Store::Open(path, Durability::kProcessCrash);
+    ASSERT_FALSE(second.ok());
+    EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+    const std::string message(second.status().message());
+    EXPECT_NE(message.find(path + ": in use by another coordinator (pid " +
+                           std::to_string(getpid()) + " on "),
+              std::string::npos)
+        << message;
+  }
+  // Released with the store (and by the kernel if the process dies).
+  EXPECT_TRUE(Store::Open(path, Durability::kProcessCrash).ok());
 }
 
 }  // namespace
