@@ -24,6 +24,20 @@ std::unique_ptr<grpc::ClientContext> CallContext(const std::string& token,
   return ctx;
 }
 
+std::shared_ptr<grpc::Channel> CoordinatorChannel(const std::string& address) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
+  args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 100);
+  args.SetLoadBalancingPolicyName("round_robin");
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+
+void ReconnectNow(const RetryPolicy& policy) {
+  if (policy.channel != nullptr)
+    grpc::experimental::ChannelResetConnectionBackoff(policy.channel.get());
+}
+
 absl::Duration Backoff::Next() {
   const absl::Duration wait = current_;
   current_ = std::min(2 * current_, max_);
@@ -55,6 +69,7 @@ absl::Status CallWithRetry(const RetryPolicy& policy, const std::atomic<bool>* s
     if (!SleepUnlessStopped(backoff.Next(), stop)) {
       return absl::CancelledError("stopped while retrying");
     }
+    ReconnectNow(policy);
   }
 }
 

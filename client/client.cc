@@ -6,9 +6,7 @@
 namespace muppet::client {
 
 Client::Client(const ClientOptions& options)
-    : options_(options),
-      stub_(v1::JobService::NewStub(
-          grpc::CreateChannel(options.server, grpc::InsecureChannelCredentials()))) {}
+    : options_(options), stub_(v1::JobService::NewStub(CoordinatorChannel(options.server))) {}
 
 std::unique_ptr<grpc::ClientContext> Client::Context(bool deadline) const {
   return CallContext(options_.token,
@@ -22,15 +20,14 @@ absl::Status Client::Explain(const grpc::Status& status) const {
         absl::StrCat("cannot reach muppetd at ", options_.server, ": ", s.message()));
   }
   if (s.code() == absl::StatusCode::kDeadlineExceeded) {
-    return absl::DeadlineExceededError(
-        absl::StrCat("muppetd at ", options_.server, " did not answer within ",
-                     absl::FormatDuration(options_.timeout)));
+    return absl::DeadlineExceededError(absl::StrCat("muppetd at ", options_.server,
+                                                    " did not answer within ",
+                                                    absl::FormatDuration(options_.timeout)));
   }
   return s;
 }
 
-absl::StatusOr<v1::Job> Client::SubmitJob(const v1::JobSpec& spec,
-                                          const std::string& request_id) {
+absl::StatusOr<v1::Job> Client::SubmitJob(const v1::JobSpec& spec, const std::string& request_id) {
   v1::SubmitJobRequest request;
   *request.mutable_spec() = spec;
   request.set_request_id(request_id);
@@ -84,8 +81,7 @@ absl::StatusOr<v1::Job> Client::CancelJob(const std::string& job_id, const std::
 
 absl::StatusOr<std::vector<v1::WorkerInfo>> Client::ListWorkers() {
   v1::ListWorkersResponse response;
-  if (absl::Status s = Explain(stub_->ListWorkers(Context(true).get(), {}, &response));
-      !s.ok()) {
+  if (absl::Status s = Explain(stub_->ListWorkers(Context(true).get(), {}, &response)); !s.ok()) {
     return s;
   }
   return std::vector<v1::WorkerInfo>(response.workers().begin(), response.workers().end());
@@ -101,8 +97,7 @@ absl::Status Client::WatchJob(const std::string& job_id, uint64_t from_sequence,
     request.set_job_id(job_id);
     request.set_from_sequence(next);
     std::unique_ptr<grpc::ClientContext> ctx = Context(false);
-    std::unique_ptr<grpc::ClientReader<v1::JobEvent>> reader =
-        stub_->WatchJob(ctx.get(), request);
+    std::unique_ptr<grpc::ClientReader<v1::JobEvent>> reader = stub_->WatchJob(ctx.get(), request);
     v1::JobEvent event;
     while (reader->Read(&event)) {
       next = event.sequence() + 1;

@@ -3,10 +3,12 @@
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -181,10 +183,15 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, Dura
   if (absl::Status s = Exec(*db, "PRAGMA wal_autocheckpoint=0", path); !s.ok()) return s;
   absl::MutexLock lock(&store->mu_);
   if (absl::Status s = store->Migrate(); !s.ok()) return s;
+  if (absl::Status s = store->RecordFiles(); !s.ok()) return s;
   return store;
 }
 
 absl::Status Store::Checkpoint() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (absl::Status s = CheckFiles(); !s.ok()) return s;
+  }
   absl::MutexLock lock(&checkpoint_mu_);
   if (sqlite3_wal_checkpoint_v2(checkpoint_db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
                                 nullptr) != SQLITE_OK) {
@@ -244,11 +251,49 @@ absl::Status Store::Migrate() {
 
 absl::Status Store::Commit(const Mutation& mutation) {
   absl::MutexLock lock(&mu_);
+  if (!broken_.ok()) return broken_;
   if (absl::Status s = Exec(db_, "BEGIN IMMEDIATE", path_); !s.ok()) return s;
   absl::Status s = CommitLocked(mutation);
   if (s.ok()) s = Exec(db_, "COMMIT", path_);
   if (!s.ok()) Exec(db_, "ROLLBACK", path_).IgnoreError();
-  return s;
+  // Only a commit into the files this store opened is durable.
+  return s.ok() ? CheckFiles() : s;
+}
+
+namespace {
+
+// (device, inode) of `path`, or nullopt if it does not exist.
+std::optional<std::pair<uint64_t, uint64_t>> FileIdentity(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return std::pair<uint64_t, uint64_t>(st.st_dev, st.st_ino);
+}
+
+}  // namespace
+
+absl::Status Store::RecordFiles() {
+  const auto db = FileIdentity(path_), wal = FileIdentity(path_ + "-wal");
+  if (!db || !wal) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path_, ": the database or its write-ahead log is missing after opening"));
+  }
+  db_file_ = *db;
+  wal_file_ = *wal;
+  return absl::OkStatus();
+}
+
+absl::Status Store::CheckFiles() {
+  if (!broken_.ok()) return broken_;
+  for (const auto& [path, id] : {std::pair{path_, db_file_}, {path_ + "-wal", wal_file_}}) {
+    const auto now = FileIdentity(path);
+    if (now == id) continue;
+    broken_ = absl::DataLossError(absl::StrCat(
+        path, " was ", now ? "replaced" : "removed",
+        " while muppetd had the database open: commits since then are not durable, so no "
+        "further write is acknowledged; restart muppetd"));
+    return broken_;
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Store::CommitLocked(const Mutation& mutation) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -68,7 +69,10 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  // Applies `mutation` atomically. On error nothing is written.
+  // Applies `mutation` atomically. On error nothing is acknowledged: a failed statement writes
+  // nothing, and DATA_LOSS, for this and every later commit, means the database file or its
+  // write-ahead log was removed or replaced while the store was open (the commit went into a
+  // file nobody will read again).
   absl::Status Commit(const Mutation& mutation);
 
   // Every job, in submission order, and the rows whose record is corrupt (a read error of the
@@ -95,6 +99,10 @@ class Store {
   Store(int lock_fd, sqlite3* db, sqlite3* checkpoint_db, std::string path)
       : lock_fd_(lock_fd), db_(db), checkpoint_db_(checkpoint_db), path_(std::move(path)) {}
   absl::Status Migrate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records the identities of the database file and its log, which must not change.
+  absl::Status RecordFiles() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // DATA_LOSS (kept in broken_) once either file is gone or is another file.
+  absl::Status CheckFiles() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CommitLocked(const Mutation& mutation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Held for the store's lifetime: two coordinators on one database would both assign submit
@@ -102,6 +110,9 @@ class Store {
   const int lock_fd_;
   absl::Mutex mu_;
   sqlite3* const db_;  // One connection, serialised by mu_.
+  // (device, inode) of the database file and of its write-ahead log.
+  std::pair<uint64_t, uint64_t> db_file_ ABSL_GUARDED_BY(mu_), wal_file_ ABSL_GUARDED_BY(mu_);
+  absl::Status broken_ ABSL_GUARDED_BY(mu_);
   absl::Mutex checkpoint_mu_;
   sqlite3* const checkpoint_db_ ABSL_PT_GUARDED_BY(checkpoint_mu_);
   const std::string path_;

@@ -158,6 +158,37 @@ TEST(StoreTest, ACorruptRecordIsReportedNamingTheJobAndTheRestLoad) {
             std::string::npos);
 }
 
+// Deleting the write-ahead log (or replacing the database) under a running store would let
+// commits be acknowledged into a file nobody reads again: the first commit after it fails, and
+// so does every later one.
+TEST(StoreTest, ARemovedOrReplacedFileStopsAcknowledgingCommits) {
+  for (const std::string suffix : {"-wal", ""}) {
+    const std::string path = TempPath("vanishing" + suffix + ".db");
+    auto store = Store::Open(path, Durability::kProcessCrash);
+    ASSERT_TRUE(store.ok()) << store.status();
+    const StoredJob a = MakeJob("job-a", 1, v1::JOB_STATE_QUEUED);
+    ASSERT_TRUE((*store)->Commit({.jobs = {&a}}).ok());
+    const std::string victim = path + suffix;
+    if (suffix.empty()) {
+      // Replaced: a copy renamed over it has another inode.
+      std::ifstream in(victim, std::ios::binary);
+      std::ofstream(victim + ".copy", std::ios::binary) << in.rdbuf();
+      ASSERT_EQ(std::rename((victim + ".copy").c_str(), victim.c_str()), 0);
+    } else {
+      ASSERT_EQ(std::remove(victim.c_str()), 0);
+    }
+    const StoredJob b = MakeJob("job-b", 2, v1::JOB_STATE_QUEUED);
+    const absl::Status lost = (*store)->Commit({.jobs = {&b}});
+    EXPECT_EQ(lost.code(), absl::StatusCode::kDataLoss) << suffix;
+    EXPECT_NE(lost.message().find(victim + (suffix.empty() ? " was replaced" : " was removed")),
+              std::string::npos)
+        << lost;
+    const StoredJob c = MakeJob("job-c", 3, v1::JOB_STATE_QUEUED);
+    EXPECT_EQ((*store)->Commit({.jobs = {&c}}).code(), absl::StatusCode::kDataLoss);
+    EXPECT_EQ((*store)->Checkpoint().code(), absl::StatusCode::kDataLoss);
+  }
+}
+
 TEST(StoreTest, ASecondOpenOfTheSameDatabaseIsRefusedNamingTheHolder) {
   const std::string path = TempPath("exclusive.db");
   {

@@ -81,8 +81,7 @@ bool CausedByAPeer(const absl::Status& s) {
 // Trains this rank; the status of the run, its result on success.
 absl::StatusOr<RunResult> Train(const v1::Assignment& a, int rank, const RetryPolicy& retry,
                                 const std::atomic<bool>& cancel, Logger& log) {
-  const std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateChannel(absl::GetFlag(FLAGS_server), grpc::InsecureChannelCredentials());
+  const std::shared_ptr<grpc::Channel>& channel = retry.channel;
   comm::CoordinatorStore coordinator(channel, retry);
   comm::PrefixStore store(std::string(absl::StripSuffix(a.rendezvous_prefix(), "/")), &coordinator);
   const absl::Duration timeout = absl::GetFlag(FLAGS_comm_timeout);
@@ -125,7 +124,8 @@ int Run() {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // Before any thread starts.
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // Before any thread starts (gRPC's too).
+  retry.channel = CoordinatorChannel(absl::GetFlag(FLAGS_server));
   std::atomic<bool> cancel{false};
   std::thread([&] {
     int signal = 0;

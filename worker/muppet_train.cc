@@ -29,6 +29,7 @@
 #include "worker/comm/gloo_communicator.h"
 #include "worker/comm/store.h"
 #include "worker/train/local_policy.h"
+#include "worker/train/memory.h"
 #include "worker/train/progress.h"
 #include "worker/train/report.h"
 #include "worker/train/run.h"
@@ -78,6 +79,9 @@ class Console : public RunObserver {
         static_cast<long long>(start.parameters), spec_.batch_size(),
         spec_.resources().devices_per_worker(), omp_get_max_threads(), policy_text_.c_str(),
         PrecisionLabel(start_bits_).c_str());
+    std::printf("muppet-train: memory about %s of the %s a rank may use\n",
+                FormatBytes(start.memory_estimate_bytes).c_str(),
+                FormatBytes(start.memory_limit_bytes).c_str());
     std::printf("muppet-train: kernels %s\n",
                 kernels::DescribeKernelPlatform(kernels::DetectKernelPlatform()).c_str());
   }

@@ -215,6 +215,12 @@ class BadInputTest(unittest.TestCase):
         self.assertFails(["--model=lenet5", "--dataset=idx", "--data-dir=/nonexistent"],
                          "/nonexistent/train-images-idx3-ubyte: no such file")
 
+    def test_a_job_too_big_for_memory_is_refused_with_the_estimate(self):
+        # Passes validation, but the dataset alone is petabytes.
+        self.assertFails(["--model=lenet5", "--dataset=synthetic",
+                          "--synthetic=3x4096x4096,10,100000000,1"],
+                         "(dataset.synthetic: 100000000 + 1 images of 3x4096x4096), more than")
+
     def test_unwritable_report(self):
         self.assertFails(["--model=lenet5", "--epochs=1", "--train-limit=256", "--test-limit=64",
                           "--report=/nonexistent/dir/report.json"],

@@ -31,7 +31,7 @@ ABSL_FLAG(int32_t, threads, 0, "CPU threads in all (0: every usable core), split
 ABSL_FLAG(std::string, labels, "", "Labels, key=value,key=value.");
 ABSL_FLAG(std::string, token_file, "", "File holding the coordinator's bearer token.");
 ABSL_FLAG(absl::Duration, call_timeout, absl::Seconds(10), "Deadline of each call.");
-ABSL_FLAG(absl::Duration, max_backoff, absl::Seconds(10),
+ABSL_FLAG(absl::Duration, max_backoff, absl::Seconds(1),
           "Longest wait between retries while the coordinator is unreachable.");
 ABSL_FLAG(std::string, rank_binary, "",
           "Program each rank of a data-parallel job runs (default: muppet-rank beside this one).");

@@ -15,13 +15,21 @@
 
 namespace muppet {
 
+namespace {
+
+AgentOptions WithChannel(AgentOptions options) {
+  options.retry.channel = CoordinatorChannel(options.server);
+  return options;
+}
+
+}  // namespace
+
 Agent::Agent(const AgentOptions& options, Logger* log)
-    : options_(options),
+    : options_(WithChannel(options)),
       log_(log),
       threads_per_slot_(std::max(
           1, (options.threads > 0 ? options.threads : UsableCores()) / std::max(1, options.slots))),
-      stub_(v1::WorkerService::NewStub(
-          grpc::CreateChannel(options.server, grpc::InsecureChannelCredentials()))) {}
+      stub_(v1::WorkerService::NewStub(options_.retry.channel)) {}
 
 Agent::~Agent() {
   Stop();
@@ -89,6 +97,7 @@ absl::StatusOr<std::string> Agent::Register() {
                 {"error", std::string(s.message())},
                 {"retry_in_seconds", absl::StrCat(absl::ToDoubleSeconds(backoff.current()))}});
     SleepUnlessStopped(backoff.Next(), &stop_);
+    ReconnectNow(options_.retry);
   }
   return absl::CancelledError("stopped");
 }
@@ -131,6 +140,7 @@ void Agent::Session(const std::string& worker_id) {
                {{"error", std::string(s.message())},
                 {"retry_in_seconds", absl::StrCat(absl::ToDoubleSeconds(backoff.current()))}});
     SleepUnlessStopped(backoff.Next(), &stop_);
+    ReconnectNow(options_.retry);
   }
   session_over = true;
   {

@@ -94,7 +94,7 @@ class Agent {
   // Waits until every job has reported how it ended, then joins their threads.
   void AwaitJobs();
 
-  const AgentOptions options_;
+  const AgentOptions options_;  // Its retry policy holds the channel to the coordinator.
   Logger* const log_;
   const int threads_per_slot_;
   std::unique_ptr<v1::WorkerService::Stub> stub_;

@@ -151,5 +151,27 @@ TEST_F(AgentTest, AJobAskingForWhatTheWorkerCannotDoFailsWithTheReason) {
   EXPECT_NE(ended.reason().find("worker test-worker"), std::string::npos) << ended.reason();
 }
 
+// The spec passes validation, but its dataset alone is petabytes: the job fails with the
+// estimate and the limit, and the worker, which runs it in process, goes on serving.
+TEST_F(AgentTest, AJobTooBigForTheWorkersMemoryFailsAndTheWorkerStaysUp) {
+  v1::JobSpec spec = SyntheticSpec(1, 64);
+  v1::SyntheticDataset& s = *spec.mutable_dataset()->mutable_synthetic();
+  s.set_channels(3);
+  s.set_height(4096);
+  s.set_width(4096);
+  s.set_train_size(100000000);
+  s.set_test_size(0);
+  auto job = client_->SubmitJob(spec);
+  ASSERT_TRUE(job.ok()) << job.status();
+  const v1::Job ended = AwaitEnd(job->id());
+  EXPECT_EQ(ended.state(), v1::JOB_STATE_FAILED);
+  EXPECT_NE(ended.reason().find("needs about"), std::string::npos) << ended.reason();
+  EXPECT_NE(ended.reason().find("100000000 + 0 images of 3x4096x4096"), std::string::npos)
+      << ended.reason();
+  EXPECT_NE(ended.reason().find("this process may use"), std::string::npos) << ended.reason();
+  auto next = client_->SubmitJob(SyntheticSpec(1, 64));
+  EXPECT_EQ(AwaitEnd(next->id()).state(), v1::JOB_STATE_SUCCEEDED);
+}
+
 }  // namespace
 }  // namespace muppet

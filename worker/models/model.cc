@@ -46,6 +46,12 @@ int64_t Model::NumParameterElements() const {
   return n;
 }
 
+int64_t Model::ActivationElements(int64_t batch) const {
+  Shape input = {batch};
+  input.insert(input.end(), input_shape_.begin(), input_shape_.end());
+  return network_->ActivationElements(input);
+}
+
 absl::StatusOr<std::unique_ptr<Model>> BuildModel(const ModelConfig& c) {
   using Variant = ModelConfig::Variant;
   const bool has_variants = c.name == "resnet18" || c.name == "googlenet";
@@ -54,9 +60,9 @@ absl::StatusOr<std::unique_ptr<Model>> BuildModel(const ModelConfig& c) {
         absl::StrCat("model \"", c.name, "\" has no layout variants"));
   }
   if (c.in_channels < 1 || c.num_classes < 2 || c.height < 1 || c.width < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "model \"", c.name, "\": invalid input ", c.in_channels, "x", c.height, "x", c.width,
-        " or class count ", c.num_classes));
+    return absl::InvalidArgumentError(absl::StrCat("model \"", c.name, "\": invalid input ",
+                                                   c.in_channels, "x", c.height, "x", c.width,
+                                                   " or class count ", c.num_classes));
   }
   const bool small_input = c.variant == Variant::kSmallInput ||
                            (c.variant == Variant::kAuto && c.height <= 64 && c.width <= 64);
@@ -78,11 +84,11 @@ absl::StatusOr<std::unique_ptr<Model>> BuildModel(const ModelConfig& c) {
   // Every spatial size must stay positive through the network.
   const Shape out = net->OutputShape({1, c.in_channels, c.height, c.width});
   if (out.size() != 2 || out[1] != c.num_classes) {
-    return absl::InvalidArgumentError(absl::StrCat("model \"", c.name, "\": a ", c.height, "x",
-                                                   c.width, " input is too small"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("model \"", c.name, "\": a ", c.height, "x", c.width, " input is too small"));
   }
-  auto model = std::make_unique<Model>(c.name, std::move(net),
-                                       Shape{c.in_channels, c.height, c.width});
+  auto model =
+      std::make_unique<Model>(c.name, std::move(net), Shape{c.in_channels, c.height, c.width});
   HeInitialise(model->parameters(), c.seed);
   return model;
 }

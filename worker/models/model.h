@@ -42,6 +42,9 @@ class Model {
   const std::vector<Parameter*>& parameters() const { return parameters_; }
   const std::vector<std::pair<std::string, Tensor*>>& buffers() const { return buffers_; }
   int64_t NumParameterElements() const;
+  // Activation-sized floats the layers keep for a batch of `batch` images (Layer's
+  // ActivationElements).
+  int64_t ActivationElements(int64_t batch) const;
 
   // The numeric precision every layer computes in (FP32 unless changed); its bits may change
   // between minibatches.

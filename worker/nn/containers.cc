@@ -55,6 +55,16 @@ Shape Sequential::OutputShape(const Shape& input) const {
   return shape;
 }
 
+int64_t Sequential::ActivationElements(const Shape& input) const {
+  int64_t n = 0;
+  Shape shape = input;
+  for (const auto& layer : layers_) {
+    n += layer->ActivationElements(shape);
+    shape = layer->OutputShape(shape);
+  }
+  return n;
+}
+
 void Sequential::CollectParameters(std::vector<Parameter*>& out) {
   for (auto& layer : layers_) layer->CollectParameters(out);
 }
@@ -120,6 +130,13 @@ const Tensor& Residual::Backward(const Tensor& grad_output) {
   return grad_input_;
 }
 
+int64_t Residual::ActivationElements(const Shape& input) const {
+  int64_t n =
+      2 * NumElements(OutputShape(input)) + NumElements(input) + main_->ActivationElements(input);
+  if (shortcut_ != nullptr) n += shortcut_->ActivationElements(input);
+  return n;
+}
+
 void Residual::CollectParameters(std::vector<Parameter*>& out) {
   main_->CollectParameters(out);
   if (shortcut_) shortcut_->CollectParameters(out);
@@ -144,6 +161,12 @@ Shape Concat::OutputShape(const Shape& input) const {
   shape[1] = 0;
   for (const auto& branch : branches_) shape[1] += branch->OutputShape(input)[1];
   return shape;
+}
+
+int64_t Concat::ActivationElements(const Shape& input) const {
+  int64_t n = 2 * NumElements(OutputShape(input)) + NumElements(input);
+  for (const auto& branch : branches_) n += branch->ActivationElements(input);
+  return n;
 }
 
 const Tensor& Concat::Forward(const Tensor& input, Mode mode) {

@@ -28,6 +28,8 @@ class Sequential : public Layer {
   // The output shape, or the first intermediate shape with a dimension below 1 (an input too
   // small for the network).
   Shape OutputShape(const Shape& input) const override;
+  // Its layers'.
+  int64_t ActivationElements(const Shape& input) const override;
   void CollectParameters(std::vector<Parameter*>& out) override;
   void CollectBuffers(std::vector<std::pair<std::string, Tensor*>>& out) override;
   // Attaches every layer and links neighbours that pass codes (layer.h).
@@ -58,6 +60,8 @@ class Residual : public Layer {
   const Tensor& Forward(const Tensor& input, Mode mode) override;
   const Tensor& Backward(const Tensor& grad_output) override;
   Shape OutputShape(const Shape& input) const override { return main_->OutputShape(input); }
+  // The paths', and its own output, masked gradient and input gradient.
+  int64_t ActivationElements(const Shape& input) const override;
   void CollectParameters(std::vector<Parameter*>& out) override;
   void CollectBuffers(std::vector<std::pair<std::string, Tensor*>>& out) override;
   void AttachPrecision(NumericPrecision* precision, int& next_id) override;
@@ -80,6 +84,8 @@ class Concat : public Layer {
   const Tensor& Forward(const Tensor& input, Mode mode) override;
   const Tensor& Backward(const Tensor& grad_output) override;
   Shape OutputShape(const Shape& input) const override;
+  // The branches', and its own output, branch gradient and input gradient.
+  int64_t ActivationElements(const Shape& input) const override;
   void CollectParameters(std::vector<Parameter*>& out) override;
   void CollectBuffers(std::vector<std::pair<std::string, Tensor*>>& out) override;
   void AttachPrecision(NumericPrecision* precision, int& next_id) override;

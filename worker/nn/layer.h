@@ -54,6 +54,12 @@ class Layer {
   // Returns the output shape for an input of `input` shape (batch dimension included).
   virtual Shape OutputShape(const Shape& input) const = 0;
 
+  // Activation-sized floats this layer (and its children) keeps for an input of `input` shape:
+  // by default its output and its input's gradient. For memory estimates before training.
+  virtual int64_t ActivationElements(const Shape& input) const {
+    return NumElements(OutputShape(input)) + NumElements(input);
+  }
+
   // Appends this layer's parameters (and its children's) in a fixed order.
   virtual void CollectParameters(std::vector<Parameter*>& out) {}
 

@@ -1,15 +1,18 @@
 #include "worker/train/run.h"
 
 #include <chrono>
+#include <new>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "proto/spec_validation.h"
 #include "worker/data/dataset.h"
 #include "worker/models/model.h"
 #include "worker/optim/lr_schedule.h"
 #include "worker/train/ladder_probe.h"
+#include "worker/train/memory.h"
 #include "worker/train/rank_sync.h"
 
 namespace muppet {
@@ -139,10 +142,27 @@ v1::JobResult ToJobResult(const RunResult& run) {
   return r;
 }
 
-absl::StatusOr<RunResult> RunTraining(const v1::JobSpec& spec, int start_bits,
-                                      PrecisionController& controller, RunObserver* observer,
-                                      const RunOptions& options) {
+namespace {
+
+// RunTraining without its guard against std::bad_alloc.
+absl::StatusOr<RunResult> Train(const v1::JobSpec& spec, int start_bits,
+                                PrecisionController& controller, RunObserver* observer,
+                                const RunOptions& options) {
   const auto start = std::chrono::steady_clock::now();
+  // Each local rank holds its own copy of everything.
+  const int64_t limit =
+      ProcessMemoryLimit() / std::max<int64_t>(1, spec.resources().devices_per_worker());
+  if (const std::optional<int64_t> bytes = SpecDatasetBytes(spec.dataset())) {
+    const v1::SyntheticDataset& s = spec.dataset().synthetic();
+    if (absl::Status fits =
+            CheckFits(*bytes,
+                      absl::StrCat("dataset.synthetic: ", s.train_size(), " + ", s.test_size(),
+                                   " images of ", s.channels(), "x", s.height(), "x", s.width()),
+                      limit);
+        !fits.ok()) {
+      return fits;
+    }
+  }
   absl::StatusOr<TrainTest> data = LoadDataset(spec.dataset(), spec.seed());
   if (!data.ok()) return data.status();
   absl::StatusOr<std::unique_ptr<Model>> model = BuildModel({.name = spec.model().name(),
@@ -153,6 +173,17 @@ absl::StatusOr<RunResult> RunTraining(const v1::JobSpec& spec, int start_bits,
                                                              .seed = spec.seed()});
   if (!model.ok()) return model.status();
   (*model)->precision().bits = start_bits;
+  const int64_t rank_batch = spec.batch_size() / RankCount(spec.resources());
+  const MemoryEstimate memory = EstimateMemory(*data, **model, rank_batch);
+  if (absl::Status fits =
+          CheckFits(memory.total(),
+                    absl::StrCat("dataset ", FormatBytes(memory.dataset_bytes), ", model ",
+                                 FormatBytes(memory.model_bytes), ", activations at ", rank_batch,
+                                 " images a step ", FormatBytes(memory.activation_bytes)),
+                    limit);
+      !fits.ok()) {
+    return fits;
+  }
 
   const int epochs = static_cast<int>(spec.epochs());
   const v1::PrecisionPolicySpec& precision = spec.precision();
@@ -196,7 +227,9 @@ absl::StatusOr<RunResult> RunTraining(const v1::JobSpec& spec, int start_bits,
   if (observer != nullptr) {
     observer->OnStart({.train_images = data->train.size(),
                        .test_images = data->test.size(),
-                       .parameters = (*model)->NumParameterElements()});
+                       .parameters = (*model)->NumParameterElements(),
+                       .memory_estimate_bytes = memory.total(),
+                       .memory_limit_bytes = limit});
   }
 
   for (int epoch = position.next_epoch; epoch < epochs; ++epoch) {
@@ -226,6 +259,21 @@ absl::StatusOr<RunResult> RunTraining(const v1::JobSpec& spec, int start_bits,
   run.wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return run;
+}
+
+}  // namespace
+
+absl::StatusOr<RunResult> RunTraining(const v1::JobSpec& spec, int start_bits,
+                                      PrecisionController& controller, RunObserver* observer,
+                                      const RunOptions& options) {
+  // The estimate is the first defence; an allocation that fails anyway fails the run, never
+  // the process that hosts it (a worker serves other jobs).
+  try {
+    return Train(spec, start_bits, controller, observer, options);
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(
+        "out of memory while training: the job needs more memory than this process has");
+  }
 }
 
 }  // namespace muppet

@@ -26,6 +26,8 @@ struct RunStart {
   int64_t train_images = 0;
   int64_t test_images = 0;
   int64_t parameters = 0;
+  int64_t memory_estimate_bytes = 0;  // What the run will hold at its peak (memory.h).
+  int64_t memory_limit_bytes = 0;     // What this rank may use.
 };
 
 class RunObserver : public TrainingObserver {

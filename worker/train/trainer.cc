@@ -24,7 +24,7 @@ void Trainer::Tally::Add(const SoftmaxCrossEntropy::Result& r, int64_t n) {
 }
 
 void Trainer::Tally::Fill(EpochResult& out) const {
-  out.seconds = SteadySeconds() - start;
+  out.seconds = SteadySeconds() - start - paused;
   out.samples = samples;
   out.train_loss = samples == 0 ? 0 : loss_sum / samples;
   out.train_accuracy = samples == 0 ? 0 : static_cast<double>(correct) / samples;
@@ -168,9 +168,13 @@ absl::StatusOr<EpochResult> Trainer::TrainEpoch(int epoch, double lr, TrainingOb
       policy_tally_ = Tally();
       policy_iterations_ = 0;
       const int next_epoch = done == total ? epoch + 1 : epoch;
+      // Waiting for the decision (a coordinator that is down, say) is not training time.
+      const double asked = SteadySeconds();
       if (absl::Status s = EndPolicyEpoch(metrics, bits, next_epoch, result, observer); !s.ok()) {
         return s;
       }
+      epoch_tally.paused += SteadySeconds() - asked;
+      policy_tally_.paused += SteadySeconds() - asked;
     }
   }
   if (absl::Status s = SumTally(epoch_tally); !s.ok()) return s;

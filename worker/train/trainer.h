@@ -44,7 +44,7 @@ struct EpochResult {
   double train_loss = 0;      // Mean over the epoch's examples.
   double train_accuracy = 0;  // Ratio in [0, 1].
   double test_accuracy = 0;   // Ratio in [0, 1].
-  double seconds = 0;         // Training time of the epoch, without evaluation.
+  double seconds = 0;         // Training time of the epoch, without evaluation or decision waits.
   double images_per_second = 0;
   int64_t samples = 0;
   int64_t saturations = 0;  // Saturated fixed-point codes and sums during the epoch (this rank).
@@ -201,6 +201,7 @@ class Trainer {
   // Running totals over a span of iterations.
   struct Tally {
     double start = SteadySeconds();
+    double paused = 0;  // Seconds since start spent waiting for precision decisions.
     double loss_sum = 0;
     int64_t correct = 0;
     int64_t samples = 0;
