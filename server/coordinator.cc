@@ -65,7 +65,7 @@ absl::Status Coordinator::Load() {
     if (IsPlaced(job.record.job().state())) placed_.insert(id);
     jobs_[id] = std::move(job);
   }
-  const absl::Time now = absl::Now();
+  const absl::Time now = options_.clock->Now();
   for (v1::WorkerInfo& info : *workers) {
     WorkerEntry& entry = workers_[info.worker_id()];
     entry.info = std::move(info);
@@ -100,7 +100,7 @@ v1::JobEvent& Coordinator::AddEvent(Change& change, StoredJob& job) {
   event.set_job_id(job.record.job().id());
   job.record.set_last_event_sequence(job.record.last_event_sequence() + 1);
   event.set_sequence(job.record.last_event_sequence());
-  SetTime(*event.mutable_time(), absl::Now());
+  SetTime(*event.mutable_time(), options_.clock->Now());
   return event;
 }
 
@@ -111,7 +111,7 @@ void Coordinator::Transition(Change& change, StoredJob& job, v1::JobState to,
   j.set_state(to);
   // Job.reason explains an unsuccessful end; other transitions keep theirs in the event only.
   if (to == v1::JOB_STATE_FAILED || to == v1::JOB_STATE_CANCELLED) j.set_reason(reason);
-  const absl::Time now = absl::Now();
+  const absl::Time now = options_.clock->Now();
   if (to == v1::JOB_STATE_RUNNING) SetTime(*j.mutable_start_time(), now);
   if (IsFinal(to)) {
     SetTime(*j.mutable_end_time(), now);
@@ -346,7 +346,7 @@ void Coordinator::UpdateCountMetrics() {
 
 void Coordinator::ExpireLeases() {
   absl::MutexLock lock(&mu_);
-  const absl::Time now = absl::Now();
+  const absl::Time now = options_.clock->Now();
   Change change;
   for (const auto& [id, entry] : workers_) {
     if (entry.info.state() != v1::WORKER_STATE_ACTIVE) continue;

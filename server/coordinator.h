@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "muppet/v1/job.pb.h"
 #include "muppet/v1/worker.pb.h"
@@ -36,6 +37,9 @@ struct CoordinatorOptions {
   absl::Duration lease = absl::Seconds(15);  // Silence after which a worker is lost.
   // Called, under the coordinator's lock, when a job ends (to drop its rendezvous keys).
   std::function<void(const std::string& job_id)> on_job_end;
+  // Leases, heartbeats and the times of jobs and events (tests pass a FakeClock; must outlive
+  // the coordinator). Waits for events and assignments take real time.
+  Clock* clock = Clock::Real();
 };
 
 // Events of a job for a watcher.

@@ -61,7 +61,7 @@ absl::StatusOr<v1::Job> Coordinator::SubmitJob(const v1::SubmitJobRequest& reque
   v1::Job& j = *job.record.mutable_job();
   j.set_id(id);
   *j.mutable_spec() = std::move(spec);
-  SetTime(*j.mutable_create_time(), absl::Now());
+  SetTime(*j.mutable_create_time(), options_.clock->Now());
   j.mutable_progress()->set_precision_bits(static_cast<uint32_t>((*policy)->precision_bits()));
   Transition(change, job, v1::JOB_STATE_QUEUED, "");
   policies_[id] = *std::move(policy);

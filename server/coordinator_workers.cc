@@ -68,7 +68,7 @@ absl::StatusOr<v1::RegisterWorkerResponse> Coordinator::RegisterWorker(
   *info.mutable_cpu() = request.cpu();
   info.set_version(request.version());
   *info.mutable_labels() = request.labels();
-  const absl::Time now = absl::Now();
+  const absl::Time now = options_.clock->Now();
   SetTime(*info.mutable_register_time(), now);
   SetTime(*info.mutable_last_heartbeat_time(), now);
   Schedule(change);
@@ -90,7 +90,7 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::Heartbeat
   absl::MutexLock lock(&mu_);
   absl::StatusOr<WorkerEntry*> worker = ActiveWorker(request.worker_id());
   if (!worker.ok()) return worker.status();
-  (*worker)->last_heartbeat = absl::Now();
+  (*worker)->last_heartbeat = options_.clock->Now();
   v1::HeartbeatResponse response;
   Change change;
   for (const std::string& job_id : request.running_job_ids()) {
