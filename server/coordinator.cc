@@ -13,9 +13,9 @@
 // are in coordinator_jobs.cc, WorkerService methods in coordinator_workers.cc.
 namespace muppet::server {
 
-absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
-    std::unique_ptr<Store> store, const CoordinatorOptions& options, Metrics* metrics,
-    Logger* log) {
+absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(std::unique_ptr<Store> store,
+                                                                 const CoordinatorOptions& options,
+                                                                 Metrics* metrics, Logger* log) {
   std::unique_ptr<Coordinator> c(new Coordinator(std::move(store), options, metrics, log));
   if (absl::Status s = c->Load(); !s.ok()) return s;
   return c;
@@ -48,8 +48,8 @@ absl::Status Coordinator::Load() {
       absl::StatusOr<std::unique_ptr<scheduler::PrecisionPolicy>> policy =
           scheduler::RestorePolicy(job.policy_state);
       if (!policy.ok()) {
-        damaged_jobs_[id] = absl::StrCat("the policy state of job ", id, " is corrupt: ",
-                                         policy.status().message());
+        damaged_jobs_[id] = absl::StrCat("the policy state of job ", id,
+                                         " is corrupt: ", policy.status().message());
         last_submit_sequence_ = std::max(last_submit_sequence_, job.record.submit_sequence());
         log_->Warn("job_damaged", {{"job", id}, {"error", damaged_jobs_[id]}});
         continue;
@@ -143,8 +143,8 @@ void Coordinator::FailJobsOn(Change& change, const std::string& worker_id,
   }
   for (auto& [id, job] : change.jobs) {
     const v1::Job& j = job.record.job();
-    if (!IsFinal(j.state()) && std::find(j.worker_ids().begin(), j.worker_ids().end(),
-                                         worker_id) != j.worker_ids().end()) {
+    if (!IsFinal(j.state()) && std::find(j.worker_ids().begin(), j.worker_ids().end(), worker_id) !=
+                                   j.worker_ids().end()) {
       ids.push_back(id);
     }
   }
@@ -254,85 +254,92 @@ absl::Status Coordinator::Apply(Change& change) {
     log_->Warn("store_commit_failed", {{"error", std::string(s.message())}});
     return absl::UnavailableError(absl::StrCat("the coordinator's store failed: ", s.message()));
   }
-
-  for (auto& [id, job] : change.jobs) {
-    const v1::Job& j = job.record.job();
-    const auto old = jobs_.find(id);
-    const bool was_final = old != jobs_.end() && IsFinal(old->second.record.job().state());
-    if (old == jobs_.end()) {
-      jobs_by_sequence_[job.record.submit_sequence()] = id;
-      if (!job.record.request_id().empty()) jobs_by_request_id_[job.record.request_id()] = id;
-    } else {
-      --state_counts_[old->second.record.job().state()];
-    }
-    ++state_counts_[j.state()];
-    if (IsFinal(j.state())) {
-      unfinished_.erase(id);
-    } else {
-      unfinished_.insert(id);
-    }
-    if (IsPlaced(j.state())) {
-      placed_.insert(id);
-    } else {
-      placed_.erase(id);
-    }
-    if (IsFinal(j.state()) && !was_final) {
-      policies_.erase(id);
-      metrics_->RemoveJob(id);
-      if (options_.on_job_end) options_.on_job_end(id);
-    } else if (!IsFinal(j.state())) {
-      metrics_->SetJob(j);
-    }
-    jobs_[id] = std::move(job);
-  }
-  for (auto& [id, info] : change.workers) {
-    WorkerEntry& entry = workers_[id];
-    if (info.state() == v1::WORKER_STATE_LOST && entry.info.state() != v1::WORKER_STATE_LOST) {
-      ++entry.stream_generation;  // Ends the lost worker's stream.
-      entry.outbox.clear();
-    }
-    if (entry.info.state() != info.state()) {
-      log_->Info("worker_state", {{"worker", id},
-                                  {"name", info.worker_name()},
-                                  {"state", absl::AsciiStrToLower(absl::string_view(
-                                                v1::WorkerState_Name(info.state())).substr(13))}});
-    }
-    entry.info = std::move(info);
-  }
+  // Committed: now the cache may show it.
+  for (auto& [id, job] : change.jobs) CacheJob(id, job);
+  for (auto& [id, info] : change.workers) CacheWorker(id, std::move(info));
   for (auto& [worker, event] : change.outbox) {
     auto it = workers_.find(worker);
     if (it != workers_.end() && it->second.info.state() == v1::WORKER_STATE_ACTIVE) {
       it->second.outbox.push_back(std::move(event));
     }
   }
-  for (const v1::JobEvent& e : change.events) {
-    const std::string seq = absl::StrCat(e.sequence());
-    if (e.has_state_change()) {
-      log_->Info("job_state", {{"job", e.job_id()},
-                               {"seq", seq},
-                               {"from", StateName(e.state_change().from())},
-                               {"to", StateName(e.state_change().to())},
-                               {"reason", e.state_change().reason()}});
-    } else if (e.has_epoch()) {
-      const v1::EpochMetrics& m = e.epoch().metrics();
-      log_->Info("epoch_report",
-                 {{"job", e.job_id()},
-                  {"seq", seq},
-                  {"epoch", absl::StrCat(e.epoch().epoch())},
-                  {"bits", absl::StrCat(e.epoch().precision_bits())},
-                  {"loss", m.has_train_loss() ? absl::StrFormat("%.4f", m.train_loss()) : ""},
-                  {"seconds", absl::StrFormat("%.3f", m.seconds())}});
-    } else if (e.has_precision_switch()) {
-      log_->Info("precision_switch", {{"job", e.job_id()},
-                                      {"seq", seq},
-                                      {"epoch", absl::StrCat(e.precision_switch().epoch())},
-                                      {"from_bits", absl::StrCat(e.precision_switch().from_bits())},
-                                      {"to_bits", absl::StrCat(e.precision_switch().to_bits())}});
-    }
-  }
+  for (const v1::JobEvent& e : change.events) LogEvent(e);
   UpdateCountMetrics();
   changed_.SignalAll();
   return absl::OkStatus();
+}
+
+void Coordinator::CacheJob(const std::string& id, StoredJob& job) {
+  const v1::Job& j = job.record.job();
+  const auto old = jobs_.find(id);
+  const bool was_final = old != jobs_.end() && IsFinal(old->second.record.job().state());
+  if (old == jobs_.end()) {
+    jobs_by_sequence_[job.record.submit_sequence()] = id;
+    if (!job.record.request_id().empty()) jobs_by_request_id_[job.record.request_id()] = id;
+  } else {
+    --state_counts_[old->second.record.job().state()];
+  }
+  ++state_counts_[j.state()];
+  if (IsFinal(j.state())) {
+    unfinished_.erase(id);
+  } else {
+    unfinished_.insert(id);
+  }
+  if (IsPlaced(j.state())) {
+    placed_.insert(id);
+  } else {
+    placed_.erase(id);
+  }
+  if (IsFinal(j.state()) && !was_final) {
+    policies_.erase(id);
+    metrics_->RemoveJob(id);
+    if (options_.on_job_end) options_.on_job_end(id);
+  } else if (!IsFinal(j.state())) {
+    metrics_->SetJob(j);
+  }
+  jobs_[id] = std::move(job);
+}
+
+void Coordinator::CacheWorker(const std::string& id, v1::WorkerInfo info) {
+  WorkerEntry& entry = workers_[id];
+  if (info.state() == v1::WORKER_STATE_LOST && entry.info.state() != v1::WORKER_STATE_LOST) {
+    ++entry.stream_generation;  // Ends the lost worker's stream.
+    entry.outbox.clear();
+  }
+  if (entry.info.state() != info.state()) {
+    log_->Info("worker_state",
+               {{"worker", id},
+                {"name", info.worker_name()},
+                {"state", absl::AsciiStrToLower(
+                              absl::string_view(v1::WorkerState_Name(info.state())).substr(13))}});
+  }
+  entry.info = std::move(info);
+}
+
+void Coordinator::LogEvent(const v1::JobEvent& e) {
+  const std::string seq = absl::StrCat(e.sequence());
+  if (e.has_state_change()) {
+    log_->Info("job_state", {{"job", e.job_id()},
+                             {"seq", seq},
+                             {"from", StateName(e.state_change().from())},
+                             {"to", StateName(e.state_change().to())},
+                             {"reason", e.state_change().reason()}});
+  } else if (e.has_epoch()) {
+    const v1::EpochMetrics& m = e.epoch().metrics();
+    log_->Info("epoch_report",
+               {{"job", e.job_id()},
+                {"seq", seq},
+                {"epoch", absl::StrCat(e.epoch().epoch())},
+                {"bits", absl::StrCat(e.epoch().precision_bits())},
+                {"loss", m.has_train_loss() ? absl::StrFormat("%.4f", m.train_loss()) : ""},
+                {"seconds", absl::StrFormat("%.3f", m.seconds())}});
+  } else if (e.has_precision_switch()) {
+    log_->Info("precision_switch", {{"job", e.job_id()},
+                                    {"seq", seq},
+                                    {"epoch", absl::StrCat(e.precision_switch().epoch())},
+                                    {"from_bits", absl::StrCat(e.precision_switch().from_bits())},
+                                    {"to_bits", absl::StrCat(e.precision_switch().to_bits())}});
+  }
 }
 
 void Coordinator::UpdateCountMetrics() {

@@ -139,6 +139,19 @@ class Coordinator {
   void Schedule(Change& change) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Commits `change` and applies it to the cache, metrics and waiting streams.
   absl::Status Apply(Change& change) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Apply's steps after the commit: a job and a worker into the cache, an event into the log.
+  // CacheJob moves `job` (the change's) into the cache; the change keeps the moved-from record
+  // alive until it is destroyed, which callers still holding references into the cached job
+  // before the move rely on.
+  void CacheJob(const std::string& id, StoredJob& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CacheWorker(const std::string& id, v1::WorkerInfo info) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void LogEvent(const v1::JobEvent& event);
+  // Stages what a decided policy epoch changes: the policy state, the answer kept for retries,
+  // RUNNING, the epoch (and switch) events and the job's progress. Returns the epoch event.
+  v1::EpochReport StageReport(Change& change, const v1::ReportEpochRequest& request, uint32_t bits,
+                              const scheduler::PrecisionPolicy& policy,
+                              const v1::ReportEpochResponse& response)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Devices taken by unfinished placed jobs, by worker id and device kind, as of `change`.
   std::map<std::pair<std::string, v1::DeviceKind>, uint32_t> UsedDevices(const Change& change) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -113,13 +114,13 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::Heartbeat
   return response;
 }
 
-absl::StatusOr<v1::ReportEpochResponse> Coordinator::ReportEpoch(
-    const v1::ReportEpochRequest& request) {
-  absl::MutexLock lock(&mu_);
-  absl::StatusOr<const StoredJob*> found = WorkerCallJob(request.worker_id(), request.job_id());
-  if (!found.ok()) return found.status();
-  const StoredJob& stored = **found;
-  const internal::JobRecord& record = stored.record;
+namespace {
+
+// The answer to a report that needs no decision, if any: stop (the job failed or was
+// cancelled), or for a retry the decision already made. FAILED_PRECONDITION when the caller is
+// not the running job's rank 0.
+absl::StatusOr<std::optional<v1::ReportEpochResponse>> AnswerWithoutDeciding(
+    const v1::ReportEpochRequest& request, const internal::JobRecord& record) {
   const v1::Job& j = record.job();
   if (j.state() == v1::JOB_STATE_CANCELLED || j.state() == v1::JOB_STATE_FAILED) {
     v1::ReportEpochResponse stop;
@@ -133,9 +134,15 @@ absl::StatusOr<v1::ReportEpochResponse> Coordinator::ReportEpoch(
         "job ", j.id(), " is not running with worker ", request.worker_id(), " as rank 0"));
   }
   if (record.has_last_report() && record.last_report_epoch() == request.epoch()) {
-    return record.last_report();  // A retry: the same decision again.
+    return record.last_report();
   }
-  scheduler::PrecisionPolicy& policy = *policies_.at(j.id());
+  return std::nullopt;
+}
+
+// What `policy` is to observe; INVALID_ARGUMENT for a report out of order, at another
+// precision, or with a gradient of no elements.
+absl::StatusOr<scheduler::PolicyEpoch> ObservedEpoch(const v1::ReportEpochRequest& request,
+                                                     const scheduler::PrecisionPolicy& policy) {
   if (request.epoch() != policy.next_epoch()) {
     return absl::InvalidArgumentError(absl::StrCat("epoch: expected ", policy.next_epoch(),
                                                    " (reports arrive in order), got ",
@@ -159,48 +166,46 @@ absl::StatusOr<v1::ReportEpochResponse> Coordinator::ReportEpoch(
                                   .window_sum_squared_norm = g.window_sum_squared_norm(),
                                   .elements = static_cast<int64_t>(g.elements())});
   }
-  const std::string state_before = stored.policy_state;
-  absl::StatusOr<scheduler::Decision> decision = policy.Observe(observed);
-  if (!decision.ok()) return decision.status();
+  return observed;
+}
 
+v1::ReportEpochResponse ToResponse(const scheduler::Decision& decision) {
   v1::ReportEpochResponse response;
-  response.set_next_precision_bits(static_cast<uint32_t>(decision->next_precision_bits));
-  response.set_switched(decision->switched);
-  response.set_window_closed(decision->window_closed);
-  *response.mutable_diagnostics() = ToProto(decision->diagnostics);
+  response.set_next_precision_bits(static_cast<uint32_t>(decision.next_precision_bits));
+  response.set_switched(decision.switched);
+  response.set_window_closed(decision.window_closed);
+  *response.mutable_diagnostics() = ToProto(decision.diagnostics);
+  return response;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::ReportEpochResponse> Coordinator::ReportEpoch(
+    const v1::ReportEpochRequest& request) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<const StoredJob*> found = WorkerCallJob(request.worker_id(), request.job_id());
+  if (!found.ok()) return found.status();
+  const StoredJob& stored = **found;
+  absl::StatusOr<std::optional<v1::ReportEpochResponse>> early =
+      AnswerWithoutDeciding(request, stored.record);
+  if (!early.ok()) return early.status();
+  if (early->has_value()) return **early;
+
+  const std::string job_id = stored.record.job().id();
+  scheduler::PrecisionPolicy& policy = *policies_.at(job_id);
+  absl::StatusOr<scheduler::PolicyEpoch> observed = ObservedEpoch(request, policy);
+  if (!observed.ok()) return observed.status();
+  const uint32_t bits = static_cast<uint32_t>(policy.precision_bits());
+  const std::string state_before = stored.policy_state;
+  absl::StatusOr<scheduler::Decision> decision = policy.Observe(*observed);
+  if (!decision.ok()) return decision.status();
+  const v1::ReportEpochResponse response = ToResponse(*decision);
 
   Change change;
-  StoredJob& job = Stage(change, j.id());
-  job.policy_state = policy.SerializeState();
-  job.record.set_last_report_epoch(request.epoch());
-  *job.record.mutable_last_report() = response;
-  job.record.set_acknowledged(true);
-  if (job.record.job().state() == v1::JOB_STATE_SCHEDULED) {
-    Transition(change, job, v1::JOB_STATE_RUNNING, "");
-  }
-  v1::EpochReport& report = *AddEvent(change, job).mutable_epoch();
-  report.set_epoch(request.epoch());
-  report.set_precision_bits(bits);
-  *report.mutable_metrics() = request.metrics();
-  *report.mutable_diagnostics() = response.diagnostics();
-  v1::JobProgress& progress = *job.record.mutable_job()->mutable_progress();
-  progress.set_epochs_completed(request.epoch() + 1);
-  progress.set_precision_bits(response.next_precision_bits());
-  if (request.metrics().has_train_loss()) progress.set_train_loss(request.metrics().train_loss());
-  if (request.metrics().has_test_accuracy()) {
-    progress.set_test_accuracy(request.metrics().test_accuracy());
-  }
-  if (decision->switched) {
-    progress.add_switch_epochs(request.epoch() + 1);
-    v1::PrecisionSwitch& s = *AddEvent(change, job).mutable_precision_switch();
-    s.set_epoch(request.epoch() + 1);
-    s.set_from_bits(bits);
-    s.set_to_bits(response.next_precision_bits());
-    *s.mutable_diagnostics() = response.diagnostics();
-  }
+  const v1::EpochReport report = StageReport(change, request, bits, policy, response);
   if (absl::Status s = Apply(change); !s.ok()) {
     // The policy moved but nothing was stored: put it back as the store has it.
-    policies_[j.id()] = *scheduler::RestorePolicy(state_before);
+    policies_[job_id] = *scheduler::RestorePolicy(state_before);
     return s;
   }
   metrics_->ObserveEpoch(request.job_id(), report);
@@ -208,6 +213,42 @@ absl::StatusOr<v1::ReportEpochResponse> Coordinator::ReportEpoch(
     metrics_->ObserveSwitch(request.job_id(), bits, response.next_precision_bits());
   }
   return response;
+}
+
+v1::EpochReport Coordinator::StageReport(Change& change, const v1::ReportEpochRequest& request,
+                                         uint32_t bits, const scheduler::PrecisionPolicy& policy,
+                                         const v1::ReportEpochResponse& response) {
+  StoredJob& job = Stage(change, request.job_id());
+  job.policy_state = policy.SerializeState();
+  job.record.set_last_report_epoch(request.epoch());
+  *job.record.mutable_last_report() = response;
+  job.record.set_acknowledged(true);
+  if (job.record.job().state() == v1::JOB_STATE_SCHEDULED) {
+    Transition(change, job, v1::JOB_STATE_RUNNING, "");
+  }
+  // A copy: adding the switch event below may move the events.
+  v1::EpochReport report;
+  report.set_epoch(request.epoch());
+  report.set_precision_bits(bits);
+  *report.mutable_metrics() = request.metrics();
+  *report.mutable_diagnostics() = response.diagnostics();
+  *AddEvent(change, job).mutable_epoch() = report;
+  v1::JobProgress& progress = *job.record.mutable_job()->mutable_progress();
+  progress.set_epochs_completed(request.epoch() + 1);
+  progress.set_precision_bits(response.next_precision_bits());
+  if (request.metrics().has_train_loss()) progress.set_train_loss(request.metrics().train_loss());
+  if (request.metrics().has_test_accuracy()) {
+    progress.set_test_accuracy(request.metrics().test_accuracy());
+  }
+  if (response.switched()) {
+    progress.add_switch_epochs(request.epoch() + 1);
+    v1::PrecisionSwitch& s = *AddEvent(change, job).mutable_precision_switch();
+    s.set_epoch(request.epoch() + 1);
+    s.set_from_bits(bits);
+    s.set_to_bits(response.next_precision_bits());
+    *s.mutable_diagnostics() = response.diagnostics();
+  }
+  return report;
 }
 
 absl::StatusOr<const StoredJob*> Coordinator::WorkerCallJob(const std::string& worker_id,
