@@ -202,11 +202,52 @@ std::vector<std::string> Agent::RunningJobIds() {
   return ids;
 }
 
+namespace {
+
+int SlotsOf(const v1::Assignment& a) {
+  return a.spec().resources().device_kind() == v1::DEVICE_KIND_CUDA
+             ? 0
+             : std::max<int>(1, static_cast<int>(a.local_ranks()));
+}
+
+}  // namespace
+
 void Agent::StartJob(const v1::Assignment& assignment, const std::string& worker_id) {
   absl::MutexLock lock(&mu_);
-  if (jobs_.count(assignment.job_id()) != 0) return;  // Sent again after a reconnect.
+  // Sent again after a reconnect.
+  if (jobs_.count(assignment.job_id()) != 0) return;
+  for (const PendingJob& p : pending_) {
+    if (p.assignment.job_id() == assignment.job_id()) return;
+  }
+  pending_.push_back({.assignment = assignment, .worker_id = worker_id});
+  StartPending();
+  if (!pending_.empty()) {
+    log_->Info("job_waiting_for_slots", {{"job", pending_.back().assignment.job_id()},
+                                         {"busy_slots", absl::StrCat(BusySlots())},
+                                         {"slots", absl::StrCat(options_.slots)}});
+  }
+}
+
+int Agent::BusySlots() const {
+  int busy = 0;
+  for (const auto& [id, run] : jobs_) {
+    if (!run->done) busy += run->slots;
+  }
+  return busy;
+}
+
+void Agent::StartPending() {
+  while (!pending_.empty() && !stop_ &&
+         BusySlots() + SlotsOf(pending_.front().assignment) <= options_.slots) {
+    Launch(pending_.front().assignment, pending_.front().worker_id);
+    pending_.pop_front();
+  }
+}
+
+void Agent::Launch(const v1::Assignment& assignment, const std::string& worker_id) {
   auto run = std::make_unique<JobRun>();
   run->job_id = assignment.job_id();
+  run->slots = SlotsOf(assignment);
   JobRun* raw = run.get();
   jobs_[assignment.job_id()] = std::move(run);
   raw->thread =
@@ -218,6 +259,13 @@ void Agent::StartJob(const v1::Assignment& assignment, const std::string& worker
 
 void Agent::CancelJob(const std::string& job_id, const std::string& reason) {
   absl::MutexLock lock(&mu_);
+  for (auto p = pending_.begin(); p != pending_.end(); ++p) {
+    if (p->assignment.job_id() == job_id) {
+      pending_.erase(p);  // Never started.
+      log_->Info("job_dropped", {{"job", job_id}, {"reason", reason}});
+      return;
+    }
+  }
   const auto it = jobs_.find(job_id);
   if (it == jobs_.end() || it->second->done || it->second->cancel) return;
   it->second->cancel_reason = reason;
@@ -226,6 +274,10 @@ void Agent::CancelJob(const std::string& job_id, const std::string& reason) {
 }
 
 void Agent::CancelAll(const std::string& reason) {
+  {
+    absl::MutexLock lock(&mu_);
+    pending_.clear();  // Never started: the coordinator fails or requeues them.
+  }
   for (const std::string& id : RunningJobIds()) CancelJob(id, reason);
 }
 
@@ -329,7 +381,9 @@ void Agent::ReportEnd(JobRun* run, const v1::ReportResultRequest& request) {
        {"test_accuracy",
         request.succeeded() ? absl::StrFormat("%.4f", request.result().test_accuracy()) : ""},
        {"reported", s.ok() ? "true" : std::string(s.message())}});
+  absl::MutexLock lock(&mu_);
   run->done = true;
+  StartPending();  // Its slots are free now.
 }
 
 }  // namespace muppet

@@ -7,6 +7,7 @@
 #define MUPPET_WORKER_AGENT_AGENT_H_
 
 #include <atomic>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -64,7 +65,14 @@ class Agent {
     std::atomic<bool> cancel{false};
     std::atomic<bool> done{false};
     std::string cancel_reason;  // Guarded by Agent::mu_.
+    int slots = 0;              // CPU slots it holds until its thread is done.
     std::thread thread;
+  };
+  // An assignment waiting for slots: the coordinator frees a cancelled job's slots at once, but
+  // its thread may still be finishing (a blocked read), and a slot is never lent twice.
+  struct PendingJob {
+    v1::Assignment assignment;
+    std::string worker_id;
   };
 
   // Registers, retrying while the coordinator is unavailable. Sets the heartbeat interval.
@@ -106,6 +114,15 @@ class Agent {
   absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(mu_) = absl::Seconds(2);
   grpc::ClientContext* stream_ ABSL_GUARDED_BY(mu_) = nullptr;  // The open stream, to cancel.
   std::map<std::string, std::unique_ptr<JobRun>> jobs_ ABSL_GUARDED_BY(mu_);
+  std::deque<PendingJob> pending_ ABSL_GUARDED_BY(mu_);
+
+  // Starts `assignment` on a thread of its own.
+  void Launch(const v1::Assignment& assignment, const std::string& worker_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Starts the pending assignments, in order, while their slots are free.
+  void StartPending() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Slots held by jobs whose threads have not finished.
+  int BusySlots() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 };
 
 }  // namespace muppet

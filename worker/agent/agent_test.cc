@@ -151,6 +151,38 @@ TEST_F(AgentTest, AJobAskingForWhatTheWorkerCannotDoFailsWithTheReason) {
   EXPECT_NE(ended.reason().find("worker test-worker"), std::string::npos) << ended.reason();
 }
 
+// The coordinator frees a cancelled job's slot at once, but the job's thread may still be
+// finishing (here, making a large synthetic dataset, which no cancellation interrupts): the
+// next job waits for the slot instead of sharing it.
+TEST_F(AgentTest, ASlotIsNotLentTwiceWhileACancelledJobFinishes) {
+  v1::JobSpec slow = SyntheticSpec(1, 64);
+  v1::SyntheticDataset& s = *slow.mutable_dataset()->mutable_synthetic();
+  s.set_channels(3);
+  s.set_height(64);
+  s.set_width(64);
+  s.set_train_size(20000);
+  auto first = client_->SubmitJob(slow);
+  ASSERT_TRUE(first.ok()) << first.status();
+  while (agent_->RunningJobIds().empty()) absl::SleepFor(absl::Milliseconds(1));
+  ASSERT_TRUE(client_->CancelJob(first->id(), "make way").ok());
+  auto second = client_->SubmitJob(SyntheticSpec(1, 64));
+  ASSERT_TRUE(second.ok());
+  size_t most = 0;
+  bool first_still_running = false;
+  while (client_->GetJob(second->id())->state() != v1::JOB_STATE_SUCCEEDED) {
+    const std::vector<std::string> running = agent_->RunningJobIds();
+    most = std::max(most, running.size());
+    if (std::find(running.begin(), running.end(), first->id()) != running.end()) {
+      first_still_running = true;
+    }
+    ASSERT_NE(client_->GetJob(second->id())->state(), v1::JOB_STATE_FAILED);
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  EXPECT_TRUE(first_still_running);  // The case this test is about did happen.
+  EXPECT_EQ(most, 1u);
+  EXPECT_EQ(client_->GetJob(first->id())->state(), v1::JOB_STATE_CANCELLED);
+}
+
 // The spec passes validation, but its dataset alone is petabytes: the job fails with the
 // estimate and the limit, and the worker, which runs it in process, goes on serving.
 TEST_F(AgentTest, AJobTooBigForTheWorkersMemoryFailsAndTheWorkerStaysUp) {

@@ -1,7 +1,9 @@
 #include "worker/data/dataset.h"
 
+#include <sys/stat.h>
 #include <zlib.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -73,6 +75,23 @@ TEST(ReadIdxTest, MissingFileNamesIt) {
   EXPECT_THAT(d.status().message(), HasSubstr("absent: no such file"));
 }
 
+// A FIFO would block the reader (open waits for a writer), so that a cancelled job outlives
+// its cancellation: it is refused at once, as is a directory.
+TEST(ReadIdxTest, AFifoOrDirectoryIsRefusedWithoutBlocking) {
+  const std::string labels = TempPath("f-labels");
+  WriteFile(labels, IdxLabels(1, 2), false);
+  const std::string fifo = TempPath("fifo-images");
+  std::remove(fifo.c_str());
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  absl::StatusOr<Dataset> d = ReadIdx(fifo, labels);
+  EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(d.status().message(), HasSubstr(fifo + ": not a regular file (a FIFO)"));
+  const std::string dir = TempPath("dir-images");
+  std::filesystem::create_directories(dir);
+  EXPECT_THAT(ReadIdx(dir, labels).status().message(),
+              HasSubstr(dir + ": not a regular file (a directory)"));
+}
+
 TEST(ReadIdxTest, WrongMagicNamesFileAndValues) {
   const std::string images = TempPath("magic-images");
   WriteFile(images, IdxImages(0x801, 5, 3, 4, 60), false);
@@ -114,7 +133,8 @@ TEST(ReadIdxTest, ImplausibleHeader) {
   const std::string images = TempPath("huge-images");
   WriteFile(images, IdxImages(0x803, 5, 100000, 4, 0), false);
   absl::StatusOr<Dataset> d = ReadIdx(images, TempPath("unused"));
-  EXPECT_THAT(d.status().message(), HasSubstr("huge-images: implausible dimensions 5 x 100000 x 4"));
+  EXPECT_THAT(d.status().message(),
+              HasSubstr("huge-images: implausible dimensions 5 x 100000 x 4"));
 }
 
 TEST(ReadIdxTest, MismatchedCounts) {

@@ -20,8 +20,22 @@ struct GzCloser {
 };
 using GzFile = std::unique_ptr<gzFile_s, GzCloser>;
 
+// Datasets are read from regular files only: opening a FIFO blocks until a writer comes, and a
+// read of one (or of a device) may never end, so a job could outlive its cancellation.
 absl::StatusOr<GzFile> Open(const std::string& path) {
-  if (!std::filesystem::exists(path)) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
+  std::error_code error;
+  const std::filesystem::file_status status = std::filesystem::status(path, error);
+  if (!std::filesystem::exists(status)) {
+    return absl::NotFoundError(absl::StrCat(path, ": no such file"));
+  }
+  if (!std::filesystem::is_regular_file(status)) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": not a regular file (",
+                                                   std::filesystem::is_fifo(status) ? "a FIFO"
+                                                   : std::filesystem::is_directory(status)
+                                                       ? "a directory"
+                                                       : "a device or socket",
+                                                   "); datasets are read from regular files"));
+  }
   GzFile file(gzopen(path.c_str(), "rb"));
   if (!file) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
   return file;
@@ -46,8 +60,8 @@ absl::Status ReadExactly(gzFile file, const std::string& path, int64_t n, std::v
     if (got == 0) break;
   }
   if (done < n) {
-    return absl::DataLossError(absl::StrCat(path, ": truncated: expected ", n, " bytes of ", what,
-                                            ", got ", done));
+    return absl::DataLossError(
+        absl::StrCat(path, ": truncated: expected ", n, " bytes of ", what, ", got ", done));
   }
   return absl::OkStatus();
 }
@@ -88,14 +102,14 @@ absl::StatusOr<Dataset> ReadIdx(const std::string& images_path, const std::strin
   if (!dims.ok()) return dims.status();
   const int64_t n = (*dims)[0], rows = (*dims)[1], cols = (*dims)[2];
   if (n < 1 || n > kMaxImages || rows < 1 || rows > kMaxSide || cols < 1 || cols > kMaxSide) {
-    return absl::InvalidArgumentError(absl::StrCat(images_path, ": implausible dimensions ", n,
-                                                   " x ", rows, " x ", cols));
+    return absl::InvalidArgumentError(
+        absl::StrCat(images_path, ": implausible dimensions ", n, " x ", rows, " x ", cols));
   }
   Dataset data;
   data.height = rows;
   data.width = cols;
-  if (absl::Status s = ReadExactly(images->get(), images_path, n * rows * cols, data.pixels,
-                                   "pixels");
+  if (absl::Status s =
+          ReadExactly(images->get(), images_path, n * rows * cols, data.pixels, "pixels");
       !s.ok()) {
     return s;
   }
@@ -106,9 +120,8 @@ absl::StatusOr<Dataset> ReadIdx(const std::string& images_path, const std::strin
   absl::StatusOr<std::vector<int64_t>> count = ReadHeader(labels->get(), labels_path, 0x801, 1);
   if (!count.ok()) return count.status();
   if ((*count)[0] != n) {
-    return absl::InvalidArgumentError(absl::StrCat(labels_path, ": has ", (*count)[0],
-                                                   " labels but ", images_path, " has ", n,
-                                                   " images"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        labels_path, ": has ", (*count)[0], " labels but ", images_path, " has ", n, " images"));
   }
   std::vector<uint8_t> raw;
   if (absl::Status s = ReadExactly(labels->get(), labels_path, n, raw, "labels"); !s.ok()) return s;
@@ -144,8 +157,8 @@ absl::StatusOr<TrainTest> ReadCifar10(const std::string& dir) {
       for (int64_t r = 0; r < records; ++r) {
         const uint8_t* rec = raw.data() + r * kRecord;
         if (rec[0] >= 10) {
-          return absl::DataLossError(absl::StrCat(path, ": record ", r, " has label ",
-                                                  int{rec[0]}, ", expected 0..9"));
+          return absl::DataLossError(
+              absl::StrCat(path, ": record ", r, " has label ", int{rec[0]}, ", expected 0..9"));
         }
         data.labels.push_back(rec[0]);
         // Planar R, G, B to channels-last.
