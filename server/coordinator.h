@@ -140,9 +140,8 @@ class Coordinator {
   // Commits `change` and applies it to the cache, metrics and waiting streams.
   absl::Status Apply(Change& change) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Apply's steps after the commit: a job and a worker into the cache, an event into the log.
-  // CacheJob moves `job` (the change's) into the cache; the change keeps the moved-from record
-  // alive until it is destroyed, which callers still holding references into the cached job
-  // before the move rely on.
+  // CacheJob moves `job` (the change's) into the cache: references into the cached job taken
+  // before Apply are stale after it.
   void CacheJob(const std::string& id, StoredJob& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CacheWorker(const std::string& id, v1::WorkerInfo info) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void LogEvent(const v1::JobEvent& event);

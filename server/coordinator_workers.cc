@@ -301,7 +301,7 @@ absl::StatusOr<v1::AdoptLadderResponse> Coordinator::AdoptLadder(
   job.record.mutable_job()->mutable_progress()->set_precision_bits(response.start_precision_bits());
   *AddEvent(change, job).mutable_ladder_choice() = request.choice();
   if (absl::Status s = Apply(change); !s.ok()) return s;
-  policies_[j.id()] = *std::move(policy);
+  policies_[request.job_id()] = *std::move(policy);  // Not j: Apply replaced the cached job.
   return response;
 }
 

@@ -38,6 +38,17 @@ v1::JobSpec SyntheticSpec(uint32_t epochs, uint32_t train_size) {
   return spec;
 }
 
+// One epoch of `train` + `test` synthetic colour images of `side` x `side`.
+v1::JobSpec ColourSpec(uint32_t side, uint32_t train, uint32_t test) {
+  v1::JobSpec spec = SyntheticSpec(1, train);
+  v1::SyntheticDataset& s = *spec.mutable_dataset()->mutable_synthetic();
+  s.set_channels(3);
+  s.set_height(side);
+  s.set_width(side);
+  s.set_test_size(test);
+  return spec;
+}
+
 class AgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -155,13 +166,7 @@ TEST_F(AgentTest, AJobAskingForWhatTheWorkerCannotDoFailsWithTheReason) {
 // finishing (here, making a large synthetic dataset, which no cancellation interrupts): the
 // next job waits for the slot instead of sharing it.
 TEST_F(AgentTest, ASlotIsNotLentTwiceWhileACancelledJobFinishes) {
-  v1::JobSpec slow = SyntheticSpec(1, 64);
-  v1::SyntheticDataset& s = *slow.mutable_dataset()->mutable_synthetic();
-  s.set_channels(3);
-  s.set_height(64);
-  s.set_width(64);
-  s.set_train_size(20000);
-  auto first = client_->SubmitJob(slow);
+  auto first = client_->SubmitJob(ColourSpec(64, 20000, 64));
   ASSERT_TRUE(first.ok()) << first.status();
   while (agent_->RunningJobIds().empty()) absl::SleepFor(absl::Milliseconds(1));
   ASSERT_TRUE(client_->CancelJob(first->id(), "make way").ok());
@@ -186,14 +191,7 @@ TEST_F(AgentTest, ASlotIsNotLentTwiceWhileACancelledJobFinishes) {
 // The spec passes validation, but its dataset alone is petabytes: the job fails with the
 // estimate and the limit, and the worker, which runs it in process, goes on serving.
 TEST_F(AgentTest, AJobTooBigForTheWorkersMemoryFailsAndTheWorkerStaysUp) {
-  v1::JobSpec spec = SyntheticSpec(1, 64);
-  v1::SyntheticDataset& s = *spec.mutable_dataset()->mutable_synthetic();
-  s.set_channels(3);
-  s.set_height(4096);
-  s.set_width(4096);
-  s.set_train_size(100000000);
-  s.set_test_size(0);
-  auto job = client_->SubmitJob(spec);
+  auto job = client_->SubmitJob(ColourSpec(4096, 100000000, 0));
   ASSERT_TRUE(job.ok()) << job.status();
   const v1::Job ended = AwaitEnd(job->id());
   EXPECT_EQ(ended.state(), v1::JOB_STATE_FAILED);
