@@ -215,9 +215,8 @@ int SlotsOf(const v1::Assignment& a) {
 void Agent::StartJob(const v1::Assignment& assignment, const std::string& worker_id) {
   absl::MutexLock lock(&mu_);
   // Sent again after a reconnect.
-  if (jobs_.count(assignment.job_id()) != 0) return;
-  for (const PendingJob& p : pending_) {
-    if (p.assignment.job_id() == assignment.job_id()) return;
+  if (jobs_.count(assignment.job_id()) != 0 || FindPending(assignment.job_id()) != pending_.end()) {
+    return;
   }
   pending_.push_back({.assignment = assignment, .worker_id = worker_id});
   StartPending();
@@ -226,6 +225,11 @@ void Agent::StartJob(const v1::Assignment& assignment, const std::string& worker
                                          {"busy_slots", absl::StrCat(BusySlots())},
                                          {"slots", absl::StrCat(options_.slots)}});
   }
+}
+
+std::deque<Agent::PendingJob>::iterator Agent::FindPending(const std::string& job_id) {
+  return std::find_if(pending_.begin(), pending_.end(),
+                      [&](const PendingJob& p) { return p.assignment.job_id() == job_id; });
 }
 
 int Agent::BusySlots() const {
@@ -259,12 +263,10 @@ void Agent::Launch(const v1::Assignment& assignment, const std::string& worker_i
 
 void Agent::CancelJob(const std::string& job_id, const std::string& reason) {
   absl::MutexLock lock(&mu_);
-  for (auto p = pending_.begin(); p != pending_.end(); ++p) {
-    if (p->assignment.job_id() == job_id) {
-      pending_.erase(p);  // Never started.
-      log_->Info("job_dropped", {{"job", job_id}, {"reason", reason}});
-      return;
-    }
+  if (const auto p = FindPending(job_id); p != pending_.end()) {
+    pending_.erase(p);  // Never started.
+    log_->Info("job_dropped", {{"job", job_id}, {"reason", reason}});
+    return;
   }
   const auto it = jobs_.find(job_id);
   if (it == jobs_.end() || it->second->done || it->second->cancel) return;

@@ -121,6 +121,9 @@ class Agent {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Starts the pending assignments, in order, while their slots are free.
   void StartPending() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The pending assignment of `job_id`, or pending_.end().
+  std::deque<PendingJob>::iterator FindPending(const std::string& job_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Slots held by jobs whose threads have not finished.
   int BusySlots() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 };

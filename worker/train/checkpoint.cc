@@ -5,14 +5,12 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "base/crc32c.h"
+#include "worker/tensor/tensor.h"
 #include "worker/train/checkpoint_file.h"
 
 namespace muppet {
@@ -25,16 +23,14 @@ constexpr char kPrefix[] = "checkpoint-";
 constexpr char kSuffix[] = ".muppet";
 
 template <typename T>
-std::string Bytes(const std::vector<T>& values) {
-  return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
+std::string_view Bytes(const std::vector<T>& values) {
+  return std::string_view(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
 }
 
 int64_t Elements(const google::protobuf::RepeatedPtrField<internal::TensorInfo>& tensors) {
   int64_t n = 0;
   for (const internal::TensorInfo& t : tensors) {
-    int64_t size = 1;
-    for (int64_t d : t.shape()) size *= d;
-    n += size;
+    n += NumElements(Shape(t.shape().begin(), t.shape().end()));
   }
   return n;
 }
@@ -60,8 +56,10 @@ absl::Status Values(const std::vector<CheckpointSection>& sections, const std::s
 
 }  // namespace
 
-absl::Status WriteTrainingCheckpoint(const std::string& path, const TrainingCheckpoint& c) {
-  return WriteCheckpointFile(path, {{"run", c.state.SerializeAsString()},
+absl::StatusOr<WrittenFile> WriteTrainingCheckpoint(const std::string& path,
+                                                    const TrainingCheckpoint& c) {
+  const std::string run = c.state.SerializeAsString();
+  return WriteCheckpointFile(path, {{"run", run},
                                     {"parameters", Bytes(c.parameters)},
                                     {"momentum", Bytes(c.momentum)},
                                     {"buffers", Bytes(c.buffers)},
@@ -97,12 +95,11 @@ absl::StatusOr<CheckpointInfo> CheckpointDirectory::Save(const TrainingCheckpoin
   }
   CheckpointInfo info{.next_epoch = c.state.next_epoch()};
   info.path = absl::StrFormat("%s/%s%06u%s", dir_, kPrefix, info.next_epoch, kSuffix);
-  if (absl::Status s = WriteTrainingCheckpoint(info.path, c); !s.ok()) return s;
+  absl::StatusOr<WrittenFile> written = WriteTrainingCheckpoint(info.path, c);
+  if (!written.ok()) return written.status();
   info.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::ifstream file(info.path, std::ios::binary);
-  const std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  info.bytes = static_cast<int64_t>(bytes.size());
-  info.crc32c = Crc32c(bytes);
+  info.bytes = written->bytes;
+  info.crc32c = written->crc32c;
   const std::vector<std::string> files = List();
   for (size_t i = static_cast<size_t>(std::max(keep_, 1)); i < files.size(); ++i) {
     std::filesystem::remove(files[i], error);  // A leftover file is harmless.

@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "muppet/internal/checkpoint.pb.h"
+#include "worker/train/checkpoint_file.h"
 
 namespace muppet {
 
@@ -29,7 +30,8 @@ struct TrainingCheckpoint {
 };
 
 // Writes `checkpoint` to `path` atomically. Errors as WriteCheckpointFile.
-absl::Status WriteTrainingCheckpoint(const std::string& path, const TrainingCheckpoint& checkpoint);
+absl::StatusOr<WrittenFile> WriteTrainingCheckpoint(const std::string& path,
+                                                    const TrainingCheckpoint& checkpoint);
 
 // Reads the checkpoint at `path`, checking that every section is there, whole and as long as
 // "run" says. Errors name the file and the section: those of ReadCheckpointFile, and DATA_LOSS

@@ -89,20 +89,44 @@ absl::Status FsyncDirectory(const std::string& path) {
   return rc == 0 ? absl::OkStatus() : absl::InternalError(Errno("fsync", dir));
 }
 
-std::string Encode(const std::vector<CheckpointSection>& sections) {
-  std::string out(kMagic, kMagicSize);
-  Put<uint32_t>(out, kCheckpointFormatVersion);
-  Put<uint32_t>(out, static_cast<uint32_t>(sections.size()));
-  Put<uint32_t>(out, Crc32c(out));
-  for (const CheckpointSection& s : sections) {
-    const size_t start = out.size();
-    Put<uint32_t>(out, static_cast<uint32_t>(s.name.size()));
-    out += s.name;
-    Put<uint64_t>(out, s.bytes.size());
-    out += s.bytes;
-    Put<uint32_t>(out, Crc32c(std::string_view(out).substr(start)));
+// Writes a file's bytes as they come, keeping the CRC32C of all of them.
+class Writer {
+ public:
+  Writer(int fd, const std::string& path) : fd_(fd), path_(path) {}
+
+  absl::Status Write(std::string_view bytes) {
+    crc_ = Crc32c(bytes, crc_);
+    bytes_ += static_cast<int64_t>(bytes.size());
+    return WriteAll(fd_, bytes, path_);
   }
-  return out;
+  WrittenFile written() const { return {.bytes = bytes_, .crc32c = crc_}; }
+
+ private:
+  const int fd_;
+  const std::string& path_;
+  int64_t bytes_ = 0;
+  uint32_t crc_ = 0;
+};
+
+// The layout of checkpoint_file.h, section by section, without gathering the file in memory.
+absl::Status WriteSections(Writer& out, const std::vector<SectionView>& sections) {
+  std::string header(kMagic, kMagicSize);
+  Put<uint32_t>(header, kCheckpointFormatVersion);
+  Put<uint32_t>(header, static_cast<uint32_t>(sections.size()));
+  Put<uint32_t>(header, Crc32c(header));
+  if (absl::Status s = out.Write(header); !s.ok()) return s;
+  for (const SectionView& section : sections) {
+    std::string prefix;
+    Put<uint32_t>(prefix, static_cast<uint32_t>(section.name.size()));
+    prefix += section.name;
+    Put<uint64_t>(prefix, section.bytes.size());
+    std::string crc;
+    Put<uint32_t>(crc, Crc32c(section.bytes, Crc32c(prefix)));
+    for (std::string_view part : {std::string_view(prefix), section.bytes, std::string_view(crc)}) {
+      if (absl::Status s = out.Write(part); !s.ok()) return s;
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<CheckpointSection> DecodeSection(Cursor& in, uint32_t index,
@@ -132,12 +156,13 @@ absl::StatusOr<CheckpointSection> DecodeSection(Cursor& in, uint32_t index,
 
 }  // namespace
 
-absl::Status WriteCheckpointFile(const std::string& path,
-                                 const std::vector<CheckpointSection>& sections) {
+absl::StatusOr<WrittenFile> WriteCheckpointFile(const std::string& path,
+                                                const std::vector<SectionView>& sections) {
   const std::string tmp = absl::StrCat(path, ".tmp-", ::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return absl::InternalError(Errno("open", tmp));
-  absl::Status s = WriteAll(fd, Encode(sections), tmp);
+  Writer out(fd, tmp);
+  absl::Status s = WriteSections(out, sections);
   if (s.ok() && ::fsync(fd) != 0) s = absl::InternalError(Errno("fsync", tmp));
   if (::close(fd) != 0 && s.ok()) s = absl::InternalError(Errno("close", tmp));
   if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
@@ -147,7 +172,8 @@ absl::Status WriteCheckpointFile(const std::string& path,
     ::unlink(tmp.c_str());
     return s;
   }
-  return FsyncDirectory(path);
+  if (absl::Status synced = FsyncDirectory(path); !synced.ok()) return synced;
+  return out.written();
 }
 
 absl::StatusOr<std::vector<CheckpointSection>> ReadCheckpointFile(const std::string& path) {

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -21,16 +22,29 @@ namespace muppet {
 
 inline constexpr uint32_t kCheckpointFormatVersion = 1;
 
+// A section as read back.
 struct CheckpointSection {
   std::string name;
   std::string bytes;
 };
 
-// Writes `sections` to `path` atomically. Errors (INTERNAL, naming the file and the system
-// call): the directory is missing or not writable, the disk is full. On error `path` is as it
-// was.
-absl::Status WriteCheckpointFile(const std::string& path,
-                                 const std::vector<CheckpointSection>& sections);
+// A section to write: views of bytes the caller keeps alive for the call.
+struct SectionView {
+  std::string_view name;
+  std::string_view bytes;
+};
+
+// What was written.
+struct WrittenFile {
+  int64_t bytes = 0;
+  uint32_t crc32c = 0;  // Of the whole file.
+};
+
+// Writes `sections` to `path` atomically, streaming them (the file is never gathered in
+// memory). Errors (INTERNAL, naming the file and the system call): the directory is missing or
+// not writable, the disk is full. On error `path` is as it was.
+absl::StatusOr<WrittenFile> WriteCheckpointFile(const std::string& path,
+                                                const std::vector<SectionView>& sections);
 
 // The sections of the checkpoint at `path`, in file order. Errors name the file and, past the
 // header, the section: NOT_FOUND (no file), DATA_LOSS (not a muppet checkpoint, truncated, a

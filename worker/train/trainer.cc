@@ -173,8 +173,9 @@ absl::StatusOr<EpochResult> Trainer::TrainEpoch(int epoch, double lr, TrainingOb
       if (absl::Status s = EndPolicyEpoch(metrics, bits, next_epoch, result, observer); !s.ok()) {
         return s;
       }
-      epoch_tally.paused += SteadySeconds() - asked;
-      policy_tally_.paused += SteadySeconds() - asked;
+      const double waited = SteadySeconds() - asked;
+      epoch_tally.paused += waited;
+      policy_tally_.paused += waited;
     }
   }
   if (absl::Status s = SumTally(epoch_tally); !s.ok()) return s;

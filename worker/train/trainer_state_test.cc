@@ -6,23 +6,13 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "worker/train/checkpoint.h"
+#include "worker/train/test_data.h"
 #include "worker/train/trainer.h"
 
 namespace muppet {
 namespace {
 
 using ::testing::HasSubstr;
-
-TrainTest SmallSynthetic() {
-  v1::SyntheticDataset s;
-  s.set_channels(1);
-  s.set_height(12);
-  s.set_width(12);
-  s.set_classes(4);
-  s.set_train_size(512);
-  s.set_test_size(128);
-  return MakeSynthetic(s, 17);
-}
 
 std::unique_ptr<Model> Build(const std::string& name) {
   auto model = BuildModel(

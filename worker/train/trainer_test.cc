@@ -5,20 +5,10 @@
 
 #include "gtest/gtest.h"
 #include "worker/train/gradient_window.h"
+#include "worker/train/test_data.h"
 
 namespace muppet {
 namespace {
-
-TrainTest SmallSynthetic() {
-  v1::SyntheticDataset s;
-  s.set_channels(1);
-  s.set_height(12);
-  s.set_width(12);
-  s.set_classes(4);
-  s.set_train_size(512);
-  s.set_test_size(128);
-  return MakeSynthetic(s, 17);
-}
 
 std::unique_ptr<Model> Build(const std::string& name, uint64_t seed) {
   auto model = BuildModel(
