@@ -141,6 +141,7 @@ int Run() {
       auto request = std::make_shared<v1::ReportEpochRequest>();
       request->set_worker_id(registered.worker_id());
       request->set_job_id(job.id());
+      request->set_attempt(1);
       request->mutable_metrics()->set_train_loss(1.0);
       request->mutable_metrics()->set_samples(50000);
       for (int t = 0; t < kTensors; ++t) {

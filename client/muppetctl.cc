@@ -49,6 +49,9 @@ ABSL_FLAG(int64_t, workers, 1, "submit: workers (hosts) the job spans, data para
 ABSL_FLAG(int64_t, devices_per_worker, 1,
           "submit: ranks on each worker (CPU processes or GPUs); --batch-size is the global "
           "batch of all workers x devices-per-worker ranks.");
+ABSL_FLAG(int32_t, max_restarts, 3,
+          "submit: how many times the job is placed again after a lost worker or a failed rank, "
+          "resuming from its newest checkpoint; in [0, 100].");
 // list, cancel
 ABSL_FLAG(std::string, state, "", "list: only these states, e.g. running,queued.");
 ABSL_FLAG(int32_t, limit, 0, "list: at most this many jobs (0: all).");
@@ -115,6 +118,14 @@ absl::StatusOr<v1::JobSpec> SpecFromCommandLine() {
   }
   if (Specified("name")) spec.set_name(absl::GetFlag(FLAGS_name));
   if (Specified("priority")) spec.set_priority(absl::GetFlag(FLAGS_priority));
+  if (Specified("max_restarts")) {
+    const int32_t restarts = absl::GetFlag(FLAGS_max_restarts);
+    if (restarts < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--max-restarts: must be in [0, 100], got ", restarts));
+    }
+    spec.set_max_restarts(static_cast<uint32_t>(restarts));
+  }
   // Validate here too, so that a bad file fails before any call, with the same messages.
   ApplyJobSpecDefaults(spec);
   if (absl::Status s = ValidateJobSpec(spec); !s.ok()) {

@@ -118,7 +118,38 @@ std::string JobDetails(const v1::Job& j) {
       "\ncreated:     ",
       absl::FormatTime(absl::RFC3339_sec, FromProto(j.create_time()), absl::LocalTimeZone()), "\n");
   if (!j.reason().empty()) absl::StrAppend(&out, "reason:      ", j.reason(), "\n");
+  if (p.has_last_checkpoint()) {
+    absl::StrAppend(&out, "checkpoint:  ", CheckpointText(p.last_checkpoint()), "\n");
+  }
+  absl::StrAppend(&out, "attempts:    ", j.attempts_size(), " (at most ",
+                  j.spec().max_restarts() + 1, ")\n");
+  for (const v1::JobAttempt& a : j.attempts()) absl::StrAppend(&out, AttemptText(a), "\n");
   if (j.has_result()) absl::StrAppend(&out, JobSummary(j));
+  return out;
+}
+
+std::string CheckpointText(const v1::CheckpointInfo& c) {
+  return absl::StrFormat("epoch %u (policy epoch %u, %s) %s, %.1f MB, crc32c %08x", c.epoch(),
+                         c.policy_epoch(), PrecisionName(c.precision_bits()), c.path(),
+                         c.size_bytes() / 1e6, c.crc32c());
+}
+
+std::string AttemptText(const v1::JobAttempt& a) {
+  const auto time = [](const google::protobuf::Timestamp& t) {
+    return absl::FormatTime(absl::RFC3339_sec, FromProto(t), absl::LocalTimeZone());
+  };
+  std::string out =
+      absl::StrCat("  ", a.attempt(), ": on ",
+                   a.worker_ids().empty() ? "-" : absl::StrJoin(a.worker_ids(), ", "));
+  if (a.has_start_time()) absl::StrAppend(&out, " from ", time(a.start_time()));
+  absl::StrAppend(&out, a.has_end_time() ? absl::StrCat(" to ", time(a.end_time())) : " (current)");
+  if (a.has_resumed_from()) {
+    absl::StrAppend(&out, ", resumed from epoch ", a.resumed_from().epoch(), " (",
+                    a.resumed_from().path(), ")");
+  } else if (a.attempt() > 1) {
+    absl::StrAppend(&out, ", from the beginning");
+  }
+  if (!a.end_reason().empty()) absl::StrAppend(&out, "; ended: ", a.end_reason());
   return out;
 }
 
@@ -188,6 +219,23 @@ void WatchDisplay::OnEvent(const v1::JobEvent& e) {
     bits_ = c.ladder().empty() ? 32 : c.ladder(0);
     Line(absl::StrFormat("ladder measured against FP32 (%.1f ms a step):%s; starting at %s",
                          c.fp32_step_seconds() * 1e3, levels, PrecisionName(bits_)));
+  } else if (e.has_checkpoint()) {
+    Line(absl::StrCat("checkpoint at ", CheckpointText(e.checkpoint())));
+  } else if (e.has_attempt_start()) {
+    const v1::AttemptStart& a = e.attempt_start();
+    for (const std::string& skipped : a.skipped()) {
+      Line(absl::StrCat("checkpoint skipped: ", skipped));
+    }
+    if (a.has_resumed_from()) {
+      bits_ = a.resumed_from().precision_bits();
+      policy_epoch_ = a.resumed_from().policy_epoch();
+      train_epoch_ = a.resumed_from().epoch();
+    } else {
+      policy_epoch_ = train_epoch_ = 0;
+    }
+    Line(absl::StrCat(
+        "attempt ", a.attempt(), " resumed from ",
+        a.has_resumed_from() ? CheckpointText(a.resumed_from()) : std::string("the beginning")));
   } else if (e.has_epoch()) {
     const v1::EpochReport& r = e.epoch();
     policy_epoch_ = r.epoch() + 1;

@@ -27,6 +27,12 @@ std::string WorkersTable(const std::vector<v1::WorkerInfo>& workers);
 // A job as "key: value" lines.
 std::string JobDetails(const v1::Job& job);
 
+// "epoch 6 (policy epoch 6, fixed12) /ck/job-…/checkpoint-000006.muppet, 4.4 MB, crc32c 1a2b3c4d".
+std::string CheckpointText(const v1::CheckpointInfo& c);
+
+// "  2: on wrk-… from <time> (current), resumed from epoch 6 (<path>)", with why it ended.
+std::string AttemptText(const v1::JobAttempt& a);
+
 // The summary `watch` prints when a job ends: state, accuracy, time and switch epochs.
 std::string JobSummary(const v1::Job& job);
 

@@ -17,6 +17,8 @@ using v1::PrecisionPolicySpec;
 
 constexpr uint32_t kMaxBatchSize = 65536;
 constexpr uint32_t kMaxEpochs = 10000;
+constexpr uint32_t kDefaultMaxRestarts = 3;
+constexpr uint32_t kMaxRestarts = 100;
 constexpr size_t kMaxNameLength = 128;
 constexpr size_t kMaxLabels = 64;
 constexpr size_t kMaxLabelKeyLength = 63;
@@ -442,6 +444,7 @@ void ApplyJobSpecDefaults(JobSpec& spec) {
   if (r.workers() == 0) r.set_workers(1);
   if (r.devices_per_worker() == 0) r.set_devices_per_worker(1);
   if (r.device_kind() == v1::DEVICE_KIND_UNSPECIFIED) r.set_device_kind(v1::DEVICE_KIND_CPU);
+  if (!spec.has_max_restarts()) spec.set_max_restarts(kDefaultMaxRestarts);
 }
 
 absl::Status ValidateJobSpec(const JobSpec& spec) {
@@ -462,6 +465,7 @@ absl::Status ValidateJobSpec(const JobSpec& spec) {
   v.CheckRange("checkpoint_interval_epochs", spec.checkpoint_interval_epochs(), 0u,
                spec.epochs());
   v.CheckRange("priority", spec.priority(), -1000, 1000);
+  v.CheckRange("max_restarts", spec.max_restarts(), 0u, kMaxRestarts);
   ValidateLabels(spec.labels(), v);
   return v.ToStatus();
 }

@@ -28,7 +28,8 @@ read -r grpc_port metrics_port <"$run/ports"
 server="127.0.0.1:$grpc_port"
 echo "muppetd serving on $server, metrics on http://127.0.0.1:$metrics_port/metrics"
 
-bazel-bin/worker/muppet-worker --server="$server" --name=demo-worker 2>"$run/worker.log" &
+bazel-bin/worker/muppet-worker --server="$server" --name=demo-worker \
+  --checkpoint-dir="$run/checkpoints" 2>"$run/worker.log" &
 pids+=($!)
 for _ in $(seq 100); do
   bazel-bin/client/muppetctl --server="$server" workers | grep -q demo-worker && break

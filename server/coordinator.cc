@@ -44,6 +44,13 @@ absl::Status Coordinator::Load() {
   }
   for (StoredJob& job : loaded->jobs) {
     const std::string id = job.record.job().id();
+    v1::Job& j = *job.record.mutable_job();
+    if (IsPlaced(j.state()) && j.attempts().empty()) {
+      // Placed by a coordinator that kept no attempts: that placement is attempt 1.
+      v1::JobAttempt& attempt = *j.add_attempts();
+      attempt.set_attempt(1);
+      *attempt.mutable_worker_ids() = j.worker_ids();
+    }
     if (!IsFinal(job.record.job().state())) {
       absl::StatusOr<std::unique_ptr<scheduler::PrecisionPolicy>> policy =
           scheduler::RestorePolicy(job.policy_state);
@@ -115,13 +122,11 @@ void Coordinator::Transition(Change& change, StoredJob& job, v1::JobState to,
   if (to == v1::JOB_STATE_RUNNING) SetTime(*j.mutable_start_time(), now);
   if (IsFinal(to)) {
     SetTime(*j.mutable_end_time(), now);
-    if (to != v1::JOB_STATE_SUCCEEDED) {
-      for (const std::string& worker : j.worker_ids()) {
-        v1::AssignmentEvent cancel;
-        cancel.mutable_cancel()->set_job_id(j.id());
-        cancel.mutable_cancel()->set_reason(reason);
-        change.outbox.emplace_back(worker, std::move(cancel));
-      }
+    if (to != v1::JOB_STATE_SUCCEEDED) CancelOnWorkers(change, j, reason);
+    if (j.attempts_size() > 0 && !j.attempts().rbegin()->has_end_time()) {
+      v1::JobAttempt& attempt = *j.mutable_attempts()->rbegin();
+      SetTime(*attempt.mutable_end_time(), now);
+      if (to != v1::JOB_STATE_SUCCEEDED) attempt.set_end_reason(reason);
     }
   }
   v1::StateChange& sc = *AddEvent(change, job).mutable_state_change();
@@ -148,9 +153,47 @@ void Coordinator::FailJobsOn(Change& change, const std::string& worker_id,
       ids.push_back(id);
     }
   }
-  for (const std::string& id : ids) {
-    Transition(change, Stage(change, id), v1::JOB_STATE_FAILED, reason);
+  for (const std::string& id : ids) EndAttempt(change, Stage(change, id), reason, false);
+}
+
+void Coordinator::CancelOnWorkers(Change& change, const v1::Job& j, const std::string& reason) {
+  for (const std::string& worker : j.worker_ids()) {
+    v1::AssignmentEvent cancel;
+    cancel.mutable_cancel()->set_job_id(j.id());
+    cancel.mutable_cancel()->set_reason(reason);
+    cancel.mutable_cancel()->set_attempt(static_cast<uint32_t>(j.attempts_size()));
+    change.outbox.emplace_back(worker, std::move(cancel));
   }
+}
+
+void Coordinator::EndAttempt(Change& change, StoredJob& job, const std::string& reason,
+                             bool permanent) {
+  v1::Job& j = *job.record.mutable_job();
+  const uint32_t restarts = j.attempts_size() > 0 ? j.attempts_size() - 1 : 0;
+  if (permanent || restarts >= j.spec().max_restarts()) {
+    Transition(change, job, v1::JOB_STATE_FAILED,
+               permanent || j.spec().max_restarts() == 0
+                   ? reason
+                   : absl::StrCat(reason, " (attempt ", j.attempts_size(), "; all ",
+                                  j.spec().max_restarts(), " restarts used)"));
+    return;
+  }
+  CancelOnWorkers(change, j, reason);
+  if (j.attempts_size() > 0) {
+    v1::JobAttempt& attempt = *j.mutable_attempts()->rbegin();
+    SetTime(*attempt.mutable_end_time(), options_.clock->Now());
+    attempt.set_end_reason(reason);
+  }
+  j.clear_worker_ids();
+  job.record.set_acknowledged(false);
+  job.record.clear_begun();
+  const std::string from =
+      job.record.checkpoints().empty()
+          ? std::string("from the beginning (no checkpoint)")
+          : absl::StrCat("from the checkpoint at epoch ", job.record.checkpoints(0).info().epoch());
+  Transition(change, job, v1::JOB_STATE_QUEUED,
+             absl::StrCat("restart ", restarts + 1, " of ", j.spec().max_restarts(), ", ", from,
+                          ": ", reason));
 }
 
 std::map<std::pair<std::string, v1::DeviceKind>, uint32_t> Coordinator::UsedDevices(
@@ -183,6 +226,12 @@ v1::Assignment Coordinator::MakeAssignment(const StoredJob& job, size_t worker_i
   a.set_rendezvous_prefix(job.record.rendezvous_prefix());
   a.set_start_epoch(0);
   a.set_start_precision_bits(j.progress().precision_bits());
+  a.set_attempt(static_cast<uint32_t>(j.attempts_size()));
+  if (j.attempts_size() > 1) {
+    for (const internal::CheckpointSnapshot& c : job.record.checkpoints()) {
+      *a.add_checkpoints() = c.info();
+    }
+  }
   return a;
 }
 
@@ -229,6 +278,10 @@ void Coordinator::Schedule(Change& change) {
     StoredJob& job = Stage(change, p.job_id);
     v1::Job& j = *job.record.mutable_job();
     for (const std::string& w : p.worker_ids) j.add_worker_ids(w);
+    v1::JobAttempt& attempt = *j.add_attempts();
+    attempt.set_attempt(static_cast<uint32_t>(j.attempts_size()));
+    *attempt.mutable_worker_ids() = j.worker_ids();
+    SetTime(*attempt.mutable_start_time(), options_.clock->Now());
     // A fresh rendezvous prefix per placement: stale keys break collective rendezvous.
     job.record.set_rendezvous_prefix(
         absl::StrCat("jobs/", j.id(), "/", job.record.last_event_sequence() + 1, "/"));
@@ -263,7 +316,14 @@ absl::Status Coordinator::Apply(Change& change) {
       it->second.outbox.push_back(std::move(event));
     }
   }
-  for (const v1::JobEvent& e : change.events) LogEvent(e);
+  for (const v1::JobEvent& e : change.events) {
+    LogEvent(e);
+    // Back in the queue after having been placed: a restart.
+    if (e.has_state_change() && e.state_change().to() == v1::JOB_STATE_QUEUED &&
+        e.state_change().from() != v1::JOB_STATE_UNSPECIFIED) {
+      metrics_->ObserveRestart();
+    }
+  }
   UpdateCountMetrics();
   changed_.SignalAll();
   return absl::OkStatus();

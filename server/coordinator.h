@@ -3,8 +3,10 @@
 // Store before it is visible or acknowledged; the in-memory view is a cache of the store.
 //
 // Job states: QUEUED -> SCHEDULED (placed) -> RUNNING (a worker acknowledged it) -> SUCCEEDED |
-// FAILED | CANCELLED; QUEUED and SCHEDULED may also go straight to FAILED or CANCELLED. Every
-// transition is an event.
+// FAILED | CANCELLED; QUEUED and SCHEDULED may also go straight to FAILED or CANCELLED. A placed
+// job whose worker is lost or whose rank fails goes back to QUEUED while it has restarts left
+// (spec.max_restarts): each placement is an attempt, and a restarted attempt resumes from a
+// checkpoint whose policy state the coordinator recorded. Every transition is an event.
 #ifndef MUPPET_SERVER_COORDINATOR_H_
 #define MUPPET_SERVER_COORDINATOR_H_
 
@@ -77,6 +79,8 @@ class Coordinator {
   absl::StatusOr<v1::ReportEpochResponse> ReportEpoch(const v1::ReportEpochRequest& request);
   absl::Status ReportResult(const v1::ReportResultRequest& request);
   absl::StatusOr<v1::AdoptLadderResponse> AdoptLadder(const v1::AdoptLadderRequest& request);
+  absl::Status ReportCheckpoint(const v1::ReportCheckpointRequest& request);
+  absl::StatusOr<v1::BeginAttemptResponse> BeginAttempt(const v1::BeginAttemptRequest& request);
 
   // Opens the assignment stream of a worker, replacing any older one, and queues again every
   // assignment the worker has not acknowledged. Returns the stream's generation.
@@ -132,8 +136,16 @@ class Coordinator {
   // Moves a staged job to `to`, with its event, timestamps and reason.
   void Transition(Change& change, StoredJob& job, v1::JobState to, const std::string& reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Ends every unfinished job on `worker_id` as FAILED with `reason`.
+  // Ends the current attempt of every unfinished job on `worker_id` with `reason` (EndAttempt).
   void FailJobsOn(Change& change, const std::string& worker_id, const std::string& reason)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends a staged job's current attempt, which failed with `reason`: back to QUEUED (a restart,
+  // stopping its workers) while restarts are left and the failure is not `permanent`, else
+  // FAILED.
+  void EndAttempt(Change& change, StoredJob& job, const std::string& reason, bool permanent)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sends each of the job's workers a cancellation of its current attempt.
+  void CancelOnWorkers(Change& change, const v1::Job& j, const std::string& reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Places queued jobs on free workers.
   void Schedule(Change& change) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

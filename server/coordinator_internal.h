@@ -14,11 +14,11 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "google/protobuf/timestamp.pb.h"
+#include "muppet/internal/records.pb.h"
 #include "muppet/v1/job.pb.h"
 #include "scheduler/precision_policy.h"
 
 namespace muppet::server::coordinator_internal {
-
 
 inline bool IsFinal(v1::JobState state) {
   return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
@@ -69,10 +69,37 @@ inline absl::Status RequireId(absl::string_view field, const std::string& value)
   return absl::OkStatus();
 }
 
+// FAILED_PRECONDITION when `attempt` is not the job's current attempt.
+inline absl::Status CheckAttempt(const v1::Job& j, uint32_t attempt) {
+  if (attempt == static_cast<uint32_t>(j.attempts_size())) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat("job ", j.id(), ": attempt ", attempt,
+                                                    " is over (the job is on attempt ",
+                                                    j.attempts_size(), ")"));
+}
+
+// FAILED_PRECONDITION unless `worker_id` runs rank 0 of the unfinished job's current attempt
+// `attempt`, which has begun training (BeginAttempt, after the first attempt) when `begun`.
+inline absl::Status CheckRankZero(const internal::JobRecord& record, const std::string& worker_id,
+                                  uint32_t attempt, bool begun) {
+  const v1::Job& j = record.job();
+  if (absl::Status s = CheckAttempt(j, attempt); !s.ok()) return s;
+  if (IsFinal(j.state()) || j.worker_ids().empty() || j.worker_ids(0) != worker_id) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", j.id(), " is not running with worker ", worker_id, " as rank 0"));
+  }
+  if (begun && attempt > 1 && !record.has_begun()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "job ", j.id(), ": attempt ", attempt, " must say where it resumes (BeginAttempt) first"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace muppet::server::coordinator_internal
 
 // The three coordinator sources use these unqualified.
 namespace muppet::server {
+using coordinator_internal::CheckAttempt;
+using coordinator_internal::CheckRankZero;
 using coordinator_internal::IsFinal;
 using coordinator_internal::IsPlaced;
 using coordinator_internal::IsToken;

@@ -118,20 +118,20 @@ namespace {
 
 // The answer to a report that needs no decision, if any: stop (the job failed or was
 // cancelled), or for a retry the decision already made. FAILED_PRECONDITION when the caller is
-// not the running job's rank 0.
+// not the running attempt's rank 0.
 absl::StatusOr<std::optional<v1::ReportEpochResponse>> AnswerWithoutDeciding(
     const v1::ReportEpochRequest& request, const internal::JobRecord& record) {
   const v1::Job& j = record.job();
+  if (absl::Status s = CheckAttempt(j, request.attempt()); !s.ok()) return s;
   if (j.state() == v1::JOB_STATE_CANCELLED || j.state() == v1::JOB_STATE_FAILED) {
     v1::ReportEpochResponse stop;
     stop.set_next_precision_bits(request.precision_bits());
     stop.set_stop(true);
     return stop;
   }
-  if (j.worker_ids().empty() || j.worker_ids(0) != request.worker_id() ||
-      j.state() == v1::JOB_STATE_SUCCEEDED) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "job ", j.id(), " is not running with worker ", request.worker_id(), " as rank 0"));
+  if (absl::Status s = CheckRankZero(record, request.worker_id(), request.attempt(), true);
+      !s.ok()) {
+    return s;
   }
   if (record.has_last_report() && record.last_report_epoch() == request.epoch()) {
     return record.last_report();
@@ -267,9 +267,9 @@ absl::StatusOr<v1::AdoptLadderResponse> Coordinator::AdoptLadder(
   if (!found.ok()) return found.status();
   const StoredJob& stored = **found;
   const v1::Job& j = stored.record.job();
-  if (IsFinal(j.state()) || j.worker_ids().empty() || j.worker_ids(0) != request.worker_id()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "job ", j.id(), " is not running with worker ", request.worker_id(), " as rank 0"));
+  if (absl::Status s = CheckRankZero(stored.record, request.worker_id(), request.attempt(), true);
+      !s.ok()) {
+    return s;
   }
   const std::vector<int> ladder(request.choice().ladder().begin(), request.choice().ladder().end());
   absl::StatusOr<v1::PrecisionPolicySpec> measured =
@@ -317,6 +317,7 @@ absl::Status Coordinator::ReportResult(const v1::ReportResultRequest& request) {
   if (!found.ok()) return found.status();
   const StoredJob& stored = **found;
   const v1::Job& j = stored.record.job();
+  if (absl::Status s = CheckAttempt(j, request.attempt()); !s.ok()) return s;
   if (std::find(j.worker_ids().begin(), j.worker_ids().end(), request.worker_id()) ==
       j.worker_ids().end()) {
     return absl::FailedPreconditionError(
@@ -343,8 +344,8 @@ absl::Status Coordinator::ReportResult(const v1::ReportResultRequest& request) {
     const std::string name = workers_.count(request.worker_id()) != 0
                                  ? workers_.at(request.worker_id()).info.worker_name()
                                  : request.worker_id();
-    Transition(change, job, v1::JOB_STATE_FAILED,
-               absl::StrCat("worker ", name, ": ", request.error()));
+    EndAttempt(change, job, absl::StrCat("worker ", name, ": ", request.error()),
+               request.permanent());
   }
   Schedule(change);
   return Apply(change);

@@ -110,7 +110,22 @@ Metrics::Metrics(const std::string& version)
       rpc_duration_(BuildHistogram()
                         .Name("muppet_rpc_duration_seconds")
                         .Help("Time the coordinator took to answer unary RPCs.")
-                        .Register(*registry_)) {
+                        .Register(*registry_)),
+      restarts_(BuildCounter()
+                    .Name("muppet_job_restarts_total")
+                    .Help("Jobs placed again after a lost worker or a failed rank.")
+                    .Register(*registry_)
+                    .Add({})),
+      checkpoints_(BuildCounter()
+                       .Name("muppet_checkpoints_total")
+                       .Help("Checkpoints recorded, all jobs together.")
+                       .Register(*registry_)
+                       .Add({})),
+      checkpoint_bytes_(BuildCounter()
+                            .Name("muppet_checkpoint_bytes_total")
+                            .Help("Bytes of the checkpoints recorded, all jobs together.")
+                            .Register(*registry_)
+                            .Add({})) {
   BuildGauge()
       .Name("muppet_build_info")
       .Help("Always 1; the muppet version that serves these metrics.")
@@ -121,6 +136,13 @@ Metrics::Metrics(const std::string& version)
     jobs_.Add({{"state", StateLabel(static_cast<v1::JobState>(s))}}).Set(0);
   }
   SetWorkerCounts(0, 0);
+}
+
+void Metrics::ObserveRestart() { restarts_.Increment(); }
+
+void Metrics::ObserveCheckpoint(uint64_t bytes) {
+  checkpoints_.Increment();
+  checkpoint_bytes_.Increment(static_cast<double>(bytes));
 }
 
 void Metrics::ObserveRpc(absl::string_view method, absl::StatusCode code, double seconds) {

@@ -47,6 +47,12 @@ class Metrics {
   // A precision climb of a job.
   void ObserveSwitch(const std::string& job_id, uint32_t from_bits, uint32_t to_bits);
 
+  // A job placed again after a lost worker or a failed rank.
+  void ObserveRestart();
+
+  // A checkpoint recorded, of `bytes`.
+  void ObserveCheckpoint(uint64_t bytes);
+
   // The job ended: its series go.
   void RemoveJob(const std::string& job_id);
 
@@ -89,6 +95,9 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& jobs_;
   prometheus::Family<prometheus::Gauge>& workers_;
   prometheus::Family<prometheus::Histogram>& rpc_duration_;
+  prometheus::Counter& restarts_;
+  prometheus::Counter& checkpoints_;
+  prometheus::Counter& checkpoint_bytes_;
 
   absl::Mutex mu_;
   std::map<std::string, JobSeries> jobs_series_ ABSL_GUARDED_BY(mu_);

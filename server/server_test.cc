@@ -93,6 +93,7 @@ class ServerTest : public ::testing::Test {
     v1::ReportEpochRequest request;
     request.set_worker_id(worker);
     request.set_job_id(job);
+    request.set_attempt(1);
     request.set_epoch(epoch);
     request.set_precision_bits(bits);
     request.mutable_metrics()->set_train_loss(2.0 - 0.1 * epoch);
@@ -300,6 +301,7 @@ TEST_F(ServerTest, AWorkerRunsAJobThroughAPrecisionSwitch) {
   v1::ReportResultRequest result;
   result.set_worker_id(worker);
   result.set_job_id(job->id());
+  result.set_attempt(1);
   result.set_succeeded(true);
   result.mutable_result()->set_test_accuracy(0.9);
   result.mutable_result()->add_switch_epochs(2);
@@ -356,6 +358,7 @@ TEST_F(ServerTest, RankZeroAdoptsAMeasuredLadderOnceBeforeTheFirstReport) {
     v1::AdoptLadderRequest request;
     request.set_worker_id(w);
     request.set_job_id(j);
+    request.set_attempt(1);
     request.mutable_choice()->set_fp32_step_seconds(0.1);
     for (uint32_t bits : {8u, 12u, 14u, 16u}) {
       v1::LadderChoice::Level& l = *request.mutable_choice()->add_levels();
@@ -411,19 +414,21 @@ TEST_F(ServerTest, GangPlacementWaitsForEnoughWorkers) {
   EXPECT_EQ(first.assign().rendezvous_prefix(), second.assign().rendezvous_prefix());
 }
 
-TEST_F(ServerTest, ASilentWorkerIsLostAndItsJobFails) {
+TEST_F(ServerTest, ASilentWorkerIsLostAndItsJobWaitsForItsRestart) {
   Start(TempDb("lost.db"), "", absl::Milliseconds(600));
   auto job = client_->SubmitJob(SwitchingSpec());
   const std::string worker = Register("host-a", 1);
   ASSERT_EQ(client_->GetJob(job->id())->state(), v1::JOB_STATE_SCHEDULED);
-  absl::StatusOr<v1::Job> failed;
+  absl::StatusOr<v1::Job> lost;
   for (int i = 0; i < 100; ++i) {
-    failed = client_->GetJob(job->id());
-    if (failed->state() == v1::JOB_STATE_FAILED) break;
+    lost = client_->GetJob(job->id());
+    if (lost->state() == v1::JOB_STATE_QUEUED) break;
     absl::SleepFor(absl::Milliseconds(50));
   }
-  EXPECT_EQ(failed->state(), v1::JOB_STATE_FAILED);
-  EXPECT_NE(failed->reason().find("lost: no heartbeat"), std::string::npos) << failed->reason();
+  EXPECT_EQ(lost->state(), v1::JOB_STATE_QUEUED);
+  ASSERT_EQ(lost->attempts_size(), 1);
+  EXPECT_NE(lost->attempts(0).end_reason().find("lost: no heartbeat"), std::string::npos)
+      << lost->attempts(0).end_reason();
   v1::HeartbeatRequest beat;
   beat.set_worker_id(worker);
   v1::HeartbeatResponse reply;

@@ -131,6 +131,20 @@ grpc::Status WorkerServiceImpl::AdoptLadder(grpc::ServerContext* ctx,
                [&] { return Fill(c_.coordinator->AdoptLadder(*request), response); });
 }
 
+grpc::Status WorkerServiceImpl::ReportCheckpoint(grpc::ServerContext* ctx,
+                                                 const v1::ReportCheckpointRequest* request,
+                                                 v1::ReportCheckpointResponse* response) {
+  return Unary(c_, ctx, "ReportCheckpoint",
+               [&] { return c_.coordinator->ReportCheckpoint(*request); });
+}
+
+grpc::Status WorkerServiceImpl::BeginAttempt(grpc::ServerContext* ctx,
+                                             const v1::BeginAttemptRequest* request,
+                                             v1::BeginAttemptResponse* response) {
+  return Unary(c_, ctx, "BeginAttempt",
+               [&] { return Fill(c_.coordinator->BeginAttempt(*request), response); });
+}
+
 grpc::Status WorkerServiceImpl::ReportResult(grpc::ServerContext* ctx,
                                              const v1::ReportResultRequest* request,
                                              v1::ReportResultResponse* response) {

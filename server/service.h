@@ -64,6 +64,11 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
                             v1::ReportResultResponse* response) override;
   grpc::Status AdoptLadder(grpc::ServerContext* ctx, const v1::AdoptLadderRequest* request,
                            v1::AdoptLadderResponse* response) override;
+  grpc::Status ReportCheckpoint(grpc::ServerContext* ctx,
+                                const v1::ReportCheckpointRequest* request,
+                                v1::ReportCheckpointResponse* response) override;
+  grpc::Status BeginAttempt(grpc::ServerContext* ctx, const v1::BeginAttemptRequest* request,
+                            v1::BeginAttemptResponse* response) override;
 
  private:
   const ServiceContext c_;

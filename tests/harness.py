@@ -1,7 +1,9 @@
 """Starts real muppetd and muppet-worker processes on 127.0.0.1 for integration tests, and
 stops them however a test ends. Ports are chosen by the processes (port 0) and read back from
 muppetd's --port-file."""
+import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -110,3 +112,27 @@ def wait_for(predicate, timeout, what):
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def get_job(address, job_id):
+    """The job as `muppetctl --output=json get` prints it."""
+    result = muppetctl(address, "--output=json", "get", job_id)
+    if result.returncode != 0:
+        raise AssertionError(result.stderr)
+    return json.loads(result.stdout)
+
+
+def wait_for_end(address, job_id, timeout):
+    """The job once it is in a final state."""
+    return wait_for(lambda: (lambda j: j if j["state"] not in (
+        "JOB_STATE_QUEUED", "JOB_STATE_SCHEDULED", "JOB_STATE_RUNNING") else None)(
+            get_job(address, job_id)), timeout, f"job {job_id} to end")
+
+
+def log_events(log, event, job_id):
+    """The logfmt fields of each `event` line about `job_id`."""
+    lines = []
+    for line in log.splitlines():
+        if f"event={event} " in line and f"job={job_id}" in line:
+            lines.append(dict(re.findall(r'(\w+)=("[^"]*"|\S+)', line)))
+    return lines

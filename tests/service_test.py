@@ -8,16 +8,9 @@ import tempfile
 import unittest
 
 from tests import harness
-from tests.harness import QUICK_JOB_FLAGS, muppetctl, wait_for
+from tests.harness import QUICK_JOB_FLAGS, get_job, muppetctl, wait_for
 
 MUPPET_TRAIN = os.path.join(harness.RUNFILES, "worker", "muppet-train")
-
-
-def get_job(address, job_id):
-    result = muppetctl(address, "--output=json", "get", job_id)
-    if result.returncode != 0:
-        raise AssertionError(result.stderr)
-    return json.loads(result.stdout)
 
 
 class ServiceTest(unittest.TestCase):

@@ -22,6 +22,7 @@
 #include "base/cli.h"
 #include "base/log.h"
 #include "base/rpc.h"
+#include "worker/agent/attempt_start.h"
 #include "worker/agent/job_log.h"
 #include "worker/agent/local_ranks.h"
 #include "worker/agent/remote_controller.h"
@@ -40,6 +41,9 @@ ABSL_FLAG(std::string, comm_address, "127.0.0.1", "Address the other ranks reach
 ABSL_FLAG(absl::Duration, comm_timeout, absl::Seconds(60),
           "How long rendezvous and every collective may wait for the other ranks.");
 ABSL_FLAG(std::string, result, "", "File to write the ReportResultRequest to.");
+ABSL_FLAG(std::string, checkpoint_dir, "",
+          "Rank 0 writes the job's checkpoints here (none when empty).");
+ABSL_FLAG(int32_t, checkpoint_keep, 2, "Checkpoints kept in --checkpoint-dir, the newest.");
 
 namespace muppet {
 namespace {
@@ -99,10 +103,17 @@ absl::StatusOr<RunResult> Train(const v1::Assignment& a, int rank, const RetryPo
   const int start_bits = static_cast<int>(a.start_precision_bits());
   // Every rank holds one; only rank 0's is consulted.
   RemotePrecisionController controller(*stub, retry, absl::GetFlag(FLAGS_worker_id), a.job_id(),
-                                       a.spec().precision(), start_bits, cancel);
+                                       a.attempt(), a.spec().precision(), start_bits, cancel);
+  absl::StatusOr<AttemptStart> start = StartAttempt(a, controller, comm->get(), timeout, log);
+  if (!start.ok()) return start.status();
   JobLog observer(&log, a.job_id(), controller, rank);
-  return RunTraining(a.spec(), start_bits, controller, &observer,
-                     {.cancel = &cancel, .comm = comm->get(), .comm_timeout = timeout});
+  return RunTraining(a.spec(), start->start_bits, controller, &observer,
+                     {.cancel = &cancel,
+                      .comm = comm->get(),
+                      .comm_timeout = timeout,
+                      .checkpoint_dir = absl::GetFlag(FLAGS_checkpoint_dir),
+                      .checkpoint_keep = absl::GetFlag(FLAGS_checkpoint_keep),
+                      .resume = start->resume ? &*start->resume : nullptr});
 }
 
 int Run() {
@@ -141,10 +152,12 @@ int Run() {
   result.set_worker_id(absl::GetFlag(FLAGS_worker_id));
   result.set_job_id(assignment->job_id());
   result.set_succeeded(run.ok());
+  result.set_attempt(assignment->attempt());
   if (run.ok()) {
     *result.mutable_result() = ToJobResult(*run);
   } else {
     result.set_error(absl::StrCat("rank ", rank, ": ", run.status().message()));
+    result.set_permanent(IsPermanentFailure(run.status()));
   }
   if (absl::Status s = WriteResult(result, result_path); !s.ok()) {
     log.Warn("result_not_written", {{"error", std::string(s.message())}});

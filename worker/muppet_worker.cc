@@ -40,6 +40,11 @@ ABSL_FLAG(std::string, comm_address, "127.0.0.1",
           "workers reach when a job spans machines.");
 ABSL_FLAG(absl::Duration, comm_timeout, absl::Seconds(60),
           "How long a rank waits for its peers: a lost rank fails the job within it.");
+ABSL_FLAG(std::string, checkpoint_dir, "",
+          "Rank 0 of each job writes its checkpoints into DIR/<job id>/ (none when empty); a "
+          "restarted job resumes from them, so workers on several machines need a volume they "
+          "share, mounted at the same path.");
+ABSL_FLAG(int32_t, checkpoint_keep, 2, "Checkpoints kept per job, the newest; in [1, 1000].");
 
 namespace muppet {
 namespace {
@@ -47,6 +52,28 @@ namespace {
 int Fail(const std::string& message) {
   std::fprintf(stderr, "muppet-worker: %s\n", message.c_str());
   return 2;
+}
+
+// The checkpoint flags, with the directory made absolute (the coordinator records the paths) and
+// created, so that a directory this worker cannot write fails at start.
+absl::Status SetCheckpointDir(AgentOptions& options) {
+  options.checkpoint_keep = absl::GetFlag(FLAGS_checkpoint_keep);
+  if (options.checkpoint_keep < 1 || options.checkpoint_keep > 1000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--checkpoint-keep: must be in [1, 1000], got ", options.checkpoint_keep));
+  }
+  const std::string dir = absl::GetFlag(FLAGS_checkpoint_dir);
+  if (dir.empty()) return absl::OkStatus();
+  std::error_code error;
+  const std::filesystem::path path = std::filesystem::absolute(dir, error);
+  if (!error) std::filesystem::create_directories(path, error);
+  if (error || access(path.c_str(), W_OK) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--checkpoint-dir: cannot create or write \"",
+                                                   dir, "\"", error ? ": " : "",
+                                                   error ? error.message() : ""));
+  }
+  options.checkpoint_dir = path.lexically_normal().string();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<AgentOptions> OptionsFromFlags() {
@@ -93,6 +120,7 @@ absl::StatusOr<AgentOptions> OptionsFromFlags() {
     return absl::InvalidArgumentError(absl::StrCat("--comm-timeout: must be positive, got ",
                                                    absl::FormatDuration(options.comm_timeout)));
   }
+  if (absl::Status s = SetCheckpointDir(options); !s.ok()) return s;
   return options;
 }
 

@@ -220,6 +220,14 @@ class KustomizeTest(unittest.TestCase):
             worker = by_kind(objects, "DaemonSet")["muppet-worker"]["spec"]["template"]["spec"]
             grpc_port = services["muppetd"]["spec"]["ports"][0]["port"]
             self.assertEqual(flag(worker["containers"][0], "server"), f"muppetd:{grpc_port}")
+            # Checkpoints on a claim every worker shares: a restart on another node reads them.
+            checkpoint_dir = flag(worker["containers"][0], "checkpoint-dir")
+            (mount,) = [m for m in worker["containers"][0]["volumeMounts"]
+                        if m["mountPath"] == checkpoint_dir]
+            volume = next(v for v in worker["volumes"] if v["name"] == mount["name"])
+            claim = by_kind(objects, "PersistentVolumeClaim")[
+                volume["persistentVolumeClaim"]["claimName"]]
+            self.assertEqual(claim["spec"]["accessModes"], ["ReadWriteMany"])
 
             policy = by_kind(objects, "NetworkPolicy")["muppetd"]["spec"]
             allowed = {p["port"] for rule in policy["ingress"] for p in rule["ports"]}

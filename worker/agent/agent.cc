@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "base/cpu.h"
 #include "proto/version.h"
+#include "worker/agent/attempt_start.h"
 #include "worker/agent/devices.h"
 #include "worker/agent/job_log.h"
 #include "worker/agent/remote_controller.h"
@@ -123,7 +124,9 @@ void Agent::Session(const std::string& worker_id) {
     while (reader->Read(&event)) {
       backoff.Reset();
       if (event.has_assign()) StartJob(event.assign(), worker_id);
-      if (event.has_cancel()) CancelJob(event.cancel().job_id(), event.cancel().reason());
+      if (event.has_cancel()) {
+        CancelJob(event.cancel().job_id(), event.cancel().reason(), event.cancel().attempt());
+      }
       Reap();
     }
     const absl::Status s = FromGrpc(reader->Finish());
@@ -196,8 +199,10 @@ void Agent::HeartbeatLoop(const std::string& worker_id, std::atomic<bool>& sessi
 std::vector<std::string> Agent::RunningJobIds() {
   absl::MutexLock lock(&mu_);
   std::vector<std::string> ids;
-  for (const auto& [id, run] : jobs_) {
-    if (!run->done) ids.push_back(id);
+  for (const auto& [key, run] : jobs_) {
+    if (!run->done && std::find(ids.begin(), ids.end(), key.first) == ids.end()) {
+      ids.push_back(key.first);
+    }
   }
   return ids;
 }
@@ -214,10 +219,9 @@ int SlotsOf(const v1::Assignment& a) {
 
 void Agent::StartJob(const v1::Assignment& assignment, const std::string& worker_id) {
   absl::MutexLock lock(&mu_);
+  const JobKey key{assignment.job_id(), assignment.attempt()};
   // Sent again after a reconnect.
-  if (jobs_.count(assignment.job_id()) != 0 || FindPending(assignment.job_id()) != pending_.end()) {
-    return;
-  }
+  if (jobs_.count(key) != 0 || FindPending(key) != pending_.end()) return;
   pending_.push_back({.assignment = assignment, .worker_id = worker_id});
   StartPending();
   if (!pending_.empty()) {
@@ -227,9 +231,10 @@ void Agent::StartJob(const v1::Assignment& assignment, const std::string& worker
   }
 }
 
-std::deque<Agent::PendingJob>::iterator Agent::FindPending(const std::string& job_id) {
-  return std::find_if(pending_.begin(), pending_.end(),
-                      [&](const PendingJob& p) { return p.assignment.job_id() == job_id; });
+std::deque<Agent::PendingJob>::iterator Agent::FindPending(const JobKey& key) {
+  return std::find_if(pending_.begin(), pending_.end(), [&](const PendingJob& p) {
+    return JobKey{p.assignment.job_id(), p.assignment.attempt()} == key;
+  });
 }
 
 int Agent::BusySlots() const {
@@ -251,9 +256,10 @@ void Agent::StartPending() {
 void Agent::Launch(const v1::Assignment& assignment, const std::string& worker_id) {
   auto run = std::make_unique<JobRun>();
   run->job_id = assignment.job_id();
+  run->attempt = assignment.attempt();
   run->slots = SlotsOf(assignment);
   JobRun* raw = run.get();
-  jobs_[assignment.job_id()] = std::move(run);
+  jobs_[{assignment.job_id(), assignment.attempt()}] = std::move(run);
   raw->thread =
       std::thread([this, raw, assignment, worker_id] { RunJob(raw, assignment, worker_id); });
   // Acknowledge at once: the next heartbeat lists the job, which moves it to RUNNING.
@@ -261,18 +267,28 @@ void Agent::Launch(const v1::Assignment& assignment, const std::string& worker_i
   wake_heartbeat_.SignalAll();
 }
 
-void Agent::CancelJob(const std::string& job_id, const std::string& reason) {
+void Agent::CancelJob(const std::string& job_id, const std::string& reason, uint32_t attempt) {
+  const auto covered = [&](const std::string& id, uint32_t a) {
+    return id == job_id && (attempt == 0 || a <= attempt);
+  };
   absl::MutexLock lock(&mu_);
-  if (const auto p = FindPending(job_id); p != pending_.end()) {
-    pending_.erase(p);  // Never started.
-    log_->Info("job_dropped", {{"job", job_id}, {"reason", reason}});
-    return;
+  for (auto p = pending_.begin(); p != pending_.end();) {
+    if (!covered(p->assignment.job_id(), p->assignment.attempt())) {
+      ++p;
+      continue;
+    }
+    log_->Info("job_dropped", {{"job", job_id},  // Never started.
+                               {"attempt", absl::StrCat(p->assignment.attempt())},
+                               {"reason", reason}});
+    p = pending_.erase(p);
   }
-  const auto it = jobs_.find(job_id);
-  if (it == jobs_.end() || it->second->done || it->second->cancel) return;
-  it->second->cancel_reason = reason;
-  it->second->cancel = true;
-  log_->Info("job_cancelling", {{"job", job_id}, {"reason", reason}});
+  for (auto& [key, run] : jobs_) {
+    if (!covered(key.first, key.second) || run->done || run->cancel) continue;
+    run->cancel_reason = reason;
+    run->cancel = true;
+    log_->Info("job_cancelling",
+               {{"job", job_id}, {"attempt", absl::StrCat(key.second)}, {"reason", reason}});
+  }
 }
 
 void Agent::CancelAll(const std::string& reason) {
@@ -310,18 +326,17 @@ void Agent::RunJob(JobRun* run, v1::Assignment assignment, std::string worker_id
                              {"model", spec.model().name()},
                              {"dataset", spec.dataset().name()},
                              {"epochs", absl::StrCat(spec.epochs())},
+                             {"attempt", absl::StrCat(assignment.attempt())},
                              {"start_bits", absl::StrCat(assignment.start_precision_bits())},
                              {"world_size", absl::StrCat(assignment.world_size())},
                              {"local_ranks", absl::StrCat(assignment.local_ranks())},
                              {"threads", absl::StrCat(threads_per_slot_)}});
   v1::ReportResultRequest request;
   if (spec.resources().device_kind() == v1::DEVICE_KIND_CUDA) {
+    // Every worker of this version would say the same.
     request = Failure(
         "training on CUDA devices is not supported by this worker yet; use device_kind CPU");
-  } else if (spec.checkpoint_interval_epochs() > 0) {
-    // Failing is safer than training without the checkpoints a long run relies on.
-    request = Failure(
-        "checkpoints are not supported by this worker yet; use checkpoint_interval_epochs = 0");
+    request.set_permanent(true);
   } else if (assignment.world_size() > 1) {
     request = TrainInRankProcesses(run, assignment, worker_id);
   } else {
@@ -329,6 +344,7 @@ void Agent::RunJob(JobRun* run, v1::Assignment assignment, std::string worker_id
   }
   request.set_worker_id(worker_id);
   request.set_job_id(run->job_id);
+  request.set_attempt(assignment.attempt());
   ReportEnd(run, request);
 }
 
@@ -345,21 +361,37 @@ v1::ReportResultRequest Agent::TrainHere(JobRun* run, const v1::Assignment& assi
   const uint32_t threads = spec.resources().cpu_threads_per_rank();
   omp_set_num_threads(threads > 0 ? static_cast<int>(threads) : threads_per_slot_);
   RemotePrecisionController controller(
-      *stub_, options_.retry, worker_id, run->job_id, spec.precision(),
+      *stub_, options_.retry, worker_id, run->job_id, assignment.attempt(), spec.precision(),
       static_cast<int>(assignment.start_precision_bits()), run->cancel);
   JobLog observer(log_, run->job_id, controller);
-  const absl::StatusOr<RunResult> result =
-      RunTraining(spec, static_cast<int>(assignment.start_precision_bits()), controller, &observer,
-                  {.cancel = &run->cancel});
+  absl::StatusOr<RunResult> result = absl::UnknownError("not run");
+  if (absl::StatusOr<AttemptStart> start =
+          StartAttempt(assignment, controller, nullptr, absl::ZeroDuration(), *log_);
+      start.ok()) {
+    result = RunTraining(spec, start->start_bits, controller, &observer,
+                         {.cancel = &run->cancel,
+                          .checkpoint_dir = CheckpointDir(run->job_id),
+                          .checkpoint_keep = options_.checkpoint_keep,
+                          .resume = start->resume ? &*start->resume : nullptr});
+  } else {
+    result = start.status();
+  }
   if (result.ok()) {
     v1::ReportResultRequest request;
     request.set_succeeded(true);
     *request.mutable_result() = ToJobResult(*result);
     return request;
   }
-  return Failure(result.status().code() == absl::StatusCode::kCancelled
-                     ? CancelledError(run, result.status().message())
-                     : std::string(result.status().message()));
+  if (result.status().code() == absl::StatusCode::kCancelled) {
+    return Failure(CancelledError(run, result.status().message()));
+  }
+  v1::ReportResultRequest request = Failure(std::string(result.status().message()));
+  request.set_permanent(IsPermanentFailure(result.status()));
+  return request;
+}
+
+std::string Agent::CheckpointDir(const std::string& job_id) const {
+  return options_.checkpoint_dir.empty() ? "" : absl::StrCat(options_.checkpoint_dir, "/", job_id);
 }
 
 std::string Agent::CancelledError(JobRun* run, absl::string_view fallback) {

@@ -41,6 +41,12 @@ struct AgentOptions {
   absl::Duration peer_failure_grace = absl::Seconds(3);
   // How long a cancelled rank may take to stop before it is killed.
   absl::Duration stop_grace = absl::Seconds(20);
+  // Rank 0 of each job writes its checkpoints into `checkpoint_dir`/<job id>/, keeping the newest
+  // `checkpoint_keep`; none when empty. A restart on another worker reads them from the path the
+  // coordinator recorded, so workers on several machines need a volume they share, mounted at
+  // the same path.
+  std::string checkpoint_dir;
+  int checkpoint_keep = 2;
 };
 
 class Agent {
@@ -60,8 +66,12 @@ class Agent {
   std::vector<std::string> RunningJobIds();
 
  private:
+  // A job's attempt (Assignment.attempt): a restarted job may be assigned here again while its
+  // cancelled older attempt is still finishing.
+  using JobKey = std::pair<std::string, uint32_t>;
   struct JobRun {
     std::string job_id;
+    uint32_t attempt = 0;
     std::atomic<bool> cancel{false};
     std::atomic<bool> done{false};
     std::string cancel_reason;  // Guarded by Agent::mu_.
@@ -82,11 +92,14 @@ class Agent {
   void Session(const std::string& worker_id);
   void HeartbeatLoop(const std::string& worker_id, std::atomic<bool>& session_over);
   void StartJob(const v1::Assignment& assignment, const std::string& worker_id);
-  void CancelJob(const std::string& job_id, const std::string& reason);
+  // Cancels `job_id`'s attempts up to `attempt` (every attempt when 0), pending or running.
+  void CancelJob(const std::string& job_id, const std::string& reason, uint32_t attempt = 0);
   void CancelAll(const std::string& reason);
   void RunJob(JobRun* run, v1::Assignment assignment, std::string worker_id);
   // A report of a job that failed with `error` (RunJob adds the worker and job ids).
   static v1::ReportResultRequest Failure(std::string error);
+  // Where `job_id`'s rank 0 writes checkpoints: empty without --checkpoint-dir.
+  std::string CheckpointDir(const std::string& job_id) const;
   // Trains a job of one rank on this thread; returns the report of how it ended.
   v1::ReportResultRequest TrainHere(JobRun* run, const v1::Assignment& assignment,
                                     const std::string& worker_id);
@@ -113,7 +126,7 @@ class Agent {
   bool heartbeat_now_ ABSL_GUARDED_BY(mu_) = false;
   absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(mu_) = absl::Seconds(2);
   grpc::ClientContext* stream_ ABSL_GUARDED_BY(mu_) = nullptr;  // The open stream, to cancel.
-  std::map<std::string, std::unique_ptr<JobRun>> jobs_ ABSL_GUARDED_BY(mu_);
+  std::map<JobKey, std::unique_ptr<JobRun>> jobs_ ABSL_GUARDED_BY(mu_);
   std::deque<PendingJob> pending_ ABSL_GUARDED_BY(mu_);
 
   // Starts `assignment` on a thread of its own.
@@ -121,8 +134,8 @@ class Agent {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Starts the pending assignments, in order, while their slots are free.
   void StartPending() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The pending assignment of `job_id`, or pending_.end().
-  std::deque<PendingJob>::iterator FindPending(const std::string& job_id)
+  // The pending assignment of `key`, or pending_.end().
+  std::deque<PendingJob>::iterator FindPending(const JobKey& key)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Slots held by jobs whose threads have not finished.
   int BusySlots() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

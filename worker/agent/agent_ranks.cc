@@ -91,6 +91,10 @@ v1::ReportResultRequest Agent::TrainInRankProcesses(JobRun* run, const v1::Assig
         absl::StrCat("--comm-timeout=", absl::FormatDuration(options_.comm_timeout)),
         absl::StrCat("--result=", dir.path(), "/rank-", rank, ".pb")};
     if (!options_.retry.token.empty()) flags.push_back(absl::StrCat("--token-file=", token_path));
+    if (!options_.checkpoint_dir.empty()) {
+      flags.push_back(absl::StrCat("--checkpoint-dir=", CheckpointDir(a.job_id())));
+      flags.push_back(absl::StrCat("--checkpoint-keep=", options_.checkpoint_keep));
+    }
     args.push_back(std::move(flags));
   }
 

@@ -3,6 +3,7 @@
 #include "worker/agent/agent.h"
 
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -61,17 +62,32 @@ class AgentTest : public ::testing::Test {
     server_ = *std::move(s);
     const std::string address = absl::StrCat("127.0.0.1:", server_->port());
     client_ = std::make_unique<client::Client>(client::ClientOptions{.server = address});
-    agent_ = std::make_unique<Agent>(
-        AgentOptions{.server = address, .worker_name = "test-worker", .threads = 2}, &log_);
-    agent_thread_ = std::thread([this] { agent_status_ = agent_->Run(); });
+    checkpoint_dir_ = db + ".checkpoints";
+    StartAgent();
   }
 
   void TearDown() override {
+    StopAgent();
+    server_->Shutdown(absl::Seconds(1));
+  }
+
+  // A worker named test-worker, which keeps checkpoints in checkpoint_dir_ (registering again
+  // replaces an earlier one's registration).
+  void StartAgent() {
+    agent_ =
+        std::make_unique<Agent>(AgentOptions{.server = absl::StrCat("127.0.0.1:", server_->port()),
+                                             .worker_name = "test-worker",
+                                             .threads = 2,
+                                             .checkpoint_dir = checkpoint_dir_},
+                                &log_);
+    agent_thread_ = std::thread([this] { agent_status_ = agent_->Run(); });
+  }
+
+  void StopAgent() {
     agent_->Stop();
     agent_thread_.join();
     EXPECT_TRUE(agent_status_.ok()) << agent_status_;
     agent_.reset();
-    server_->Shutdown(absl::Seconds(1));
   }
 
   // Polls until the job reaches a final state, or 60 s pass.
@@ -87,6 +103,7 @@ class AgentTest : public ::testing::Test {
   }
 
   Logger log_{stderr};
+  std::string checkpoint_dir_;
   std::unique_ptr<server::CoordinatorServer> server_;
   std::unique_ptr<client::Client> client_;
   std::unique_ptr<Agent> agent_;
@@ -150,16 +167,64 @@ TEST_F(AgentTest, ACancelledJobStopsWithinAnIteration) {
   EXPECT_EQ(AwaitEnd(next->id()).state(), v1::JOB_STATE_SUCCEEDED);
 }
 
-TEST_F(AgentTest, AJobAskingForWhatTheWorkerCannotDoFailsWithTheReason) {
-  v1::JobSpec spec = SyntheticSpec(1, 64);
+// The worker stops in the middle of a job and a new one takes its name: the job is placed again
+// and resumes from its last checkpoint, ending exactly as the same job trained without a break
+// (same thread count and routes), with every attempt recorded.
+TEST_F(AgentTest, AJobInterruptedByItsWorkersRestartResumesFromItsCheckpointExactly) {
+  v1::JobSpec spec = SyntheticSpec(6, 1600);
   spec.set_checkpoint_interval_epochs(1);
+  // Routes timed at first use could differ between the two runs, and with them the rounding.
+  spec.mutable_precision()->set_fixed_point_route(v1::FIXED_POINT_ROUTE_INTEGER);
+  auto twin = client_->SubmitJob(spec);
+  ASSERT_TRUE(twin.ok()) << twin.status();
+  const v1::Job uninterrupted = AwaitEnd(twin->id());
+  ASSERT_EQ(uninterrupted.state(), v1::JOB_STATE_SUCCEEDED) << uninterrupted.reason();
+
   auto job = client_->SubmitJob(spec);
   ASSERT_TRUE(job.ok()) << job.status();
-  const v1::Job ended = AwaitEnd(job->id());
-  EXPECT_EQ(ended.state(), v1::JOB_STATE_FAILED);
-  EXPECT_NE(ended.reason().find("checkpoints are not supported"), std::string::npos)
-      << ended.reason();
-  EXPECT_NE(ended.reason().find("worker test-worker"), std::string::npos) << ended.reason();
+  for (int i = 0; i < 1200 && client_->GetJob(job->id())->progress().last_checkpoint().epoch() < 2;
+       ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_GE(client_->GetJob(job->id())->progress().last_checkpoint().epoch(), 2u);
+  StopAgent();   // Its job fails (cancelled) and is placed again on the stopped registration.
+  StartAgent();  // Which this one replaces: placed again, here.
+  const v1::Job done = AwaitEnd(job->id());
+  ASSERT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED) << done.reason();
+  ASSERT_EQ(done.attempts_size(), 3);
+  EXPECT_TRUE(done.attempts(2).has_resumed_from());
+  EXPECT_GE(done.attempts(2).resumed_from().epoch(), 2u);
+  EXPECT_EQ(done.result().test_accuracy(), uninterrupted.result().test_accuracy());
+  EXPECT_EQ(done.result().train_loss(), uninterrupted.result().train_loss());
+  EXPECT_EQ(std::vector<uint32_t>(done.progress().switch_epochs().begin(),
+                                  done.progress().switch_epochs().end()),
+            std::vector<uint32_t>(uninterrupted.progress().switch_epochs().begin(),
+                                  uninterrupted.progress().switch_epochs().end()));
+  EXPECT_EQ(done.progress().epochs_completed(), uninterrupted.progress().epochs_completed());
+  // The checkpoints are where the events say, the newest two kept.
+  int recorded = 0;
+  ASSERT_TRUE(client_
+                  ->WatchJob(job->id(), 0,
+                             [&](const v1::JobEvent& e) {
+                               if (e.has_checkpoint()) {
+                                 ++recorded;
+                                 EXPECT_EQ(
+                                     e.checkpoint().path().rfind(
+                                         absl::StrCat(checkpoint_dir_, "/", job->id(), "/"), 0),
+                                     0u)
+                                     << e.checkpoint().path();
+                               }
+                               return true;
+                             })
+                  .ok());
+  EXPECT_GE(recorded, 6);  // Every epoch of the job, some of them twice.
+  EXPECT_TRUE(std::filesystem::exists(done.progress().last_checkpoint().path()));
+  int files = 0;
+  for (const auto& f :
+       std::filesystem::directory_iterator(absl::StrCat(checkpoint_dir_, "/", job->id()))) {
+    files += f.path().extension() == ".muppet";
+  }
+  EXPECT_EQ(files, 2);
 }
 
 // The coordinator frees a cancelled job's slot at once, but the job's thread may still be

@@ -4,16 +4,15 @@
 
 namespace muppet {
 
-RemotePrecisionController::RemotePrecisionController(v1::WorkerService::Stub& stub,
-                                                     const RetryPolicy& retry,
-                                                     std::string worker_id, std::string job_id,
-                                                     const v1::PrecisionPolicySpec& spec,
-                                                     int start_bits,
-                                                     const std::atomic<bool>& cancel)
+RemotePrecisionController::RemotePrecisionController(
+    v1::WorkerService::Stub& stub, const RetryPolicy& retry, std::string worker_id,
+    std::string job_id, uint32_t attempt, const v1::PrecisionPolicySpec& spec, int start_bits,
+    const std::atomic<bool>& cancel)
     : stub_(stub),
       retry_(retry),
       worker_id_(std::move(worker_id)),
       job_id_(std::move(job_id)),
+      attempt_(attempt),
       muppet_(spec.kind() == v1::PrecisionPolicySpec::KIND_MUPPET),
       bits_(start_bits),
       cancel_(cancel) {}
@@ -22,12 +21,55 @@ absl::StatusOr<int> RemotePrecisionController::AdoptLadder(const LadderProbe& pr
   v1::AdoptLadderRequest request;
   request.set_worker_id(worker_id_);
   request.set_job_id(job_id_);
+  request.set_attempt(attempt_);
   *request.mutable_choice() = ToProto(probe);
   v1::AdoptLadderResponse response;
   const absl::Status s = CallWithRetry(retry_, &cancel_, [&] {
     return FromGrpc(stub_.AdoptLadder(retry_.Context().get(), request, &response));
   });
   if (!s.ok()) return absl::Status(s.code(), absl::StrCat("adopting the ladder: ", s.message()));
+  bits_ = static_cast<int>(response.start_precision_bits());
+  return bits_;
+}
+
+absl::Status RemotePrecisionController::OnCheckpoint(const CheckpointInfo& info) {
+  v1::ReportCheckpointRequest request;
+  request.set_worker_id(worker_id_);
+  request.set_job_id(job_id_);
+  request.set_attempt(attempt_);
+  v1::CheckpointInfo& c = *request.mutable_checkpoint();
+  c.set_epoch(info.next_epoch);
+  c.set_policy_epoch(info.policy_epoch);
+  c.set_precision_bits(info.precision_bits);
+  c.set_path(info.path);
+  c.set_size_bytes(static_cast<uint64_t>(info.bytes));
+  c.set_crc32c(info.crc32c);
+  v1::ReportCheckpointResponse response;
+  const absl::Status s = CallWithRetry(retry_, &cancel_, [&] {
+    return FromGrpc(stub_.ReportCheckpoint(retry_.Context().get(), request, &response));
+  });
+  if (!s.ok()) {
+    return absl::Status(s.code(),
+                        absl::StrCat("recording checkpoint ", info.path, ": ", s.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> RemotePrecisionController::BeginAttempt(
+    std::optional<uint32_t> resume_epoch, const std::vector<std::string>& skipped) {
+  v1::BeginAttemptRequest request;
+  request.set_worker_id(worker_id_);
+  request.set_job_id(job_id_);
+  request.set_attempt(attempt_);
+  if (resume_epoch) request.set_resume_epoch(*resume_epoch);
+  for (const std::string& s : skipped) request.add_skipped(s);
+  v1::BeginAttemptResponse response;
+  const absl::Status s = CallWithRetry(retry_, &cancel_, [&] {
+    return FromGrpc(stub_.BeginAttempt(retry_.Context().get(), request, &response));
+  });
+  if (!s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("beginning attempt ", attempt_, ": ", s.message()));
+  }
   bits_ = static_cast<int>(response.start_precision_bits());
   return bits_;
 }
@@ -39,6 +81,7 @@ absl::StatusOr<scheduler::Decision> RemotePrecisionController::EndPolicyEpoch(
   v1::ReportEpochRequest request;
   request.set_worker_id(worker_id_);
   request.set_job_id(job_id_);
+  request.set_attempt(attempt_);
   request.set_epoch(static_cast<uint32_t>(report.epoch));
   request.set_precision_bits(static_cast<uint32_t>(report.precision_bits));
   const EpochResult& m = report.metrics;

@@ -93,16 +93,23 @@ absl::StatusOr<CheckpointInfo> CheckpointDirectory::Save(const TrainingCheckpoin
     return absl::InternalError(
         absl::StrCat(dir_, ": cannot create the checkpoint directory: ", error.message()));
   }
-  CheckpointInfo info{.next_epoch = c.state.next_epoch()};
+  CheckpointInfo info{.next_epoch = c.state.next_epoch(),
+                      .policy_epoch = static_cast<uint32_t>(c.state.policy_epoch()),
+                      .precision_bits = c.state.precision_bits()};
   info.path = absl::StrFormat("%s/%s%06u%s", dir_, kPrefix, info.next_epoch, kSuffix);
   absl::StatusOr<WrittenFile> written = WriteTrainingCheckpoint(info.path, c);
   if (!written.ok()) return written.status();
   info.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   info.bytes = written->bytes;
   info.crc32c = written->crc32c;
+  // Newest first: those of later epochs, then this one, then the older ones.
   const std::vector<std::string> files = List();
-  for (size_t i = static_cast<size_t>(std::max(keep_, 1)); i < files.size(); ++i) {
-    std::filesystem::remove(files[i], error);  // A leftover file is harmless.
+  const size_t self =
+      static_cast<size_t>(std::find(files.begin(), files.end(), info.path) - files.begin());
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (i < self || i >= self + static_cast<size_t>(std::max(keep_, 1))) {
+      std::filesystem::remove(files[i], error);  // A leftover file is harmless.
+    }
   }
   return info;
 }

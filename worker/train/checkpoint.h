@@ -42,6 +42,8 @@ absl::StatusOr<TrainingCheckpoint> ReadTrainingCheckpoint(const std::string& pat
 struct CheckpointInfo {
   std::string path;
   uint32_t next_epoch = 0;
+  uint32_t policy_epoch = 0;    // Policy epochs decided before it.
+  uint32_t precision_bits = 0;  // Precision a resumed run continues at.
   int64_t bytes = 0;
   uint32_t crc32c = 0;  // Of the whole file.
   double seconds = 0;   // Serialising and writing it.
@@ -61,8 +63,10 @@ class CheckpointDirectory {
  public:
   CheckpointDirectory(std::string dir, int keep) : dir_(std::move(dir)), keep_(keep) {}
 
-  // Creates the directory if needed, writes `checkpoint`, then deletes all but the newest
-  // `keep`. Errors: INTERNAL naming the directory or file (earlier checkpoints stay).
+  // Creates the directory if needed, writes `checkpoint`, then deletes the checkpoints of later
+  // epochs (a future that was rolled back: this run resumed from an older one) and all but the
+  // newest `keep` of the rest. Errors: INTERNAL naming the directory or file (earlier
+  // checkpoints stay).
   absl::StatusOr<CheckpointInfo> Save(const TrainingCheckpoint& checkpoint) const;
 
   // The newest checkpoint in the directory that reads back whole (older ones are the fallback

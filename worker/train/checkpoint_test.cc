@@ -1,5 +1,6 @@
 #include "worker/train/checkpoint.h"
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -194,6 +195,30 @@ TEST(CheckpointDirectoryTest, KeepsTheNewestAndFallsBackPastACorruptOne) {
   EXPECT_EQ(none.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(std::string(none.status().message()), HasSubstr(saved[1].path));
   EXPECT_THAT(std::string(none.status().message()), HasSubstr(saved[2].path));
+}
+
+// A run that went back to an older point (here the beginning: its checkpoints were unreadable)
+// writes its next checkpoint: the later ones of the future that was rolled back go, instead of
+// crowding out, and deleting, the checkpoints of the run that continues.
+TEST(CheckpointDirectoryTest, ARolledBackRunsCheckpointsReplaceTheDiscardedFuture) {
+  const std::string dir = TempDir("rolled-back");
+  const CheckpointDirectory checkpoints(dir, 2);
+  for (uint32_t epoch : {2u, 3u, 4u}) ASSERT_TRUE(checkpoints.Save(RandomCheckpoint(epoch)).ok());
+  const auto left = [&] {
+    std::vector<std::string> names;
+    for (const auto& f : std::filesystem::directory_iterator(dir)) {
+      names.push_back(f.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  };
+  ASSERT_EQ(left(),
+            (std::vector<std::string>{"checkpoint-000003.muppet", "checkpoint-000004.muppet"}));
+  ASSERT_TRUE(checkpoints.Save(RandomCheckpoint(1)).ok());
+  EXPECT_EQ(left(), (std::vector<std::string>{"checkpoint-000001.muppet"}));
+  ASSERT_TRUE(checkpoints.Save(RandomCheckpoint(2)).ok());
+  EXPECT_EQ(left(),
+            (std::vector<std::string>{"checkpoint-000001.muppet", "checkpoint-000002.muppet"}));
 }
 
 }  // namespace

@@ -250,6 +250,7 @@ absl::StatusOr<RunResult> Train(const v1::JobSpec& spec, int start_bits,
       absl::StatusOr<CheckpointInfo> info =
           SaveCheckpoint(spec, options, trainer, controller, position, run);
       if (!info.ok()) return info.status();
+      if (absl::Status s = controller.OnCheckpoint(*info); !s.ok()) return s;
       if (observer != nullptr) observer->OnCheckpoint(*info);
     }
     run.epochs.push_back(*std::move(result));

@@ -92,6 +92,9 @@ class PrecisionController {
   virtual absl::StatusOr<int> AdoptLadder(const LadderProbe& probe) {
     return absl::UnimplementedError("this precision controller has no ladder to adopt");
   }
+  // After rank 0 wrote a checkpoint, before the next policy epoch ends: where the policy lives
+  // elsewhere, records it there. An error fails the run.
+  virtual absl::Status OnCheckpoint(const CheckpointInfo& info) { return absl::OkStatus(); }
   // The controller's state for a checkpoint (a local policy's), or empty where the policy lives
   // elsewhere (the coordinator's).
   virtual std::string SerializeState() const { return ""; }
