@@ -118,7 +118,7 @@ def run(case, args):
                 cluster.workers[victim] = cluster.start_worker(victim)
             events = history(cluster.server, job_id)
             requeued = next(e for e in events if e.get("state_change", {}).get("to") ==
-                            "JOB_STATE_QUEUED" and "restart" in e["state_change"]["reason"])
+                            "JOB_STATE_QUEUED" and "restart" in e["state_change"].get("reason", ""))
             start = next(i for i, e in enumerate(events) if "attempt_start" in e)
             first = next(e for e in events[start:] if "epoch" in e)
             resumed = events[start]["attempt_start"].get("resumed_from", {})

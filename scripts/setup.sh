@@ -14,7 +14,8 @@ PACKAGES=(
   # Numerics and collectives.
   libdnnl-dev libgloo-dev
   # Storage, metrics, TLS.
-  libsqlite3-dev sqlite3 prometheus-cpp-dev prometheus libssl-dev openssl zlib1g-dev
+  libsqlite3-dev sqlite3 libpq-dev postgresql-15 prometheus-cpp-dev prometheus libssl-dev openssl
+  zlib1g-dev
   # JSON reports; YAML job files.
   nlohmann-json3-dev libyaml-dev
   # Tests and benchmarks.

@@ -431,9 +431,9 @@ void Coordinator::ExpireLeases() {
   }
 }
 
-void Coordinator::CheckpointStore() {
-  if (absl::Status s = store_->Checkpoint(); !s.ok()) {
-    log_->Warn("store_checkpoint_failed", {{"error", std::string(s.message())}});
+void Coordinator::MaintainStore() {
+  if (absl::Status s = store_->Maintain(); !s.ok()) {
+    log_->Warn("store_maintenance_failed", {{"error", std::string(s.message())}});
   }
 }
 

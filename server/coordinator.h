@@ -95,8 +95,8 @@ class Coordinator {
   // periodically by the server.
   void ExpireLeases();
 
-  // Moves committed transactions from the store's log into its file (see Store::Checkpoint).
-  void CheckpointStore();
+  // The store's periodic upkeep (Store::Maintain).
+  void MaintainStore();
 
   // Wakes every waiting stream, which then ends with UNAVAILABLE; new waits return at once.
   void Shutdown();

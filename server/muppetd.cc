@@ -1,8 +1,9 @@
-// muppetd: the muppet coordinator. Stores jobs in SQLite, places them on workers, hosts each
-// job's precision policy, and serves JobService, WorkerService and RendezvousService over gRPC
-// plus Prometheus metrics over HTTP.
+// muppetd: the muppet coordinator. Stores jobs in SQLite or PostgreSQL, places them on workers,
+// hosts each job's precision policy, and serves JobService, WorkerService and RendezvousService
+// over gRPC plus Prometheus metrics over HTTP.
 //
 //   muppetd --db=/var/lib/muppet/muppet.db --listen=0.0.0.0:7070 --metrics-listen=0.0.0.0:9464
+//   muppetd --db=postgresql://muppet@db.example:5432/muppet ...
 //
 // Flags may also come from a file (--config=FILE, "name = value" lines). SIGTERM or SIGINT
 // drains: streams end, calls in flight finish (up to --drain-timeout), and it exits 0.
@@ -25,10 +26,13 @@
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070", "gRPC address, host:port (port 0: any free).");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
           "Prometheus metrics address, host:port (port 0: any free; empty: no metrics).");
-ABSL_FLAG(std::string, db, "muppet.db", "SQLite database file (created if missing).");
+ABSL_FLAG(std::string, db, "muppet.db",
+          "The job store: an SQLite database file (created if missing), or a PostgreSQL database "
+          "as a libpq URI, postgresql://USER@HOST:PORT/DB (its password from ~/.pgpass or "
+          "PGPASSWORD rather than the URI).");
 ABSL_FLAG(std::string, durability, "process",
-          "process: commits survive the process dying (WAL, synchronous=NORMAL) | power: "
-          "they survive power loss too (fsync per commit).");
+          "SQLite: process: commits survive the process dying (WAL, synchronous=NORMAL) | "
+          "power: they survive power loss too (fsync per commit). PostgreSQL commits always do.");
 ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(2),
           "How often workers are told to heartbeat.");
 ABSL_FLAG(absl::Duration, lease, absl::Seconds(15),

@@ -13,6 +13,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   s->log_ = log;
   absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(options.db_path, options.durability);
   if (!store.ok()) return store.status();
+  const std::string db = (*store)->name();
   s->metrics_ = std::make_unique<Metrics>(kVersion);
   s->rendezvous_ = std::make_unique<KeyValueStore>();
   CoordinatorOptions coordinator_options = options.coordinator;
@@ -61,16 +62,16 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   const absl::Duration period =
       std::min(absl::Seconds(1), options.coordinator.lease / 4);
   CoordinatorServer* self = s.get();
-  // Housekeeping off the request path: lost workers, and the store's log checkpoints.
+  // Housekeeping off the request path: lost workers, and the store's upkeep.
   s->lease_thread_ = std::thread([self, period] {
     while (!self->stop_leases_.WaitForNotificationWithTimeout(period)) {
       self->coordinator_->ExpireLeases();
-      self->coordinator_->CheckpointStore();
+      self->coordinator_->MaintainStore();
     }
   });
   log->Info("serving", {{"grpc", absl::StrCat(s->port_)},
                         {"metrics", absl::StrCat(s->metrics_port_)},
-                        {"db", options.db_path},
+                        {"db", db},
                         {"version", kVersion}});
   return s;
 }

@@ -1,6 +1,8 @@
-// The coordinator's durable state: jobs (with their policy state), job events and workers, in
-// one SQLite database in WAL mode. Every write is one transaction, committed before the
-// coordinator acknowledges anything, so an acknowledged job or event survives kill -9.
+// The coordinator's durable state: jobs (with their policy state), job events and workers. Every
+// write is one transaction, committed before the coordinator acknowledges anything, so an
+// acknowledged job or event survives kill -9. Two backends behind one interface, with the same
+// schema versions and guarantees: an embedded SQLite database, the default (sqlite_store.h), and
+// PostgreSQL (postgres_store.h), for a store that outlives the coordinator's machine.
 #ifndef MUPPET_SERVER_STORE_H_
 #define MUPPET_SERVER_STORE_H_
 
@@ -10,18 +12,15 @@
 #include <utility>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "muppet/internal/records.pb.h"
 #include "muppet/v1/job.pb.h"
 #include "muppet/v1/worker_info.pb.h"
 
-struct sqlite3;
-
 namespace muppet::server {
 
-// How hard a commit pushes to disk (SQLite's `synchronous` in WAL mode).
+// How hard an SQLite commit pushes to disk (`synchronous` in WAL mode). PostgreSQL commits are
+// always flushed (synchronous_commit on), which is kPowerLoss.
 enum class Durability {
   kProcessCrash,  // NORMAL: survives the process dying (kill -9); power loss may drop the last
                   // commits. The default.
@@ -58,68 +57,42 @@ class Store {
   // The schema version this binary writes; Open migrates older databases to it.
   static constexpr int kSchemaVersion = 2;
 
-  // Opens or creates the database at `path` and migrates it to kSchemaVersion, holding it
-  // exclusively until the store is destroyed (an flock on `path`.lock, which the kernel drops
-  // if the process dies). Errors name the file: another coordinator holds it (naming its pid,
-  // host and start), it cannot be opened, is not a muppet database, or is from a newer muppet
-  // (all FAILED_PRECONDITION).
-  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path,
+  // Opens `location`: a libpq connection URI ("postgresql://…" or "postgres://…") opens that
+  // PostgreSQL database (PostgresStore::Open); anything else is an SQLite database file, created
+  // if missing (SqliteStore::Open). Either way the database is migrated to kSchemaVersion and
+  // held exclusively until the store is destroyed, and errors name the database.
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& location,
                                                      Durability durability);
-  ~Store();
-  Store(const Store&) = delete;
-  Store& operator=(const Store&) = delete;
+  virtual ~Store() = default;
 
   // Applies `mutation` atomically. On error nothing is acknowledged: a failed statement writes
-  // nothing, and DATA_LOSS, for this and every later commit, means the database file or its
-  // write-ahead log was removed or replaced while the store was open (the commit went into a
-  // file nobody will read again).
-  absl::Status Commit(const Mutation& mutation);
+  // nothing. DATA_LOSS (SQLite), or UNAVAILABLE when a commit's outcome is unknown (PostgreSQL),
+  // for this and every later commit: the coordinator must restart and reload.
+  virtual absl::Status Commit(const Mutation& mutation) = 0;
 
   // Every job, in submission order, and the rows whose record is corrupt (a read error of the
   // database itself is the error).
-  absl::StatusOr<LoadedJobs> LoadJobs();
+  virtual absl::StatusOr<LoadedJobs> LoadJobs() = 0;
 
   // Every worker.
-  absl::StatusOr<std::vector<v1::WorkerInfo>> LoadWorkers();
+  virtual absl::StatusOr<std::vector<v1::WorkerInfo>> LoadWorkers() = 0;
 
   // The events of `job_id` with sequence >= `from_sequence`, in order, at most `limit`.
-  absl::StatusOr<std::vector<v1::JobEvent>> LoadEvents(const std::string& job_id,
-                                                       uint64_t from_sequence, int limit);
+  virtual absl::StatusOr<std::vector<v1::JobEvent>> LoadEvents(const std::string& job_id,
+                                                               uint64_t from_sequence,
+                                                               int limit) = 0;
 
   // The schema version of the open database.
-  absl::StatusOr<int> SchemaVersion();
+  virtual absl::StatusOr<int> SchemaVersion() = 0;
 
-  // Copies committed transactions from the write-ahead log into the database file. Commits
-  // never do this themselves (it would stall the commit that crosses the threshold for
-  // milliseconds); the server calls it periodically from a background thread, on a connection
-  // of its own so that commits go on meanwhile.
-  absl::Status Checkpoint();
+  // Periodic upkeep, called about once a second from a background thread while commits go on:
+  // SQLite copies committed transactions from its write-ahead log into the database file;
+  // PostgreSQL checks its connection, reconnecting and taking its lock again after a drop.
+  virtual absl::Status Maintain() = 0;
 
- private:
-  Store(int lock_fd, sqlite3* db, sqlite3* checkpoint_db, std::string path)
-      : lock_fd_(lock_fd), db_(db), checkpoint_db_(checkpoint_db), path_(std::move(path)) {}
-  absl::Status Migrate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Records the identities of the database file and its log, which must not change.
-  absl::Status RecordFiles() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // DATA_LOSS (kept in broken_) once either file is gone or is another file.
-  absl::Status CheckFiles() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status CommitLocked(const Mutation& mutation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-
-  // Held for the store's lifetime: two coordinators on one database would both assign submit
-  // sequences and expire each other's workers.
-  const int lock_fd_;
-  absl::Mutex mu_;
-  sqlite3* const db_;  // One connection, serialised by mu_.
-  // (device, inode) of the database file and of its write-ahead log.
-  std::pair<uint64_t, uint64_t> db_file_ ABSL_GUARDED_BY(mu_), wal_file_ ABSL_GUARDED_BY(mu_);
-  absl::Status broken_ ABSL_GUARDED_BY(mu_);
-  absl::Mutex checkpoint_mu_;
-  sqlite3* const checkpoint_db_ ABSL_PT_GUARDED_BY(checkpoint_mu_);
-  const std::string path_;
+  // The database, for messages and logs: the file, or the URI without its password.
+  virtual std::string name() const = 0;
 };
-
-// The SQL that takes a database from version i to i + 1 is kMigrations[i]. Only ever appended.
-extern const char* const kMigrations[Store::kSchemaVersion];
 
 }  // namespace muppet::server
 

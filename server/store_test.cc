@@ -1,3 +1,5 @@
+// The store's contract, run against both backends (an SQLite file, and a PostgreSQL database in
+// a cluster the test starts), then what is particular to each.
 #include "server/store.h"
 
 #include <sqlite3.h>
@@ -6,7 +8,11 @@
 #include <cstdio>
 #include <fstream>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "server/postgres_cluster.h"
+#include "server/postgres_store.h"
+#include "server/sqlite_store.h"
 
 namespace muppet::server {
 namespace {
@@ -37,8 +43,71 @@ v1::JobEvent MakeEvent(const std::string& job_id, uint64_t sequence) {
   return event;
 }
 
-TEST(StoreTest, ReopenFindsJobsEventsWorkersAndPolicyState) {
-  const std::string path = TempPath("reopen.db");
+enum class Backend { kSqlite, kPostgres };
+
+// One database per test, on the backend the test is instantiated with, and direct access to it
+// for tests that age or damage it.
+class StoreTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  static void SetUpTestSuite() {
+    auto cluster = PostgresCluster::Start();
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    cluster_ = cluster->release();
+  }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+
+  // A new, empty database; its location for Store::Open.
+  std::string NewDatabase(const std::string& name) {
+    if (GetParam() == Backend::kSqlite) return TempPath(name + ".db");
+    auto uri = cluster_->CreateDatabase(name);
+    EXPECT_TRUE(uri.ok()) << uri.status();
+    database_ = name;
+    return *uri;
+  }
+
+  // Runs `sql` on the database directly, outside any store.
+  void Raw(const std::string& location, const std::string& sql) {
+    if (GetParam() == Backend::kPostgres) {
+      ASSERT_TRUE(cluster_->Exec(database_, sql).ok()) << sql;
+      return;
+    }
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(location.c_str(), &db), SQLITE_OK);
+    char* error = nullptr;
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK)
+        << sql << ": " << (error ? error : "");
+    sqlite3_free(error);
+    sqlite3_close(db);
+  }
+
+  bool postgres() const { return GetParam() == Backend::kPostgres; }
+  // How each backend's messages name the database.
+  std::string Named(const std::string& location) const {
+    return postgres() ? absl::StrCat("postgresql://muppet@", cluster_dir(), "/", database_)
+                      : location;
+  }
+  std::string cluster_dir() const {
+    const std::string uri = cluster_->Uri("x");
+    return uri.substr(uri.find("host=") + 5, uri.find("&user") - uri.find("host=") - 5);
+  }
+
+  static PostgresCluster* cluster_;
+  std::string database_;
+};
+
+PostgresCluster* StoreTest::cluster_ = nullptr;
+
+// SQL that ends the coordinators' sessions on `database`.
+std::string TerminateSessions(const std::string& database) {
+  return absl::StrCat("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '",
+                      database, "' AND application_name LIKE 'muppetd%'");
+}
+
+TEST_P(StoreTest, ReopenFindsJobsEventsWorkersAndPolicyState) {
+  const std::string path = NewDatabase("reopen");
   {
     auto store = Store::Open(path, Durability::kProcessCrash);
     ASSERT_TRUE(store.ok()) << store.status();
@@ -76,8 +145,8 @@ TEST(StoreTest, ReopenFindsJobsEventsWorkersAndPolicyState) {
   EXPECT_EQ((*workers)[0].worker_name(), "host");
 }
 
-TEST(StoreTest, AFailedCommitWritesNothing) {
-  auto store = Store::Open(TempPath("atomic.db"), Durability::kProcessCrash);
+TEST_P(StoreTest, AFailedCommitWritesNothing) {
+  auto store = Store::Open(NewDatabase("atomic"), Durability::kProcessCrash);
   ASSERT_TRUE(store.ok());
   const StoredJob a = MakeJob("job-a", 1, v1::JOB_STATE_QUEUED);
   const v1::JobEvent e1 = MakeEvent("job-a", 1);
@@ -88,63 +157,52 @@ TEST(StoreTest, AFailedCommitWritesNothing) {
   EXPECT_EQ((*store)->LoadJobs()->jobs.size(), 1u);
 }
 
-TEST(StoreTest, MigratesAVersionOneDatabase) {
-  const std::string path = TempPath("v1.db");
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, kMigrations[0], nullptr, nullptr, nullptr), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version=1", nullptr, nullptr, nullptr), SQLITE_OK);
-  sqlite3_close(db);
+TEST_P(StoreTest, MigratesAVersionOneDatabase) {
+  const std::string path = NewDatabase("v1");
+  Raw(path, postgres()
+                ? absl::StrCat(kPostgresMigrations[0], "UPDATE muppet_schema SET version = 1;")
+                : absl::StrCat(kSqliteMigrations[0], "PRAGMA user_version=1;"));
   auto store = Store::Open(path, Durability::kProcessCrash);
   ASSERT_TRUE(store.ok()) << store.status();
   EXPECT_EQ(*(*store)->SchemaVersion(), Store::kSchemaVersion);
+  const StoredJob a = MakeJob("job-a", 1, v1::JOB_STATE_QUEUED);
+  EXPECT_TRUE((*store)->Commit({.jobs = {&a}}).ok());
 }
 
-TEST(StoreTest, RejectsANewerSchemaNamingTheFile) {
-  const std::string path = TempPath("newer.db");
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr), SQLITE_OK);
-  sqlite3_close(db);
+TEST_P(StoreTest, RejectsANewerSchemaNamingTheDatabase) {
+  const std::string path = NewDatabase("newer");
+  Raw(path, postgres() ? "CREATE TABLE muppet_schema (version INTEGER NOT NULL); "
+                         "INSERT INTO muppet_schema VALUES (99);"
+                       : "PRAGMA user_version=99");
   auto store = Store::Open(path, Durability::kProcessCrash);
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(store.status().message().find(path), std::string::npos);
-  EXPECT_NE(store.status().message().find("newer"), std::string::npos);
-}
-
-TEST(StoreTest, RejectsAFileThatIsNotAMuppetDatabase) {
-  const std::string text = TempPath("text.db");
-  std::ofstream(text) << "these are not the bytes of an SQLite database, but a long line of text";
-  auto store = Store::Open(text, Durability::kProcessCrash);
-  ASSERT_FALSE(store.ok());
-  EXPECT_NE(store.status().message().find("not a muppet database"), std::string::npos)
+  EXPECT_NE(store.status().message().find(Named(path) + ": schema version 99 is newer"),
+            std::string::npos)
       << store.status();
-
-  const std::string other = TempPath("other.db");
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(other.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE t (x)", nullptr, nullptr, nullptr), SQLITE_OK);
-  sqlite3_close(db);
-  store = Store::Open(other, Durability::kProcessCrash);
-  ASSERT_FALSE(store.ok());
-  EXPECT_NE(store.status().message().find("not a muppet database"), std::string::npos);
 }
 
-TEST(StoreTest, ACorruptRecordIsReportedNamingTheJobAndTheRestLoad) {
-  const std::string path = TempPath("corrupt.db");
+TEST_P(StoreTest, RejectsADatabaseOfSomeoneElses) {
+  const std::string path = NewDatabase("other");
+  Raw(path, "CREATE TABLE t (x INTEGER)");
+  auto store = Store::Open(path, Durability::kProcessCrash);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(store.status().message().find(Named(path) + ": not a muppet database"),
+            std::string::npos)
+      << store.status();
+}
+
+TEST_P(StoreTest, ACorruptRecordIsReportedNamingTheJobAndTheRestLoad) {
+  const std::string path = NewDatabase("corrupt");
   {
     auto store = Store::Open(path, Durability::kProcessCrash);
     const StoredJob a = MakeJob("job-a", 1, v1::JOB_STATE_QUEUED);
     const StoredJob b = MakeJob("job-b", 2, v1::JOB_STATE_QUEUED);
     ASSERT_TRUE((*store)->Commit({.jobs = {&a, &b}}).ok());
   }
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "UPDATE jobs SET record = x'ffffffff' WHERE id = 'job-a'", nullptr,
-                         nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
+  Raw(path, postgres() ? "UPDATE jobs SET record = decode('ffffffff', 'hex') WHERE id = 'job-a'"
+                       : "UPDATE jobs SET record = x'ffffffff' WHERE id = 'job-a'");
   auto store = Store::Open(path, Durability::kProcessCrash);
   ASSERT_TRUE(store.ok());
   auto loaded = (*store)->LoadJobs();
@@ -154,14 +212,97 @@ TEST(StoreTest, ACorruptRecordIsReportedNamingTheJobAndTheRestLoad) {
   ASSERT_EQ(loaded->damaged.size(), 1u);
   EXPECT_EQ(loaded->damaged[0].id, "job-a");
   EXPECT_EQ(loaded->damaged[0].submit_sequence, 1u);
-  EXPECT_NE(loaded->damaged[0].error.find(path + ": the record of job job-a is corrupt"),
+  EXPECT_NE(loaded->damaged[0].error.find(Named(path) + ": the record of job job-a is corrupt"),
             std::string::npos);
+}
+
+TEST_P(StoreTest, ASecondOpenOfTheSameDatabaseIsRefusedNamingTheHolder) {
+  const std::string path = NewDatabase("exclusive");
+  {
+    auto first = Store::Open(path, Durability::kProcessCrash);
+    ASSERT_TRUE(first.ok()) << first.status();
+    auto second = Store::Open(path, Durability::kProcessCrash);
+    ASSERT_FALSE(second.ok());
+    EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+    const std::string message(second.status().message());
+    EXPECT_NE(message.find(Named(path) + ": in use by another coordinator ("), std::string::npos)
+        << message;
+    EXPECT_NE(message.find(absl::StrCat("pid ", getpid(), " on ")), std::string::npos) << message;
+  }
+  // Released with the store (and if the process dies: by the kernel, or with the session).
+  EXPECT_TRUE(Store::Open(path, Durability::kProcessCrash).ok());
+}
+
+// What only PostgreSQL has: a connection, and other coordinators that can reach the database.
+class PostgresStoreTest : public StoreTest {};
+
+// The coordinator's connection drops (a restarted server, a network blip). The
+// next commit takes it up again, with the lock, and nothing is lost.
+TEST_P(PostgresStoreTest, TakesUpADroppedConnectionAgain) {
+  const std::string uri = NewDatabase("dropped");
+  auto store = Store::Open(uri, Durability::kProcessCrash);
+  ASSERT_TRUE(store.ok()) << store.status();
+  const StoredJob a = MakeJob("job-a", 1, v1::JOB_STATE_QUEUED);
+  ASSERT_TRUE((*store)->Commit({.jobs = {&a}}).ok());
+  ASSERT_TRUE(cluster_->Exec("postgres", TerminateSessions("dropped")).ok());
+  const StoredJob b = MakeJob("job-b", 2, v1::JOB_STATE_QUEUED);
+  EXPECT_TRUE((*store)->Commit({.jobs = {&b}}).ok());
+  ASSERT_TRUE(cluster_->Exec("postgres", TerminateSessions("dropped")).ok());
+  EXPECT_TRUE((*store)->Maintain().ok());
+  EXPECT_EQ((*store)->LoadJobs()->jobs.size(), 2u);
+  // It holds the lock again.
+  EXPECT_EQ(Store::Open(uri, Durability::kProcessCrash).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+// While the connection was down, another coordinator took the database: this one's view is
+// stale, so it acknowledges nothing from then on.
+TEST_P(PostgresStoreTest, RefusesToGoOnAfterAnotherCoordinatorTookTheDatabase) {
+  const std::string uri = NewDatabase("taken");
+  auto store = Store::Open(uri, Durability::kProcessCrash);
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE(cluster_->Exec("postgres", TerminateSessions("taken")).ok());
+  ASSERT_TRUE(Store::Open(uri, Durability::kProcessCrash).ok());  // Opened and closed again.
+  const StoredJob a = MakeJob("job-a", 1, v1::JOB_STATE_QUEUED);
+  const absl::Status lost = (*store)->Commit({.jobs = {&a}});
+  EXPECT_EQ(lost.code(), absl::StatusCode::kFailedPrecondition) << lost;
+  EXPECT_NE(lost.message().find("lost the database while disconnected"), std::string::npos) << lost;
+  EXPECT_EQ((*store)->Maintain().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(PostgresStoreOpenTest, AnUnreachableDatabaseIsUnavailableAndItsPasswordIsNotShown) {
+  auto store = Store::Open("postgresql://muppet:s3cret@/jobs?host=/nonexistent-muppet-socket",
+                           Durability::kProcessCrash);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kUnavailable);
+  const std::string message(store.status().message());
+  EXPECT_NE(message.find("postgresql://muppet@/nonexistent-muppet-socket/jobs: cannot connect"),
+            std::string::npos)
+      << message;
+  EXPECT_EQ(message.find("s3cret"), std::string::npos) << message;
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres),
+                         [](const ::testing::TestParamInfo<Backend>& info) {
+                           return info.param == Backend::kSqlite ? "Sqlite" : "Postgres";
+                         });
+INSTANTIATE_TEST_SUITE_P(Backends, PostgresStoreTest, ::testing::Values(Backend::kPostgres),
+                         [](const ::testing::TestParamInfo<Backend>&) { return "Postgres"; });
+
+TEST(SqliteStoreTest, RejectsAFileThatIsNotADatabase) {
+  const std::string text = TempPath("text.db");
+  std::ofstream(text) << "these are not the bytes of an SQLite database, but a long line of text";
+  auto store = Store::Open(text, Durability::kProcessCrash);
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.status().message().find("not a muppet database"), std::string::npos)
+      << store.status();
 }
 
 // Deleting the write-ahead log (or replacing the database) under a running store would let
 // commits be acknowledged into a file nobody reads again: the first commit after it fails, and
 // so does every later one.
-TEST(StoreTest, ARemovedOrReplacedFileStopsAcknowledgingCommits) {
+TEST(SqliteStoreTest, ARemovedOrReplacedFileStopsAcknowledgingCommits) {
   for (const std::string suffix : {"-wal", ""}) {
     const std::string path = TempPath("vanishing" + suffix + ".db");
     auto store = Store::Open(path, Durability::kProcessCrash);
@@ -185,26 +326,8 @@ TEST(StoreTest, ARemovedOrReplacedFileStopsAcknowledgingCommits) {
         << lost;
     const StoredJob c = MakeJob("job-c", 3, v1::JOB_STATE_QUEUED);
     EXPECT_EQ((*store)->Commit({.jobs = {&c}}).code(), absl::StatusCode::kDataLoss);
-    EXPECT_EQ((*store)->Checkpoint().code(), absl::StatusCode::kDataLoss);
+    EXPECT_EQ((*store)->Maintain().code(), absl::StatusCode::kDataLoss);
   }
-}
-
-TEST(StoreTest, ASecondOpenOfTheSameDatabaseIsRefusedNamingTheHolder) {
-  const std::string path = TempPath("exclusive.db");
-  {
-    auto first = Store::Open(path, Durability::kProcessCrash);
-    ASSERT_TRUE(first.ok()) << first.status();
-    auto second = Store::Open(path, Durability::kProcessCrash);
-    ASSERT_FALSE(second.ok());
-    EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
-    const std::string message(second.status().message());
-    EXPECT_NE(message.find(path + ": in use by another coordinator (pid " +
-                           std::to_string(getpid()) + " on "),
-              std::string::npos)
-        << message;
-  }
-  // Released with the store (and by the kernel if the process dies).
-  EXPECT_TRUE(Store::Open(path, Durability::kProcessCrash).ok());
 }
 
 }  // namespace

@@ -4,9 +4,12 @@ muppetd's --port-file."""
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
+import unittest
 
 RUNFILES = os.path.join(os.environ.get("TEST_SRCDIR", "."), "muppet")
 MUPPETD = os.path.join(RUNFILES, "server", "muppetd")
@@ -47,10 +50,10 @@ class _Process:
 class Coordinator(_Process):
     """A muppetd process on a database file; `start` starts it again on the same file."""
 
-    def __init__(self, tmp, *extra, port=0):
+    def __init__(self, tmp, *extra, port=0, db=None):
         self.tmp = tmp
         self.listen_port = port
-        self.db = os.path.join(tmp, "muppet.db")
+        self.db = db or os.path.join(tmp, "muppet.db")
         self.extra = list(extra)
         self.log_path = os.path.join(tmp, "muppetd.log")
         self.proc = None
@@ -88,6 +91,65 @@ class Worker(_Process):
         self.proc = subprocess.Popen(
             [WORKER, f"--server={address}", f"--name={name}", "--threads=2",
              "--max-backoff=1s", *extra], stdout=log, stderr=log)
+
+
+class PostgresCluster:
+    """A PostgreSQL 15 cluster of the test's own in a new directory under /tmp, listening only on
+    a Unix socket there (as root, run as the postgres user: initdb refuses root)."""
+
+    BIN = "/usr/lib/postgresql/15/bin"
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="muppet-pg-", dir="/tmp")
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+        self._run("initdb", "-D", f"{self.dir}/data", "-U", "muppet", "-A", "trust", "--no-sync",
+                  "-E", "UTF8")
+        self._run("pg_ctl", "-D", f"{self.dir}/data", "-l", f"{self.dir}/server.log", "-w",
+                  "-o", f"-k {self.dir} -c listen_addresses= -c fsync=off", "start")
+
+    def _run(self, program, *args):
+        command = [os.path.join(self.BIN, program), *args]
+        if os.geteuid() == 0:
+            command = ["/usr/sbin/runuser", "-u", "postgres", "--", *command]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)}: {result.stdout}{result.stderr}")
+
+    def uri(self, database, password=None):
+        user = f"muppet:{password}" if password else "muppet"
+        return f"postgresql://{user}@/{database}?host={self.dir}"
+
+    def create_database(self, name):
+        self._run("createdb", "-h", self.dir, "-U", "muppet", name)
+        return self.uri(name)
+
+    def stop(self):
+        self._run("pg_ctl", "-D", f"{self.dir}/data", "-m", "immediate", "-w", "stop")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class ProcessTestCase(unittest.TestCase):
+    """A test that starts coordinators and workers in a temporary directory of its own and
+    stops them (SIGTERM) however it ends."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
+        self.processes = []
+
+    def tearDown(self):
+        for p in reversed(self.processes):
+            p.stop()
+
+    def start(self, *extra, port=0, db=None):
+        coordinator = Coordinator(self.tmp, *extra, port=port, db=db)
+        self.processes.append(coordinator)
+        return coordinator
+
+    def worker(self, address, name="worker-1", *extra):
+        worker = Worker(self.tmp, address, name, *extra)
+        self.processes.append(worker)
+        return worker
 
 
 def free_port():

@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import time
-import tempfile
 import unittest
 
 from tests import harness
@@ -13,25 +12,7 @@ from tests.harness import QUICK_JOB_FLAGS, get_job, muppetctl, wait_for
 MUPPET_TRAIN = os.path.join(harness.RUNFILES, "worker", "muppet-train")
 
 
-class ServiceTest(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
-        self.processes = []
-
-    def tearDown(self):
-        for p in reversed(self.processes):
-            p.stop()
-
-    def start(self, *extra, port=0):
-        coordinator = harness.Coordinator(self.tmp, *extra, port=port)
-        self.processes.append(coordinator)
-        return coordinator
-
-    def worker(self, address, name="worker-1"):
-        worker = harness.Worker(self.tmp, address, name)
-        self.processes.append(worker)
-        return worker
-
+class ServiceTest(harness.ProcessTestCase):
     def test_a_job_runs_to_success_through_a_precision_switch(self):
         coordinator = self.start()
         worker = self.worker(coordinator.address)

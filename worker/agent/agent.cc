@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -345,6 +346,8 @@ void Agent::RunJob(JobRun* run, v1::Assignment assignment, std::string worker_id
   request.set_worker_id(worker_id);
   request.set_job_id(run->job_id);
   request.set_attempt(assignment.attempt());
+  // Rank 0's worker: the job needs its checkpoints no more (those of failed attempts included).
+  if (request.succeeded() && assignment.first_rank() == 0) RemoveCheckpoints(run->job_id);
   ReportEnd(run, request);
 }
 
@@ -370,7 +373,7 @@ v1::ReportResultRequest Agent::TrainHere(JobRun* run, const v1::Assignment& assi
       start.ok()) {
     result = RunTraining(spec, start->start_bits, controller, &observer,
                          {.cancel = &run->cancel,
-                          .checkpoint_dir = CheckpointDir(run->job_id),
+                          .checkpoint_dir = CheckpointDir(assignment),
                           .checkpoint_keep = options_.checkpoint_keep,
                           .resume = start->resume ? &*start->resume : nullptr});
   } else {
@@ -390,8 +393,19 @@ v1::ReportResultRequest Agent::TrainHere(JobRun* run, const v1::Assignment& assi
   return request;
 }
 
-std::string Agent::CheckpointDir(const std::string& job_id) const {
-  return options_.checkpoint_dir.empty() ? "" : absl::StrCat(options_.checkpoint_dir, "/", job_id);
+std::string Agent::CheckpointDir(const v1::Assignment& assignment) const {
+  if (options_.checkpoint_dir.empty()) return "";
+  return absl::StrCat(options_.checkpoint_dir, "/", assignment.job_id(), "/attempt-",
+                      assignment.attempt());
+}
+
+void Agent::RemoveCheckpoints(const std::string& job_id) {
+  if (options_.checkpoint_dir.empty()) return;
+  std::error_code error;
+  const std::string dir = absl::StrCat(options_.checkpoint_dir, "/", job_id);
+  std::filesystem::remove_all(dir, error);
+  log_->Info("checkpoints_removed",
+             {{"job", job_id}, {"dir", dir}, {"error", error ? error.message() : ""}});
 }
 
 std::string Agent::CancelledError(JobRun* run, absl::string_view fallback) {

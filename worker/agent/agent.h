@@ -41,10 +41,10 @@ struct AgentOptions {
   absl::Duration peer_failure_grace = absl::Seconds(3);
   // How long a cancelled rank may take to stop before it is killed.
   absl::Duration stop_grace = absl::Seconds(20);
-  // Rank 0 of each job writes its checkpoints into `checkpoint_dir`/<job id>/, keeping the newest
-  // `checkpoint_keep`; none when empty. A restart on another worker reads them from the path the
-  // coordinator recorded, so workers on several machines need a volume they share, mounted at
-  // the same path.
+  // Rank 0 of each job writes its checkpoints into `checkpoint_dir`/<job id>/attempt-<N>/,
+  // keeping the newest `checkpoint_keep` of each attempt; none when empty. A restart on another
+  // worker reads them from the path the coordinator recorded, so workers on several machines
+  // need a volume they share, mounted at the same path. A job's directory goes when it succeeds.
   std::string checkpoint_dir;
   int checkpoint_keep = 2;
 };
@@ -98,8 +98,12 @@ class Agent {
   void RunJob(JobRun* run, v1::Assignment assignment, std::string worker_id);
   // A report of a job that failed with `error` (RunJob adds the worker and job ids).
   static v1::ReportResultRequest Failure(std::string error);
-  // Where `job_id`'s rank 0 writes checkpoints: empty without --checkpoint-dir.
-  std::string CheckpointDir(const std::string& job_id) const;
+  // Where rank 0 of an attempt writes its checkpoints: empty without --checkpoint-dir. Each
+  // attempt has its own, so that one that is still finishing (a partitioned worker) never
+  // overwrites the files of the next.
+  std::string CheckpointDir(const v1::Assignment& assignment) const;
+  // Deletes the checkpoints of a job that succeeded.
+  void RemoveCheckpoints(const std::string& job_id);
   // Trains a job of one rank on this thread; returns the report of how it ended.
   v1::ReportResultRequest TrainHere(JobRun* run, const v1::Assignment& assignment,
                                     const std::string& worker_id);

@@ -92,7 +92,7 @@ v1::ReportResultRequest Agent::TrainInRankProcesses(JobRun* run, const v1::Assig
         absl::StrCat("--result=", dir.path(), "/rank-", rank, ".pb")};
     if (!options_.retry.token.empty()) flags.push_back(absl::StrCat("--token-file=", token_path));
     if (!options_.checkpoint_dir.empty()) {
-      flags.push_back(absl::StrCat("--checkpoint-dir=", CheckpointDir(a.job_id())));
+      flags.push_back(absl::StrCat("--checkpoint-dir=", CheckpointDir(a)));
       flags.push_back(absl::StrCat("--checkpoint-keep=", options_.checkpoint_keep));
     }
     args.push_back(std::move(flags));

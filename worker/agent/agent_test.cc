@@ -4,6 +4,8 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <functional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -82,6 +84,9 @@ class AgentTest : public ::testing::Test {
                                 &log_);
     agent_thread_ = std::thread([this] { agent_status_ = agent_->Run(); });
   }
+
+  v1::Job Interrupted(const v1::JobSpec& spec, uint32_t at,
+                      const std::function<void(const v1::Job&)>& meanwhile);
 
   void StopAgent() {
     agent_->Stop();
@@ -167,64 +172,108 @@ TEST_F(AgentTest, ACancelledJobStopsWithinAnIteration) {
   EXPECT_EQ(AwaitEnd(next->id()).state(), v1::JOB_STATE_SUCCEEDED);
 }
 
-// The worker stops in the middle of a job and a new one takes its name: the job is placed again
-// and resumes from its last checkpoint, ending exactly as the same job trained without a break
-// (same thread count and routes), with every attempt recorded.
-TEST_F(AgentTest, AJobInterruptedByItsWorkersRestartResumesFromItsCheckpointExactly) {
+// A job checkpointed every epoch, with routes that cannot differ between two runs (timed at
+// first use, they could, and with them the rounding).
+v1::JobSpec CheckpointedSpec() {
   v1::JobSpec spec = SyntheticSpec(6, 1600);
   spec.set_checkpoint_interval_epochs(1);
-  // Routes timed at first use could differ between the two runs, and with them the rounding.
   spec.mutable_precision()->set_fixed_point_route(v1::FIXED_POINT_ROUTE_INTEGER);
-  auto twin = client_->SubmitJob(spec);
-  ASSERT_TRUE(twin.ok()) << twin.status();
-  const v1::Job uninterrupted = AwaitEnd(twin->id());
-  ASSERT_EQ(uninterrupted.state(), v1::JOB_STATE_SUCCEEDED) << uninterrupted.reason();
+  return spec;
+}
 
+// The same end as the unbroken twin: bit for bit, at the same thread count.
+void ExpectSameEnd(const v1::Job& done, const v1::Job& twin) {
+  EXPECT_EQ(done.result().test_accuracy(), twin.result().test_accuracy());
+  EXPECT_EQ(done.result().train_loss(), twin.result().train_loss());
+  EXPECT_EQ(std::vector<uint32_t>(done.progress().switch_epochs().begin(),
+                                  done.progress().switch_epochs().end()),
+            std::vector<uint32_t>(twin.progress().switch_epochs().begin(),
+                                  twin.progress().switch_epochs().end()));
+  EXPECT_EQ(done.progress().epochs_completed(), twin.progress().epochs_completed());
+}
+
+// Submits `spec`, and once it has recorded a checkpoint at epoch `at` or later, stops the worker
+// (its job fails, cancelled, and is placed again on the stopped registration), runs `meanwhile`
+// on the job as it then is, and starts a new worker under the same name, which replaces that
+// registration: the job is placed again, here. Returns the job once it ended.
+v1::Job AgentTest::Interrupted(const v1::JobSpec& spec, uint32_t at,
+                               const std::function<void(const v1::Job&)>& meanwhile) {
   auto job = client_->SubmitJob(spec);
-  ASSERT_TRUE(job.ok()) << job.status();
-  for (int i = 0; i < 1200 && client_->GetJob(job->id())->progress().last_checkpoint().epoch() < 2;
+  EXPECT_TRUE(job.ok()) << job.status();
+  for (int i = 0; i < 1200 && client_->GetJob(job->id())->progress().last_checkpoint().epoch() < at;
        ++i) {
     absl::SleepFor(absl::Milliseconds(10));
   }
-  ASSERT_GE(client_->GetJob(job->id())->progress().last_checkpoint().epoch(), 2u);
-  StopAgent();   // Its job fails (cancelled) and is placed again on the stopped registration.
-  StartAgent();  // Which this one replaces: placed again, here.
-  const v1::Job done = AwaitEnd(job->id());
+  EXPECT_GE(client_->GetJob(job->id())->progress().last_checkpoint().epoch(), at);
+  StopAgent();
+  meanwhile(*client_->GetJob(job->id()));
+  StartAgent();
+  return AwaitEnd(job->id());
+}
+
+// The worker stops in the middle of a job and a new one takes its name: the job resumes from
+// its last checkpoint and ends exactly as the same job trained without a break, with every
+// attempt recorded; its checkpoints go once it succeeded.
+TEST_F(AgentTest, AJobInterruptedByItsWorkersRestartResumesFromItsCheckpointExactly) {
+  const v1::Job twin = AwaitEnd(client_->SubmitJob(CheckpointedSpec())->id());
+  ASSERT_EQ(twin.state(), v1::JOB_STATE_SUCCEEDED) << twin.reason();
+  const v1::Job done = Interrupted(CheckpointedSpec(), 2, [](const v1::Job&) {});
   ASSERT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED) << done.reason();
   ASSERT_EQ(done.attempts_size(), 3);
   EXPECT_TRUE(done.attempts(2).has_resumed_from());
   EXPECT_GE(done.attempts(2).resumed_from().epoch(), 2u);
-  EXPECT_EQ(done.result().test_accuracy(), uninterrupted.result().test_accuracy());
-  EXPECT_EQ(done.result().train_loss(), uninterrupted.result().train_loss());
-  EXPECT_EQ(std::vector<uint32_t>(done.progress().switch_epochs().begin(),
-                                  done.progress().switch_epochs().end()),
-            std::vector<uint32_t>(uninterrupted.progress().switch_epochs().begin(),
-                                  uninterrupted.progress().switch_epochs().end()));
-  EXPECT_EQ(done.progress().epochs_completed(), uninterrupted.progress().epochs_completed());
-  // The checkpoints are where the events say, the newest two kept.
+  ExpectSameEnd(done, twin);
+  // The checkpoints were in each attempt's directory, as the events say.
   int recorded = 0;
   ASSERT_TRUE(client_
-                  ->WatchJob(job->id(), 0,
+                  ->WatchJob(done.id(), 0,
                              [&](const v1::JobEvent& e) {
-                               if (e.has_checkpoint()) {
-                                 ++recorded;
-                                 EXPECT_EQ(
-                                     e.checkpoint().path().rfind(
-                                         absl::StrCat(checkpoint_dir_, "/", job->id(), "/"), 0),
-                                     0u)
-                                     << e.checkpoint().path();
-                               }
+                               if (!e.has_checkpoint()) return true;
+                               ++recorded;
+                               EXPECT_EQ(e.checkpoint().path().rfind(absl::StrCat(
+                                             checkpoint_dir_, "/", done.id(), "/attempt-",
+                                             e.checkpoint().attempt(), "/checkpoint-")),
+                                         0u)
+                                   << e.checkpoint().path();
                                return true;
                              })
                   .ok());
   EXPECT_GE(recorded, 6);  // Every epoch of the job, some of them twice.
-  EXPECT_TRUE(std::filesystem::exists(done.progress().last_checkpoint().path()));
-  int files = 0;
-  for (const auto& f :
-       std::filesystem::directory_iterator(absl::StrCat(checkpoint_dir_, "/", job->id()))) {
-    files += f.path().extension() == ".muppet";
-  }
-  EXPECT_EQ(files, 2);
+  EXPECT_FALSE(std::filesystem::exists(absl::StrCat(checkpoint_dir_, "/", done.id())));
+}
+
+// The newest checkpoint is corrupt when the job restarts: it resumes from the one before, says
+// why (the file and the section), and still ends as its unbroken twin.
+TEST_F(AgentTest, ARestartFallsBackPastACorruptCheckpoint) {
+  const v1::Job twin = AwaitEnd(client_->SubmitJob(CheckpointedSpec())->id());
+  ASSERT_EQ(twin.state(), v1::JOB_STATE_SUCCEEDED) << twin.reason();
+  v1::CheckpointInfo corrupted;
+  const v1::Job done = Interrupted(CheckpointedSpec(), 3, [&](const v1::Job& job) {
+    corrupted = job.progress().last_checkpoint();
+    std::fstream f(corrupted.path(), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(corrupted.size_bytes() / 2));
+    const char byte = static_cast<char>(f.get() ^ 0x10);
+    f.seekp(static_cast<std::streamoff>(corrupted.size_bytes() / 2));
+    f.put(byte);
+  });
+  ASSERT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED) << done.reason();
+  ASSERT_EQ(done.attempts_size(), 3);
+  EXPECT_LT(done.attempts(2).resumed_from().epoch(), corrupted.epoch());
+  std::vector<std::string> skipped;
+  ASSERT_TRUE(client_
+                  ->WatchJob(done.id(), 0,
+                             [&](const v1::JobEvent& e) {
+                               if (e.has_attempt_start()) {
+                                 skipped.assign(e.attempt_start().skipped().begin(),
+                                                e.attempt_start().skipped().end());
+                               }
+                               return true;
+                             })
+                  .ok());
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_NE(skipped[0].find(corrupted.path() + ": section \""), std::string::npos) << skipped[0];
+  EXPECT_NE(skipped[0].find("CRC32C mismatch"), std::string::npos) << skipped[0];
+  ExpectSameEnd(done, twin);
 }
 
 // The coordinator frees a cancelled job's slot at once, but the job's thread may still be

@@ -17,8 +17,8 @@ absl::StatusOr<LoadedCheckpoint> LoadOffered(const v1::CheckpointInfo& offered) 
   }
   if (size != offered.size_bytes()) {
     return absl::DataLossError(absl::StrCat(path, ": ", size,
-                                            " bytes, but the checkpoint recorded ", "there had ",
-                                            offered.size_bytes(), " (another file)"));
+                                            " bytes, but the checkpoint recorded there had ",
+                                            offered.size_bytes(), " (truncated, or another file)"));
   }
   absl::StatusOr<TrainingCheckpoint> read = ReadTrainingCheckpoint(path);
   if (!read.ok()) return read.status();
