@@ -7,7 +7,6 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
-#include "kernels/cpu/philox.h"
 #include "kernels/cpu/quantize_internal.h"
 
 namespace muppet::kernels {
@@ -20,23 +19,6 @@ QuantizeParams MakeParams(const QuantizeOptions& o) {
           .stochastic = o.rounding == Rounding::kStochastic,
           .seed = o.seed,
           .stream = o.stream};
-}
-
-float QuantizeOne(float x, int64_t i, const QuantizeParams& p, bool* saturated) {
-  const float v = x * p.scale;  // Exact: a power-of-two scale.
-  float q;
-  if (p.stochastic) {
-    const float f = std::floor(v);
-    const float frac = v - f;  // Exact (Sterbenz), in [0, 1).
-    const float r = static_cast<float>(StochasticBits(p.seed, p.stream, static_cast<uint64_t>(i)));
-    q = r < frac * 65536.0f ? f + 1.0f : f;
-  } else {
-    const float t = std::trunc(v);
-    const float d = v - t;  // Exact, in (-1, 1).
-    q = d >= 0.5f ? t + 1.0f : (d <= -0.5f ? t - 1.0f : t);
-  }
-  *saturated = q > p.hi || q < p.lo;
-  return std::clamp(q, p.lo, p.hi);
 }
 
 absl::Status EmptyTensorError() { return absl::InvalidArgumentError("MinMax of an empty tensor"); }
@@ -77,7 +59,8 @@ int64_t QuantizeSpanImpl(const float* x, int64_t n, int64_t first_index, const Q
   }
   for (int64_t i = done; i < n; ++i) {
     bool sat;
-    out[i] = static_cast<Code>(QuantizeOne(x[i], first_index + i, p, &sat));
+    out[i] =
+        static_cast<Code>(QuantizeElement(x[i], static_cast<uint64_t>(first_index + i), p, &sat));
     saturated += sat;
   }
   return saturated;
@@ -168,15 +151,7 @@ absl::StatusOr<Range> MinMax(std::span<const float> x, Isa isa) {
 }
 
 int ScaleExponent(Range range, int word_length) {
-  const double m_plus = std::ldexp(1.0, word_length - 1) - 0.5;
-  const double m_minus = -std::ldexp(1.0, word_length - 1) - 0.5;
-  double ratio = std::numeric_limits<double>::infinity();
-  if (range.max > 0) ratio = std::min(ratio, m_plus / range.max);
-  if (range.min < 0) ratio = std::min(ratio, m_minus / range.min);
-  if (std::isinf(ratio)) return 0;  // All zero.
-  int e;
-  std::frexp(ratio, &e);  // ratio = m * 2^e with m in [0.5, 1): floor(log2(ratio)) = e - 1.
-  return std::clamp(e - 1, -149, 127);
+  return ScaleExponentOf(range.min, range.max, word_length);
 }
 
 int64_t Quantize(std::span<const float> x, const QuantizeOptions& options, std::span<int8_t> codes,

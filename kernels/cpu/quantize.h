@@ -8,9 +8,10 @@
 // and code[i] = saturate(round(x[i] * 2^s)), so x[i] ~= code[i] * 2^-s.
 //
 // Stochastic rounding is floor(v) + [r < frac(v) * 2^16] with r the 16 bits Philox gives element
-// i (philox.h): unbiased to within 2^-16 of a unit in the last place, and a pure function of
-// (seed, stream, i), so every instruction set and thread count produces identical codes.
-// Nearest rounding rounds halves away from zero. Codes are int8 for WL <= 8 and int16 above.
+// i (kernels/common/fixed_point_element.h, whose arithmetic the CUDA quantiser shares): unbiased to
+// within 2^-16 of a unit in the last place, and a pure function of (seed, stream, i), so every
+// instruction set and thread count produces identical codes. Nearest rounding rounds halves away
+// from zero. Codes are int8 for WL <= 8 and int16 above.
 #ifndef MUPPET_KERNELS_CPU_QUANTIZE_H_
 #define MUPPET_KERNELS_CPU_QUANTIZE_H_
 

@@ -1,7 +1,8 @@
-// AVX2 quantiser: each block's 16 Philox lanes are computed as two halves of 8 (philox.h).
+// AVX2 quantiser: each block's 16 Philox lanes are computed as two halves of 8
+// (kernels/common/fixed_point_element.h).
 #include <immintrin.h>
 
-#include "kernels/cpu/philox.h"
+#include "kernels/common/fixed_point_element.h"
 #include "kernels/cpu/quantize_internal.h"
 
 #pragma GCC push_options

@@ -1,7 +1,8 @@
-// AVX-512 quantiser: 16 lanes, 16 Philox counters per block of 128 elements (philox.h).
+// AVX-512 quantiser: 16 lanes, 16 Philox counters per block of 128 elements
+// (kernels/common/fixed_point_element.h).
 #include <immintrin.h>
 
-#include "kernels/cpu/philox.h"
+#include "kernels/common/fixed_point_element.h"
 #include "kernels/cpu/quantize_internal.h"
 
 #pragma GCC push_options

@@ -6,27 +6,18 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "kernels/common/fixed_point_element.h"
 #include "kernels/cpu/quantize.h"
 
 namespace muppet::kernels::internal {
 
 inline constexpr int64_t kBlock = 128;  // Elements sharing one vector of Philox counters.
 
-// Quantiser parameters shared by every implementation.
-struct QuantizeParams {
-  float scale;  // 2^s.
-  float lo;     // -2^(WL-1).
-  float hi;     // 2^(WL-1) - 1.
-  bool stochastic;
-  uint64_t seed;
-  uint64_t stream;
-};
+// Quantiser parameters shared by every implementation; QuantizeElement (fixed_point_element.h)
+// is the reference every vector path must match bit for bit.
+using ::muppet::kernels::QuantizeParams;
 
 QuantizeParams MakeParams(const QuantizeOptions& options);
-
-// Element i's code as a float in [lo, hi], and whether it saturated: the reference every
-// vector path must match bit for bit.
-float QuantizeOne(float x, int64_t i, const QuantizeParams& p, bool* saturated);
 
 // Min/max over [0, n) with a non-finite flag; n a multiple of 16 (AVX-512) or 8 (AVX2).
 void MinMaxAvx512(const float* x, int64_t n, float* min, float* max, bool* non_finite);

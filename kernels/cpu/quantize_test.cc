@@ -31,7 +31,7 @@ void ExpectAllIsasMatchReference(const std::vector<float>& x, const QuantizeOpti
   int64_t expected_saturated = 0;
   for (size_t i = 0; i < x.size(); ++i) {
     bool sat;
-    expected[i] = static_cast<Code>(internal::QuantizeOne(x[i], static_cast<int64_t>(i), p, &sat));
+    expected[i] = static_cast<Code>(QuantizeElement(x[i], i, p, &sat));
     expected_saturated += sat;
   }
   for (Isa isa : SupportedIsas()) {

@@ -1,0 +1,146 @@
+// The CUDA quantiser against the CPU's, on the device: the same exponent, codes and saturations
+// for random tensors of awkward sizes, every word length, both roundings; the first non-finite
+// element named. Skips, saying why, without CUDA or a GPU.
+#include "kernels/cpu/quantize.h"
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+#if MUPPET_WITH_CUDA
+#include <cuda_runtime.h>
+
+#include "kernels/cuda/device.h"
+#include "kernels/cuda/quantize.h"
+#endif
+
+namespace muppet {
+namespace {
+
+#if MUPPET_WITH_CUDA
+
+class CudaQuantizeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    absl::StatusOr<std::vector<cuda::DeviceInfo>> devices = cuda::ListDevices(&why);
+    ASSERT_TRUE(devices.ok()) << devices.status();
+    if (devices->empty()) GTEST_SKIP() << "no CUDA device: " << why;
+    auto workspace = cuda::QuantizeWorkspace::Create();
+    ASSERT_TRUE(workspace.ok()) << workspace.status();
+    workspace_.emplace(*std::move(workspace));
+  }
+
+  // The device's codes, exponent and saturations for x.
+  template <typename Code>
+  absl::StatusOr<cuda::QuantizeResult> OnDevice(const std::vector<float>& x,
+                                                const cuda::QuantizeSpec& spec,
+                                                std::vector<Code>& codes) {
+    float* dx = nullptr;
+    Code* dcodes = nullptr;
+    EXPECT_EQ(cudaMalloc(&dx, x.size() * sizeof(float)), cudaSuccess);
+    EXPECT_EQ(cudaMalloc(&dcodes, x.size() * sizeof(Code)), cudaSuccess);
+    EXPECT_EQ(cudaMemcpy(dx, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice),
+              cudaSuccess);
+    absl::StatusOr<cuda::QuantizeResult> r = cuda::Quantize(
+        dx, static_cast<int64_t>(x.size()), spec, dcodes, *workspace_, /*stream=*/nullptr);
+    codes.resize(x.size());
+    EXPECT_EQ(cudaMemcpy(codes.data(), dcodes, x.size() * sizeof(Code), cudaMemcpyDeviceToHost),
+              cudaSuccess);
+    cudaFree(dx);
+    cudaFree(dcodes);
+    return r;
+  }
+
+  template <typename Code>
+  void ExpectSameAsCpu(const std::vector<float>& x, const cuda::QuantizeSpec& spec) {
+    std::vector<Code> gpu;
+    absl::StatusOr<cuda::QuantizeResult> r = OnDevice(x, spec, gpu);
+    ASSERT_TRUE(r.ok()) << r.status();
+    absl::StatusOr<kernels::Range> range = kernels::MinMax(x);
+    ASSERT_TRUE(range.ok());
+    const int exponent = kernels::ScaleExponent(*range, spec.word_length);
+    std::vector<Code> cpu(x.size());
+    const int64_t saturations = kernels::Quantize(
+        x,
+        {.word_length = spec.word_length,
+         .exponent = exponent,
+         .rounding = spec.stochastic ? kernels::Rounding::kStochastic : kernels::Rounding::kNearest,
+         .seed = spec.seed,
+         .stream = spec.stream},
+        cpu);
+    EXPECT_EQ(r->exponent, exponent);
+    EXPECT_EQ(r->saturations, saturations);
+    for (size_t i = 0; i < x.size(); ++i) {
+      ASSERT_EQ(gpu[i], cpu[i]) << "element " << i << " of " << x.size() << ", x = " << x[i] << ", "
+                                << spec.word_length << " bits";
+    }
+  }
+
+  std::optional<cuda::QuantizeWorkspace> workspace_;
+};
+
+std::vector<float> Random(size_t n, float scale, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, scale);
+  std::vector<float> x(n);
+  for (float& v : x) v = normal(rng);
+  return x;
+}
+
+TEST_F(CudaQuantizeTest, CodesExponentAndSaturationsAreTheCpus) {
+  uint32_t seed = 1;
+  for (size_t n : {size_t{1}, size_t{127}, size_t{128}, size_t{1000}, size_t{(1 << 20) + 37}}) {
+    for (float scale : {1e-3f, 1.0f, 300.0f}) {
+      const std::vector<float> x = Random(n, scale, seed++);
+      for (bool stochastic : {true, false}) {
+        for (int wl : {2, 4, 8}) {
+          ExpectSameAsCpu<int8_t>(
+              x, {.word_length = wl, .stochastic = stochastic, .seed = seed, .stream = 7});
+        }
+        for (int wl : {12, 14, 16}) {
+          ExpectSameAsCpu<int16_t>(
+              x, {.word_length = wl, .stochastic = stochastic, .seed = seed, .stream = 3});
+        }
+      }
+    }
+  }
+}
+
+TEST_F(CudaQuantizeTest, AllZeroAndSaturatingTensors) {
+  ExpectSameAsCpu<int8_t>(std::vector<float>(4096, 0.0f), {.word_length = 8});
+  // One huge element: everything else rounds to few codes, and the exponent follows it.
+  std::vector<float> x = Random(5000, 1.0f, 99);
+  x[4321] = 1e30f;
+  ExpectSameAsCpu<int16_t>(x, {.word_length = 16, .seed = 5});
+}
+
+TEST_F(CudaQuantizeTest, TheFirstNonFiniteElementIsNamed) {
+  std::vector<float> x = Random(300000, 1.0f, 3);
+  x[200001] = INFINITY;
+  x[123457] = NAN;
+  std::vector<int8_t> codes;
+  absl::StatusOr<cuda::QuantizeResult> r = OnDevice(x, {.word_length = 8}, codes);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.status().message(), "cannot quantise: element 123457 is nan");
+}
+
+TEST_F(CudaQuantizeTest, RefusesAWordLengthTheCodesCannotHold) {
+  std::vector<int8_t> codes;
+  EXPECT_EQ(OnDevice(Random(10, 1.0f, 4), {.word_length = 12}, codes).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+#else
+
+TEST(CudaQuantizeTest, SkippedWithoutCuda) {
+  GTEST_SKIP() << "built without CUDA (no /usr/local/cuda/bin/nvcc): the CUDA quantiser is not "
+                  "compiled";
+}
+
+#endif
+
+}  // namespace
+}  // namespace muppet
