@@ -69,12 +69,15 @@ inline absl::Status RequireId(absl::string_view field, const std::string& value)
   return absl::OkStatus();
 }
 
-// FAILED_PRECONDITION when `attempt` is not the job's current attempt.
+// FAILED_PRECONDITION when `attempt` is not the job's current attempt, or is over while the job
+// waits to be placed again.
 inline absl::Status CheckAttempt(const v1::Job& j, uint32_t attempt) {
-  if (attempt == static_cast<uint32_t>(j.attempts_size())) return absl::OkStatus();
-  return absl::FailedPreconditionError(absl::StrCat("job ", j.id(), ": attempt ", attempt,
-                                                    " is over (the job is on attempt ",
-                                                    j.attempts_size(), ")"));
+  const bool current = attempt >= 1 && attempt == static_cast<uint32_t>(j.attempts_size()) &&
+                       (IsFinal(j.state()) || !j.attempts().rbegin()->has_end_time());
+  if (current) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat("job ", j.id(), ": attempt ", attempt, " is over (the job is on attempt ",
+                   j.attempts_size(), ", ", StateName(j.state()), ")"));
 }
 
 // FAILED_PRECONDITION unless `worker_id` runs rank 0 of the unfinished job's current attempt

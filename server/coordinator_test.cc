@@ -174,6 +174,10 @@ TEST_F(CoordinatorTest, ALeaseRunsOutOnTheClockAndRenewsWithEachHeartbeat) {
             absl::StrCat("worker host-a (", worker, ") lost: no heartbeat for 15.5 s"));
   // The attempt's times come from the same clock.
   EXPECT_EQ(lost.attempts(0).end_time().seconds(), absl::ToUnixSeconds(clock_.Now()));
+  // The job waits for its next attempt: the ended one can report nothing more.
+  const absl::Status late = Fail(worker, job.id(), 1, false);
+  EXPECT_EQ(late.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(late.message().find("attempt 1 is over"), std::string::npos) << late;
   // A lost worker's heartbeat is refused; it must register again.
   EXPECT_FALSE(Heartbeat(worker).ok());
 }

@@ -29,4 +29,13 @@ absl::StatusOr<std::vector<DeviceInfo>> ListDevices(std::string* why_none) {
   return devices;
 }
 
+int CountDevices(std::string* why_none) {
+  absl::StatusOr<std::vector<DeviceInfo>> devices = ListDevices(why_none);
+  if (!devices.ok()) {
+    *why_none = std::string(devices.status().message());
+    return 0;
+  }
+  return static_cast<int>(devices->size());
+}
+
 }  // namespace muppet::cuda

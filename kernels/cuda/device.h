@@ -22,6 +22,10 @@ struct DeviceInfo {
 // that is present but failing.
 absl::StatusOr<std::vector<DeviceInfo>> ListDevices(std::string* why_none = nullptr);
 
+// How many devices ListDevices finds; 0, with the reason in `why_none`, when there are none or
+// the driver fails (for tests that skip without a GPU).
+int CountDevices(std::string* why_none);
+
 }  // namespace muppet::cuda
 
 #endif  // MUPPET_KERNELS_CUDA_DEVICE_H_

@@ -39,15 +39,10 @@ TEST(NcclTest, ARankWhoseIdNeverComesTimesOut) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
 }
 
-int Gpus(std::string* why) {
-  absl::StatusOr<std::vector<cuda::DeviceInfo>> devices = cuda::ListDevices(why);
-  return devices.ok() ? static_cast<int>(devices->size()) : 0;
-}
-
 // Sums, maxima and broadcasts on `ranks` GPUs against the host's sums of the same inputs.
 TEST(NcclTest, CollectivesOnDeviceMemoryMatchTheHost) {
   std::string why;
-  const int gpus = Gpus(&why);
+  const int gpus = cuda::CountDevices(&why);
   if (gpus < 1) GTEST_SKIP() << "no CUDA device: " << why;
   const int ranks = std::min(gpus, 4);
   InProcessStore store;
@@ -89,7 +84,8 @@ TEST(NcclTest, CollectivesOnDeviceMemoryMatchTheHost) {
 // The watchdog: a peer that never joins the collective makes it abort at its timeout.
 TEST(NcclTest, ACollectiveAPeerNeverJoinsIsAbortedAtItsTimeout) {
   std::string why;
-  if (Gpus(&why) < 2) GTEST_SKIP() << "needs 2 CUDA devices: " << (why.empty() ? "fewer" : why);
+  if (cuda::CountDevices(&why) < 2)
+    GTEST_SKIP() << "needs 2 CUDA devices: " << (why.empty() ? "fewer" : why);
   InProcessStore store;
   std::vector<std::thread> threads;
   for (int r = 0; r < 2; ++r) {
