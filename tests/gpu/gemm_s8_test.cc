@@ -10,6 +10,7 @@
 #include <cuda_runtime.h>
 
 #include "kernels/cuda/device.h"
+#include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/gemm_s8.h"
 #endif
 
@@ -44,22 +45,16 @@ class CudaGemmS8Test : public ::testing::Test {
 
   void ExpectExact(const std::vector<int8_t>& a, const std::vector<int8_t>& b,
                    const cuda::GemmS8Shape& s) {
-    int8_t *da = nullptr, *db = nullptr;
-    int32_t* dc = nullptr;
-    ASSERT_EQ(cudaMalloc(&da, a.size()), cudaSuccess);
-    ASSERT_EQ(cudaMalloc(&db, b.size()), cudaSuccess);
-    ASSERT_EQ(cudaMalloc(&dc, s.m * s.n * sizeof(int32_t)), cudaSuccess);
-    ASSERT_EQ(cudaMemcpy(da, a.data(), a.size(), cudaMemcpyHostToDevice), cudaSuccess);
-    ASSERT_EQ(cudaMemcpy(db, b.data(), b.size(), cudaMemcpyHostToDevice), cudaSuccess);
-    const absl::Status run = gemm_->Run(s, da, db, dc, nullptr);
+    absl::StatusOr<cuda::DeviceBuffer<int8_t>> da = cuda::DeviceBuffer<int8_t>::CopyOf(a);
+    absl::StatusOr<cuda::DeviceBuffer<int8_t>> db = cuda::DeviceBuffer<int8_t>::CopyOf(b);
+    absl::StatusOr<cuda::DeviceBuffer<int32_t>> dc =
+        cuda::DeviceBuffer<int32_t>::Allocate(s.m * s.n);
+    ASSERT_TRUE(da.ok() && db.ok() && dc.ok());
+    const absl::Status run = gemm_->Run(s, da->data(), db->data(), dc->data(), nullptr);
     ASSERT_TRUE(run.ok()) << run;
-    std::vector<int32_t> c(s.m * s.n);
-    ASSERT_EQ(cudaMemcpy(c.data(), dc, c.size() * sizeof(int32_t), cudaMemcpyDeviceToHost),
-              cudaSuccess);
-    cudaFree(da);
-    cudaFree(db);
-    cudaFree(dc);
-    EXPECT_EQ(c, Reference(a, b, s)) << s.m << "x" << s.n << "x" << s.k;
+    absl::StatusOr<std::vector<int32_t>> c = dc->ToHost();
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(*c, Reference(a, b, s)) << s.m << "x" << s.n << "x" << s.k;
   }
 
   std::optional<cuda::GemmS8> gemm_;

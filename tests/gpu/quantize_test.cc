@@ -13,6 +13,7 @@
 #include <cuda_runtime.h>
 
 #include "kernels/cuda/device.h"
+#include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/quantize.h"
 #endif
 
@@ -36,19 +37,16 @@ class CudaQuantizeTest : public ::testing::Test {
   absl::StatusOr<cuda::QuantizeResult> OnDevice(const std::vector<float>& x,
                                                 const cuda::QuantizeSpec& spec,
                                                 std::vector<Code>& codes) {
-    float* dx = nullptr;
-    Code* dcodes = nullptr;
-    EXPECT_EQ(cudaMalloc(&dx, x.size() * sizeof(float)), cudaSuccess);
-    EXPECT_EQ(cudaMalloc(&dcodes, x.size() * sizeof(Code)), cudaSuccess);
-    EXPECT_EQ(cudaMemcpy(dx, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice),
-              cudaSuccess);
+    absl::StatusOr<cuda::DeviceBuffer<float>> dx = cuda::DeviceBuffer<float>::CopyOf(x);
+    if (!dx.ok()) return dx.status();
+    absl::StatusOr<cuda::DeviceBuffer<Code>> dcodes =
+        cuda::DeviceBuffer<Code>::Allocate(static_cast<int64_t>(x.size()));
+    if (!dcodes.ok()) return dcodes.status();
     absl::StatusOr<cuda::QuantizeResult> r = cuda::Quantize(
-        dx, static_cast<int64_t>(x.size()), spec, dcodes, *workspace_, /*stream=*/nullptr);
-    codes.resize(x.size());
-    EXPECT_EQ(cudaMemcpy(codes.data(), dcodes, x.size() * sizeof(Code), cudaMemcpyDeviceToHost),
-              cudaSuccess);
-    cudaFree(dx);
-    cudaFree(dcodes);
+        dx->data(), dx->size(), spec, dcodes->data(), *workspace_, /*stream=*/nullptr);
+    absl::StatusOr<std::vector<Code>> back = dcodes->ToHost();
+    if (!back.ok()) return back.status();
+    codes = *std::move(back);
     return r;
   }
 

@@ -11,3 +11,4 @@ bash scripts/setup.sh >/dev/null
 bazel test -c opt --test_output=errors //kernels/cuda:all //tests/gpu:all
 results=${OUT:-/tmp}/gpu_bench.jsonl
 bazel run -c opt //bench:cuda_quantize | tee "$results"
+bazel run -c opt //bench:cuda_gemm | tee -a "$results"

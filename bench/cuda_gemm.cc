@@ -1,0 +1,150 @@
+// The int8 tensor-core GEMM (kernels/cuda/gemm_s8.h) against cuBLASLt's bf16 GEMM (FP32
+// accumulation, bf16 out) on the same device, in one run. Both are validated first on
+// 512 x 512 x 512: int8 exactly against an int64 CPU reference, bf16 within bf16's rounding of a
+// float reference. Then each is timed at 4096^3 and 8192^3 (best of 10, CUDA events); one JSON
+// line per size with the throughputs and the ratio (goal at 8192^3: int8 at least 1.7x bf16).
+//   bazel run -c opt //bench:cuda_gemm
+#include <cublasLt.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <optional>
+#include <random>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "bench/cuda_harness.h"
+#include "kernels/cuda/device_buffer.h"
+#include "kernels/cuda/gemm_s8.h"
+
+namespace muppet::bench {
+namespace {
+
+constexpr size_t kWorkspaceBytes = size_t{32} << 20;
+
+void CheckCublas(cublasStatus_t s, const char* what) {
+  if (s != CUBLAS_STATUS_SUCCESS) Fail(absl::StrCat(what, ": ", cublasLtGetStatusString(s)));
+}
+
+// C (m x n, bf16, row-major) = A (m x k) * B (n x k)^T in bf16 with FP32 accumulation: the same
+// TN arrangement as the int8 GEMM.
+class Bf16Gemm {
+ public:
+  Bf16Gemm() {
+    CheckCublas(cublasLtCreate(&handle_), "cublasLtCreate");
+    workspace_ = Check(cuda::DeviceBuffer<char>::Allocate(kWorkspaceBytes), "workspace");
+  }
+  ~Bf16Gemm() { cublasLtDestroy(handle_); }
+
+  void Run(int64_t m, int64_t n, int64_t k, const __nv_bfloat16* a, const __nv_bfloat16* b,
+           __nv_bfloat16* c) {
+    cublasLtMatmulDesc_t op;
+    cublasLtMatrixLayout_t la, lb, lc;
+    CheckCublas(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "desc");
+    const cublasOperation_t t = CUBLAS_OP_T, none = CUBLAS_OP_N;
+    CheckCublas(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof(t)),
+                "transa");
+    CheckCublas(
+        cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &none, sizeof(none)),
+        "transb");
+    CheckCublas(cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, k, n, k), "layout a");
+    CheckCublas(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, k, m, k), "layout b");
+    CheckCublas(cublasLtMatrixLayoutCreate(&lc, CUDA_R_16BF, n, m, n), "layout c");
+    const float alpha = 1, beta = 0;
+    CheckCublas(cublasLtMatmul(handle_, op, &alpha, b, la, a, lb, &beta, c, lc, c, lc, nullptr,
+                               workspace_->data(), kWorkspaceBytes, nullptr),
+                "cublasLtMatmul(bf16)");
+    cublasLtMatrixLayoutDestroy(lc);
+    cublasLtMatrixLayoutDestroy(lb);
+    cublasLtMatrixLayoutDestroy(la);
+    cublasLtMatmulDescDestroy(op);
+  }
+
+ private:
+  cublasLtHandle_t handle_ = nullptr;
+  std::optional<cuda::DeviceBuffer<char>> workspace_;
+};
+
+std::vector<int8_t> Codes(int64_t n, std::mt19937& rng) {
+  std::uniform_int_distribution<int> code(-128, 127);
+  std::vector<int8_t> v(n);
+  for (int8_t& x : v) x = static_cast<int8_t>(code(rng));
+  return v;
+}
+
+// Both GEMMs on 512^3 against the CPU.
+void Validate(cuda::GemmS8& int8, Bf16Gemm& bf16) {
+  constexpr int64_t kN = 512;
+  std::mt19937 rng(1);
+  const std::vector<int8_t> a = Codes(kN * kN, rng), b = Codes(kN * kN, rng);
+  auto da = Check(cuda::DeviceBuffer<int8_t>::CopyOf(a), "a");
+  auto db = Check(cuda::DeviceBuffer<int8_t>::CopyOf(b), "b");
+  auto dc = Check(cuda::DeviceBuffer<int32_t>::Allocate(kN * kN), "c");
+  CheckOk(int8.Run({kN, kN, kN}, da.data(), db.data(), dc.data(), nullptr), "GemmS8");
+  const std::vector<int32_t> c = Check(dc.ToHost(), "c to host");
+  std::vector<__nv_bfloat16> ha(kN * kN), hb(kN * kN);
+  for (int64_t i = 0; i < kN * kN; ++i) {
+    ha[i] = __float2bfloat16(a[i] / 128.0f);  // Exact in bf16: 8 significant bits.
+    hb[i] = __float2bfloat16(b[i] / 128.0f);
+  }
+  auto fa = Check(cuda::DeviceBuffer<__nv_bfloat16>::CopyOf(ha), "bf16 a");
+  auto fb = Check(cuda::DeviceBuffer<__nv_bfloat16>::CopyOf(hb), "bf16 b");
+  auto fc = Check(cuda::DeviceBuffer<__nv_bfloat16>::Allocate(kN * kN), "bf16 c");
+  bf16.Run(kN, kN, kN, fa.data(), fb.data(), fc.data());
+  CheckCuda(cudaDeviceSynchronize(), "bf16 GEMM");
+  const std::vector<__nv_bfloat16> fch = Check(fc.ToHost(), "bf16 c to host");
+  for (int64_t i = 0; i < kN; ++i) {
+    for (int64_t j = 0; j < kN; ++j) {
+      int64_t sum = 0;
+      for (int64_t p = 0; p < kN; ++p) sum += int64_t{a[i * kN + p]} * b[j * kN + p];
+      if (c[i * kN + j] != sum) Fail(absl::StrCat("int8 GEMM: C[", i, ",", j, "] is wrong"));
+      const double exact = sum / 16384.0, got = __bfloat162float(fch[i * kN + j]);
+      if (std::abs(got - exact) > std::abs(exact) / 128 + 1e-2) {
+        Fail(absl::StrCat("bf16 GEMM: C[", i, ",", j, "] = ", got, ", expected ", exact));
+      }
+    }
+  }
+}
+
+void Time(int64_t n, cuda::GemmS8& int8, Bf16Gemm& bf16) {
+  auto a = Check(cuda::DeviceBuffer<int8_t>::Allocate(n * n), "a");
+  auto b = Check(cuda::DeviceBuffer<int8_t>::Allocate(n * n), "b");
+  auto c = Check(cuda::DeviceBuffer<int32_t>::Allocate(n * n), "c");
+  auto fa = Check(cuda::DeviceBuffer<__nv_bfloat16>::Allocate(n * n), "bf16 a");
+  auto fb = Check(cuda::DeviceBuffer<__nv_bfloat16>::Allocate(n * n), "bf16 b");
+  auto fc = Check(cuda::DeviceBuffer<__nv_bfloat16>::Allocate(n * n), "bf16 c");
+  for (auto* p : {static_cast<void*>(a.data()), static_cast<void*>(b.data())}) {
+    CheckCuda(cudaMemset(p, 3, n * n), "cudaMemset");
+  }
+  CheckCuda(cudaMemset(fa.data(), 0, n * n * 2), "cudaMemset");
+  CheckCuda(cudaMemset(fb.data(), 0, n * n * 2), "cudaMemset");
+  const double int8_seconds = BestDeviceSeconds([&] {
+    CheckOk(int8.Run({n, n, n}, a.data(), b.data(), c.data(), nullptr), "GemmS8");
+  });
+  const double bf16_seconds =
+      BestDeviceSeconds([&] { bf16.Run(n, n, n, fa.data(), fb.data(), fc.data()); });
+  const double ops = 2.0 * n * n * n;
+  JsonLine()
+      .Add("bench", "cuda_gemm")
+      .Add("m_n_k", static_cast<long long>(n))
+      .Add("int8_tops", ops / int8_seconds / 1e12)
+      .Add("bf16_tflops", ops / bf16_seconds / 1e12)
+      .Add("int8_vs_bf16", bf16_seconds / int8_seconds)
+      .Add("validated", true)
+      .Print();
+}
+
+int Main() {
+  PrintGpu("cuda_gemm");
+  cuda::GemmS8 int8 = Check(cuda::GemmS8::Create(), "GemmS8::Create");
+  Bf16Gemm bf16;
+  Validate(int8, bf16);
+  for (int64_t n : {4096, 8192}) Time(n, int8, bf16);
+  return 0;
+}
+
+}  // namespace
+}  // namespace muppet::bench
+
+int main() { return muppet::bench::Main(); }

@@ -1,0 +1,75 @@
+// Device memory with RAII ownership: a typed array on the current device, freed with its owner,
+// and the copies to and from host memory, every CUDA call checked into a status.
+#ifndef MUPPET_KERNELS_CUDA_DEVICE_BUFFER_H_
+#define MUPPET_KERNELS_CUDA_DEVICE_BUFFER_H_
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "kernels/cuda/check.h"
+
+namespace muppet::cuda {
+
+template <typename T>
+class DeviceBuffer {
+ public:
+  // `size` elements, uninitialised. INTERNAL naming the size when the device has no room.
+  static absl::StatusOr<DeviceBuffer> Allocate(int64_t size) {
+    T* data = nullptr;
+    if (const cudaError_t e = cudaMalloc(&data, static_cast<size_t>(size) * sizeof(T));
+        e != cudaSuccess) {
+      return absl::InternalError(absl::StrCat("cudaMalloc of ", size * sizeof(T),
+                                              " bytes failed: ", cudaGetErrorString(e)));
+    }
+    return DeviceBuffer(data, size);
+  }
+
+  // A copy of `host` on the device (synchronous).
+  static absl::StatusOr<DeviceBuffer> CopyOf(std::span<const T> host) {
+    absl::StatusOr<DeviceBuffer> buffer = Allocate(static_cast<int64_t>(host.size()));
+    if (!buffer.ok()) return buffer.status();
+    MUPPET_CUDA_RETURN_IF_ERROR(
+        cudaMemcpy(buffer->data(), host.data(), host.size_bytes(), cudaMemcpyHostToDevice));
+    return buffer;
+  }
+
+  DeviceBuffer(DeviceBuffer&& other) noexcept
+      : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+  DeviceBuffer& operator=(DeviceBuffer&& other) noexcept {
+    std::swap(data_, other.data_);
+    std::swap(size_, other.size_);
+    return *this;
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  ~DeviceBuffer() {
+    if (data_ != nullptr) cudaFree(data_);  // An error here is an earlier asynchronous one.
+  }
+
+  T* data() const { return data_; }
+  int64_t size() const { return size_; }
+
+  // The whole buffer on the host (synchronous).
+  absl::StatusOr<std::vector<T>> ToHost() const {
+    std::vector<T> host(static_cast<size_t>(size_));
+    MUPPET_CUDA_RETURN_IF_ERROR(
+        cudaMemcpy(host.data(), data_, host.size() * sizeof(T), cudaMemcpyDeviceToHost));
+    return host;
+  }
+
+ private:
+  DeviceBuffer(T* data, int64_t size) : data_(data), size_(size) {}
+
+  T* data_ = nullptr;
+  int64_t size_ = 0;
+};
+
+}  // namespace muppet::cuda
+
+#endif  // MUPPET_KERNELS_CUDA_DEVICE_BUFFER_H_
