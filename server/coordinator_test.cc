@@ -237,7 +237,9 @@ TEST_F(CoordinatorTest, ALostWorkersJobResumesElsewhereFromItsCheckpointWithTheP
     auto r = Report(a, job.id(), 1, e, 1, kWindowSums[e]);
     ASSERT_TRUE(r.ok()) << r.status();
     first.push_back(*r);
-    if (e == 1) ASSERT_TRUE(Checkpoint(a, job.id(), 1, 2).ok());
+    if (e == 1) {
+      ASSERT_TRUE(Checkpoint(a, job.id(), 1, 2).ok());
+    }
   }
   // The policy climbed after the checkpoint: the restart must take that back.
   ASSERT_GE(Get(job.id()).progress().switch_epochs_size(), 1);
