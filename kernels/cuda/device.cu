@@ -1,8 +1,7 @@
-#include "kernels/cuda/device.h"
-
 #include <cuda_runtime.h>
 
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/device.h"
 
 namespace muppet::cuda {
 

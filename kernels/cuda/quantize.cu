@@ -1,7 +1,9 @@
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <math.h>
 
 #include <climits>
+#include <type_traits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -141,7 +143,7 @@ template <typename Code>
 absl::StatusOr<QuantizeResult> QuantizeWith(const float* x, int64_t n, const QuantizeSpec& spec,
                                             Code* codes, State* state, Partial* partials,
                                             int max_blocks, int sm_count, cudaStream_t stream) {
-  constexpr int kMaxBits = sizeof(Code) == 1 ? 8 : 16;
+  constexpr int kMaxBits = std::is_same_v<Code, __half> ? 12 : (sizeof(Code) == 1 ? 8 : 16);
   if (spec.word_length < 2 || spec.word_length > kMaxBits) {
     return absl::InvalidArgumentError(absl::StrCat("word_length: must be in [2, ", kMaxBits,
                                                    "] for these codes, got ", spec.word_length));
@@ -204,6 +206,11 @@ QuantizeWorkspace::~QuantizeWorkspace() {
 
 absl::StatusOr<QuantizeResult> Quantize(const float* x, int64_t n, const QuantizeSpec& spec,
                                         int8_t* codes, QuantizeWorkspace& w, cudaStream_t stream) {
+  return QuantizeWith(x, n, spec, codes, w.state_, w.partials_, w.max_blocks_, w.sm_count_, stream);
+}
+
+absl::StatusOr<QuantizeResult> Quantize(const float* x, int64_t n, const QuantizeSpec& spec,
+                                        __half* codes, QuantizeWorkspace& w, cudaStream_t stream) {
   return QuantizeWith(x, n, spec, codes, w.state_, w.partials_, w.max_blocks_, w.sm_count_, stream);
 }
 

@@ -6,6 +6,7 @@
 #ifndef MUPPET_KERNELS_CUDA_QUANTIZE_H_
 #define MUPPET_KERNELS_CUDA_QUANTIZE_H_
 
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -15,7 +16,9 @@
 namespace muppet::cuda {
 
 struct QuantizeSpec {
-  int word_length = 8;  // [2, 8] for int8 codes, [2, 16] for int16.
+  // [2, 8] for int8 codes, [2, 16] for int16, [2, 12] for FP16 (whose 11-bit significand holds
+  // every such code exactly, for the FP16 tensor cores).
+  int word_length = 8;
   bool stochastic = true;
   uint64_t seed = 0;
   uint64_t stream = 0;  // With `seed`, selects the stochastic-rounding bits.
@@ -47,6 +50,8 @@ class QuantizeWorkspace {
                                                  int8_t*, QuantizeWorkspace&, cudaStream_t);
   friend absl::StatusOr<QuantizeResult> Quantize(const float*, int64_t, const QuantizeSpec&,
                                                  int16_t*, QuantizeWorkspace&, cudaStream_t);
+  friend absl::StatusOr<QuantizeResult> Quantize(const float*, int64_t, const QuantizeSpec&,
+                                                 __half*, QuantizeWorkspace&, cudaStream_t);
 
   State* state_ = nullptr;
   RangePartial* partials_ = nullptr;
@@ -63,6 +68,10 @@ absl::StatusOr<QuantizeResult> Quantize(const float* x, int64_t n, const Quantiz
                                         cudaStream_t stream);
 absl::StatusOr<QuantizeResult> Quantize(const float* x, int64_t n, const QuantizeSpec& spec,
                                         int16_t* codes, QuantizeWorkspace& workspace,
+                                        cudaStream_t stream);
+// The same codes as FP16 values (exact), for the FP16 tensor-core GEMM (gemm_f16.h).
+absl::StatusOr<QuantizeResult> Quantize(const float* x, int64_t n, const QuantizeSpec& spec,
+                                        __half* codes, QuantizeWorkspace& workspace,
                                         cudaStream_t stream);
 
 }  // namespace muppet::cuda

@@ -1,9 +1,8 @@
-#include "kernels/cuda/smoke_kernel.h"
-
 #include <cuda_runtime.h>
 
 #include "absl/status/status.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/smoke_kernel.h"
 
 namespace muppet::cuda {
 namespace {

@@ -21,7 +21,7 @@ namespace {
 
 // C (m x n) = A (m x k) * B (n x k)^T, exactly.
 std::vector<int32_t> Reference(const std::vector<int8_t>& a, const std::vector<int8_t>& b,
-                               const cuda::GemmS8Shape& s) {
+                               const cuda::GemmShape& s) {
   std::vector<int32_t> c(s.m * s.n);
   for (int64_t i = 0; i < s.m; ++i) {
     for (int64_t j = 0; j < s.n; ++j) {
@@ -44,7 +44,7 @@ class CudaGemmS8Test : public ::testing::Test {
   }
 
   void ExpectExact(const std::vector<int8_t>& a, const std::vector<int8_t>& b,
-                   const cuda::GemmS8Shape& s) {
+                   const cuda::GemmShape& s) {
     absl::StatusOr<cuda::DeviceBuffer<int8_t>> da = cuda::DeviceBuffer<int8_t>::CopyOf(a);
     absl::StatusOr<cuda::DeviceBuffer<int8_t>> db = cuda::DeviceBuffer<int8_t>::CopyOf(b);
     absl::StatusOr<cuda::DeviceBuffer<int32_t>> dc =
@@ -70,15 +70,15 @@ std::vector<int8_t> RandomCodes(int64_t n, uint32_t seed) {
 
 TEST_F(CudaGemmS8Test, EverySumIsExact) {
   uint32_t seed = 1;
-  for (const cuda::GemmS8Shape& s :
-       {cuda::GemmS8Shape{4, 4, 4}, {64, 36, 132}, {128, 256, 4608}, {500, 12, 288}}) {
+  for (const cuda::GemmShape& s :
+       {cuda::GemmShape{4, 4, 4}, {64, 36, 132}, {128, 256, 4608}, {500, 12, 288}}) {
     const std::vector<int8_t> a = RandomCodes(s.m * s.k, seed++);
     ExpectExact(a, RandomCodes(s.n * s.k, seed++), s);
   }
 }
 
 TEST_F(CudaGemmS8Test, TheExtremeCodesSumExactly) {
-  const cuda::GemmS8Shape s{32, 32, 8192};
+  const cuda::GemmShape s{32, 32, 8192};
   ExpectExact(std::vector<int8_t>(s.m * s.k, -128), std::vector<int8_t>(s.n * s.k, -128), s);
 }
 

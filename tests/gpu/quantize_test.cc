@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 
 #if MUPPET_WITH_CUDA
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include "kernels/cuda/device.h"
@@ -103,6 +104,27 @@ TEST_F(CudaQuantizeTest, CodesExponentAndSaturationsAreTheCpus) {
       }
     }
   }
+}
+
+// For the FP16 tensor cores: the 9-12-bit codes as FP16 values, each the CPU's code exactly.
+TEST_F(CudaQuantizeTest, Fp16CodesAreTheCpusCodes) {
+  const std::vector<float> x = Random(100003, 2.0f, 11);
+  for (int wl : {9, 12}) {
+    const cuda::QuantizeSpec spec{.word_length = wl, .seed = 3, .stream = 2};
+    std::vector<__half> gpu;
+    absl::StatusOr<cuda::QuantizeResult> r = OnDevice(x, spec, gpu);
+    ASSERT_TRUE(r.ok()) << r.status();
+    const int exponent = kernels::ScaleExponent(*kernels::MinMax(x), wl);
+    std::vector<int16_t> cpu(x.size());
+    kernels::Quantize(x, {.word_length = wl, .exponent = exponent, .seed = 3, .stream = 2}, cpu);
+    EXPECT_EQ(r->exponent, exponent);
+    for (size_t i = 0; i < x.size(); ++i) {
+      ASSERT_EQ(__half2float(gpu[i]), static_cast<float>(cpu[i])) << "element " << i;
+    }
+  }
+  std::vector<__half> codes;
+  EXPECT_EQ(OnDevice(x, {.word_length = 13}, codes).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(CudaQuantizeTest, AllZeroAndSaturatingTensors) {

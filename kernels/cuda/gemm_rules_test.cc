@@ -1,5 +1,5 @@
-// The int8 GEMM's shape rules and K chunks, on the host.
-#include "kernels/cuda/gemm_s8_shape.h"
+// The tensor-core GEMMs' shape rules and K chunks, on the host.
+#include "kernels/cuda/gemm_rules.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -9,15 +9,18 @@ namespace {
 
 using ::testing::HasSubstr;
 
-TEST(CheckGemmS8Test, NamesTheFirstBrokenRule) {
+TEST(CheckTensorCoreGemmTest, NamesTheFirstBrokenRule) {
   alignas(16) static int8_t buffer[64];
-  EXPECT_TRUE(CheckGemmS8({.m = 4, .n = 8, .k = 12}, buffer, buffer, buffer).ok());
-  EXPECT_THAT(std::string(CheckGemmS8({.m = 4, .n = 6, .k = 12}, buffer, buffer, buffer).message()),
-              HasSubstr("n: int8 tensor-core GEMMs need a positive multiple of 4, got 6"));
-  EXPECT_THAT(std::string(CheckGemmS8({.m = 0, .n = 4, .k = 4}, buffer, buffer, buffer).message()),
-              HasSubstr("m:"));
+  EXPECT_TRUE(CheckTensorCoreGemm({.m = 4, .n = 8, .k = 12}, buffer, buffer, buffer).ok());
   EXPECT_THAT(
-      std::string(CheckGemmS8({.m = 4, .n = 4, .k = 4}, buffer, buffer + 4, buffer).message()),
+      std::string(CheckTensorCoreGemm({.m = 4, .n = 6, .k = 12}, buffer, buffer, buffer).message()),
+      HasSubstr("n: tensor-core GEMMs need a positive multiple of 4, got 6"));
+  EXPECT_THAT(
+      std::string(CheckTensorCoreGemm({.m = 0, .n = 4, .k = 4}, buffer, buffer, buffer).message()),
+      HasSubstr("m:"));
+  EXPECT_THAT(
+      std::string(
+          CheckTensorCoreGemm({.m = 4, .n = 4, .k = 4}, buffer, buffer + 4, buffer).message()),
       HasSubstr("b: must be 16-byte aligned"));
 }
 

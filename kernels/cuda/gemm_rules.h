@@ -1,7 +1,7 @@
-// What cuBLASLt's int8 tensor-core GEMM (gemm_s8.h) accepts, and how K is cut so that no int32
+// What the tensor-core GEMMs (gemm_s8.h, gemm_f16.h) accept, and how K is cut so that no int32
 // sum can overflow: plain C++, tested on every machine.
-#ifndef MUPPET_KERNELS_CUDA_GEMM_S8_SHAPE_H_
-#define MUPPET_KERNELS_CUDA_GEMM_S8_SHAPE_H_
+#ifndef MUPPET_KERNELS_CUDA_GEMM_RULES_H_
+#define MUPPET_KERNELS_CUDA_GEMM_RULES_H_
 
 #include <cstdint>
 #include <utility>
@@ -12,10 +12,9 @@
 
 namespace muppet::cuda {
 
-// C (m x n, int32, row-major) = A (m x k) * B (n x k)^T, A and B int8 codes, row-major: both
-// operands K-major (cuBLASLt's TN arrangement, the only one sm_90 runs on IMMA with plain
-// layouts).
-struct GemmS8Shape {
+// C (m x n, row-major) = A (m x k) * B (n x k)^T, A and B codes, row-major: both operands
+// K-major (cuBLASLt's TN arrangement, the only one sm_90 runs on IMMA with plain layouts).
+struct GemmShape {
   int64_t m = 0;
   int64_t n = 0;
   int64_t k = 0;
@@ -23,11 +22,12 @@ struct GemmS8Shape {
 
 // OK, or INVALID_ARGUMENT naming the first rule broken: every dimension at least 1 and a multiple
 // of 4, and every pointer 16-byte aligned.
-inline absl::Status CheckGemmS8(const GemmS8Shape& s, const void* a, const void* b, const void* c) {
+inline absl::Status CheckTensorCoreGemm(const GemmShape& s, const void* a, const void* b,
+                                        const void* c) {
   for (const auto& [name, value] : {std::pair{"m", s.m}, {"n", s.n}, {"k", s.k}}) {
     if (value < 1 || value % 4 != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          name, ": int8 tensor-core GEMMs need a positive multiple of 4, got ", value));
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ": tensor-core GEMMs need a positive multiple of 4, got ", value));
     }
   }
   for (const auto& [name, p] : {std::pair{"a", a}, {"b", b}, {"c", c}}) {
@@ -59,4 +59,4 @@ inline std::vector<std::pair<int64_t, int64_t>> ExactKChunks(int64_t k, int a_bi
 
 }  // namespace muppet::cuda
 
-#endif  // MUPPET_KERNELS_CUDA_GEMM_S8_SHAPE_H_
+#endif  // MUPPET_KERNELS_CUDA_GEMM_RULES_H_

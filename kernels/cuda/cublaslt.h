@@ -1,0 +1,48 @@
+// The cuBLASLt plumbing the tensor-core GEMMs share (gemm_s8.h, gemm_f16.h): a handle with its
+// workspace, and one matmul in the TN arrangement with every cuBLASLt status checked.
+#ifndef MUPPET_KERNELS_CUDA_CUBLASLT_H_
+#define MUPPET_KERNELS_CUDA_CUBLASLT_H_
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include "absl/status/statusor.h"
+#include "kernels/cuda/gemm_rules.h"
+
+namespace muppet::cuda {
+
+// The element types of one GEMM: operands, output, accumulation, and alpha/beta.
+struct CublasLtTypes {
+  cudaDataType_t operands;
+  cudaDataType_t output;
+  cublasComputeType_t compute;
+  cudaDataType_t scale;
+};
+
+class CublasLt {
+ public:
+  // INTERNAL naming the call when cuBLASLt or its workspace cannot be had.
+  static absl::StatusOr<CublasLt> Create();
+  ~CublasLt();
+  CublasLt(CublasLt&& other) noexcept;
+  CublasLt& operator=(CublasLt&&) = delete;
+  CublasLt(const CublasLt&) = delete;
+
+  // Enqueues C (m x n, row-major) = alpha A (m x k) B (n x k)^T + beta C, A and B row-major, on
+  // `stream`; alpha and beta point at values of `types.scale`. In cuBLASLt's column-major terms:
+  // C^T = op(B^T) A^T with op the transpose, both operands K-major. INTERNAL naming the cuBLASLt
+  // call that failed. The caller checks the shape (gemm_rules.h).
+  absl::Status MatmulTN(const CublasLtTypes& types, const GemmShape& shape, const void* alpha,
+                        const void* beta, const void* a, const void* b, void* c,
+                        cudaStream_t stream);
+
+ private:
+  CublasLt(cublasLtHandle_t handle, void* workspace) : handle_(handle), workspace_(workspace) {}
+
+  cublasLtHandle_t handle_ = nullptr;
+  void* workspace_ = nullptr;
+};
+
+}  // namespace muppet::cuda
+
+#endif  // MUPPET_KERNELS_CUDA_CUBLASLT_H_
