@@ -66,8 +66,31 @@ absl::Status ScheduleError(const std::string& text) {
       absl::StrCat("--lr-schedule: expected ", kScheduleForms, ", got \"", text, "\""));
 }
 
-// Narrows a flag to uint32 for the spec; out-of-range values become UINT32_MAX so that
-// validation reports them with the flag's range.
+// INVALID_ARGUMENT naming the first flag that becomes an unsigned spec field and is negative
+// (narrowed, it would read as a huge count).
+absl::Status CheckNotNegative(const TrainFlags& f) {
+  const std::pair<const char*, int64_t> counts[] = {
+      {"train-limit", f.train_limit},
+      {"test-limit", f.test_limit},
+      {"epochs", f.epochs},
+      {"batch-size", f.batch_size},
+      {"resolution", f.resolution},
+      {"patience", f.patience},
+      {"workers", f.workers},
+      {"devices-per-worker", f.devices_per_worker},
+      {"checkpoint-interval-epochs", f.checkpoint_interval_epochs},
+      {"policy-epoch-iterations", f.policy_epoch_iterations}};
+  for (const auto& [flag, value] : counts) {
+    if (value < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", flag, ": must not be negative, got ", value));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Narrows a non-negative flag to uint32 for the spec; values past uint32 become UINT32_MAX so
+// that validation reports them with the flag's range.
 uint32_t Narrow(int64_t v) {
   return v < 0 || v > std::numeric_limits<uint32_t>::max() ? std::numeric_limits<uint32_t>::max()
                                                            : static_cast<uint32_t>(v);
@@ -190,6 +213,7 @@ absl::StatusOr<v1::LrSchedule> ParseLrSchedule(const std::string& text) {
 }
 
 absl::StatusOr<v1::JobSpec> SpecFromFlags(const TrainFlags& flags) {
+  if (absl::Status s = CheckNotNegative(flags); !s.ok()) return s;
   v1::JobSpec spec;
   spec.mutable_model()->set_name(flags.model);
   v1::DatasetSpec& d = *spec.mutable_dataset();

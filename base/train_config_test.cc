@@ -72,14 +72,18 @@ TEST(SpecFromFlagsTest, PolicyErrorsNameTheFlag) {
             "--ladder: only allowed with kind KIND_MUPPET, got kind KIND_FP32");
   EXPECT_EQ(error({.rounding = "up"}), "--rounding: expected stochastic or nearest, got \"up\"");
   EXPECT_EQ(error({.alpha = 0.0}), "--alpha: must be finite and in (0, 100], got 0");
-  EXPECT_EQ(error({.patience = -1}), "--patience: must be in [1, 1000], got 4294967295");
+  EXPECT_EQ(error({.patience = -1}), "--patience: must not be negative, got -1");
 }
 
 TEST(SpecFromFlagsTest, ErrorsNameTheFlag) {
   absl::StatusOr<v1::JobSpec> spec = SpecFromFlags({.model = "lenet5", .batch_size = 0});
   EXPECT_EQ(spec.status().message(), "--batch-size: must be in [1, 65536], got 0");
   spec = SpecFromFlags({.model = "lenet5", .epochs = -3});
+  EXPECT_EQ(spec.status().message(), "--epochs: must not be negative, got -3");
+  spec = SpecFromFlags({.model = "lenet5", .epochs = int64_t{1} << 40});  // Past uint32.
   EXPECT_EQ(spec.status().message(), "--epochs: must be in [1, 10000], got 4294967295");
+  spec = SpecFromFlags({.model = "lenet5", .workers = -2});
+  EXPECT_EQ(spec.status().message(), "--workers: must not be negative, got -2");
   spec = SpecFromFlags({.model = "lenet5", .momentum = 1.5});
   EXPECT_EQ(spec.status().message(), "--momentum: must be finite and in [0, 1), got 1.5");
 }

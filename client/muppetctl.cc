@@ -203,6 +203,10 @@ int Run(const std::vector<std::string>& args) {
   }
   ClientOptions options{.server = absl::GetFlag(FLAGS_server),
                         .timeout = absl::GetFlag(FLAGS_timeout)};
+  if (options.timeout <= absl::ZeroDuration()) {
+    return Fail(kUsage, absl::StrCat("--timeout: must be positive, got ",
+                                     absl::FormatDuration(options.timeout)));
+  }
   absl::StatusOr<std::string> token = ReadTokenFile(absl::GetFlag(FLAGS_token_file));
   if (!token.ok()) return Fail(kUsage, token.status().message());
   options.token = *std::move(token);

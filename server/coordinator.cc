@@ -27,7 +27,15 @@ absl::Status Coordinator::MissingJob(const std::string& job_id) const {
     return absl::DataLossError(
         absl::StrCat(it->second, "; the job cannot be served (its row is left as it is)"));
   }
-  return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
+  // A long id is not echoed whole: the error travels in gRPC metadata, which a few kilobytes
+  // fill (the client then sees RESOURCE_EXHAUSTED instead).
+  constexpr size_t kShown = 64;
+  return absl::NotFoundError(absl::StrCat(
+      "job ",
+      job_id.size() <= kShown
+          ? job_id
+          : absl::StrCat(job_id.substr(0, kShown), "... (", job_id.size(), " characters)"),
+      " not found"));
 }
 
 absl::Status Coordinator::Load() {

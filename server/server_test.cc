@@ -146,6 +146,10 @@ TEST_F(ServerTest, SubmitGetListAndBadInput) {
   EXPECT_EQ(client_->GetJob(job->id())->id(), job->id());
   EXPECT_EQ(client_->GetJob("job-0000000000000000").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(client_->GetJob("").status().code(), absl::StatusCode::kInvalidArgument);
+  // A long id is not echoed whole (the error would overflow gRPC's metadata).
+  const absl::Status long_id = client_->GetJob(std::string(8000, 'x')).status();
+  EXPECT_EQ(long_id.code(), absl::StatusCode::kNotFound) << long_id;
+  EXPECT_NE(long_id.message().find("... (8000 characters) not found"), std::string::npos);
 
   v1::JobSpec bad = SwitchingSpec();
   bad.set_batch_size(0);

@@ -208,6 +208,16 @@ class ServiceTest(harness.ProcessTestCase):
 
         self.assertEqual(muppetctl(address, "frobnicate").returncode, 2)
         self.assertEqual(muppetctl(address, "list", "--state=sleeping").returncode, 2)
+        result = muppetctl(address, "--timeout=-5s", "list")
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("--timeout: must be positive, got -5s", result.stderr)
+        result = muppetctl(address, "submit", "--model=lenet5", "--epochs=-1")
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("--epochs: must not be negative, got -1", result.stderr)
+        result = subprocess.run([harness.WORKER, f"--server={address}", "--call-timeout=0s"],
+                                capture_output=True, text=True, timeout=30)
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("--call-timeout: must be positive, got 0", result.stderr)
         result = muppetctl(f"127.0.0.1:{harness.free_port()}", "--timeout=2s", "list")
         self.assertEqual(result.returncode, 1)
         self.assertIn("UNAVAILABLE", result.stderr)

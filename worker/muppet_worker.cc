@@ -108,6 +108,13 @@ absl::StatusOr<AgentOptions> OptionsFromFlags() {
   options.retry.token = *std::move(token);
   options.retry.call_timeout = absl::GetFlag(FLAGS_call_timeout);
   options.retry.max_backoff = absl::GetFlag(FLAGS_max_backoff);
+  for (const auto& [flag, value] : {std::pair{"call-timeout", options.retry.call_timeout},
+                                    {"max-backoff", options.retry.max_backoff}}) {
+    if (value <= absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", flag, ": must be positive, got ", absl::FormatDuration(value)));
+    }
+  }
   options.rank_binary = absl::GetFlag(FLAGS_rank_binary);
   if (options.rank_binary.empty()) {
     std::error_code error;
