@@ -119,6 +119,18 @@ v1::JobEvent& Coordinator::AddEvent(Change& change, StoredJob& job) {
   return event;
 }
 
+namespace {
+
+// Ends the job's current attempt, if one is open, at `now` with `reason` (empty: it succeeded).
+void CloseAttempt(v1::Job& j, absl::Time now, const std::string& reason) {
+  if (j.attempts().empty() || j.attempts().rbegin()->has_end_time()) return;
+  v1::JobAttempt& attempt = *j.mutable_attempts()->rbegin();
+  SetTime(*attempt.mutable_end_time(), now);
+  attempt.set_end_reason(reason);
+}
+
+}  // namespace
+
 void Coordinator::Transition(Change& change, StoredJob& job, v1::JobState to,
                              const std::string& reason) {
   v1::Job& j = *job.record.mutable_job();
@@ -131,11 +143,7 @@ void Coordinator::Transition(Change& change, StoredJob& job, v1::JobState to,
   if (IsFinal(to)) {
     SetTime(*j.mutable_end_time(), now);
     if (to != v1::JOB_STATE_SUCCEEDED) CancelOnWorkers(change, j, reason);
-    if (j.attempts_size() > 0 && !j.attempts().rbegin()->has_end_time()) {
-      v1::JobAttempt& attempt = *j.mutable_attempts()->rbegin();
-      SetTime(*attempt.mutable_end_time(), now);
-      if (to != v1::JOB_STATE_SUCCEEDED) attempt.set_end_reason(reason);
-    }
+    CloseAttempt(j, now, to == v1::JOB_STATE_SUCCEEDED ? "" : reason);
   }
   v1::StateChange& sc = *AddEvent(change, job).mutable_state_change();
   sc.set_from(from);
@@ -187,11 +195,7 @@ void Coordinator::EndAttempt(Change& change, StoredJob& job, const std::string& 
     return;
   }
   CancelOnWorkers(change, j, reason);
-  if (j.attempts_size() > 0) {
-    v1::JobAttempt& attempt = *j.mutable_attempts()->rbegin();
-    SetTime(*attempt.mutable_end_time(), options_.clock->Now());
-    attempt.set_end_reason(reason);
-  }
+  CloseAttempt(j, options_.clock->Now(), reason);
   j.clear_worker_ids();
   job.record.set_acknowledged(false);
   job.record.clear_begun();

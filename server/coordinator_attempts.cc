@@ -15,7 +15,7 @@ namespace {
 // corrupt newest one falls back to the one before.
 constexpr int kKeptCheckpoints = 2;
 
-// Where a job stood when a checkpoint was written, or when it began: what a restart goes back to.
+// Where a job stands as a checkpoint is recorded: what a restart from it goes back to.
 internal::CheckpointSnapshot Snapshot(const StoredJob& job) {
   internal::CheckpointSnapshot snapshot;
   snapshot.set_policy_state(job.policy_state);

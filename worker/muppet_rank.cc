@@ -104,16 +104,14 @@ absl::StatusOr<RunResult> Train(const v1::Assignment& a, int rank, const RetryPo
   // Every rank holds one; only rank 0's is consulted.
   RemotePrecisionController controller(*stub, retry, absl::GetFlag(FLAGS_worker_id), a.job_id(),
                                        a.attempt(), a.spec().precision(), start_bits, cancel);
-  absl::StatusOr<AttemptStart> start = StartAttempt(a, controller, comm->get(), timeout, log);
-  if (!start.ok()) return start.status();
   JobLog observer(&log, a.job_id(), controller, rank);
-  return RunTraining(a.spec(), start->start_bits, controller, &observer,
-                     {.cancel = &cancel,
-                      .comm = comm->get(),
-                      .comm_timeout = timeout,
-                      .checkpoint_dir = absl::GetFlag(FLAGS_checkpoint_dir),
-                      .checkpoint_keep = absl::GetFlag(FLAGS_checkpoint_keep),
-                      .resume = start->resume ? &*start->resume : nullptr});
+  return TrainAttempt(a, controller, &observer,
+                      {.cancel = &cancel,
+                       .comm = comm->get(),
+                       .comm_timeout = timeout,
+                       .checkpoint_dir = absl::GetFlag(FLAGS_checkpoint_dir),
+                       .checkpoint_keep = absl::GetFlag(FLAGS_checkpoint_keep)},
+                      log);
 }
 
 int Run() {

@@ -104,6 +104,19 @@ struct QuantizeParams {
   uint64_t stream;
 };
 
+// The parameters for codes of `word_length` bits at exponent s = `exponent` (2^s exact for s in
+// [-149, 127], denormals included).
+MUPPET_HOST_DEVICE inline QuantizeParams GridParams(int word_length, int exponent, bool stochastic,
+                                                    uint64_t seed, uint64_t stream) {
+  const float half = ldexpf(1.0f, word_length - 1);
+  return {.scale = ldexpf(1.0f, exponent),
+          .lo = -half,
+          .hi = half - 1.0f,
+          .stochastic = stochastic,
+          .seed = seed,
+          .stream = stream};
+}
+
 // The code of an element whose random bits are `bits` (StochasticBits; unused by nearest
 // rounding), as a float in [lo, hi], and whether it saturated. x must be finite.
 MUPPET_HOST_DEVICE inline float QuantizeElementWith(float x, uint32_t bits, const QuantizeParams& p,

@@ -13,12 +13,8 @@ namespace muppet::kernels {
 namespace internal {
 
 QuantizeParams MakeParams(const QuantizeOptions& o) {
-  return {.scale = std::ldexp(1.0f, o.exponent),
-          .lo = -std::ldexp(1.0f, o.word_length - 1),
-          .hi = std::ldexp(1.0f, o.word_length - 1) - 1.0f,
-          .stochastic = o.rounding == Rounding::kStochastic,
-          .seed = o.seed,
-          .stream = o.stream};
+  return GridParams(o.word_length, o.exponent, o.rounding == Rounding::kStochastic, o.seed,
+                    o.stream);
 }
 
 absl::Status EmptyTensorError() { return absl::InvalidArgumentError("MinMax of an empty tensor"); }

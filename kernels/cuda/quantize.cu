@@ -23,7 +23,6 @@ struct QuantizeWorkspace::RangePartial {
 struct QuantizeWorkspace::State {
   RangePartial range;
   int exponent;
-  float scale;
   unsigned long long saturations;
 };
 
@@ -95,25 +94,19 @@ __global__ void ExponentKernel(const Partial* partials, int blocks, int word_len
   if (threadIdx.x == 0) {
     state->range = p;
     state->exponent = kernels::ScaleExponentOf(p.min, p.max, word_length);
-    state->scale = ldexpf(1.0f, state->exponent);
     state->saturations = 0;
   }
 }
 
-// One thread per Philox counter (block b, lane l; `counters` of them, QuantizeCounters): elements b
-// * 128 + j * 16 + l, j in [0, 8), share the counter's outputs, so each thread draws once for eight
-// codes. A warp's loads of one j are two runs of 16 consecutive floats.
+// One thread per Philox counter (block b, lane l; `counters` of them, QuantizeCounters): elements
+// b * 128 + j * 16 + l, j in [0, 8), share the counter's outputs, so each thread draws once for
+// eight codes. A warp's loads of one j are two runs of 16 consecutive floats.
 template <typename Code>
 __global__ void QuantizeKernel(const float* x, int64_t n, int64_t counters, QuantizeSpec spec,
                                State* state, Code* codes) {
   if (state->range.first_non_finite != ULLONG_MAX) return;  // The host reports it.
-  const float half = ldexpf(1.0f, spec.word_length - 1);
-  const kernels::QuantizeParams p{.scale = state->scale,
-                                  .lo = -half,
-                                  .hi = half - 1.0f,
-                                  .stochastic = spec.stochastic,
-                                  .seed = spec.seed,
-                                  .stream = spec.stream};
+  const kernels::QuantizeParams p = kernels::GridParams(spec.word_length, state->exponent,
+                                                        spec.stochastic, spec.seed, spec.stream);
   unsigned long long saturated = 0;
   for (int64_t c = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; c < counters;
        c += int64_t{gridDim.x} * blockDim.x) {

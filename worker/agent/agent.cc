@@ -367,18 +367,12 @@ v1::ReportResultRequest Agent::TrainHere(JobRun* run, const v1::Assignment& assi
       *stub_, options_.retry, worker_id, run->job_id, assignment.attempt(), spec.precision(),
       static_cast<int>(assignment.start_precision_bits()), run->cancel);
   JobLog observer(log_, run->job_id, controller);
-  absl::StatusOr<RunResult> result = absl::UnknownError("not run");
-  if (absl::StatusOr<AttemptStart> start =
-          StartAttempt(assignment, controller, nullptr, absl::ZeroDuration(), *log_);
-      start.ok()) {
-    result = RunTraining(spec, start->start_bits, controller, &observer,
-                         {.cancel = &run->cancel,
-                          .checkpoint_dir = CheckpointDir(assignment),
-                          .checkpoint_keep = options_.checkpoint_keep,
-                          .resume = start->resume ? &*start->resume : nullptr});
-  } else {
-    result = start.status();
-  }
+  const absl::StatusOr<RunResult> result =
+      TrainAttempt(assignment, controller, &observer,
+                   {.cancel = &run->cancel,
+                    .checkpoint_dir = CheckpointDir(assignment),
+                    .checkpoint_keep = options_.checkpoint_keep},
+                   *log_);
   if (result.ok()) {
     v1::ReportResultRequest request;
     request.set_succeeded(true);
@@ -395,14 +389,17 @@ v1::ReportResultRequest Agent::TrainHere(JobRun* run, const v1::Assignment& assi
 
 std::string Agent::CheckpointDir(const v1::Assignment& assignment) const {
   if (options_.checkpoint_dir.empty()) return "";
-  return absl::StrCat(options_.checkpoint_dir, "/", assignment.job_id(), "/attempt-",
-                      assignment.attempt());
+  return absl::StrCat(JobCheckpointDir(assignment.job_id()), "/attempt-", assignment.attempt());
+}
+
+std::string Agent::JobCheckpointDir(const std::string& job_id) const {
+  return absl::StrCat(options_.checkpoint_dir, "/", job_id);
 }
 
 void Agent::RemoveCheckpoints(const std::string& job_id) {
   if (options_.checkpoint_dir.empty()) return;
   std::error_code error;
-  const std::string dir = absl::StrCat(options_.checkpoint_dir, "/", job_id);
+  const std::string dir = JobCheckpointDir(job_id);
   std::filesystem::remove_all(dir, error);
   log_->Info("checkpoints_removed",
              {{"job", job_id}, {"dir", dir}, {"error", error ? error.message() : ""}});

@@ -102,6 +102,8 @@ class Agent {
   // attempt has its own, so that one that is still finishing (a partitioned worker) never
   // overwrites the files of the next.
   std::string CheckpointDir(const v1::Assignment& assignment) const;
+  // The directory of all of `job_id`'s attempts (--checkpoint-dir set).
+  std::string JobCheckpointDir(const std::string& job_id) const;
   // Deletes the checkpoints of a job that succeeded.
   void RemoveCheckpoints(const std::string& job_id);
   // Trains a job of one rank on this thread; returns the report of how it ended.

@@ -1,9 +1,12 @@
 #include "worker/agent/attempt_start.h"
 
 #include <filesystem>
+#include <optional>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "worker/comm/communicator.h"
 #include "worker/train/rank_sync.h"
 
 namespace muppet {
@@ -58,6 +61,14 @@ absl::StatusOr<std::vector<int64_t>> Choose(const v1::Assignment& a,
 
 }  // namespace
 
+namespace {
+
+struct AttemptStart {
+  std::optional<LoadedCheckpoint> resume;  // None: from the beginning.
+  int start_bits = 0;                      // When starting from the beginning.
+};
+
+// Where this rank's attempt starts (TrainAttempt).
 absl::StatusOr<AttemptStart> StartAttempt(const v1::Assignment& a,
                                           RemotePrecisionController& controller,
                                           comm::Communicator* comm, absl::Duration timeout,
@@ -81,6 +92,18 @@ absl::StatusOr<AttemptStart> StartAttempt(const v1::Assignment& a,
             {"attempt", absl::StrCat(a.attempt())},
             {"resumed_from", start.resume ? start.resume->path : "the beginning"}});
   return start;
+}
+
+}  // namespace
+
+absl::StatusOr<RunResult> TrainAttempt(const v1::Assignment& assignment,
+                                       RemotePrecisionController& controller, RunObserver* observer,
+                                       RunOptions options, Logger& log) {
+  absl::StatusOr<AttemptStart> start =
+      StartAttempt(assignment, controller, options.comm, options.comm_timeout, log);
+  if (!start.ok()) return start.status();
+  options.resume = start->resume ? &*start->resume : nullptr;
+  return RunTraining(assignment.spec(), start->start_bits, controller, observer, options);
 }
 
 bool IsPermanentFailure(const absl::Status& status) {
