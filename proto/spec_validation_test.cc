@@ -515,6 +515,17 @@ TEST(SpecValidationTest, CheckpointInterval) {
   ExpectViolation(spec, "spec.checkpoint_interval_epochs: must be in [0, 10], got 11");
 }
 
+TEST(SpecValidationTest, MaxRestartsDefaultsToThreeAndIsBounded) {
+  JobSpec spec = MinimalSpec();
+  ApplyJobSpecDefaults(spec);
+  EXPECT_EQ(spec.max_restarts(), 3u);
+  spec.set_max_restarts(0);  // Explicitly none: kept.
+  ApplyJobSpecDefaults(spec);
+  EXPECT_EQ(spec.max_restarts(), 0u);
+  spec.set_max_restarts(101);
+  ExpectViolation(spec, "spec.max_restarts: must be in [0, 100], got 101");
+}
+
 TEST(SpecValidationTest, Priority) {
   JobSpec spec = MinimalSpec();
   spec.set_priority(-1001);

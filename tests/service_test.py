@@ -214,6 +214,9 @@ class ServiceTest(harness.ProcessTestCase):
         result = muppetctl(address, "submit", "--model=lenet5", "--epochs=-1")
         self.assertEqual(result.returncode, 2)
         self.assertIn("--epochs: must not be negative, got -1", result.stderr)
+        result = muppetctl(address, "submit", "--model=lenet5", "--max-restarts=-1")
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("--max-restarts: must be in [0, 100], got -1", result.stderr)
         result = subprocess.run([harness.WORKER, f"--server={address}", "--call-timeout=0s"],
                                 capture_output=True, text=True, timeout=30)
         self.assertEqual(result.returncode, 2)
