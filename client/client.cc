@@ -49,9 +49,10 @@ absl::StatusOr<v1::Job> Client::GetJob(const std::string& job_id) {
 }
 
 absl::StatusOr<std::vector<v1::Job>> Client::ListJobs(const std::vector<v1::JobState>& states,
-                                                      size_t limit) {
+                                                      size_t limit, const std::string& owner) {
   std::vector<v1::Job> jobs;
   v1::ListJobsRequest request;
+  request.set_owner(owner);
   for (v1::JobState s : states) request.add_states(s);
   do {
     v1::ListJobsResponse response;

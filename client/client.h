@@ -34,9 +34,10 @@ class Client {
   // One job, by id.
   absl::StatusOr<v1::Job> GetJob(const std::string& job_id);
 
-  // Jobs, newest first, in `states` (all when empty), at most `limit` (0: all), following pages.
+  // Jobs, newest first, in `states` (all when empty), of `owner` (every owner when empty; a
+  // user's token lists its own only), at most `limit` (0: all), following pages.
   absl::StatusOr<std::vector<v1::Job>> ListJobs(const std::vector<v1::JobState>& states = {},
-                                                size_t limit = 0);
+                                                size_t limit = 0, const std::string& owner = "");
 
   // Cancels a queued or running job.
   absl::StatusOr<v1::Job> CancelJob(const std::string& job_id, const std::string& reason = "");

@@ -5,7 +5,7 @@
 //   submit  --file=job.yaml | --model=lenet5 [--epochs=...] [the training flags of
 //           worker/train/train_flags.cc, as muppet-train] [--watch]
 //   get     JOB_ID
-//   list    [--state=running,queued] [--limit=N]
+//   list    [--state=running,queued] [--owner=NAME] [--limit=N]
 //   cancel  JOB_ID [--reason=TEXT]
 //   watch   JOB_ID
 //   workers
@@ -54,6 +54,8 @@ ABSL_FLAG(int32_t, max_restarts, 3,
           "resuming from its newest checkpoint; in [0, 100].");
 // list, cancel
 ABSL_FLAG(std::string, state, "", "list: only these states, e.g. running,queued.");
+ABSL_FLAG(std::string, owner, "",
+          "list: only the jobs of this owner (a user's token lists its own only).");
 ABSL_FLAG(int32_t, limit, 0, "list: at most this many jobs (0: all).");
 ABSL_FLAG(std::string, reason, "", "cancel: why, recorded in the job's events.");
 
@@ -237,7 +239,8 @@ int Run(const std::vector<std::string>& args) {
     if (!states.ok()) return Fail(kUsage, states.status().message());
     const int32_t limit = absl::GetFlag(FLAGS_limit);
     if (limit < 0) return Fail(kUsage, "--limit: must be at least 0");
-    absl::StatusOr<std::vector<v1::Job>> jobs = client.ListJobs(*states, limit);
+    absl::StatusOr<std::vector<v1::Job>> jobs =
+        client.ListJobs(*states, limit, absl::GetFlag(FLAGS_owner));
     if (!jobs.ok()) return ServerError(jobs.status());
     if (Json()) {
       v1::ListJobsResponse all;

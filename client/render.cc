@@ -107,11 +107,12 @@ std::string JobDetails(const v1::Job& j) {
   const v1::JobProgress& p = j.progress();
   std::string out = absl::StrCat(
       "id:          ", j.id(), "\nname:        ", j.spec().name(),
-      "\nstate:       ", StateName(j.state()), "\nmodel:       ", j.spec().model().name(), " on ",
-      j.spec().dataset().name(), ", batch ", j.spec().batch_size(), ", ", j.spec().epochs(),
-      " epochs", "\nprecision:   ", PrecisionName(p.precision_bits()),
-      "\nepochs done: ", p.epochs_completed(), " (policy epochs)",
-      "\nloss:        ", Optional(p.has_train_loss(), p.train_loss(), "%.4f"),
+      "\nstate:       ", StateName(j.state()),
+      "\nowner:       ", j.owner().empty() ? "-" : j.owner(),
+      "\nmodel:       ", j.spec().model().name(), " on ", j.spec().dataset().name(), ", batch ",
+      j.spec().batch_size(), ", ", j.spec().epochs(), " epochs",
+      "\nprecision:   ", PrecisionName(p.precision_bits()), "\nepochs done: ", p.epochs_completed(),
+      " (policy epochs)", "\nloss:        ", Optional(p.has_train_loss(), p.train_loss(), "%.4f"),
       "\naccuracy:    ", Optional(p.has_test_accuracy(), p.test_accuracy(), "%.4f"),
       "\nswitches at: ", Epochs(p.switch_epochs()),
       "\nworkers:     ", j.worker_ids().empty() ? "-" : absl::StrJoin(j.worker_ids(), ", "),

@@ -73,7 +73,9 @@ absl::Status Coordinator::Load() {
       metrics_->SetJob(job.record.job());
     }
     jobs_by_sequence_[job.record.submit_sequence()] = id;
-    if (!job.record.request_id().empty()) jobs_by_request_id_[job.record.request_id()] = id;
+    if (!job.record.request_id().empty()) {
+      jobs_by_request_id_[job.record.request_id()] = id;
+    }
     last_submit_sequence_ = std::max(last_submit_sequence_, job.record.submit_sequence());
     ++state_counts_[job.record.job().state()];
     if (!IsFinal(job.record.job().state())) unfinished_.insert(id);
@@ -347,7 +349,9 @@ void Coordinator::CacheJob(const std::string& id, StoredJob& job) {
   const bool was_final = old != jobs_.end() && IsFinal(old->second.record.job().state());
   if (old == jobs_.end()) {
     jobs_by_sequence_[job.record.submit_sequence()] = id;
-    if (!job.record.request_id().empty()) jobs_by_request_id_[job.record.request_id()] = id;
+    if (!job.record.request_id().empty()) {
+      jobs_by_request_id_[job.record.request_id()] = id;
+    }
   } else {
     --state_counts_[old->second.record.job().state()];
   }

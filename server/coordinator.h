@@ -59,8 +59,10 @@ class Coordinator {
                                                              const CoordinatorOptions& options,
                                                              Metrics* metrics, Logger* log);
 
-  // JobService. Errors as documented in proto/muppet/v1/job.proto.
-  absl::StatusOr<v1::Job> SubmitJob(const v1::SubmitJobRequest& request);
+  // JobService. Errors as documented in proto/muppet/v1/job.proto. Who may call what is the
+  // services' business (service.h); `owner` is the submitting principal, recorded in the job,
+  // and scopes its request_id.
+  absl::StatusOr<v1::Job> SubmitJob(const v1::SubmitJobRequest& request, const std::string& owner);
   absl::StatusOr<v1::Job> GetJob(const std::string& job_id);
   absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request);
   absl::StatusOr<v1::Job> CancelJob(const v1::CancelJobRequest& request);

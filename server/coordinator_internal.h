@@ -54,6 +54,13 @@ inline bool IsToken(absl::string_view s, size_t max, absl::string_view extra) {
   });
 }
 
+// The stored key of a submission's request_id (JobRecord.request_id): request ids are each
+// owner's own, so that one user's retry never returns another user's job. Owners have no '/'
+// (auth.h); jobs without an owner, as before owners existed, keep the bare key.
+inline std::string RequestKey(absl::string_view owner, absl::string_view request_id) {
+  return owner.empty() ? std::string(request_id) : absl::StrCat(owner, "/", request_id);
+}
+
 inline v1::PolicyDiagnostics ToProto(const scheduler::Diagnostics& d) {
   v1::PolicyDiagnostics p;
   if (d.diversity) p.set_diversity(*d.diversity);
@@ -107,6 +114,7 @@ using coordinator_internal::IsFinal;
 using coordinator_internal::IsPlaced;
 using coordinator_internal::IsToken;
 using coordinator_internal::RandomId;
+using coordinator_internal::RequestKey;
 using coordinator_internal::RequireId;
 using coordinator_internal::SetTime;
 using coordinator_internal::StateName;

@@ -22,7 +22,8 @@ constexpr size_t kMaxCancelReason = 1024;
 
 }  // namespace
 
-absl::StatusOr<v1::Job> Coordinator::SubmitJob(const v1::SubmitJobRequest& request) {
+absl::StatusOr<v1::Job> Coordinator::SubmitJob(const v1::SubmitJobRequest& request,
+                                               const std::string& owner) {
   const std::string& request_id = request.request_id();
   if (!request_id.empty() && !IsToken(request_id, 64, "_-")) {
     return absl::InvalidArgumentError(
@@ -38,7 +39,7 @@ absl::StatusOr<v1::Job> Coordinator::SubmitJob(const v1::SubmitJobRequest& reque
 
   absl::MutexLock lock(&mu_);
   if (!request_id.empty()) {
-    const auto it = jobs_by_request_id_.find(request_id);
+    const auto it = jobs_by_request_id_.find(RequestKey(owner, request_id));
     if (it != jobs_by_request_id_.end()) {
       const v1::Job& existing = jobs_.at(it->second).record.job();
       if (!google::protobuf::util::MessageDifferencer::Equals(existing.spec(), spec)) {
@@ -56,10 +57,11 @@ absl::StatusOr<v1::Job> Coordinator::SubmitJob(const v1::SubmitJobRequest& reque
   Change change;
   StoredJob& job = change.jobs[id];
   job.record.set_submit_sequence(++last_submit_sequence_);
-  job.record.set_request_id(request_id);
+  if (!request_id.empty()) job.record.set_request_id(RequestKey(owner, request_id));
   job.policy_state = (*policy)->SerializeState();
   v1::Job& j = *job.record.mutable_job();
   j.set_id(id);
+  j.set_owner(owner);
   *j.mutable_spec() = std::move(spec);
   SetTime(*j.mutable_create_time(), options_.clock->Now());
   j.mutable_progress()->set_precision_bits(static_cast<uint32_t>((*policy)->precision_bits()));
@@ -103,6 +105,7 @@ absl::StatusOr<v1::ListJobsResponse> Coordinator::ListJobs(const v1::ListJobsReq
             request.states().end()) {
       continue;
     }
+    if (!request.owner().empty() && j.owner() != request.owner()) continue;
     if (static_cast<uint32_t>(response.jobs_size()) == page) {
       // Another match exists: the next page starts below the last job returned.
       response.set_next_page_token(absl::StrCat(last_returned));

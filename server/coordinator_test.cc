@@ -66,7 +66,7 @@ class CoordinatorTest : public ::testing::Test {
     spec.mutable_resources()->set_workers(workers);
     spec.mutable_precision()->set_resolution_epochs(1);
     if (max_restarts) spec.set_max_restarts(*max_restarts);
-    auto job = coordinator_->SubmitJob(request);
+    auto job = coordinator_->SubmitJob(request, "alice");
     EXPECT_TRUE(job.ok()) << job.status();
     return *job;
   }

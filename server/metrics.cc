@@ -111,6 +111,11 @@ Metrics::Metrics(const std::string& version)
                         .Name("muppet_rpc_duration_seconds")
                         .Help("Time the coordinator took to answer unary RPCs.")
                         .Register(*registry_)),
+      denials_(BuildCounter()
+                   .Name("muppet_rpc_denials_total")
+                   .Help("RPCs refused for want of a known token, a role that may call them or "
+                         "ownership of the job, by method and reason.")
+                   .Register(*registry_)),
       restarts_(BuildCounter()
                     .Name("muppet_job_restarts_total")
                     .Help("Jobs placed again after a lost worker or a failed rank.")
@@ -153,6 +158,11 @@ void Metrics::ObserveRpc(absl::string_view method, absl::StatusCode code, double
         {{"method", std::string(method)}, {"code", absl::StatusCodeToString(code)}}, kRpcBuckets);
   }
   h->Observe(seconds);
+}
+
+void Metrics::ObserveDenial(absl::string_view method, absl::string_view reason) {
+  // prometheus-cpp's Family::Add is thread-safe and returns the existing series.
+  denials_.Add({{"method", std::string(method)}, {"reason", std::string(reason)}}).Increment();
 }
 
 void Metrics::SetJobCounts(const std::map<v1::JobState, int>& counts) {

@@ -33,6 +33,9 @@ class Metrics {
   // One RPC handled by the coordinator.
   void ObserveRpc(absl::string_view method, absl::StatusCode code, double seconds);
 
+  // One RPC refused by authentication or authorisation, by why (auth.h's DenialName).
+  void ObserveDenial(absl::string_view method, absl::string_view reason);
+
   // How many jobs are in each state (indexed by v1::JobState) and workers in each state.
   void SetJobCounts(const std::map<v1::JobState, int>& counts);
   void SetWorkerCounts(int active, int lost);
@@ -95,6 +98,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& jobs_;
   prometheus::Family<prometheus::Gauge>& workers_;
   prometheus::Family<prometheus::Histogram>& rpc_duration_;
+  prometheus::Family<prometheus::Counter>& denials_;
   prometheus::Counter& restarts_;
   prometheus::Counter& checkpoints_;
   prometheus::Counter& checkpoint_bytes_;

@@ -6,7 +6,8 @@
 //   muppetd --db=postgresql://muppet@db.example:5432/muppet ...
 //
 // Flags may also come from a file (--config=FILE, "name = value" lines). SIGTERM or SIGINT
-// drains: streams end, calls in flight finish (up to --drain-timeout), and it exits 0.
+// drains: streams end, calls in flight finish (up to --drain-timeout), and it exits 0. SIGHUP
+// reads --tokens-file again.
 #include <signal.h>
 
 #include <cstdio>
@@ -39,8 +40,9 @@ ABSL_FLAG(absl::Duration, lease, absl::Seconds(15),
           "Silence after which a worker is lost and its jobs fail.");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
           "On SIGTERM, how long calls in flight may take to finish.");
-ABSL_FLAG(std::string, token_file, "",
-          "File holding a bearer token every call must carry (empty: no authentication).");
+ABSL_FLAG(std::string, tokens_file, "",
+          "Tokens file: one \"sha256:<hex of the token's SHA-256> <principal> <role>\" line per "
+          "token, role admin, user or worker (empty: no authentication). Read again on SIGHUP.");
 ABSL_FLAG(std::string, port_file, "",
           "Write \"<grpc port> <metrics port>\" here once serving (for scripts using port 0).");
 
@@ -70,10 +72,18 @@ absl::StatusOr<server::ServerOptions> OptionsFromFlags() {
     return absl::InvalidArgumentError(
         "--lease: must exceed twice --heartbeat-interval, which must be positive");
   }
-  absl::StatusOr<std::string> token = ReadTokenFile(absl::GetFlag(FLAGS_token_file));
-  if (!token.ok()) return token.status();
-  options.token = *std::move(token);
+  options.tokens_file = absl::GetFlag(FLAGS_tokens_file);
   return options;
+}
+
+// SIGHUP: the tokens file again. A file that does not parse leaves the old tokens in force.
+void ReloadTokens(server::CoordinatorServer& server, Logger& log) {
+  const absl::StatusOr<size_t> tokens = server.ReloadTokens();
+  if (tokens.ok()) {
+    log.Info("tokens_reloaded", {{"tokens", absl::StrCat(*tokens)}});
+  } else {
+    log.Warn("tokens_reload_failed", {{"error", std::string(tokens.status().message())}});
+  }
 }
 
 int Run() {
@@ -86,6 +96,7 @@ int Run() {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   Logger log(stderr);
@@ -100,7 +111,7 @@ int Run() {
     std::rename((port_file + ".tmp").c_str(), port_file.c_str());
   }
   int signal = 0;
-  sigwait(&signals, &signal);
+  while (sigwait(&signals, &signal) == 0 && signal == SIGHUP) ReloadTokens(**server, log);
   log.Info("signal", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
   (*server)->Shutdown(absl::GetFlag(FLAGS_drain_timeout));
   return 0;

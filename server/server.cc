@@ -6,6 +6,27 @@
 #include "proto/version.h"
 
 namespace muppet::server {
+namespace {
+
+// Serves gRPC's reflection service on one server, or not. Linking grpc++_reflection registers
+// its plugin for every server the process builds, so this option takes it out, and puts one
+// back where wanted.
+class ReflectionOption : public grpc::ServerBuilderOption {
+ public:
+  explicit ReflectionOption(bool serve) : serve_(serve) {}
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    auto reflection = std::make_unique<grpc::reflection::ProtoServerReflectionPlugin>();
+    const std::string name = reflection->name();
+    std::erase_if(*plugins, [&](const auto& p) { return p->name() == name; });
+    if (serve_) plugins->push_back(std::move(reflection));
+  }
+
+ private:
+  const bool serve_;
+};
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     const ServerOptions& options, Logger* log) {
@@ -15,6 +36,14 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   if (!store.ok()) return store.status();
   const std::string db = (*store)->name();
   s->metrics_ = std::make_unique<Metrics>(kVersion);
+  if (options.tokens_file.empty()) {
+    s->auth_ = Authenticator::AllowAll();
+  } else {
+    absl::StatusOr<std::unique_ptr<Authenticator>> auth =
+        Authenticator::FromFile(options.tokens_file);
+    if (!auth.ok()) return auth.status();
+    s->auth_ = *std::move(auth);
+  }
   s->rendezvous_ = std::make_unique<KeyValueStore>();
   CoordinatorOptions coordinator_options = options.coordinator;
   KeyValueStore* rendezvous = s->rendezvous_.get();
@@ -29,13 +58,17 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   const ServiceContext context{.coordinator = s->coordinator_.get(),
                                .rendezvous = s->rendezvous_.get(),
                                .metrics = s->metrics_.get(),
-                               .token = options.token};
+                               .auth = s->auth_.get(),
+                               .log = log};
   s->job_service_ = std::make_unique<JobServiceImpl>(context);
   s->worker_service_ = std::make_unique<WorkerServiceImpl>(context);
   s->rendezvous_service_ = std::make_unique<RendezvousServiceImpl>(context);
+  // Health stays open for probes (it tells only SERVING or not). Reflection, which would
+  // describe the API to anyone, is served only by a coordinator without authentication: gRPC's
+  // reflection service cannot be made to check our tokens.
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  builder.SetOption(std::make_unique<ReflectionOption>(!s->auth_->enabled()));
   // gRPC sets SO_REUSEPORT by default, which would let a second muppetd on the same port
   // "start" and take half the connections.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -72,8 +105,16 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   log->Info("serving", {{"grpc", absl::StrCat(s->port_)},
                         {"metrics", absl::StrCat(s->metrics_port_)},
                         {"db", db},
+                        {"auth", s->auth_->enabled() ? options.tokens_file : "none"},
                         {"version", kVersion}});
   return s;
+}
+
+absl::StatusOr<size_t> CoordinatorServer::ReloadTokens() {
+  if (!auth_->enabled()) {
+    return absl::FailedPreconditionError("no --tokens-file to reload: authentication is off");
+  }
+  return auth_->Reload();
 }
 
 void CoordinatorServer::Shutdown(absl::Duration drain) {

@@ -1,5 +1,6 @@
-// A running coordinator: store, coordinator, rendezvous, the gRPC server (with health checking
-// and reflection), the Prometheus exposer and the lease checker. muppetd is this plus flags;
+// A running coordinator: store, coordinator, rendezvous, authentication, the gRPC server (with
+// health checking, and reflection when it runs without authentication), the Prometheus exposer
+// and the lease checker. muppetd is this plus flags;
 // tests and benchmarks start it in-process.
 #ifndef MUPPET_SERVER_SERVER_H_
 #define MUPPET_SERVER_SERVER_H_
@@ -15,6 +16,7 @@
 #include "base/log.h"
 #include "grpcpp/grpcpp.h"
 #include "prometheus/exposer.h"
+#include "server/auth.h"
 #include "server/coordinator.h"
 #include "server/metrics.h"
 #include "server/service.h"
@@ -28,7 +30,9 @@ struct ServerOptions {
   std::string db_path = "muppet.db";
   Durability durability = Durability::kProcessCrash;
   CoordinatorOptions coordinator;
-  std::string token;  // Bearer token every call must carry; empty: none.
+  // The tokens file (auth.h) every call's bearer token is looked up in; empty: no
+  // authentication, every call allowed.
+  std::string tokens_file;
 };
 
 class CoordinatorServer {
@@ -42,6 +46,10 @@ class CoordinatorServer {
   int metrics_port() const { return metrics_port_; }
   Coordinator& coordinator() { return *coordinator_; }
 
+  // Reads the tokens file again (muppetd does on SIGHUP); later calls see the new tokens. On error
+  // the old tokens stay. FAILED_PRECONDITION without a tokens file. Thread-safe.
+  absl::StatusOr<size_t> ReloadTokens();
+
   // Stops accepting calls, ends streams, waits up to `drain` for calls in flight, then stops.
   // Idempotent.
   void Shutdown(absl::Duration drain);
@@ -51,6 +59,7 @@ class CoordinatorServer {
 
   Logger* log_ = nullptr;
   std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<KeyValueStore> rendezvous_;
   std::unique_ptr<Coordinator> coordinator_;
   std::unique_ptr<JobServiceImpl> job_service_;

@@ -43,18 +43,15 @@ v1::JobSpec SwitchingSpec() {
 
 class ServerTest : public ::testing::Test {
  protected:
-  void Start(const std::string& db, const std::string& token = "",
-             absl::Duration lease = absl::Seconds(30)) {
-    ServerOptions options{
-        .listen = "127.0.0.1:0", .metrics_listen = "127.0.0.1:0", .db_path = db, .token = token};
+  void Start(const std::string& db, absl::Duration lease = absl::Seconds(30)) {
+    ServerOptions options{.listen = "127.0.0.1:0", .metrics_listen = "127.0.0.1:0", .db_path = db};
     options.coordinator.heartbeat_interval = lease / 4;
     options.coordinator.lease = lease;
     auto server = CoordinatorServer::Start(options, &log_);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     const std::string address = absl::StrCat("127.0.0.1:", server_->port());
-    client_ =
-        std::make_unique<client::Client>(client::ClientOptions{.server = address, .token = token});
+    client_ = std::make_unique<client::Client>(client::ClientOptions{.server = address});
     auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
     workers_ = v1::WorkerService::NewStub(channel);
     rendezvous_ = v1::RendezvousService::NewStub(channel);
@@ -419,7 +416,7 @@ TEST_F(ServerTest, GangPlacementWaitsForEnoughWorkers) {
 }
 
 TEST_F(ServerTest, ASilentWorkerIsLostAndItsJobWaitsForItsRestart) {
-  Start(TempDb("lost.db"), "", absl::Milliseconds(600));
+  Start(TempDb("lost.db"), absl::Milliseconds(600));
   auto job = client_->SubmitJob(SwitchingSpec());
   const std::string worker = Register("host-a", 1);
   ASSERT_EQ(client_->GetJob(job->id())->state(), v1::JOB_STATE_SCHEDULED);
@@ -532,16 +529,6 @@ TEST_F(ServerTest, ACorruptJobRowIsDataLossAndTheRestAreServed) {
   ASSERT_EQ(listed->size(), 2u);
   EXPECT_EQ((*listed)[0].id(), fresh->id());
   EXPECT_EQ((*listed)[1].id(), healthy->id());
-}
-
-TEST_F(ServerTest, ATokenIsRequiredWhenConfigured) {
-  Start(TempDb("token.db"), "s3cret");
-  EXPECT_TRUE(client_->ListJobs().ok());
-  client::Client anonymous({.server = client_->options().server});
-  EXPECT_EQ(anonymous.ListJobs().status().code(), absl::StatusCode::kUnauthenticated);
-  client::Client wrong({.server = client_->options().server, .token = "guess"});
-  EXPECT_EQ(wrong.GetJob("job-0000000000000000").status().code(),
-            absl::StatusCode::kUnauthenticated);
 }
 
 TEST_F(ServerTest, RendezvousSetGetWaitAddDelete) {

@@ -1,6 +1,7 @@
 // The coordinator's gRPC services: thin adapters from the wire to the Coordinator and the
-// KeyValueStore that check the bearer token, time every unary call into
-// muppet_rpc_duration_seconds, and map absl codes to gRPC codes.
+// KeyValueStore that authenticate the caller and check its role (auth.h) and, for a user, that
+// the job is its own; time every unary call into muppet_rpc_duration_seconds; count and log every
+// denial (principal and method, never the token); and map absl codes to gRPC codes.
 #ifndef MUPPET_SERVER_SERVICE_H_
 #define MUPPET_SERVER_SERVICE_H_
 
@@ -9,24 +10,26 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "base/kv_store.h"
+#include "base/log.h"
 #include "base/rpc.h"
 #include "grpcpp/grpcpp.h"
 #include "muppet/v1/job.grpc.pb.h"
 #include "muppet/v1/rendezvous.grpc.pb.h"
 #include "muppet/v1/worker.grpc.pb.h"
+#include "server/auth.h"
 #include "server/coordinator.h"
 #include "server/metrics.h"
 
 namespace muppet::server {
 
-// What every service needs. `token` empty: no authentication.
+// What every service needs; none owned, all outlive the services.
 struct ServiceContext {
   Coordinator* coordinator = nullptr;
   KeyValueStore* rendezvous = nullptr;
   Metrics* metrics = nullptr;
-  std::string token;
+  const Authenticator* auth = nullptr;
+  Logger* log = nullptr;
 };
-
 
 class JobServiceImpl final : public v1::JobService::Service {
  public:

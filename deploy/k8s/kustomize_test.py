@@ -238,17 +238,19 @@ class KustomizeTest(unittest.TestCase):
                 self.assertEqual([s["metadata"]["name"] for s in selected], ["muppetd-metrics"])
                 self.assertEqual(monitor["spec"]["endpoints"][0]["port"], "metrics")
 
-    def test_coordinator_and_workers_read_the_same_token_secret(self):
+    def test_the_coordinator_reads_the_tokens_file_and_workers_a_worker_token(self):
         for overlay in OVERLAYS:
             objects = self.rendered[overlay]
-            sources = []
+            sources = {}
             for obj in workloads(objects):
                 pod = obj["spec"]["template"]["spec"]
                 container = pod["containers"][0]
-                volume, key = mounted_file(pod, container, flag(container, "token-file"))
-                sources.append((volume["secret"]["secretName"], key))
-            self.assertEqual(sources, [("muppet-token", "token")] * 2, overlay)
-            # The operator creates the Secret; the manifests must not ship one.
+                name = "tokens-file" if obj["kind"] == "StatefulSet" else "token-file"
+                volume, key = mounted_file(pod, container, flag(container, name))
+                sources[obj["kind"]] = (volume["secret"]["secretName"], key)
+            self.assertEqual(sources, {"StatefulSet": ("muppet-tokens", "tokens"),
+                                       "DaemonSet": ("muppet-worker-token", "token")}, overlay)
+            # The operator creates the Secrets; the manifests must not ship one.
             self.assertEqual(by_kind(objects, "Secret"), {})
 
     def test_every_image_is_the_one_the_image_build_tags(self):
