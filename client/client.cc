@@ -81,11 +81,18 @@ absl::StatusOr<v1::Job> Client::CancelJob(const std::string& job_id, const std::
 }
 
 absl::StatusOr<std::vector<v1::WorkerInfo>> Client::ListWorkers() {
-  v1::ListWorkersResponse response;
-  if (absl::Status s = Explain(stub_->ListWorkers(Context(true).get(), {}, &response)); !s.ok()) {
-    return s;
-  }
-  return std::vector<v1::WorkerInfo>(response.workers().begin(), response.workers().end());
+  std::vector<v1::WorkerInfo> workers;
+  v1::ListWorkersRequest request;
+  do {
+    v1::ListWorkersResponse response;
+    if (absl::Status s = Explain(stub_->ListWorkers(Context(true).get(), request, &response));
+        !s.ok()) {
+      return s;
+    }
+    for (v1::WorkerInfo& w : *response.mutable_workers()) workers.push_back(std::move(w));
+    request.set_page_token(response.next_page_token());
+  } while (!request.page_token().empty());
+  return workers;
 }
 
 absl::Status Client::WatchJob(const std::string& job_id, uint64_t from_sequence,

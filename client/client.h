@@ -43,7 +43,7 @@ class Client {
   absl::StatusOr<v1::Job> CancelJob(const std::string& job_id, const std::string& reason = "");
 
   // Every worker the coordinator knows.
-  absl::StatusOr<std::vector<v1::WorkerInfo>> ListWorkers();
+  absl::StatusOr<std::vector<v1::WorkerInfo>> ListWorkers();  // Every page, by name.
 
   // Calls `on_event` for each event of the job from `from_sequence`, until the job ends (OK),
   // `on_event` returns false (OK), or the stream fails. No deadline: a job may run for days.

@@ -66,7 +66,7 @@ class Coordinator {
   absl::StatusOr<v1::Job> GetJob(const std::string& job_id);
   absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request);
   absl::StatusOr<v1::Job> CancelJob(const v1::CancelJobRequest& request);
-  v1::ListWorkersResponse ListWorkers();
+  absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const v1::ListWorkersRequest& request);
 
   // The events of `job_id` from `from_sequence` on (at most a page). When there are none yet,
   // waits up to `wait` for one; an empty, non-final batch means the wait ran out. NOT_FOUND for

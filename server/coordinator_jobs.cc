@@ -1,14 +1,14 @@
-#include "server/coordinator.h"
-
 #include <algorithm>
+#include <map>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/numbers.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "proto/spec_validation.h"
+#include "server/coordinator.h"
 #include "server/coordinator_internal.h"
 
 // Coordinator: the JobService side.
@@ -19,6 +19,9 @@ constexpr int kEventPage = 256;
 constexpr uint32_t kDefaultPageSize = 100;
 constexpr uint32_t kMaxPageSize = 1000;
 constexpr size_t kMaxCancelReason = 1024;
+// A ListWorkers page ends once it passes this many bytes, far below gRPC's 4 MiB message limit
+// (one worker declares at most ~170 KiB, worker_checks.h).
+constexpr size_t kMaxPageBytes = 2 << 20;
 
 }  // namespace
 
@@ -139,33 +142,56 @@ absl::StatusOr<v1::Job> Coordinator::CancelJob(const v1::CancelJobRequest& reque
   return jobs_.at(request.job_id()).record.job();
 }
 
-v1::ListWorkersResponse Coordinator::ListWorkers() {
+absl::StatusOr<v1::ListWorkersResponse> Coordinator::ListWorkers(
+    const v1::ListWorkersRequest& request) {
+  if (request.page_size() > kMaxPageSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size: must be in [0, ", kMaxPageSize, "], got ", request.page_size()));
+  }
+  // Workers in (name, id) order; a page token is the last one returned, "<name>/<id>" (names
+  // have no '/').
+  std::pair<std::string, std::string> after;
+  if (!request.page_token().empty()) {
+    const size_t slash = request.page_token().find('/');
+    if (slash == std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("page_token: not a token from ListWorkers, got \"",
+                       request.page_token().substr(0, 64), "\""));
+    }
+    after = {request.page_token().substr(0, slash), request.page_token().substr(slash + 1)};
+  }
+  const uint32_t page = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
   absl::MutexLock lock(&mu_);
+  std::vector<std::pair<std::string, std::string>> order;  // (name, id), sorted.
+  for (const auto& [id, entry] : workers_) order.emplace_back(entry.info.worker_name(), id);
+  std::sort(order.begin(), order.end());
+  std::map<std::string, std::vector<std::string>> jobs_on;  // Worker id -> placed jobs.
+  for (const std::string& job_id : placed_) {
+    for (const std::string& w : jobs_.at(job_id).record.job().worker_ids()) {
+      jobs_on[w].push_back(job_id);
+    }
+  }
   const auto used = UsedDevices(Change());
   v1::ListWorkersResponse response;
-  for (const auto& [id, entry] : workers_) {
-    v1::WorkerInfo& w = *response.add_workers() = entry.info;
+  for (auto it = request.page_token().empty() ? order.begin()
+                                              : std::upper_bound(order.begin(), order.end(), after);
+       it != order.end(); ++it) {
+    const size_t bytes = response.ByteSizeLong();
+    if (response.workers_size() > 0 &&
+        (static_cast<uint32_t>(response.workers_size()) == page || bytes > kMaxPageBytes)) {
+      const v1::WorkerInfo& last = *response.workers().rbegin();
+      response.set_next_page_token(absl::StrCat(last.worker_name(), "/", last.worker_id()));
+      break;
+    }
+    const std::string& id = it->second;
+    v1::WorkerInfo& w = *response.add_workers() = workers_.at(id).info;
     uint32_t taken = 0;
     for (const auto& [key, n] : used) {
       if (key.first == id) taken += n;
     }
-    w.set_free_devices(w.devices_size() > static_cast<int>(taken)
-                           ? w.devices_size() - taken : 0);
+    w.set_free_devices(w.devices_size() > static_cast<int>(taken) ? w.devices_size() - taken : 0);
+    for (const std::string& job_id : jobs_on[id]) w.add_job_ids(job_id);
   }
-  for (const std::string& job_id : placed_) {
-    const v1::Job& j = jobs_.at(job_id).record.job();
-    for (v1::WorkerInfo& w : *response.mutable_workers()) {
-      if (std::find(j.worker_ids().begin(), j.worker_ids().end(), w.worker_id()) !=
-          j.worker_ids().end()) {
-        w.add_job_ids(job_id);
-      }
-    }
-  }
-  std::sort(response.mutable_workers()->begin(), response.mutable_workers()->end(),
-            [](const v1::WorkerInfo& a, const v1::WorkerInfo& b) {
-              return std::tie(a.worker_name(), a.worker_id()) <
-                     std::tie(b.worker_name(), b.worker_id());
-            });
   return response;
 }
 

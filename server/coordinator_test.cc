@@ -133,7 +133,7 @@ class CoordinatorTest : public ::testing::Test {
   v1::Job Get(const std::string& job_id) { return *coordinator_->GetJob(job_id); }
 
   v1::WorkerState StateOf(const std::string& worker_id) {
-    const v1::ListWorkersResponse listed = coordinator_->ListWorkers();
+    const v1::ListWorkersResponse listed = *coordinator_->ListWorkers({});
     for (const v1::WorkerInfo& w : listed.workers()) {
       if (w.worker_id() == worker_id) return w.state();
     }

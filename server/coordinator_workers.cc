@@ -8,6 +8,7 @@
 #include "proto/spec_validation.h"
 #include "server/coordinator.h"
 #include "server/coordinator_internal.h"
+#include "server/worker_checks.h"
 
 // Coordinator: the WorkerService side.
 namespace muppet::server {
@@ -34,16 +35,7 @@ absl::StatusOr<v1::RegisterWorkerResponse> Coordinator::RegisterWorker(
         absl::StrCat("worker_name: must be 1 to 253 characters from [A-Za-z0-9._-], got \"",
                      request.worker_name(), "\""));
   }
-  if (request.devices().empty()) {
-    return absl::InvalidArgumentError("devices: at least one device is required");
-  }
-  for (int i = 0; i < request.devices_size(); ++i) {
-    const v1::DeviceKind kind = request.devices(i).kind();
-    if (kind != v1::DEVICE_KIND_CPU && kind != v1::DEVICE_KIND_CUDA) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("devices[", i, "].kind: must be CPU or CUDA, got ", kind));
-    }
-  }
+  if (absl::Status s = CheckDeclaration(request); !s.ok()) return s;
   if (absl::Status s = ValidateLabels(request.labels()); !s.ok()) return s;
 
   absl::MutexLock lock(&mu_);
@@ -182,6 +174,7 @@ v1::ReportEpochResponse ToResponse(const scheduler::Decision& decision) {
 
 absl::StatusOr<v1::ReportEpochResponse> Coordinator::ReportEpoch(
     const v1::ReportEpochRequest& request) {
+  if (absl::Status s = CheckEpochMetrics(request.metrics()); !s.ok()) return s;
   absl::MutexLock lock(&mu_);
   absl::StatusOr<const StoredJob*> found = WorkerCallJob(request.worker_id(), request.job_id());
   if (!found.ok()) return found.status();
@@ -328,6 +321,9 @@ absl::Status Coordinator::ReportResult(const v1::ReportResultRequest& request) {
     if (request.succeeded() == (j.state() == v1::JOB_STATE_SUCCEEDED)) return absl::OkStatus();
     return absl::FailedPreconditionError(
         absl::StrCat("job ", j.id(), " already ended (", StateName(j.state()), ")"));
+  }
+  if (request.succeeded()) {
+    if (absl::Status s = CheckSuccess(request.result(), j); !s.ok()) return s;
   }
   Change change;
   StoredJob& job = Stage(change, j.id());

@@ -4,6 +4,7 @@
 
 #include <sqlite3.h>
 
+#include <cmath>
 #include <cstdio>
 #include <functional>
 #include <thread>
@@ -246,6 +247,75 @@ TEST_F(ServerTest, EveryKindOfSpecViolationIsInvalidArgumentNamingTheField) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(ServerTest, ReportsOutOfRangeAreRefusedAndLeaveNoTrace) {
+  Start(TempDb("bad_reports.db"));
+  auto job = client_->SubmitJob(SwitchingSpec());
+  ASSERT_TRUE(job.ok());
+  const std::string worker = Register("host-a", 1);
+  ASSERT_TRUE(NextAssignment(worker).has_assign());
+  const struct {
+    std::function<void(v1::EpochMetrics&)> spoil;
+    const char* field;
+  } cases[] = {
+      {[](auto& m) { m.set_train_loss(std::nan("")); }, "metrics.train_loss"},
+      {[](auto& m) { m.set_test_accuracy(5.0); }, "metrics.test_accuracy"},
+      {[](auto& m) { m.set_seconds(-3); }, "metrics.seconds"},
+  };
+  for (const auto& c : cases) {
+    v1::ReportEpochRequest request;
+    request.set_worker_id(worker);
+    request.set_job_id(job->id());
+    request.set_attempt(1);
+    request.set_precision_bits(8);
+    c.spoil(*request.mutable_metrics());
+    v1::ReportEpochResponse reply;
+    grpc::ClientContext ctx;
+    const grpc::Status s = workers_->ReportEpoch(&ctx, request, &reply);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.field;
+    EXPECT_NE(s.error_message().find(c.field), std::string::npos) << s.error_message();
+  }
+  const auto after = client_->GetJob(job->id());
+  EXPECT_EQ(after->progress().epochs_completed(), 0u);
+  EXPECT_FALSE(after->progress().has_train_loss());
+  for (const v1::JobEvent& e : History(job->id(), 3)) EXPECT_FALSE(e.has_epoch());
+}
+
+TEST_F(ServerTest, WorkersDeclareBoundedDevicesAndTheListComesInPages) {
+  Start(TempDb("many_workers.db"));
+  auto declare = [&](const std::string& name, int devices, int name_length) {
+    v1::RegisterWorkerRequest request;
+    request.set_worker_name(name);
+    for (int i = 0; i < devices; ++i) {
+      v1::Device& d = *request.add_devices();
+      d.set_kind(v1::DEVICE_KIND_CPU);
+      d.set_index(i);
+      d.set_name(std::string(name_length, 'c'));
+    }
+    v1::RegisterWorkerResponse response;
+    grpc::ClientContext ctx;
+    return workers_->RegisterWorker(&ctx, request, &response);
+  };
+  // 200,000 devices (6.7 MB) once made every later ListWorkers fail: now refused at the door.
+  const grpc::Status huge = declare("huge", 200000, 0);
+  EXPECT_EQ(huge.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(huge.error_message().find("devices: at most 1024, got 200000"), std::string::npos);
+  // 80 workers at the bound: about 6.5 MB of worker list, more than one message may carry.
+  for (int i = 0; i < 80; ++i) ASSERT_TRUE(declare(absl::StrCat("w", 100 + i), 1024, 64).ok());
+  v1::ListWorkersResponse first;
+  {
+    grpc::ClientContext ctx;
+    auto jobs = v1::JobService::NewStub(
+        grpc::CreateChannel(client_->options().server, grpc::InsecureChannelCredentials()));
+    ASSERT_TRUE(jobs->ListWorkers(&ctx, v1::ListWorkersRequest(), &first).ok());
+  }
+  EXPECT_LT(first.ByteSizeLong(), 3u << 20);
+  EXPECT_FALSE(first.next_page_token().empty());
+  const auto all = client_->ListWorkers();
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 80u);
+  for (int i = 0; i < 80; ++i) EXPECT_EQ((*all)[i].worker_name(), absl::StrCat("w", 100 + i));
+}
+
 TEST_F(ServerTest, AWorkerRunsAJobThroughAPrecisionSwitch) {
   Start(TempDb("worker.db"));
   auto job = client_->SubmitJob(SwitchingSpec());
@@ -308,21 +378,32 @@ TEST_F(ServerTest, AWorkerRunsAJobThroughAPrecisionSwitch) {
   result.mutable_result()->add_switch_epochs(2);
   v1::ReportResultResponse result_reply;
   {
+    // A success after 5 of its 10 epochs is refused, and the job runs on.
+    grpc::ClientContext ctx;
+    const grpc::Status early = workers_->ReportResult(&ctx, result, &result_reply);
+    EXPECT_EQ(early.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_NE(early.error_message().find("reported 5 of its 10 epochs"), std::string::npos);
+    EXPECT_EQ(client_->GetJob(job->id())->state(), v1::JOB_STATE_RUNNING);
+  }
+  for (uint32_t epoch = 5; epoch < 10; ++epoch) {
+    ASSERT_TRUE(Report(worker, job->id(), epoch, 32, 1.0, 1.0, &r).ok());
+  }
+  {
     grpc::ClientContext ctx;
     ASSERT_TRUE(workers_->ReportResult(&ctx, result, &result_reply).ok());
   }
   auto done = client_->GetJob(job->id());
   EXPECT_EQ(done->state(), v1::JOB_STATE_SUCCEEDED);
-  EXPECT_EQ(done->progress().epochs_completed(), 5u);
+  EXPECT_EQ(done->progress().epochs_completed(), 10u);
   ASSERT_EQ(done->progress().switch_epochs_size(), 1);
   EXPECT_EQ(done->progress().switch_epochs(0), 4u);
   EXPECT_DOUBLE_EQ(done->result().test_accuracy(), 0.9);
   EXPECT_EQ(client_->CancelJob(job->id()).status().code(), absl::StatusCode::kFailedPrecondition);
 
-  // The history: queued, scheduled, running, 5 epochs and a switch, succeeded; the watch
-  // ends by itself after the final event.
+  // The history: queued, scheduled, running, 10 epochs with a switch after the fourth,
+  // succeeded; the watch ends by itself after the final event.
   const std::vector<v1::JobEvent> events = History(job->id());
-  ASSERT_EQ(events.size(), 10u);
+  ASSERT_EQ(events.size(), 15u);
   for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].sequence(), i + 1);
   EXPECT_EQ(events[0].state_change().to(), v1::JOB_STATE_QUEUED);
   EXPECT_EQ(events[1].state_change().to(), v1::JOB_STATE_SCHEDULED);
@@ -332,7 +413,8 @@ TEST_F(ServerTest, AWorkerRunsAJobThroughAPrecisionSwitch) {
   EXPECT_EQ(events[7].precision_switch().to_bits(), 32u);
   EXPECT_EQ(events[7].precision_switch().epoch(), 4u);
   EXPECT_EQ(events[8].epoch().precision_bits(), 32u);
-  EXPECT_EQ(events[9].state_change().to(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(events[13].epoch().epoch(), 9u);
+  EXPECT_EQ(events[14].state_change().to(), v1::JOB_STATE_SUCCEEDED);
 
   auto listed = client_->ListWorkers();
   ASSERT_TRUE(listed.ok());

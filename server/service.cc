@@ -134,8 +134,7 @@ grpc::Status JobServiceImpl::ListWorkers(grpc::ServerContext* ctx,
                                          const v1::ListWorkersRequest* request,
                                          v1::ListWorkersResponse* response) {
   return Unary(c_, ctx, ServiceKind::kJob, "ListWorkers", [&](const Principal&) {
-    *response = c_.coordinator->ListWorkers();
-    return absl::OkStatus();
+    return Fill(c_.coordinator->ListWorkers(*request), response);
   });
 }
 
