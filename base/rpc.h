@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "base/tls.h"
 #include "grpcpp/grpcpp.h"
 
 namespace muppet {
@@ -30,8 +31,8 @@ std::unique_ptr<grpc::ClientContext> CallContext(const std::string& token,
 // gRPC's defaults): round_robin, which reconnects a subchannel as soon as its backoff ends
 // (pick_first in this gRPC waits to be asked, at the resolver's 3 s, then 5 s), a reconnect
 // backoff capped at half a second (gRPC's grows to 120 s), and a resolver that may run again
-// after 100 ms (30 s by default). Thread-safe.
-std::shared_ptr<grpc::Channel> CoordinatorChannel(const std::string& address);
+// after 100 ms (30 s by default). TLS as `tls` (loaded) says. Thread-safe.
+std::shared_ptr<grpc::Channel> CoordinatorChannel(const std::string& address, const ClientTls& tls);
 
 // Exponential backoff: each Next() returns the current wait and doubles it, up to `max`;
 // Reset() returns to `initial` (after a call that worked). Not thread-safe.
@@ -52,6 +53,7 @@ class Backoff {
 // retries with exponential backoff while it is unreachable.
 struct RetryPolicy {
   std::string token;  // Bearer token; empty sends none.
+  ClientTls tls;      // How the channel is secured (loaded); plaintext by default.
   absl::Duration call_timeout = absl::Seconds(10);
   absl::Duration initial_backoff = absl::Milliseconds(250);
   // Retries while the coordinator is unreachable at least every second: a retry is one cheap

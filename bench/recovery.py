@@ -34,8 +34,8 @@ JOB = ["--model=lenet5", "--epochs=40", "--batch-size=64", "--lr=0.05", "--train
 
 
 def ctl(server, *args):
-    return subprocess.run([MUPPETCTL, f"--server={server}", *args], capture_output=True,
-                          text=True, check=True).stdout
+    return subprocess.run([MUPPETCTL, "--insecure", f"--server={server}", *args],
+                          capture_output=True, text=True, check=True).stdout
 
 
 def wait_for(predicate, timeout):
@@ -60,7 +60,7 @@ class Cluster:
         self.tmp = tmp
         ports = os.path.join(tmp, "ports")
         self.muppetd = subprocess.Popen(
-            [MUPPETD, "--listen=127.0.0.1:0", "--metrics-listen=", f"--db={tmp}/m.db",
+            [MUPPETD, "--insecure", "--listen=127.0.0.1:0", "--metrics-listen=", f"--db={tmp}/m.db",
              f"--port-file={ports}", f"--lease={lease}", f"--heartbeat-interval={heartbeat}"],
             stderr=open(os.path.join(tmp, "muppetd.log"), "w"))
         wait_for(lambda: os.path.exists(ports) and os.path.getsize(ports) > 0, 20)
@@ -70,7 +70,7 @@ class Cluster:
 
     def start_worker(self, name):
         return subprocess.Popen(
-            [WORKER, f"--server={self.server}", f"--name={name}", "--threads=1",
+            [WORKER, "--insecure", f"--server={self.server}", f"--name={name}", "--threads=1",
              f"--checkpoint-dir={self.tmp}/checkpoints"],
             stderr=open(os.path.join(self.tmp, f"{name}.log"), "a"))
 
@@ -86,7 +86,8 @@ def job(server, job_id):
 
 def history(server, job_id):
     """The job's events up to the first policy epoch reported after a restarted attempt began."""
-    watch = subprocess.Popen([MUPPETCTL, f"--server={server}", "--output=json", "watch", job_id],
+    watch = subprocess.Popen([MUPPETCTL, "--insecure", f"--server={server}", "--output=json",
+                              "watch", job_id],
                              stdout=subprocess.PIPE, text=True)
     events = []
     try:

@@ -6,7 +6,8 @@
 namespace muppet::client {
 
 Client::Client(const ClientOptions& options)
-    : options_(options), stub_(v1::JobService::NewStub(CoordinatorChannel(options.server))) {}
+    : options_(options),
+      stub_(v1::JobService::NewStub(CoordinatorChannel(options.server, options.tls))) {}
 
 std::unique_ptr<grpc::ClientContext> Client::Context(bool deadline) const {
   return CallContext(options_.token,

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "base/tls.h"
 #include "grpcpp/grpcpp.h"
 #include "muppet/v1/job.grpc.pb.h"
 
@@ -19,6 +20,7 @@ namespace muppet::client {
 struct ClientOptions {
   std::string server = "127.0.0.1:7070";  // host:port of muppetd.
   std::string token;                      // Bearer token; empty sends none.
+  ClientTls tls;                          // TLS (loaded), or plaintext by default.
   absl::Duration timeout = absl::Seconds(10);  // Deadline of each unary call.
   // How long WatchJob keeps reconnecting while muppetd is unavailable (a restart).
   absl::Duration reconnect_window = absl::Seconds(60);

@@ -27,6 +27,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "base/cli.h"
+#include "base/tls_flags.h"
 #include "base/train_config.h"
 #include "base/train_flags.h"
 #include "client/client.h"
@@ -212,6 +213,9 @@ int Run(const std::vector<std::string>& args) {
   absl::StatusOr<std::string> token = ReadTokenFile(absl::GetFlag(FLAGS_token_file));
   if (!token.ok()) return Fail(kUsage, token.status().message());
   options.token = *std::move(token);
+  absl::StatusOr<ClientTls> tls = ClientTlsFromFlags();
+  if (!tls.ok()) return Fail(kUsage, tls.status().message());
+  options.tls = *std::move(tls);
   Client client(options);
   const std::string& command = args[0];
   const auto need_id = [&]() -> std::optional<int> {

@@ -20,7 +20,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-bazel-bin/server/muppetd --db="$run/muppet.db" --listen=127.0.0.1:0 \
+# Plaintext gRPC (--insecure) on loopback for the demo only; a deployment serves TLS
+# (--tls-cert/--tls-key, docs/SERVICE.md).
+echo "demo: plaintext gRPC on 127.0.0.1 (--insecure); deployments use TLS and tokens"
+bazel-bin/server/muppetd --insecure --db="$run/muppet.db" --listen=127.0.0.1:0 \
   --metrics-listen=127.0.0.1:0 --port-file="$run/ports" 2>"$run/muppetd.log" &
 pids+=($!)
 for _ in $(seq 100); do [[ -s "$run/ports" ]] && break; sleep 0.1; done
@@ -28,23 +31,23 @@ read -r grpc_port metrics_port <"$run/ports"
 server="127.0.0.1:$grpc_port"
 echo "muppetd serving on $server, metrics on http://127.0.0.1:$metrics_port/metrics"
 
-bazel-bin/worker/muppet-worker --server="$server" --name=demo-worker \
+bazel-bin/worker/muppet-worker --insecure --server="$server" --name=demo-worker \
   --checkpoint-dir="$run/checkpoints" 2>"$run/worker.log" &
 pids+=($!)
 for _ in $(seq 100); do
-  bazel-bin/client/muppetctl --server="$server" workers | grep -q demo-worker && break
+  bazel-bin/client/muppetctl --insecure --server="$server" workers | grep -q demo-worker && break
   sleep 0.1
 done
-bazel-bin/client/muppetctl --server="$server" workers
+bazel-bin/client/muppetctl --insecure --server="$server" workers
 echo
 
-bazel-bin/client/muppetctl --server="$server" submit --name=demo --model=lenet5 \
+bazel-bin/client/muppetctl --insecure --server="$server" submit --name=demo --model=lenet5 \
   --dataset=fashion-mnist --epochs=5 --batch-size=128 --lr=0.05 --lr-schedule=constant \
   --policy=muppet --policy-epoch-iterations=40 --watch
-job=$(bazel-bin/client/muppetctl --server="$server" list --limit=1 | awk 'NR == 2 {print $1}')
+job=$(bazel-bin/client/muppetctl --insecure --server="$server" list --limit=1 | awk 'NR == 2 {print $1}')
 
 echo
-bazel-bin/client/muppetctl --server="$server" list
+bazel-bin/client/muppetctl --insecure --server="$server" list
 echo
 echo "Metrics (Prometheus text format) were served at http://127.0.0.1:$metrics_port/metrics;"
 echo "a sample while the coordinator still runs:"

@@ -189,8 +189,18 @@ absl::StatusOr<size_t> Authenticator::Reload() {
 }
 
 absl::StatusOr<Principal> Authenticator::Authenticate(
-    std::optional<absl::string_view> authorization, Denial* denial) const {
+    std::optional<absl::string_view> authorization, std::optional<absl::string_view> certificate,
+    Denial* denial) const {
   if (!enabled()) return Principal{.name = "", .role = Role::kAdmin};
+  if (!authorization && certificate) {
+    if (!IsPrincipalName(*certificate)) {
+      *denial = Denial::kUnknownToken;
+      return absl::UnauthenticatedError(
+          absl::StrCat("the client certificate's name \"", Shown(*certificate),
+                       "\" is no principal name (1 to 64 characters from [A-Za-z0-9._@-])"));
+    }
+    return Principal{.name = std::string(*certificate), .role = Role::kWorker};
+  }
   if (!authorization) {
     *denial = Denial::kMissingToken;
     return absl::UnauthenticatedError("missing token: send \"authorization: Bearer <token>\"");

@@ -78,10 +78,15 @@ class Authenticator {
 
   bool enabled() const { return !path_.empty(); }
 
-  // The caller presenting `authorization` (the header's value; nullopt when absent):
-  // UNAUTHENTICATED when it is missing, not "Bearer <token>", or an unknown token, with `denial`
-  // set to why. The token is never part of a message.
+  // The caller presenting `authorization` (the header's value; nullopt when absent) over a
+  // connection whose verified client certificate names `certificate` (its first subject
+  // alternative name, or common name; nullopt without one). A token decides; without one, a
+  // certificate makes the caller a worker of that name (mutual TLS for workers). UNAUTHENTICATED
+  // when both are missing, the header is not "Bearer <token>", the token unknown or the
+  // certificate's name no principal name, with `denial` set to why. The token is never part of a
+  // message.
   absl::StatusOr<Principal> Authenticate(std::optional<absl::string_view> authorization,
+                                         std::optional<absl::string_view> certificate,
                                          Denial* denial) const;
 
   // Reads the tokens file again. On success the new table answers every later call and the

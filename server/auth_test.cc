@@ -123,7 +123,7 @@ TEST(AuthenticatorTest, WithoutATokensFileEveryCallIsAnAnonymousAdmin) {
   const auto auth = Authenticator::AllowAll();
   EXPECT_FALSE(auth->enabled());
   Denial denial;
-  const auto p = auth->Authenticate(std::nullopt, &denial);
+  const auto p = auth->Authenticate(std::nullopt, std::nullopt, &denial);
   ASSERT_TRUE(p.ok());
   EXPECT_EQ(p->role, Role::kAdmin);
   EXPECT_EQ(p->name, "");
@@ -135,19 +135,37 @@ TEST(AuthenticatorTest, MissingMalformedAndUnknownTokensAreUnauthenticated) {
   auto auth = Authenticator::FromFile(path);
   ASSERT_TRUE(auth.ok()) << auth.status();
   Denial denial;
-  auto p = (*auth)->Authenticate(std::nullopt, &denial);
+  auto p = (*auth)->Authenticate(std::nullopt, std::nullopt, &denial);
   EXPECT_EQ(p.status().code(), absl::StatusCode::kUnauthenticated);
   EXPECT_EQ(denial, Denial::kMissingToken);
-  p = (*auth)->Authenticate("Basic Z29vZA==", &denial);
+  p = (*auth)->Authenticate("Basic Z29vZA==", std::nullopt, &denial);
   EXPECT_EQ(p.status().code(), absl::StatusCode::kUnauthenticated);
   EXPECT_EQ(denial, Denial::kMalformedHeader);
-  p = (*auth)->Authenticate("Bearer guess", &denial);
+  p = (*auth)->Authenticate("Bearer guess", std::nullopt, &denial);
   EXPECT_EQ(p.status().code(), absl::StatusCode::kUnauthenticated);
   EXPECT_EQ(denial, Denial::kUnknownToken);
   EXPECT_THAT(p.status().message(), ::testing::Not(HasSubstr("guess")));
-  p = (*auth)->Authenticate("Bearer good", &denial);
+  p = (*auth)->Authenticate("Bearer good", std::nullopt, &denial);
   ASSERT_TRUE(p.ok());
   EXPECT_EQ(p->name, "alice");
+}
+
+TEST(AuthenticatorTest, AVerifiedCertificateWithoutATokenIsAWorker) {
+  const std::string path = TempPath("tokens-cert");
+  Write(path, HashLine("good") + " alice user\n");
+  auto auth = Authenticator::FromFile(path);
+  ASSERT_TRUE(auth.ok()) << auth.status();
+  Denial denial;
+  auto p = (*auth)->Authenticate(std::nullopt, "worker-1", &denial);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->name, "worker-1");
+  EXPECT_EQ(p->role, Role::kWorker);
+  p = (*auth)->Authenticate("Bearer good", "worker-1", &denial);  // The token decides.
+  EXPECT_EQ(p->name, "alice");
+  EXPECT_EQ(p->role, Role::kUser);
+  p = (*auth)->Authenticate(std::nullopt, "muppet test worker", &denial);
+  EXPECT_EQ(p.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(p.status().message(), HasSubstr("is no principal name"));
 }
 
 TEST(AuthenticatorTest, ReloadSwapsTheTokensAndKeepsThemOnABadFile) {
@@ -158,14 +176,15 @@ TEST(AuthenticatorTest, ReloadSwapsTheTokensAndKeepsThemOnABadFile) {
   Denial denial;
   Write(path, HashLine("new") + " alice user\n" + HashLine("w") + " w1 worker\n");
   ASSERT_EQ(*(*auth)->Reload(), 2u);
-  EXPECT_FALSE((*auth)->Authenticate("Bearer old", &denial).ok());
-  EXPECT_TRUE((*auth)->Authenticate("Bearer new", &denial).ok());
+  EXPECT_FALSE((*auth)->Authenticate("Bearer old", std::nullopt, &denial).ok());
+  EXPECT_TRUE((*auth)->Authenticate("Bearer new", std::nullopt, &denial).ok());
 
   Write(path, "garbage\n");
   const auto failed = (*auth)->Reload();
   EXPECT_EQ(failed.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(failed.status().message(), HasSubstr(path + ":1: "));
-  EXPECT_TRUE((*auth)->Authenticate("Bearer new", &denial).ok());  // The old table stays.
+  EXPECT_TRUE(
+      (*auth)->Authenticate("Bearer new", std::nullopt, &denial).ok());  // The old table stays.
 }
 
 TEST(AuthenticatorTest, AMissingFileFailsAtStart) {

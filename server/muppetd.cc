@@ -2,7 +2,8 @@
 // hosts each job's precision policy, and serves JobService, WorkerService and RendezvousService
 // over gRPC plus Prometheus metrics over HTTP.
 //
-//   muppetd --db=/var/lib/muppet/muppet.db --listen=0.0.0.0:7070 --metrics-listen=0.0.0.0:9464
+//   muppetd --db=/var/lib/muppet/muppet.db --listen=0.0.0.0:7070 --metrics-listen=0.0.0.0:9464 \
+//     --tls-cert=server.pem --tls-key=server.key --tokens-file=/etc/muppet/tokens
 //   muppetd --db=postgresql://muppet@db.example:5432/muppet ...
 //
 // Flags may also come from a file (--config=FILE, "name = value" lines). SIGTERM or SIGINT
@@ -43,6 +44,16 @@ ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
 ABSL_FLAG(std::string, tokens_file, "",
           "Tokens file: one \"sha256:<hex of the token's SHA-256> <principal> <role>\" line per "
           "token, role admin, user or worker (empty: no authentication). Read again on SIGHUP.");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain the gRPC port serves TLS with.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert.");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA that client certificates must chain to (mutual TLS). A client presenting one and "
+          "no token is a worker named by the certificate's first subject alternative name (or "
+          "common name).");
+ABSL_FLAG(bool, require_client_cert, false,
+          "Refuse clients without a certificate from --tls-client-ca.");
+ABSL_FLAG(bool, insecure, false,
+          "Serve plaintext gRPC without --tls-cert: for a trusted network or loopback only.");
 ABSL_FLAG(std::string, port_file, "",
           "Write \"<grpc port> <metrics port>\" here once serving (for scripts using port 0).");
 
@@ -73,6 +84,22 @@ absl::StatusOr<server::ServerOptions> OptionsFromFlags() {
         "--lease: must exceed twice --heartbeat-interval, which must be positive");
   }
   options.tokens_file = absl::GetFlag(FLAGS_tokens_file);
+  options.tls = {.cert_file = absl::GetFlag(FLAGS_tls_cert),
+                 .key_file = absl::GetFlag(FLAGS_tls_key),
+                 .client_ca_file = absl::GetFlag(FLAGS_tls_client_ca),
+                 .require_client_cert = absl::GetFlag(FLAGS_require_client_cert)};
+  const bool tls_flags = !options.tls.cert_file.empty() || !options.tls.key_file.empty() ||
+                         !options.tls.client_ca_file.empty() || options.tls.require_client_cert;
+  if (absl::GetFlag(FLAGS_insecure) && tls_flags) {
+    return absl::InvalidArgumentError(
+        "--insecure: plaintext cannot be combined with --tls-cert, --tls-key, --tls-client-ca or "
+        "--require-client-cert");
+  }
+  if (!absl::GetFlag(FLAGS_insecure) && options.tls.cert_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls-cert and --tls-key: required, or --insecure to serve plaintext gRPC (trusted "
+        "networks only)");
+  }
   return options;
 }
 
@@ -123,8 +150,9 @@ int Run() {
 int main(int argc, char** argv) {
   const std::string usage = absl::StrCat(
       "the muppet coordinator (version ", muppet::kVersion,
-      ").\n  muppetd [--db=muppet.db] [--listen=127.0.0.1:7070] "
-      "[--metrics-listen=127.0.0.1:9464] [--config=FILE]");
+      ").\n  muppetd --tls-cert=FILE --tls-key=FILE | --insecure [--db=muppet.db] "
+      "[--listen=127.0.0.1:7070] [--metrics-listen=127.0.0.1:9464] [--tokens-file=FILE] "
+      "[--config=FILE]");
   const absl::StatusOr<std::vector<std::string>> args = muppet::ParseMuppetCommandLine(
       argc, argv, {.program = "muppetd", .usage = usage, .config_file = true});
   if (!args.ok()) return muppet::Fail(std::string(args.status().message()));

@@ -72,7 +72,10 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   // gRPC sets SO_REUSEPORT by default, which would let a second muppetd on the same port
   // "start" and take half the connections.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &s->port_);
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      ServerCredentials(options.tls);
+  if (!credentials.ok()) return credentials.status();
+  builder.AddListeningPort(options.listen, *credentials, &s->port_);
   builder.RegisterService(s->job_service_.get());
   builder.RegisterService(s->worker_service_.get());
   builder.RegisterService(s->rendezvous_service_.get());
@@ -106,6 +109,10 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
                         {"metrics", absl::StrCat(s->metrics_port_)},
                         {"db", db},
                         {"auth", s->auth_->enabled() ? options.tokens_file : "none"},
+                        {"tls", options.tls.cert_file.empty()         ? "off (plaintext)"
+                                : options.tls.require_client_cert     ? "mutual (required)"
+                                : !options.tls.client_ca_file.empty() ? "mutual (optional)"
+                                                                      : "on"},
                         {"version", kVersion}});
   return s;
 }

@@ -14,6 +14,7 @@
 #include "absl/synchronization/notification.h"
 #include "base/kv_store.h"
 #include "base/log.h"
+#include "base/tls.h"
 #include "grpcpp/grpcpp.h"
 #include "prometheus/exposer.h"
 #include "server/auth.h"
@@ -33,6 +34,8 @@ struct ServerOptions {
   // The tokens file (auth.h) every call's bearer token is looked up in; empty: no
   // authentication, every call allowed.
   std::string tokens_file;
+  // TLS on the gRPC port; plaintext when tls.cert_file is empty.
+  ServerTls tls;
 };
 
 class CoordinatorServer {

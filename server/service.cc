@@ -31,8 +31,14 @@ absl::StatusOr<Principal> Authorize(const ServiceContext& c, const grpc::ServerC
   if (const auto it = metadata.find("authorization"); it != metadata.end()) {
     header = absl::string_view(it->second.data(), it->second.size());
   }
+  // A client certificate counts only once verified against --tls-client-ca.
+  std::optional<std::string> certificate;
+  if (const auto peer = ctx.auth_context(); peer != nullptr && peer->IsPeerAuthenticated()) {
+    const std::vector<grpc::string_ref> names = peer->GetPeerIdentity();
+    if (!names.empty()) certificate = std::string(names[0].data(), names[0].size());
+  }
   Denial denial = Denial::kUnknownToken;
-  absl::StatusOr<Principal> principal = c.auth->Authenticate(header, &denial);
+  absl::StatusOr<Principal> principal = c.auth->Authenticate(header, certificate, &denial);
   if (!principal.ok()) return Deny(c, method, "", denial, principal.status());
   if (!MayCall(principal->role, service)) {
     return Deny(c, method, principal->name, Denial::kRole,

@@ -25,6 +25,11 @@ QUICK_JOB_FLAGS = [
 ]
 
 
+def plaintext_unless_tls(args):
+    """--insecure (plaintext gRPC on 127.0.0.1) unless `args` configure TLS themselves."""
+    return [] if any(a.startswith(("--tls-", "--insecure")) for a in args) else ["--insecure"]
+
+
 class _Process:
     """A child process that logs to `log_path` and is stopped with SIGTERM."""
 
@@ -66,7 +71,8 @@ class Coordinator(_Process):
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
             [MUPPETD, f"--listen=127.0.0.1:{self.listen_port}", "--metrics-listen=127.0.0.1:0",
-             f"--db={self.db}", f"--port-file={port_file}", *self.extra],
+             f"--db={self.db}", f"--port-file={port_file}", *plaintext_unless_tls(self.extra),
+             *self.extra],
             stdout=log, stderr=log)
         deadline = time.monotonic() + 20
         while not os.path.exists(port_file):
@@ -90,7 +96,7 @@ class Worker(_Process):
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
             [WORKER, f"--server={address}", f"--name={name}", "--threads=2",
-             "--max-backoff=1s", *extra], stdout=log, stderr=log)
+             "--max-backoff=1s", *plaintext_unless_tls(extra), *extra], stdout=log, stderr=log)
 
 
 class PostgresCluster:
@@ -162,8 +168,8 @@ def free_port():
 
 def muppetctl(address, *args, timeout=300):
     """Runs muppetctl against `address`; returns the CompletedProcess."""
-    return subprocess.run([MUPPETCTL, f"--server={address}", *args], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run([MUPPETCTL, f"--server={address}", *plaintext_unless_tls(args), *args],
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def wait_for(predicate, timeout, what):

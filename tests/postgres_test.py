@@ -42,7 +42,7 @@ class PostgresServiceTest(harness.ProcessTestCase):
         self.cluster.create_database("shared")
         first = self.start(db=self.cluster.uri("shared", password="hunter2"))
         second = harness.subprocess.run(
-            [harness.MUPPETD, "--listen=127.0.0.1:0", "--metrics-listen=",
+            [harness.MUPPETD, "--insecure", "--listen=127.0.0.1:0", "--metrics-listen=",
              f"--db={self.cluster.uri('shared', password='hunter2')}"],
             capture_output=True, text=True, timeout=30)
         self.assertNotEqual(second.returncode, 0)

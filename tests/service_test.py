@@ -111,7 +111,8 @@ class ServiceTest(harness.ProcessTestCase):
                           "four reported epochs")
         # A watch that is open across the restart reconnects and resumes.
         watcher = subprocess.Popen(
-            [harness.MUPPETCTL, f"--server={coordinator.address}", "--output=json", "watch",
+            [harness.MUPPETCTL, "--insecure", f"--server={coordinator.address}", "--output=json",
+             "watch",
              running], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(0.5)
         coordinator.kill9()
@@ -217,7 +218,8 @@ class ServiceTest(harness.ProcessTestCase):
         result = muppetctl(address, "submit", "--model=lenet5", "--max-restarts=-1")
         self.assertEqual(result.returncode, 2)
         self.assertIn("--max-restarts: must be in [0, 100], got -1", result.stderr)
-        result = subprocess.run([harness.WORKER, f"--server={address}", "--call-timeout=0s"],
+        result = subprocess.run([harness.WORKER, "--insecure", f"--server={address}",
+                                 "--call-timeout=0s"],
                                 capture_output=True, text=True, timeout=30)
         self.assertEqual(result.returncode, 2)
         self.assertIn("--call-timeout: must be positive, got 0", result.stderr)

@@ -22,6 +22,7 @@
 #include "base/cli.h"
 #include "base/log.h"
 #include "base/rpc.h"
+#include "base/tls_flags.h"
 #include "worker/agent/attempt_start.h"
 #include "worker/agent/job_log.h"
 #include "worker/agent/local_ranks.h"
@@ -127,6 +128,9 @@ int Run() {
   absl::StatusOr<std::string> token = ReadTokenFile(absl::GetFlag(FLAGS_token_file));
   if (!token.ok()) return Fail(std::string(token.status().message()));
   retry.token = *std::move(token);
+  absl::StatusOr<ClientTls> tls = ClientTlsFromFlags();
+  if (!tls.ok()) return Fail(std::string(tls.status().message()));
+  retry.tls = *std::move(tls);
   retry.call_timeout = absl::GetFlag(FLAGS_call_timeout);
 
   sigset_t signals;
@@ -134,7 +138,7 @@ int Run() {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // Before any thread starts (gRPC's too).
-  retry.channel = CoordinatorChannel(absl::GetFlag(FLAGS_server));
+  retry.channel = CoordinatorChannel(absl::GetFlag(FLAGS_server), retry.tls);
   std::atomic<bool> cancel{false};
   std::thread([&] {
     int signal = 0;

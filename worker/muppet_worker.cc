@@ -20,6 +20,7 @@
 #include "absl/strings/str_split.h"
 #include "base/cli.h"
 #include "base/log.h"
+#include "base/tls_flags.h"
 #include "kernels/cpu/platform.h"
 #include "proto/version.h"
 #include "worker/agent/agent.h"
@@ -106,6 +107,9 @@ absl::StatusOr<AgentOptions> OptionsFromFlags() {
   absl::StatusOr<std::string> token = ReadTokenFile(absl::GetFlag(FLAGS_token_file));
   if (!token.ok()) return token.status();
   options.retry.token = *std::move(token);
+  absl::StatusOr<ClientTls> tls = ClientTlsFromFlags();
+  if (!tls.ok()) return tls.status();
+  options.retry.tls = *std::move(tls);
   options.retry.call_timeout = absl::GetFlag(FLAGS_call_timeout);
   options.retry.max_backoff = absl::GetFlag(FLAGS_max_backoff);
   for (const auto& [flag, value] : {std::pair{"call-timeout", options.retry.call_timeout},

@@ -107,7 +107,7 @@ class ImageTest(unittest.TestCase):
         name = "muppetd-image-test"
         podman("run", "-d", "--name", name, "--network=host", "--read-only",
                "-v", f"{state}:/var/lib/muppet", f"muppet:{VERSION}", "muppetd",
-               "--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0",
+               "--insecure", "--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0",
                "--port-file=/var/lib/muppet/ports", "--db=/var/lib/muppet/muppet.db")
         try:
             ports_file = os.path.join(state, "ports")
@@ -121,7 +121,8 @@ class ImageTest(unittest.TestCase):
                 # empty; SERVING is field 1 = 1.
                 check = channel.unary_unary("/grpc.health.v1.Health/Check")
                 self.assertEqual(check(b"", timeout=10), b"\x08\x01")
-            workers = run_in_image("muppetctl", f"--server=127.0.0.1:{grpc_port}", "workers")
+            workers = run_in_image("muppetctl", "--insecure", f"--server=127.0.0.1:{grpc_port}",
+                                   "workers")
             self.assertEqual(workers.returncode, 0, workers.stderr)
             podman("stop", "--time=30", name, timeout=60)
             exit_code = podman("inspect", name, "--format", "{{.State.ExitCode}}").stdout

@@ -198,8 +198,8 @@ class KustomizeTest(unittest.TestCase):
             ports = container_ports(coordinator)
             self.assertEqual(port_of(config["listen"]), ports["grpc"])
             self.assertEqual(port_of(config["metrics-listen"]), ports["metrics"])
-            self.assertEqual(coordinator["readinessProbe"]["grpc"]["port"], ports["grpc"])
-            self.assertEqual(coordinator["livenessProbe"]["grpc"]["port"], ports["grpc"])
+            self.assertEqual(coordinator["readinessProbe"]["tcpSocket"]["port"], ports["grpc"])
+            self.assertEqual(coordinator["livenessProbe"]["tcpSocket"]["port"], ports["grpc"])
             self.assertEqual(pod["metadata"]["annotations"]["prometheus.io/port"],
                              str(ports["metrics"]))
             store = mounted_file(pod["spec"], coordinator, config["db"])[0]
@@ -252,6 +252,24 @@ class KustomizeTest(unittest.TestCase):
                                        "DaemonSet": ("muppet-worker-token", "token")}, overlay)
             # The operator creates the Secrets; the manifests must not ship one.
             self.assertEqual(by_kind(objects, "Secret"), {})
+
+    def test_the_coordinator_serves_tls_and_workers_verify_it_without_its_key(self):
+        for overlay in OVERLAYS:
+            objects = self.rendered[overlay]
+            for obj in workloads(objects):
+                pod = obj["spec"]["template"]["spec"]
+                container = pod["containers"][0]
+                self.assertNotIn("--insecure", container["args"], overlay)
+                if obj["kind"] == "StatefulSet":
+                    for name, key in (("tls-cert", "tls.crt"), ("tls-key", "tls.key")):
+                        volume, mounted = mounted_file(pod, container, flag(container, name))
+                        self.assertEqual((volume["secret"]["secretName"], mounted),
+                                         ("muppetd-tls", key))
+                else:
+                    volume, mounted = mounted_file(pod, container, flag(container, "tls-ca"))
+                    self.assertEqual((volume["secret"]["secretName"], mounted),
+                                     ("muppetd-tls", "ca.crt"))
+                    self.assertEqual([i["key"] for i in volume["secret"]["items"]], ["ca.crt"])
 
     def test_every_image_is_the_one_the_image_build_tags(self):
         version = subprocess.run([BINARIES["muppetd"], "--version"], capture_output=True,

@@ -20,7 +20,7 @@ namespace muppet {
 namespace {
 
 AgentOptions WithChannel(AgentOptions options) {
-  options.retry.channel = CoordinatorChannel(options.server);
+  options.retry.channel = CoordinatorChannel(options.server, options.retry.tls);
   return options;
 }
 

@@ -91,6 +91,7 @@ v1::ReportResultRequest Agent::TrainInRankProcesses(JobRun* run, const v1::Assig
         absl::StrCat("--comm-timeout=", absl::FormatDuration(options_.comm_timeout)),
         absl::StrCat("--result=", dir.path(), "/rank-", rank, ".pb")};
     if (!options_.retry.token.empty()) flags.push_back(absl::StrCat("--token-file=", token_path));
+    for (std::string& flag : ClientTlsFlags(options_.retry.tls)) flags.push_back(std::move(flag));
     if (!options_.checkpoint_dir.empty()) {
       flags.push_back(absl::StrCat("--checkpoint-dir=", CheckpointDir(a)));
       flags.push_back(absl::StrCat("--checkpoint-keep=", options_.checkpoint_keep));
