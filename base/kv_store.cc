@@ -18,13 +18,36 @@ absl::Status CheckKey(const std::string& key) {
 
 }  // namespace
 
-absl::Status KeyValueStore::Set(const std::string& key, const std::string& value) {
+absl::Status KeyValueStore::CheckQuota(const std::string& key, const std::string& value,
+                                       const Quota* quota) {
+  if (quota == nullptr) return absl::OkStatus();
+  // The scope as it would be after the write: its other keys, and this one.
+  size_t keys = 1, bytes = 0;
+  for (auto it = values_.lower_bound(quota->scope);
+       it != values_.end() && it->first.compare(0, quota->scope.size(), quota->scope) == 0; ++it) {
+    if (it->first == key) continue;
+    ++keys;
+    bytes += it->first.size() + it->second.size();
+  }
+  bytes += key.size() + value.size();
+  if (keys > quota->max_keys || bytes > quota->max_bytes) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("rendezvous quota of ", quota->scope, ": at most ", quota->max_keys,
+                     " keys and ", quota->max_bytes, " bytes, and this write would make ", keys,
+                     " keys and ", bytes, " bytes"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KeyValueStore::Set(const std::string& key, const std::string& value,
+                                const Quota* quota) {
   if (absl::Status s = CheckKey(key); !s.ok()) return s;
   if (value.size() > kMaxValueBytes) {
     return absl::InvalidArgumentError(absl::StrCat("value: must be at most ", kMaxValueBytes,
                                                    " bytes, got ", value.size()));
   }
   absl::MutexLock lock(&mu_);
+  if (absl::Status s = CheckQuota(key, value, quota); !s.ok()) return s;
   values_[key] = value;
   changed_.SignalAll();
   return absl::OkStatus();
@@ -60,7 +83,8 @@ absl::StatusOr<std::vector<std::string>> KeyValueStore::Get(const std::vector<st
   return values;
 }
 
-absl::StatusOr<int64_t> KeyValueStore::Add(const std::string& key, int64_t delta) {
+absl::StatusOr<int64_t> KeyValueStore::Add(const std::string& key, int64_t delta,
+                                           const Quota* quota) {
   if (absl::Status s = CheckKey(key); !s.ok()) return s;
   absl::MutexLock lock(&mu_);
   int64_t value = 0;
@@ -69,8 +93,14 @@ absl::StatusOr<int64_t> KeyValueStore::Add(const std::string& key, int64_t delta
     return absl::FailedPreconditionError(
         absl::StrCat("key ", key, " does not hold a decimal integer"));
   }
-  value += delta;
-  values_[key] = absl::StrCat(value);
+  const int64_t before = value;
+  if (__builtin_add_overflow(before, delta, &value)) {
+    return absl::OutOfRangeError(
+        absl::StrCat("key ", key, ": adding ", delta, " to ", before, " leaves the 64-bit range"));
+  }
+  std::string text = absl::StrCat(value);
+  if (absl::Status s = CheckQuota(key, text, quota); !s.ok()) return s;
+  values_[key] = std::move(text);
   changed_.SignalAll();
   return value;
 }

@@ -99,6 +99,8 @@ absl::string_view DenialName(Denial denial) {
       return "role";
     case Denial::kOwner:
       return "owner";
+    case Denial::kScope:
+      return "rendezvous_scope";
   }
   return "unknown";
 }

@@ -45,7 +45,7 @@ enum class ServiceKind { kJob, kWorker, kRendezvous };
 bool MayCall(Role role, ServiceKind service);
 
 // Why a call was refused, as the label of muppet_rpc_denials_total.
-enum class Denial { kMissingToken, kMalformedHeader, kUnknownToken, kRole, kOwner };
+enum class Denial { kMissingToken, kMalformedHeader, kUnknownToken, kRole, kOwner, kScope };
 absl::string_view DenialName(Denial denial);
 
 // A parsed tokens file: immutable, so safe to share between threads.

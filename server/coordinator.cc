@@ -346,6 +346,13 @@ absl::Status Coordinator::Apply(Change& change) {
 void Coordinator::CacheJob(const std::string& id, StoredJob& job) {
   const v1::Job& j = job.record.job();
   const auto old = jobs_.find(id);
+  // The placement whose rendezvous keys this change ends, if any.
+  const std::string ended_prefix =
+      old != jobs_.end() && IsPlaced(old->second.record.job().state()) &&
+              (!IsPlaced(j.state()) ||
+               old->second.record.rendezvous_prefix() != job.record.rendezvous_prefix())
+          ? old->second.record.rendezvous_prefix()
+          : "";
   const bool was_final = old != jobs_.end() && IsFinal(old->second.record.job().state());
   if (old == jobs_.end()) {
     jobs_by_sequence_[job.record.submit_sequence()] = id;
@@ -369,11 +376,11 @@ void Coordinator::CacheJob(const std::string& id, StoredJob& job) {
   if (IsFinal(j.state()) && !was_final) {
     policies_.erase(id);
     metrics_->RemoveJob(id);
-    if (options_.on_job_end) options_.on_job_end(id);
   } else if (!IsFinal(j.state())) {
     metrics_->SetJob(j);
   }
   jobs_[id] = std::move(job);
+  if (!ended_prefix.empty() && options_.on_rendezvous_end) options_.on_rendezvous_end(ended_prefix);
 }
 
 void Coordinator::CacheWorker(const std::string& id, v1::WorkerInfo info) {

@@ -37,8 +37,9 @@ namespace muppet::server {
 struct CoordinatorOptions {
   absl::Duration heartbeat_interval = absl::Seconds(2);
   absl::Duration lease = absl::Seconds(15);  // Silence after which a worker is lost.
-  // Called, under the coordinator's lock, when a job ends (to drop its rendezvous keys).
-  std::function<void(const std::string& job_id)> on_job_end;
+  // Called, under the coordinator's lock, with a placement's rendezvous prefix when the
+  // placement ends (the job finishes or is placed again), to drop its keys.
+  std::function<void(const std::string& prefix)> on_rendezvous_end;
   // Leases, heartbeats and the times of jobs and events (tests pass a FakeClock; must outlive
   // the coordinator). Waits for events and assignments take real time.
   Clock* clock = Clock::Real();
@@ -82,6 +83,11 @@ class Coordinator {
   absl::Status ReportResult(const v1::ReportResultRequest& request);
   absl::StatusOr<v1::AdoptLadderResponse> AdoptLadder(const v1::AdoptLadderRequest& request);
   absl::Status ReportCheckpoint(const v1::ReportCheckpointRequest& request);
+
+  // RendezvousService's scope: the rendezvous prefix of the placement that `key` (a key or a
+  // prefix) lies under, if that placement is of a job placed on worker `worker_id` now.
+  // INVALID_ARGUMENT without a worker id; PERMISSION_DENIED otherwise, naming the job and why.
+  absl::StatusOr<std::string> RendezvousScope(const std::string& worker_id, const std::string& key);
   absl::StatusOr<v1::BeginAttemptResponse> BeginAttempt(const v1::BeginAttemptRequest& request);
 
   // Opens the assignment stream of a worker, replacing any older one, and queues again every

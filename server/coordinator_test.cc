@@ -32,8 +32,11 @@ class CoordinatorTest : public ::testing::Test {
     ASSERT_TRUE(store.ok()) << store.status();
     auto coordinator = Coordinator::Create(
         *std::move(store),
-        {.heartbeat_interval = absl::Seconds(2), .lease = kLease, .clock = &clock_}, &metrics_,
-        &log_);
+        {.heartbeat_interval = absl::Seconds(2),
+         .lease = kLease,
+         .on_rendezvous_end = [this](const std::string& prefix) { ended_.push_back(prefix); },
+         .clock = &clock_},
+        &metrics_, &log_);
     ASSERT_TRUE(coordinator.ok()) << coordinator.status();
     coordinator_ = *std::move(coordinator);
   }
@@ -142,6 +145,7 @@ class CoordinatorTest : public ::testing::Test {
   }
 
   std::string db_;
+  std::vector<std::string> ended_;  // Rendezvous prefixes whose placement ended, in order.
   FakeClock clock_;
   Metrics metrics_{"test"};
   Logger log_{stderr};
@@ -335,6 +339,45 @@ TEST_F(CoordinatorTest, ACheckpointMustComeFromTheCurrentAttemptAtThePolicysEpoc
   int checkpoints = 0;
   for (const v1::JobEvent& e : events->events) checkpoints += e.has_checkpoint();
   EXPECT_EQ(checkpoints, 1);
+}
+
+TEST_F(CoordinatorTest, RendezvousScopeIsTheCurrentPlacementAndEndsWithIt) {
+  const std::string w1 = Register("w1");
+  const std::string w2 = Register("w2");
+  auto prefix_of = [&](const std::string& worker) {
+    const auto stream = coordinator_->OpenAssignmentStream(worker);
+    EXPECT_TRUE(stream.ok());
+    const auto events = coordinator_->NextAssignments(worker, *stream, absl::ZeroDuration());
+    EXPECT_TRUE(events.ok() && !events->empty());
+    return events->back().assign().rendezvous_prefix();
+  };
+  const v1::Job job = Submit(1);
+  const std::string worker = Get(job.id()).worker_ids(0);
+  const std::string other = worker == w1 ? w2 : w1;
+  const std::string first = prefix_of(worker);
+  EXPECT_EQ(*coordinator_->RendezvousScope(worker, first + "gloo/0"), first);
+  EXPECT_EQ(coordinator_->RendezvousScope(other, first + "gloo/0").status().code(),
+            absl::StatusCode::kPermissionDenied);  // Not placed on the other worker.
+  EXPECT_EQ(coordinator_->RendezvousScope(worker, "jobs/" + job.id() + "/").status().code(),
+            absl::StatusCode::kPermissionDenied);  // Above the placement's prefix.
+  EXPECT_TRUE(ended_.empty());
+
+  // A failed attempt ends the placement: its keys go, and the next placement has new ones.
+  ASSERT_TRUE(Fail(worker, job.id(), 1, /*permanent=*/false).ok());
+  ASSERT_EQ(ended_, std::vector<std::string>{first});
+  const std::string placed_on = Get(job.id()).worker_ids(0);
+  const std::string second = prefix_of(placed_on);
+  EXPECT_NE(second, first);
+  EXPECT_EQ(coordinator_->RendezvousScope(placed_on, first + "gloo/0").status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(coordinator_->RendezvousScope(placed_on, second + "gloo/0").ok());
+
+  v1::CancelJobRequest cancel;
+  cancel.set_job_id(job.id());
+  ASSERT_TRUE(coordinator_->CancelJob(cancel).ok());
+  EXPECT_EQ(ended_, (std::vector<std::string>{first, second}));
+  EXPECT_EQ(coordinator_->RendezvousScope(placed_on, second + "gloo/0").status().code(),
+            absl::StatusCode::kPermissionDenied);
 }
 
 }  // namespace

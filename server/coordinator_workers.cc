@@ -2,6 +2,8 @@
 #include <optional>
 #include <utility>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -399,6 +401,39 @@ absl::StatusOr<std::vector<v1::AssignmentEvent>> Coordinator::NextAssignments(
     }
     if (changed_.WaitWithDeadline(&mu_, deadline)) return std::vector<v1::AssignmentEvent>();
   }
+}
+
+}  // namespace muppet::server
+
+namespace muppet::server {
+
+absl::StatusOr<std::string> Coordinator::RendezvousScope(const std::string& worker_id,
+                                                         const std::string& key) {
+  if (absl::Status s = RequireId("worker_id", worker_id); !s.ok()) return s;
+  // Keys are "jobs/<job id>/<placement>/...": the job's placement says the rest.
+  constexpr absl::string_view kJobs = "jobs/";
+  const size_t end = key.find('/', kJobs.size());
+  if (!absl::StartsWith(key, kJobs) || end == std::string::npos) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "key: rendezvous keys lie under an assignment's rendezvous_prefix (jobs/<job>/...), got \"",
+        absl::CEscape(key.substr(0, 64)), "\""));
+  }
+  const std::string job_id = key.substr(kJobs.size(), end - kJobs.size());
+  absl::MutexLock lock(&mu_);
+  const auto it = jobs_.find(job_id);
+  const v1::Job* j = it == jobs_.end() ? nullptr : &it->second.record.job();
+  if (j == nullptr || !IsPlaced(j->state()) ||
+      std::find(j->worker_ids().begin(), j->worker_ids().end(), worker_id) ==
+          j->worker_ids().end()) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "key: job ", job_id.substr(0, 64), " is not placed on worker ", worker_id, " now"));
+  }
+  const std::string& prefix = it->second.record.rendezvous_prefix();
+  if (key.compare(0, prefix.size(), prefix) != 0) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "key: must lie under ", prefix, ", the prefix of job ", job_id, "'s current placement"));
+  }
+  return prefix;
 }
 
 }  // namespace muppet::server

@@ -47,8 +47,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   s->rendezvous_ = std::make_unique<KeyValueStore>();
   CoordinatorOptions coordinator_options = options.coordinator;
   KeyValueStore* rendezvous = s->rendezvous_.get();
-  coordinator_options.on_job_end = [rendezvous](const std::string& job_id) {
-    rendezvous->DeletePrefix(absl::StrCat("jobs/", job_id, "/")).IgnoreError();
+  coordinator_options.on_rendezvous_end = [rendezvous](const std::string& prefix) {
+    rendezvous->DeletePrefix(prefix).IgnoreError();
   };
   absl::StatusOr<std::unique_ptr<Coordinator>> coordinator =
       Coordinator::Create(*std::move(store), coordinator_options, s->metrics_.get(), log);

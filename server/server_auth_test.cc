@@ -15,6 +15,7 @@
 #include "muppet/v1/rendezvous.grpc.pb.h"
 #include "muppet/v1/worker.grpc.pb.h"
 #include "server/server.h"
+#include "server/test_placement.h"
 
 namespace muppet::server {
 namespace {
@@ -114,8 +115,9 @@ class ServerAuthTest : public ::testing::Test {
   }
 
   // Every RPC of the three services, with a minimal request; the code it answers `token`.
+  // Rendezvous calls use `placed`'s worker and prefix, so that allowed callers succeed.
   std::map<std::string, std::function<grpc::StatusCode(const std::string&)>> Rpcs(
-      const std::string& alice_job) {
+      const std::string& alice_job, const TestPlacement& placed) {
     std::map<std::string, std::function<grpc::StatusCode(const std::string&)>> rpcs;
     auto unary = [](auto call) {
       return [call](const std::string& token) { return call(Context(token).get()).error_code(); };
@@ -187,29 +189,33 @@ class ServerAuthTest : public ::testing::Test {
       v1::BeginAttemptResponse out;
       return workers_->BeginAttempt(ctx, v1::BeginAttemptRequest(), &out);
     });
-    rpcs["Set"] = unary([this](grpc::ClientContext* ctx) {
+    rpcs["Set"] = unary([this, placed](grpc::ClientContext* ctx) {
       v1::SetRequest r;
-      r.set_key("jobs/x/k");
+      r.set_key(placed.rendezvous_prefix + "k");
       r.set_value("v");
+      r.set_worker_id(placed.worker_id);
       v1::SetResponse out;
       return rendezvous_->Set(ctx, r, &out);
     });
-    rpcs["Get"] = unary([this](grpc::ClientContext* ctx) {
+    rpcs["Get"] = unary([this, placed](grpc::ClientContext* ctx) {
       v1::GetRequest r;
-      r.add_keys("jobs/x/k");
+      r.add_keys(placed.rendezvous_prefix + "k");
+      r.set_worker_id(placed.worker_id);
       v1::GetResponse out;
       return rendezvous_->Get(ctx, r, &out);
     });
-    rpcs["Add"] = unary([this](grpc::ClientContext* ctx) {
+    rpcs["Add"] = unary([this, placed](grpc::ClientContext* ctx) {
       v1::AddRequest r;
-      r.set_key("jobs/x/n");
+      r.set_key(placed.rendezvous_prefix + "n");
       r.set_delta(1);
+      r.set_worker_id(placed.worker_id);
       v1::AddResponse out;
       return rendezvous_->Add(ctx, r, &out);
     });
-    rpcs["DeletePrefix"] = unary([this](grpc::ClientContext* ctx) {
+    rpcs["DeletePrefix"] = unary([this, placed](grpc::ClientContext* ctx) {
       v1::DeletePrefixRequest r;
-      r.set_prefix("jobs/x/");
+      r.set_prefix(placed.rendezvous_prefix + "n");
+      r.set_worker_id(placed.worker_id);
       v1::DeletePrefixResponse out;
       return rendezvous_->DeletePrefix(ctx, r, &out);
     });
@@ -231,6 +237,9 @@ class ServerAuthTest : public ::testing::Test {
 enum class Expect { kAllowed, kDenied, kUnauthenticated };
 
 TEST_F(ServerAuthTest, EveryRpcAgainstEveryRole) {
+  // A job placed on a worker gives the rendezvous calls a scope; alice's job then queues.
+  const absl::StatusOr<TestPlacement> placed = PlaceTestJob(server_->coordinator());
+  ASSERT_TRUE(placed.ok()) << placed.status();
   const absl::StatusOr<v1::Job> job = Submit("tok-alice");
   ASSERT_TRUE(job.ok()) << job.status();
   constexpr Expect A = Expect::kAllowed, D = Expect::kDenied, U = Expect::kUnauthenticated;
@@ -258,7 +267,7 @@ TEST_F(ServerAuthTest, EveryRpcAgainstEveryRole) {
       // before alice's succeeds and the admin's finds it ended (FAILED_PRECONDITION, allowed).
       {"CancelJob", {A, A, D, D, U, U}},
   };
-  auto rpcs = Rpcs(job->id());
+  auto rpcs = Rpcs(job->id(), *placed);
   ASSERT_EQ(rpcs.size(), table.size());  // Every RPC of the three services is in the table.
   for (const char* name :
        {"SubmitJob", "GetJob", "ListJobs", "WatchJob", "ListWorkers", "RegisterWorker", "Heartbeat",
@@ -276,6 +285,11 @@ TEST_F(ServerAuthTest, EveryRpcAgainstEveryRole) {
         case Expect::kAllowed:
           EXPECT_NE(code, grpc::StatusCode::PERMISSION_DENIED) << where;
           EXPECT_NE(code, grpc::StatusCode::UNAUTHENTICATED) << where;
+          // The rendezvous calls are complete and in scope: they succeed.
+          if (std::string(name) == "Set" || std::string(name) == "Get" ||
+              std::string(name) == "Add" || std::string(name) == "DeletePrefix") {
+            EXPECT_EQ(code, grpc::StatusCode::OK) << where;
+          }
           break;
         case Expect::kDenied:
           EXPECT_EQ(code, grpc::StatusCode::PERMISSION_DENIED) << where;

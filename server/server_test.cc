@@ -15,6 +15,7 @@
 #include "muppet/v1/job.grpc.pb.h"
 #include "muppet/v1/rendezvous.grpc.pb.h"
 #include "muppet/v1/worker.grpc.pb.h"
+#include "server/test_placement.h"
 
 namespace muppet::server {
 namespace {
@@ -615,19 +616,24 @@ TEST_F(ServerTest, ACorruptJobRowIsDataLossAndTheRestAreServed) {
 
 TEST_F(ServerTest, RendezvousSetGetWaitAddDelete) {
   Start(TempDb("rendezvous.db"));
+  auto placed = PlaceTestJob(server_->coordinator());
+  ASSERT_TRUE(placed.ok()) << placed.status();
+  const std::string p = placed->rendezvous_prefix;
   std::thread setter([&] {
     absl::SleepFor(absl::Milliseconds(200));
     v1::SetRequest set;
-    set.set_key("jobs/j/addr/1");
+    set.set_key(p + "addr/1");
     set.set_value("127.0.0.1:1234");
+    set.set_worker_id(placed->worker_id);
     v1::SetResponse reply;
     grpc::ClientContext ctx;
     EXPECT_TRUE(rendezvous_->Set(&ctx, set, &reply).ok());
   });
   v1::GetRequest get;
-  get.add_keys("jobs/j/addr/1");
+  get.add_keys(p + "addr/1");
   get.set_wait(true);
   get.mutable_timeout()->set_seconds(10);
+  get.set_worker_id(placed->worker_id);
   v1::GetResponse got;
   {
     grpc::ClientContext ctx;
@@ -636,26 +642,77 @@ TEST_F(ServerTest, RendezvousSetGetWaitAddDelete) {
   setter.join();
   EXPECT_EQ(got.values(0), "127.0.0.1:1234");
   get.set_wait(false);
-  get.set_keys(0, "jobs/j/missing");
+  get.set_keys(0, p + "missing");
   {
     grpc::ClientContext ctx;
     EXPECT_EQ(rendezvous_->Get(&ctx, get, &got).error_code(), grpc::StatusCode::NOT_FOUND);
   }
   v1::AddRequest add;
-  add.set_key("jobs/j/count");
+  add.set_key(p + "count");
   add.set_delta(3);
+  add.set_worker_id(placed->worker_id);
   v1::AddResponse added;
   for (int expected : {3, 6}) {
     grpc::ClientContext ctx;
     ASSERT_TRUE(rendezvous_->Add(&ctx, add, &added).ok());
     EXPECT_EQ(added.value(), expected);
   }
+  add.set_delta(INT64_MAX);  // 6 + INT64_MAX: no wrap.
+  {
+    grpc::ClientContext ctx;
+    const grpc::Status s = rendezvous_->Add(&ctx, add, &added);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::OUT_OF_RANGE);
+    EXPECT_NE(s.error_message().find("leaves the 64-bit range"), std::string::npos);
+  }
   v1::DeletePrefixRequest del;
-  del.set_prefix("jobs/j/");
+  del.set_prefix(p);
+  del.set_worker_id(placed->worker_id);
   v1::DeletePrefixResponse deleted;
   grpc::ClientContext ctx;
   ASSERT_TRUE(rendezvous_->DeletePrefix(&ctx, del, &deleted).ok());
   EXPECT_EQ(deleted.deleted(), 2u);
+}
+
+TEST_F(ServerTest, RendezvousKeysStayInTheirPlacementAndWithinItsQuota) {
+  Start(TempDb("rendezvous_scope.db"));
+  auto placed = PlaceTestJob(server_->coordinator(), "host-a");
+  ASSERT_TRUE(placed.ok()) << placed.status();
+  auto set = [&](const std::string& worker, const std::string& key, size_t bytes) {
+    v1::SetRequest r;
+    r.set_key(key);
+    r.set_value(std::string(bytes, 'v'));
+    r.set_worker_id(worker);
+    v1::SetResponse out;
+    grpc::ClientContext ctx;
+    return rendezvous_->Set(&ctx, r, &out);
+  };
+  const std::string p = placed->rendezvous_prefix;
+  EXPECT_TRUE(set(placed->worker_id, p + "ok", 10).ok());
+  // Keys of no job, of another placement of the job, or of a job not on this worker.
+  const std::string other_worker = Register("host-b", 1);
+  for (const auto& [worker, key] : std::vector<std::pair<std::string, std::string>>{
+           {placed->worker_id, "junk/1"},
+           {placed->worker_id, "jobs/job-0000000000000000/1/x"},
+           {placed->worker_id, absl::StrCat("jobs/", placed->job_id, "/999/x")},
+           {other_worker, p + "x"},
+           {"", p + "x"}}) {
+    const grpc::Status s = set(worker, key, 10);
+    EXPECT_EQ(s.error_code(), worker.empty() ? grpc::StatusCode::INVALID_ARGUMENT
+                                             : grpc::StatusCode::PERMISSION_DENIED)
+        << key << " by " << worker << ": " << s.error_message();
+  }
+  // 300 values of 1 MiB once grew the coordinator by 265 MB: 16 MiB a placement now.
+  int written = 0;
+  grpc::Status last;
+  for (int i = 0;
+       i < 30 && (last = set(placed->worker_id, p + absl::StrCat("big/", i), 1 << 20)).ok(); ++i) {
+    ++written;
+  }
+  EXPECT_EQ(written, 15);  // 15 MiB + the small key fit; the 16th MiB would pass 16 MiB.
+  EXPECT_EQ(last.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(last.error_message().find("rendezvous quota of " + p), std::string::npos);
+  // Replacing a key counts its new size, not both.
+  EXPECT_TRUE(set(placed->worker_id, p + "big/0", 1 << 19).ok());
 }
 
 }  // namespace

@@ -67,6 +67,25 @@ absl::Status CheckOwner(const ServiceContext& c, absl::string_view method, const
   return CheckOwner(c, method, p, *job);
 }
 
+// The rendezvous quota of the placement whose keys lie under `prefix`.
+KeyValueStore::Quota RendezvousQuota(const std::string& prefix) {
+  return {.scope = prefix, .max_keys = 1024, .max_bytes = 16 << 20};
+}
+
+// The quota of the placement `key` lies under, if `worker_id` may touch it (coordinator.h);
+// a refusal is counted and logged as a denial.
+absl::StatusOr<KeyValueStore::Quota> RendezvousScope(const ServiceContext& c,
+                                                     absl::string_view method, const Principal& p,
+                                                     const std::string& worker_id,
+                                                     const std::string& key) {
+  absl::StatusOr<std::string> prefix = c.coordinator->RendezvousScope(worker_id, key);
+  if (prefix.status().code() == absl::StatusCode::kPermissionDenied) {
+    return Deny(c, method, p.name, Denial::kScope, prefix.status());
+  }
+  if (!prefix.ok()) return prefix.status();
+  return RendezvousQuota(*prefix);
+}
+
 // Runs a unary handler: authorises, times it, converts its status. `body` takes the caller.
 template <typename Body>
 grpc::Status Unary(const ServiceContext& c, grpc::ServerContext* ctx, ServiceKind service,
@@ -249,14 +268,22 @@ grpc::Status WorkerServiceImpl::StreamAssignments(
 
 grpc::Status RendezvousServiceImpl::Set(grpc::ServerContext* ctx, const v1::SetRequest* request,
                                         v1::SetResponse* response) {
-  return Unary(c_, ctx, ServiceKind::kRendezvous, "Set", [&](const Principal&) {
-    return c_.rendezvous->Set(request->key(), request->value());
+  return Unary(c_, ctx, ServiceKind::kRendezvous, "Set", [&](const Principal& p) -> absl::Status {
+    absl::StatusOr<KeyValueStore::Quota> quota =
+        RendezvousScope(c_, "Set", p, request->worker_id(), request->key());
+    if (!quota.ok()) return quota.status();
+    return c_.rendezvous->Set(request->key(), request->value(), &*quota);
   });
 }
 
 grpc::Status RendezvousServiceImpl::Get(grpc::ServerContext* ctx, const v1::GetRequest* request,
                                         v1::GetResponse* response) {
-  return Unary(c_, ctx, ServiceKind::kRendezvous, "Get", [&](const Principal&) -> absl::Status {
+  return Unary(c_, ctx, ServiceKind::kRendezvous, "Get", [&](const Principal& p) -> absl::Status {
+    for (const std::string& key : request->keys()) {
+      if (auto quota = RendezvousScope(c_, "Get", p, request->worker_id(), key); !quota.ok()) {
+        return quota.status();
+      }
+    }
     absl::Time deadline = absl::InfinitePast();
     if (request->wait()) {
       const absl::Duration timeout = absl::Seconds(request->timeout().seconds()) +
@@ -276,8 +303,11 @@ grpc::Status RendezvousServiceImpl::Get(grpc::ServerContext* ctx, const v1::GetR
 
 grpc::Status RendezvousServiceImpl::Add(grpc::ServerContext* ctx, const v1::AddRequest* request,
                                         v1::AddResponse* response) {
-  return Unary(c_, ctx, ServiceKind::kRendezvous, "Add", [&](const Principal&) -> absl::Status {
-    absl::StatusOr<int64_t> value = c_.rendezvous->Add(request->key(), request->delta());
+  return Unary(c_, ctx, ServiceKind::kRendezvous, "Add", [&](const Principal& p) -> absl::Status {
+    absl::StatusOr<KeyValueStore::Quota> quota =
+        RendezvousScope(c_, "Add", p, request->worker_id(), request->key());
+    if (!quota.ok()) return quota.status();
+    absl::StatusOr<int64_t> value = c_.rendezvous->Add(request->key(), request->delta(), &*quota);
     if (!value.ok()) return value.status();
     response->set_value(*value);
     return absl::OkStatus();
@@ -287,13 +317,18 @@ grpc::Status RendezvousServiceImpl::Add(grpc::ServerContext* ctx, const v1::AddR
 grpc::Status RendezvousServiceImpl::DeletePrefix(grpc::ServerContext* ctx,
                                                  const v1::DeletePrefixRequest* request,
                                                  v1::DeletePrefixResponse* response) {
-  return Unary(c_, ctx, ServiceKind::kRendezvous, "DeletePrefix",
-               [&](const Principal&) -> absl::Status {
-                 absl::StatusOr<uint64_t> deleted = c_.rendezvous->DeletePrefix(request->prefix());
-                 if (!deleted.ok()) return deleted.status();
-                 response->set_deleted(*deleted);
-                 return absl::OkStatus();
-               });
+  return Unary(
+      c_, ctx, ServiceKind::kRendezvous, "DeletePrefix", [&](const Principal& p) -> absl::Status {
+        if (auto quota =
+                RendezvousScope(c_, "DeletePrefix", p, request->worker_id(), request->prefix());
+            !quota.ok()) {
+          return quota.status();
+        }
+        absl::StatusOr<uint64_t> deleted = c_.rendezvous->DeletePrefix(request->prefix());
+        if (!deleted.ok()) return deleted.status();
+        response->set_deleted(*deleted);
+        return absl::OkStatus();
+      });
 }
 
 }  // namespace muppet::server

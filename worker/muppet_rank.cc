@@ -87,7 +87,7 @@ bool CausedByAPeer(const absl::Status& s) {
 absl::StatusOr<RunResult> Train(const v1::Assignment& a, int rank, const RetryPolicy& retry,
                                 const std::atomic<bool>& cancel, Logger& log) {
   const std::shared_ptr<grpc::Channel>& channel = retry.channel;
-  comm::CoordinatorStore coordinator(channel, retry);
+  comm::CoordinatorStore coordinator(channel, retry, absl::GetFlag(FLAGS_worker_id));
   comm::PrefixStore store(std::string(absl::StripSuffix(a.rendezvous_prefix(), "/")), &coordinator);
   const absl::Duration timeout = absl::GetFlag(FLAGS_comm_timeout);
   absl::StatusOr<std::unique_ptr<comm::Communicator>> comm =

@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/server.h"
+#include "server/test_placement.h"
 #include "worker/comm/coordinator_store.h"
 #include "worker/comm/gloo_communicator.h"
 
@@ -173,10 +174,12 @@ TEST(GlooTest, RendezvousThroughTheCoordinatorTimesOutWithoutThePeer) {
                                         .db_path = absl::StrCat(tmp ? tmp : "/tmp", "/gloo.db")},
                                        &log);
   ASSERT_TRUE(server.ok()) << server.status();
+  auto placed = server::PlaceTestJob((*server)->coordinator());
+  ASSERT_TRUE(placed.ok()) << placed.status();
   CoordinatorStore coordinator(grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*server)->port()),
                                                    grpc::InsecureChannelCredentials()),
-                               RetryPolicy{.give_up_after = absl::Seconds(5)});
-  PrefixStore job("job-7/attempt-1", &coordinator);
+                               RetryPolicy{.give_up_after = absl::Seconds(5)}, placed->worker_id);
+  PrefixStore job(placed->rendezvous_prefix + "attempt-1", &coordinator);
   const absl::Time start = absl::Now();
   absl::StatusOr<std::unique_ptr<Communicator>> alone =
       ConnectGloo({.rank = 0, .size = 2, .connect_timeout = absl::Seconds(1)}, job);
@@ -186,7 +189,7 @@ TEST(GlooTest, RendezvousThroughTheCoordinatorTimesOutWithoutThePeer) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(8));
 
   // With both ranks, the same store connects them.
-  PrefixStore next("job-7/attempt-2", &coordinator);
+  PrefixStore next(placed->rendezvous_prefix + "attempt-2", &coordinator);
   ExpectAllOk(RunRanks(2, next, [](Communicator& c) { return c.Barrier(absl::Seconds(20)); }));
   (*server)->Shutdown(absl::Seconds(1));
 }

@@ -19,7 +19,10 @@ namespace muppet::comm {
 // names the missing keys when it passes. Thread-safe.
 class CoordinatorStore final : public Store {
  public:
-  CoordinatorStore(std::shared_ptr<grpc::Channel> channel, RetryPolicy policy);
+  // Calls as worker `worker_id`, whose placements' rendezvous prefixes bound the keys it may use
+  // (proto/muppet/v1/rendezvous.proto).
+  CoordinatorStore(std::shared_ptr<grpc::Channel> channel, RetryPolicy policy,
+                   std::string worker_id);
 
   absl::Status Set(const std::string& key, const std::string& value) override;
   absl::StatusOr<std::vector<std::string>> Get(const std::vector<std::string>& keys,
@@ -30,6 +33,7 @@ class CoordinatorStore final : public Store {
  private:
   std::unique_ptr<v1::RendezvousService::Stub> stub_;
   const RetryPolicy policy_;
+  const std::string worker_id_;
 };
 
 }  // namespace muppet::comm

@@ -1,15 +1,18 @@
 #include "worker/comm/store.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "base/log.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/server.h"
+#include "server/test_placement.h"
 #include "worker/comm/coordinator_store.h"
 
 namespace muppet::comm {
@@ -36,13 +39,22 @@ class StoreTest : public ::testing::TestWithParam<Kind> {
         server::ServerOptions options{.listen = "127.0.0.1:0",
                                       .metrics_listen = "",
                                       .db_path = absl::StrCat(tmp ? tmp : "/tmp", "/store.db")};
+        // A fresh store each test: one test's placement must not hold the next one's worker.
+        for (const char* suffix : {"", "-wal", "-shm"}) {
+          std::remove((options.db_path + suffix).c_str());
+        }
         auto server = server::CoordinatorServer::Start(options, &log_);
         ASSERT_TRUE(server.ok()) << server.status();
         server_ = *std::move(server);
-        store_ = std::make_unique<CoordinatorStore>(
+        // Rendezvous keys lie under a placement of the calling worker.
+        auto placed = server::PlaceTestJob(server_->coordinator());
+        ASSERT_TRUE(placed.ok()) << placed.status();
+        coordinator_ = std::make_unique<CoordinatorStore>(
             grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
                                 grpc::InsecureChannelCredentials()),
-            RetryPolicy{.give_up_after = absl::Seconds(5)});
+            RetryPolicy{.give_up_after = absl::Seconds(5)}, placed->worker_id);
+        store_ = std::make_unique<PrefixStore>(
+            std::string(absl::StripSuffix(placed->rendezvous_prefix, "/")), coordinator_.get());
         return;
       }
     }
@@ -54,6 +66,7 @@ class StoreTest : public ::testing::TestWithParam<Kind> {
   Logger log_{stderr};
   InProcessStore base_;
   std::unique_ptr<server::CoordinatorServer> server_;
+  std::unique_ptr<CoordinatorStore> coordinator_;
   std::unique_ptr<Store> store_;
 };
 
