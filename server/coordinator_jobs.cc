@@ -173,10 +173,11 @@ absl::StatusOr<v1::ListWorkersResponse> Coordinator::ListWorkers(
   }
   const auto used = UsedDevices(Change());
   v1::ListWorkersResponse response;
+  size_t bytes = 0;  // Encoded so far, counted per worker (ByteSizeLong of the whole page each
+                     // time would make a page quadratic in its size).
   for (auto it = request.page_token().empty() ? order.begin()
                                               : std::upper_bound(order.begin(), order.end(), after);
        it != order.end(); ++it) {
-    const size_t bytes = response.ByteSizeLong();
     if (response.workers_size() > 0 &&
         (static_cast<uint32_t>(response.workers_size()) == page || bytes > kMaxPageBytes)) {
       const v1::WorkerInfo& last = *response.workers().rbegin();
@@ -191,6 +192,7 @@ absl::StatusOr<v1::ListWorkersResponse> Coordinator::ListWorkers(
     }
     w.set_free_devices(w.devices_size() > static_cast<int>(taken) ? w.devices_size() - taken : 0);
     for (const std::string& job_id : jobs_on[id]) w.add_job_ids(job_id);
+    bytes += w.ByteSizeLong() + 6;  // With its field tag (1 byte) and length (at most 5).
   }
   return response;
 }
