@@ -1,8 +1,14 @@
 #include "base/cli.h"
 
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
+#include "absl/flags/internal/parse.h"
+#include "absl/flags/internal/usage.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
@@ -13,6 +19,37 @@
 #include "proto/version.h"
 
 namespace muppet {
+namespace {
+
+// absl's parser (2022) ends the process with status 1 on a bad flag, where muppet's binaries
+// document 2 for usage errors. While it parses, this exit handler makes that exit a 2.
+std::atomic<bool> parsing_flags{false};
+
+void ExitTwoWhileParsing() {
+  if (!parsing_flags.load()) return;
+  std::fflush(nullptr);
+  std::_Exit(kUsageExitCode);
+}
+
+// absl::ParseCommandLine, but a bad flag exits with kUsageExitCode and --help, --helpfull and
+// --version print and exit with 0 (absl exits 1 after help).
+std::vector<char*> ParseFlags(int argc, char** argv) {
+  static const bool registered = std::atexit(ExitTwoWhileParsing) == 0;
+  (void)registered;
+  parsing_flags = true;
+  std::vector<char*> parsed = absl::flags_internal::ParseCommandLineImpl(
+      argc, argv, absl::flags_internal::ArgvListAction::kRemoveParsedArgs,
+      absl::flags_internal::UsageFlagsAction::kIgnoreUsage,
+      absl::flags_internal::OnUndefinedFlag::kAbortIfUndefined);
+  parsing_flags = false;
+  if (absl::flags_internal::HandleUsageFlags(std::cout, absl::ProgramUsageMessage()) != -1) {
+    std::cout.flush();
+    std::exit(0);
+  }
+  return parsed;
+}
+
+}  // namespace
 
 absl::StatusOr<std::vector<std::string>> ReadConfigFlags(const std::string& path) {
   std::ifstream in(path);
@@ -86,8 +123,7 @@ absl::StatusOr<std::vector<std::string>> ParseMuppetCommandLine(int argc, char**
   std::vector<std::string> storage;
   std::vector<char*> args =
       DashedFlagsToUnderscores(static_cast<int>(raw_args.size()), raw_args.data(), storage);
-  const std::vector<char*> parsed =
-      absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  const std::vector<char*> parsed = ParseFlags(static_cast<int>(args.size()), args.data());
   std::vector<std::string> positional(parsed.begin() + 1, parsed.end());
   if (!spec.positional && !positional.empty()) {
     return absl::InvalidArgumentError(

@@ -39,9 +39,14 @@ struct CommandLine {
   bool positional = false;      // Accept positional arguments.
 };
 
+// The exit status of a binary given a bad command line.
+inline constexpr int kUsageExitCode = 2;
+
 // Parses argv the muppet way: --version prints "<program> <version>", dashed flag names,
 // --config=FILE when allowed. Returns the positional arguments (without argv[0]). Errors: the
-// config file, or a positional argument where none is allowed. Exits on a bad flag, as absl does.
+// config file, or a positional argument where none is allowed. Exits with kUsageExitCode on a
+// bad flag (an unknown name, a value that does not parse), and with 0 after --help, --helpfull
+// or --version.
 absl::StatusOr<std::vector<std::string>> ParseMuppetCommandLine(int argc, char** argv,
                                                                 const CommandLine& spec);
 

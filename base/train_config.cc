@@ -22,6 +22,7 @@ constexpr char kScheduleForms[] =
 const std::vector<std::pair<std::string, std::string>>& FieldFlags() {
   static const auto* map = new std::vector<std::pair<std::string, std::string>>{
       {"spec.model.name", "--model"},
+      {"spec.model.num_classes", "--num-classes"},
       {"spec.dataset.name", "--dataset"},
       {"spec.dataset.data_dir", "--data-dir"},
       {"spec.dataset.synthetic", "--synthetic"},
@@ -72,6 +73,7 @@ absl::Status CheckNotNegative(const TrainFlags& f) {
   const std::pair<const char*, int64_t> counts[] = {
       {"train-limit", f.train_limit},
       {"test-limit", f.test_limit},
+      {"num-classes", f.num_classes},
       {"epochs", f.epochs},
       {"batch-size", f.batch_size},
       {"resolution", f.resolution},
@@ -216,6 +218,7 @@ absl::StatusOr<v1::JobSpec> SpecFromFlags(const TrainFlags& flags) {
   if (absl::Status s = CheckNotNegative(flags); !s.ok()) return s;
   v1::JobSpec spec;
   spec.mutable_model()->set_name(flags.model);
+  spec.mutable_model()->set_num_classes(Narrow(flags.num_classes));
   v1::DatasetSpec& d = *spec.mutable_dataset();
   d.set_name(flags.dataset);
   d.set_data_dir(flags.data_dir);

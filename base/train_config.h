@@ -15,6 +15,7 @@ namespace muppet {
 // Flag values as the user typed them.
 struct TrainFlags {
   std::string model;
+  int64_t num_classes = 0;  // 0: the dataset's.
   std::string dataset = "fashion-mnist";
   std::string data_dir;
   int64_t epochs = 10;

@@ -7,6 +7,8 @@
 
 // The training flags of muppet-train and `muppetctl submit`: one definition, one meaning.
 ABSL_FLAG(std::string, model, "", "Model: lenet5, resnet20, alexnet, resnet18, googlenet.");
+ABSL_FLAG(int64_t, num_classes, 0,
+          "Classes of the model's output (0: the dataset's); every label must be below it.");
 ABSL_FLAG(std::string, dataset, "fashion-mnist",
           "Dataset: fashion-mnist, idx, cifar10, synthetic.");
 ABSL_FLAG(std::string, synthetic, "",
@@ -57,6 +59,7 @@ namespace muppet {
 
 TrainFlags TrainFlagsFromCommandLine() {
   return {.model = absl::GetFlag(FLAGS_model),
+          .num_classes = absl::GetFlag(FLAGS_num_classes),
           .dataset = absl::GetFlag(FLAGS_dataset),
           .data_dir = absl::GetFlag(FLAGS_data_dir),
           .epochs = absl::GetFlag(FLAGS_epochs),

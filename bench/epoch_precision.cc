@@ -90,7 +90,7 @@ void Run() {
   spec.set_data_dir(absl::GetFlag(FLAGS_data_dir));
   spec.set_train_limit(static_cast<uint32_t>(batches * kBatch));
   spec.set_test_limit(static_cast<uint32_t>(kBatch));  // Evaluation is not timed.
-  absl::StatusOr<TrainTest> data = LoadDataset(spec, 1);
+  absl::StatusOr<TrainTest> data = LoadDataset(spec, 0, 1);
   MUPPET_CHECK(data.ok()) << data.status();
   const std::vector<std::string> models = absl::StrSplit(absl::GetFlag(FLAGS_models), ',');
   for (const std::string& name : models) {

@@ -3,7 +3,9 @@
 #include <yaml.h>
 
 #include <fstream>
+#include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include "absl/strings/match.h"
@@ -37,6 +39,7 @@ class YamlToJson {
   absl::StatusOr<json> Parse(yaml_parser_t& parser) {
     std::vector<json> stack;  // Open collections; a mapping's pending key is stored beside it.
     std::vector<std::optional<std::string>> keys;  // Per open mapping: its pending key.
+    std::vector<std::map<std::string, size_t>> lines;  // Per open mapping: line of each key.
     std::optional<json> root;
     while (true) {
       yaml_event_t event;
@@ -52,13 +55,16 @@ class YamlToJson {
       } else if (type == YAML_MAPPING_START_EVENT) {
         stack.push_back(json::object());
         keys.emplace_back();
+        lines.emplace_back();
       } else if (type == YAML_SEQUENCE_START_EVENT) {
         stack.push_back(json::array());
         keys.emplace_back();
+        lines.emplace_back();
       } else if (type == YAML_MAPPING_END_EVENT || type == YAML_SEQUENCE_END_EVENT) {
         value = std::move(stack.back());
         stack.pop_back();
         keys.pop_back();
+        lines.pop_back();
       } else if (type == YAML_ALIAS_EVENT) {
         const size_t line = event.start_mark.line + 1;
         yaml_event_delete(&event);
@@ -82,7 +88,14 @@ class YamlToJson {
           return absl::InvalidArgumentError(
               absl::StrCat(path_, ":", line, ": mapping keys must be plain names"));
         }
-        keys.back() = value->get<std::string>();
+        const std::string key = value->get<std::string>();
+        // YAML requires unique keys, and a repeated one would silently override the first.
+        if (const auto [first, inserted] = lines.back().emplace(key, line); !inserted) {
+          return absl::InvalidArgumentError(absl::StrCat(path_, ":", line, ": duplicate key \"",
+                                                         key, "\" (first on line ", first->second,
+                                                         ")"));
+        }
+        keys.back() = key;
       } else {
         stack.back()[*keys.back()] = std::move(*value);
         keys.back().reset();
@@ -111,11 +124,41 @@ class YamlToJson {
   const std::string path_;
 };
 
+// The first key that a JSON object of `text` repeats, as an error naming it and its object;
+// OK for text without one (syntax errors are left to the JSON-to-JobSpec parser, whose
+// messages say more).
+absl::Status CheckJsonKeysUnique(const std::string& path, const std::string& text) {
+  std::vector<std::set<std::string>> objects;  // Keys of each open object.
+  std::vector<std::string> where;              // The key path of each open object.
+  std::string last_key, duplicate;
+  const json::parser_callback_t callback = [&](int, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) {
+      where.push_back(where.empty()       ? "the top level"
+                      : where.size() == 1 ? last_key
+                                          : absl::StrCat(where.back(), ".", last_key));
+      objects.emplace_back();
+    } else if (event == json::parse_event_t::object_end) {
+      objects.pop_back();
+      where.pop_back();
+    } else if (event == json::parse_event_t::key) {
+      last_key = parsed.get<std::string>();
+      if (!objects.back().insert(last_key).second && duplicate.empty()) {
+        duplicate = absl::StrCat("duplicate key \"", last_key, "\" in ", where.back());
+      }
+    }
+    return true;
+  };
+  json::parse(text, callback, /*allow_exceptions=*/false);
+  if (duplicate.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(path, ": ", duplicate));
+}
+
 }  // namespace
 
 absl::StatusOr<v1::JobSpec> ParseJobFile(const std::string& path, const std::string& text) {
   std::string json_text;
   if (absl::EndsWith(path, ".json")) {
+    if (absl::Status unique = CheckJsonKeysUnique(path, text); !unique.ok()) return unique;
     json_text = text;
   } else {
     absl::StatusOr<json> converted = YamlToJson(path).Convert(text);

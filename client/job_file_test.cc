@@ -68,5 +68,33 @@ TEST(JobFileTest, ErrorsNameTheFileAndLine) {
   EXPECT_EQ(ReadJobFile("/nonexistent/job.yaml").status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST(JobFileTest, DuplicateKeysRefusedNamingTheLine) {
+  const std::string yaml =
+      "model: {name: lenet5}\n"
+      "epochs: 3\n"
+      "dataset:\n"
+      "  name: fashion-mnist\n"
+      "  name: idx\n"
+      "epochs: 40\n";
+  EXPECT_EQ(ParseJobFile("dup.yaml", yaml).status().message(),
+            "dup.yaml:5: duplicate key \"name\" (first on line 4)");
+  EXPECT_EQ(ParseJobFile("dup.yaml", "epochs: 3\nbatch_size: 8\nepochs: 4\n").status().message(),
+            "dup.yaml:3: duplicate key \"epochs\" (first on line 1)");
+  // The same key in two mappings is no duplicate.
+  EXPECT_TRUE(
+      ParseJobFile("ok.yaml", "model: {name: lenet5}\ndataset: {name: fashion-mnist}\n").ok());
+
+  EXPECT_EQ(
+      ParseJobFile("dup.json", R"({"epochs": 3, "batch_size": 8, "epochs": 4})").status().message(),
+      "dup.json: duplicate key \"epochs\" in the top level");
+  EXPECT_EQ(ParseJobFile("dup.json", R"({"precision": {"ladder": [8, 12], "kind": 1,
+                                          "kind": 2}})")
+                .status()
+                .message(),
+            "dup.json: duplicate key \"kind\" in precision");
+  EXPECT_TRUE(
+      ParseJobFile("ok.json", R"({"model": {"name": "lenet5"}, "dataset": {"name": "idx"}})").ok());
+}
+
 }  // namespace
 }  // namespace muppet::client

@@ -64,7 +64,7 @@ namespace muppet::client {
 namespace {
 
 constexpr int kServerError = 1;
-constexpr int kUsage = 2;
+constexpr int kUsage = kUsageExitCode;
 constexpr int kJobFailed = 3;
 
 int Fail(int code, absl::string_view message) {

@@ -85,27 +85,44 @@ bool IsLabelKey(absl::string_view key) {
                      [](char c) { return IsLowerAlnum(c) || c == '_' || c == '.' || c == '-'; });
 }
 
-// Channels of the dataset's images, or 0 where only its files tell.
+// Channels of the dataset's images: IDX images are grey.
 uint32_t DatasetChannels(const v1::DatasetSpec& d) {
-  if (d.name() == "fashion-mnist") return 1;
+  if (d.name() == "fashion-mnist" || d.name() == "idx") return 1;
   if (d.name() == "cifar10") return 3;
   if (d.name() == "synthetic") return d.synthetic().channels();
   return 0;
 }
 
+// Classes of the dataset, or 0 where only its label file tells (idx).
+uint32_t DatasetClasses(const v1::DatasetSpec& d) {
+  if (d.name() == "fashion-mnist" || d.name() == "cifar10") return 10;
+  if (d.name() == "synthetic") return d.synthetic().classes();
+  return 0;
+}
+
+// A model field that is 0 (take the dataset's) or equals the dataset's `expected` where known.
+void CheckMatchesDataset(const JobSpec& spec, absl::string_view field, const char* what,
+                         uint32_t value, uint32_t expected, Violations& v) {
+  if (value == 0 || expected == 0 || value == expected) return;
+  v.Add(field, absl::StrCat("must be 0 or equal the dataset's ", what, " (", expected, " for \"",
+                            spec.dataset().name(), "\"), got ", value));
+}
+
 void ValidateModel(const JobSpec& spec, Violations& v) {
   const v1::ModelSpec& model = spec.model();
   v.CheckOneOf("model.name", model.name(), kModelNames);
-  const uint32_t channels = DatasetChannels(spec.dataset());
-  const uint32_t in = model.input_channels();
-  if (in > 64) {
-    v.CheckRange("model.input_channels", in, 1u, 64u);
-  } else if (in != 0 && channels != 0 && in != channels) {
-    v.Add("model.input_channels",
-          absl::StrCat("must be 0 or equal the dataset's channels (", channels, " for \"",
-                       spec.dataset().name(), "\"), got ", in));
+  if (model.input_channels() > 64) {
+    v.CheckRange("model.input_channels", model.input_channels(), 1u, 64u);
+  } else {
+    CheckMatchesDataset(spec, "model.input_channels", "channels", model.input_channels(),
+                        DatasetChannels(spec.dataset()), v);
   }
-  if (model.num_classes() != 0) v.CheckRange("model.num_classes", model.num_classes(), 2u, 100000u);
+  if (model.num_classes() != 0 && (model.num_classes() < 2 || model.num_classes() > 100000)) {
+    v.CheckRange("model.num_classes", model.num_classes(), 2u, 100000u);
+  } else {
+    CheckMatchesDataset(spec, "model.num_classes", "classes", model.num_classes(),
+                        DatasetClasses(spec.dataset()), v);
+  }
   if (!v1::ModelSpec::Variant_IsValid(model.variant())) {
     v.Add("model.variant", absl::StrCat("unknown value ", model.variant()));
   } else if (model.variant() != v1::ModelSpec::VARIANT_UNSPECIFIED && model.name() != "resnet18" &&

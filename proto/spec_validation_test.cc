@@ -136,6 +136,26 @@ TEST(SpecValidationTest, ModelNumClasses) {
   ExpectViolation(spec, "spec.model.num_classes: must be in [2, 100000], got 1");
 }
 
+TEST(SpecValidationTest, ModelNumClassesMatchDataset) {
+  JobSpec spec = MinimalSpec();
+  spec.mutable_model()->set_num_classes(3);
+  ExpectViolation(spec,
+                  "spec.model.num_classes: must be 0 or equal the dataset's classes "
+                  "(10 for \"fashion-mnist\"), got 3");
+  spec.mutable_model()->set_num_classes(10);
+  EXPECT_TRUE(ValidateJobSpec(spec).ok());
+  // Only an idx set's label file tells its classes: the worker checks them against the labels.
+  spec.mutable_dataset()->set_name("idx");
+  spec.mutable_dataset()->set_data_dir("/data/digits");
+  spec.mutable_model()->set_num_classes(3);
+  EXPECT_TRUE(ValidateJobSpec(spec).ok());
+  // IDX images are grey.
+  spec.mutable_model()->set_input_channels(3);
+  ExpectViolation(spec,
+                  "spec.model.input_channels: must be 0 or equal the dataset's channels "
+                  "(1 for \"idx\"), got 3");
+}
+
 TEST(SpecValidationTest, ModelVariantOnlyForResnet18AndGooglenet) {
   JobSpec spec = MinimalSpec();
   spec.mutable_model()->set_variant(v1::ModelSpec::VARIANT_IMAGENET);

@@ -18,8 +18,8 @@ PACKAGES=(
   zlib1g-dev
   # JSON reports; YAML job files.
   nlohmann-json3-dev libyaml-dev
-  # Tests and benchmarks.
-  googletest libgtest-dev libgmock-dev libbenchmark-dev
+  # Tests and benchmarks; the fuzz build (clang, libFuzzer and the sanitizer runtimes, OpenMP).
+  googletest libgtest-dev libgmock-dev libbenchmark-dev clang-14 libclang-rt-14-dev libomp-14-dev
   # Benchmark peer: PyTorch on the CPU.
   python3-torch
   # Independent Python client for API tests.

@@ -8,6 +8,9 @@ counts at least one failure even when its XML says otherwise (a crash at exit, a
 Before that line it prints which kernel platforms (ISA of muppet's kernels, oneDNN's ISA, the
 8-bit route) the ISA-dependent tests ran on, from the "kernel platform:" line each writes to its
 test.log: every such test runs once natively and once forced to AVX2.
+Further runs follow as NAME LOG TESTLOGS triples (TESTLOGS "-" for none): the sanitizer run and
+the fuzzers, whose LOG has the same "<label> PASSED|FAILED" lines; a target without a test.xml
+counts as one case. Their failures are printed with the run's name.
 Exits 1 if anything failed or no test ran.
 """
 import pathlib
@@ -54,26 +57,52 @@ def platforms(testlogs, labels):
     return counts
 
 
-def main():
-    log_path, testlogs = sys.argv[1], pathlib.Path(sys.argv[2])
+def count_run(name, log_path, testlogs):
+    """Returns (passed, failed, skipped, statuses) of one run; prints its failures."""
     statuses = target_statuses(pathlib.Path(log_path).read_text(errors="replace"))
     passed = failed = skipped = 0
     for label, status in sorted(statuses.items()):
-        package, name = label[2:].split(":")
-        xml_path = testlogs / package / name / "test.xml"
-        p, f, s = count_cases(xml_path) if xml_path.exists() and status != "FAILED TO BUILD" \
-            else (0, 0, 0)
+        xml_path = None
+        if testlogs is not None:
+            package, target = label[2:].split(":")
+            xml_path = testlogs / package / target / "test.xml"
+        if status == "FAILED TO BUILD":
+            p, f, s = 0, 0, 0
+        elif xml_path is not None and xml_path.exists():
+            p, f, s = count_cases(xml_path)
+        else:
+            p, f, s = (1, 0, 0) if status in ("PASSED", "FLAKY") else (0, 0, 0)
         if status not in ("PASSED", "FLAKY"):
             f = max(f, 1)
-            print(f"FAILED: {label} ({status})")
+            print(f"FAILED: {label} ({status}{', ' + name if name else ''})")
         passed, failed, skipped = passed + p, failed + f, skipped + s
-    for platform, targets in sorted(platforms(testlogs, statuses).items()):
+    return passed, failed, skipped, statuses
+
+
+def main():
+    args = sys.argv[1:]
+    runs = [("", args[0], pathlib.Path(args[1]))]
+    for i in range(2, len(args), 3):
+        name, log, testlogs = args[i:i + 3]
+        runs.append((name, log, None if testlogs == "-" else pathlib.Path(testlogs)))
+    passed = failed = skipped = 0
+    ran = True
+    for name, log, testlogs in runs:
+        p, f, s, statuses = count_run(name, log, testlogs)
+        passed, failed, skipped = passed + p, failed + f, skipped + s
+        if not statuses:
+            print(f"FAILED: no test ran{' in the ' + name + ' run' if name else ''}")
+            ran = False
+        if name:
+            print(f"{name}: {p} passed, {f} failed" + (f", {s} skipped" if s else ""))
+    for platform, targets in sorted(platforms(runs[0][2], target_statuses(
+            pathlib.Path(runs[0][1]).read_text(errors="replace"))).items()):
         print(f"kernel platform: {targets} targets ran on {platform}")
-    line = f"{passed} passed, {failed} failed"
+    line = f"{passed} passed, {failed + (0 if ran else 1)} failed"
     if skipped:
         line += f", {skipped} skipped"
     print(line)
-    return 1 if failed or not statuses else 0
+    return 1 if failed or not ran else 0
 
 
 if __name__ == "__main__":

@@ -72,7 +72,36 @@ class SummarizeTestsTest(unittest.TestCase):
 
     def test_no_tests_is_a_failure(self):
         rc, line = self.summarize("nothing here\n")
-        self.assertEqual((rc, line), (1, "0 passed, 0 failed"))
+        self.assertEqual((rc, line), (1, "0 passed, 1 failed"))
+
+    def test_sanitizer_and_fuzz_runs_are_counted_and_named(self):
+        self.write("testlogs/pkg/g/test.xml", GTEST_XML)
+        self.write("asan/pkg/t/test.xml", BAZEL_XML)
+        log = self.write("log.txt", "//pkg:g    PASSED in 1.0s\n")
+        asan = self.write("asan.txt", "//pkg:t PASSED in 2.0s\n//pkg:u FAILED in 1.0s\n")
+        fuzz = self.write("fuzz.txt", "//pkg:f PASSED (1200 runs in 30 s)\n//pkg:h FAILED\n"
+                                      "==1== ERROR: AddressSanitizer: heap-buffer-overflow\n")
+        result = subprocess.run(
+            [sys.executable, summarize_tests.__file__, log, os.path.join(self.dir.name, "testlogs"),
+             "asan", asan, os.path.join(self.dir.name, "asan"), "fuzz", fuzz, "-"],
+            capture_output=True, text=True)
+        self.assertEqual(result.returncode, 1)
+        self.assertEqual(result.stdout.splitlines(), [
+            "FAILED: //pkg:u (FAILED, asan)",
+            "asan: 1 passed, 1 failed",
+            "FAILED: //pkg:h (FAILED, fuzz)",
+            "fuzz: 1 passed, 1 failed",
+            "3 passed, 3 failed, 2 skipped"])
+
+    def test_an_empty_extra_run_is_a_failure(self):
+        self.write("testlogs/pkg/t/test.xml", BAZEL_XML)
+        log = self.write("log.txt", "//pkg:t PASSED in 0.1s\n")
+        empty = self.write("fuzz.txt", "ERROR: build failed\n")
+        result = subprocess.run(
+            [sys.executable, summarize_tests.__file__, log, os.path.join(self.dir.name, "testlogs"),
+             "fuzz", empty, "-"], capture_output=True, text=True)
+        self.assertEqual(result.returncode, 1)
+        self.assertEqual(result.stdout.splitlines()[-1], "1 passed, 1 failed")
 
 
 if __name__ == "__main__":

@@ -96,6 +96,13 @@ absl::StatusOr<v1::ListJobsResponse> Coordinator::ListJobs(const v1::ListJobsReq
     return absl::InvalidArgumentError(
         absl::StrCat("page_token: not a token from ListJobs, got \"", request.page_token(), "\""));
   }
+  for (int i = 0; i < request.states_size(); ++i) {
+    const int state = request.states(i);
+    if (state == v1::JOB_STATE_UNSPECIFIED || !v1::JobState_IsValid(state)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("states[", i, "]: not a job state, got ", state));
+    }
+  }
   const uint32_t page = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
   absl::MutexLock lock(&mu_);
   v1::ListJobsResponse response;

@@ -62,7 +62,7 @@ namespace {
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "muppetd: %s\n", message.c_str());
-  return 2;
+  return kUsageExitCode;
 }
 
 absl::StatusOr<server::ServerOptions> OptionsFromFlags() {

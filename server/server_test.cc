@@ -196,6 +196,17 @@ TEST_F(ServerTest, SubmitGetListAndBadInput) {
     EXPECT_EQ(stub->ListJobs(&ctx, page_request, &page).error_code(),
               grpc::StatusCode::INVALID_ARGUMENT);
   }
+  // A state that is none of JobState's values (an old or a careless client) is refused, not
+  // matched by no job.
+  for (const int state : {0, 42}) {
+    v1::ListJobsRequest bad_state;
+    bad_state.add_states(v1::JOB_STATE_RUNNING);
+    bad_state.add_states(static_cast<v1::JobState>(state));
+    grpc::ClientContext ctx;
+    const grpc::Status s = stub->ListJobs(&ctx, bad_state, &page);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(s.error_message(), absl::StrCat("states[1]: not a job state, got ", state));
+  }
   ASSERT_TRUE(client_->CancelJob(third->id()).ok());
 
   auto cancelled = client_->CancelJob(second->id(), "no longer needed");

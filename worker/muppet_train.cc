@@ -56,7 +56,7 @@ namespace {
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "muppet-train: %s\n", message.c_str());
-  return 2;
+  return kUsageExitCode;
 }
 
 // Prints the run's header, then the progress display.
@@ -193,6 +193,12 @@ int Run() {
   if (spec->checkpoint_interval_epochs() > 0 && options.checkpoint_dir.empty()) {
     return Fail("--checkpoint-interval-epochs: needs --checkpoint-dir");
   }
+  const std::string report_path = absl::GetFlag(FLAGS_report);
+  if (!report_path.empty()) {
+    if (absl::Status s = CheckReportPath(report_path); !s.ok()) {
+      return Fail(std::string(s.message()));
+    }
+  }
   std::optional<LoadedCheckpoint> resume;
   if (const std::string path = absl::GetFlag(FLAGS_resume); !path.empty()) {
     absl::StatusOr<LoadedCheckpoint> loaded = LoadCheckpoint(path);
@@ -236,7 +242,6 @@ int Run() {
                          .resumed_from = resume ? resume->path : "",
                          .final_test_accuracy = run.final_test_accuracy,
                          .wall_seconds = run.wall_seconds};
-  const std::string report_path = absl::GetFlag(FLAGS_report);
   if (!report_path.empty()) {
     if (absl::Status s = WriteReport(report, report_path); !s.ok()) {
       return Fail(std::string(s.message()));

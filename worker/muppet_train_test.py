@@ -163,11 +163,18 @@ class EndToEndTest(unittest.TestCase):
 class BadInputTest(unittest.TestCase):
     def assertFails(self, args, message):
         result = run(*args)
-        self.assertNotEqual(result.returncode, 0)
+        self.assertEqual(result.returncode, 2, result.stderr)
         self.assertIn(message, result.stderr)
+        return result
 
     def test_unknown_flag(self):
         self.assertFails(["--model=lenet5", "--bogus=1"], "bogus")
+
+    def test_help_and_version_exit_zero(self):
+        for flag in ["--help", "--helpfull", "--version"]:
+            result = run(flag)
+            self.assertEqual(result.returncode, 0, (flag, result.stderr))
+        self.assertIn("--report", run("--help").stdout)
 
     def test_missing_model(self):
         self.assertFails([], "--model is required")
@@ -221,10 +228,51 @@ class BadInputTest(unittest.TestCase):
                           "--synthetic=3x4096x4096,10,100000000,1"],
                          "(dataset.synthetic: 100000000 + 1 images of 3x4096x4096), more than")
 
-    def test_unwritable_report(self):
-        self.assertFails(["--model=lenet5", "--epochs=1", "--train-limit=256", "--test-limit=64",
-                          "--report=/nonexistent/dir/report.json"],
-                         "--report: cannot write /nonexistent/dir/report.json.tmp")
+    def test_unwritable_report_is_refused_before_training(self):
+        result = self.assertFails(
+            ["--model=lenet5", "--epochs=1", "--train-limit=256", "--test-limit=64",
+             "--report=/nonexistent/dir/report.json"],
+            "--report: /nonexistent/dir/report.json: cannot create a file in /nonexistent/dir")
+        self.assertNotIn("epoch", result.stdout)
+
+    def test_report_never_replaces_a_link_or_a_device(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            kept = os.path.join(tmp, "kept.json")
+            with open(kept, "w") as f:
+                f.write("kept")
+            link = os.path.join(tmp, "link.json")
+            os.symlink(kept, link)
+            fifo = os.path.join(tmp, "fifo")
+            os.mkfifo(fifo)
+            for path, kind in [(link, "a symbolic link"), (fifo, "a FIFO"),
+                               ("/dev/null", "a device")]:
+                result = self.assertFails(
+                    ["--model=lenet5", "--epochs=1", "--train-limit=256", f"--report={path}"],
+                    f"--report: {path}: is {kind}, not a regular file; it is not replaced")
+                self.assertNotIn("epoch", result.stdout)
+            self.assertTrue(os.path.islink(link))
+            with open(kept) as f:
+                self.assertEqual(f.read(), "kept")
+            self.assertEqual(sorted(os.listdir(tmp)), ["fifo", "kept.json", "link.json"])
+
+    def test_labels_are_checked_against_the_class_count(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            def idx(name, magic, dims, payload):
+                with open(os.path.join(tmp, name), "wb") as f:
+                    f.write(magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in dims)
+                            + payload)
+            labels = bytes([0, 1, 2, 255] * 16)
+            idx("train-images-idx3-ubyte", 0x803, [64, 28, 28], bytes(64 * 784))
+            idx("train-labels-idx1-ubyte", 0x801, [64], labels)
+            idx("t10k-images-idx3-ubyte", 0x803, [4, 28, 28], bytes(4 * 784))
+            idx("t10k-labels-idx1-ubyte", 0x801, [4], bytes([0, 1, 2, 0]))
+            train_labels = os.path.join(tmp, "train-labels-idx1-ubyte")
+            base = ["--model=lenet5", "--epochs=1", "--dataset=idx", f"--data-dir={tmp}"]
+            self.assertFails(base, f"{train_labels}: labels go up to 255 but class 3 has no "
+                             "training example; set model.num_classes")
+            self.assertFails(base + ["--num-classes=10"],
+                             f"{train_labels}: example 3 has label 255, not below the 10 classes "
+                             "of model.num_classes")
 
 
 # A MuPPET run on a Fashion-MNIST subset that climbs from 8 to 12 bits in epoch 3 (two policy

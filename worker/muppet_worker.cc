@@ -52,7 +52,7 @@ namespace {
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "muppet-worker: %s\n", message.c_str());
-  return 2;
+  return kUsageExitCode;
 }
 
 // The checkpoint flags, with the directory made absolute (the coordinator records the paths) and

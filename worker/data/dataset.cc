@@ -4,10 +4,13 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "base/random.h"
 
 namespace muppet {
 namespace {
+
+constexpr int64_t kFashionMnistClasses = 10;
 
 // The IDX file `stem` in `dir`, gzipped or plain, preferring the gzipped name.
 std::string IdxPath(const std::string& dir, const std::string& stem) {
@@ -15,19 +18,60 @@ std::string IdxPath(const std::string& dir, const std::string& stem) {
   return std::filesystem::exists(gz) ? gz : absl::StrCat(dir, "/", stem);
 }
 
-absl::StatusOr<TrainTest> ReadIdxDirectory(const std::string& dir) {
-  absl::StatusOr<Dataset> train = ReadIdx(IdxPath(dir, "train-images-idx3-ubyte"),
-                                          IdxPath(dir, "train-labels-idx1-ubyte"));
+// The first label of `data` (read from `labels_path`) that is not below `classes`, as an error
+// that names the file, the example and where the class count came from.
+absl::Status CheckLabelsBelow(const Dataset& data, const std::string& labels_path, int64_t classes,
+                              absl::string_view source) {
+  for (int64_t i = 0; i < data.size(); ++i) {
+    if (data.labels[i] >= classes) {
+      return absl::InvalidArgumentError(absl::StrCat(labels_path, ": example ", i, " has label ",
+                                                     data.labels[i], ", not below the ", classes,
+                                                     " classes of ", source));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// With no class count given, the training labels must name every class from 0 to the largest
+// label: one stray byte (a label of 255 in a 10-class set) would otherwise build a model of 256
+// classes, 246 of them never seen.
+absl::StatusOr<int64_t> InferClasses(const Dataset& train, const Dataset& test,
+                                     const std::string& labels_path) {
+  const int64_t classes = std::max(train.classes, test.classes);
+  std::vector<bool> seen(classes);
+  for (int32_t label : train.labels) seen[label] = true;
+  for (int64_t c = 0; c < classes; ++c) {
+    if (!seen[c]) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          labels_path, ": labels go up to ", classes - 1, " but class ", c,
+          " has no training example; set model.num_classes to the dataset's class count"));
+    }
+  }
+  return classes;
+}
+
+// Reads an IDX directory. `classes` > 0 is the class count every label must be below, named by
+// `source`; 0 infers it from the labels.
+absl::StatusOr<TrainTest> ReadIdxDirectory(const std::string& dir, int64_t classes,
+                                           absl::string_view source) {
+  const std::string train_labels = IdxPath(dir, "train-labels-idx1-ubyte");
+  const std::string test_labels = IdxPath(dir, "t10k-labels-idx1-ubyte");
+  absl::StatusOr<Dataset> train = ReadIdx(IdxPath(dir, "train-images-idx3-ubyte"), train_labels);
   if (!train.ok()) return train.status();
-  absl::StatusOr<Dataset> test = ReadIdx(IdxPath(dir, "t10k-images-idx3-ubyte"),
-                                         IdxPath(dir, "t10k-labels-idx1-ubyte"));
+  absl::StatusOr<Dataset> test = ReadIdx(IdxPath(dir, "t10k-images-idx3-ubyte"), test_labels);
   if (!test.ok()) return test.status();
   if (test->height != train->height || test->width != train->width) {
     return absl::InvalidArgumentError(absl::StrCat(dir, ": test images are ", test->height, "x",
                                                    test->width, " but training images are ",
                                                    train->height, "x", train->width));
   }
-  const int64_t classes = std::max(train->classes, test->classes);
+  if (classes == 0) {
+    absl::StatusOr<int64_t> inferred = InferClasses(*train, *test, train_labels);
+    if (!inferred.ok()) return inferred.status();
+    classes = *inferred;
+  }
+  if (absl::Status s = CheckLabelsBelow(*train, train_labels, classes, source); !s.ok()) return s;
+  if (absl::Status s = CheckLabelsBelow(*test, test_labels, classes, source); !s.ok()) return s;
   train->classes = test->classes = classes;
   return TrainTest{std::move(*train), std::move(*test)};
 }
@@ -72,10 +116,13 @@ TrainTest MakeSynthetic(const v1::SyntheticDataset& s, uint64_t seed) {
           SyntheticSplit(s, means, s.test_size(), CounterHash(seed, 2))};
 }
 
-absl::StatusOr<TrainTest> LoadDataset(const v1::DatasetSpec& spec, uint64_t seed) {
+absl::StatusOr<TrainTest> LoadDataset(const v1::DatasetSpec& spec, int64_t classes, uint64_t seed) {
   absl::StatusOr<TrainTest> data;
-  if (spec.name() == "fashion-mnist" || spec.name() == "idx") {
-    data = ReadIdxDirectory(spec.data_dir());
+  if (spec.name() == "fashion-mnist") {
+    data = classes == 0 ? ReadIdxDirectory(spec.data_dir(), kFashionMnistClasses, "fashion-mnist")
+                        : ReadIdxDirectory(spec.data_dir(), classes, "model.num_classes");
+  } else if (spec.name() == "idx") {
+    data = ReadIdxDirectory(spec.data_dir(), classes, "model.num_classes");
   } else if (spec.name() == "cifar10") {
     data = ReadCifar10(spec.data_dir());
   } else if (spec.name() == "synthetic") {
@@ -84,6 +131,11 @@ absl::StatusOr<TrainTest> LoadDataset(const v1::DatasetSpec& spec, uint64_t seed
     return absl::InvalidArgumentError(absl::StrCat("unknown dataset \"", spec.name(), "\""));
   }
   if (!data.ok()) return data.status();
+  if (classes != 0 && classes != data->train.classes) {
+    return absl::InvalidArgumentError(absl::StrCat("model.num_classes is ", classes, " but \"",
+                                                   spec.name(), "\" has ", data->train.classes,
+                                                   " classes"));
+  }
   data->train.Truncate(spec.train_limit());
   data->test.Truncate(spec.test_limit());
   return data;

@@ -45,7 +45,12 @@ absl::StatusOr<TrainTest> ReadCifar10(const std::string& dir);
 TrainTest MakeSynthetic(const v1::SyntheticDataset& shape, uint64_t seed);
 
 // Loads the dataset a (defaulted, valid) DatasetSpec names, with its train/test limits applied.
-absl::StatusOr<TrainTest> LoadDataset(const v1::DatasetSpec& spec, uint64_t seed);
+// `classes` is the model's class count (model.num_classes), 0 to take the dataset's; every
+// label must be below it. An idx set without one infers it from its labels, and then every
+// class up to the largest label must have a training example. INVALID_ARGUMENT naming the label
+// file, the example and the count for a label out of range; naming both counts for a count
+// that differs from a dataset's fixed one.
+absl::StatusOr<TrainTest> LoadDataset(const v1::DatasetSpec& spec, int64_t classes, uint64_t seed);
 
 }  // namespace muppet
 

@@ -214,7 +214,7 @@ TEST(LoadDatasetTest, FashionMnistFromDebianPackage) {
   spec.set_name("fashion-mnist");
   spec.set_data_dir("/usr/share/datasets/fashion-mnist");
   spec.set_train_limit(1000);
-  absl::StatusOr<TrainTest> d = LoadDataset(spec, 0);
+  absl::StatusOr<TrainTest> d = LoadDataset(spec, 0, 0);
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_EQ(d->train.size(), 1000);
   EXPECT_EQ(d->test.size(), 10000);
@@ -228,9 +228,77 @@ TEST(LoadDatasetTest, MissingDirectoryNamesTheFile) {
   v1::DatasetSpec spec;
   spec.set_name("idx");
   spec.set_data_dir("/nonexistent/idx");
-  absl::StatusOr<TrainTest> d = LoadDataset(spec, 0);
+  absl::StatusOr<TrainTest> d = LoadDataset(spec, 0, 0);
   EXPECT_EQ(d.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(d.status().message(), HasSubstr("/nonexistent/idx/train-images-idx3-ubyte"));
+}
+
+// An idx directory whose training labels are `train_labels` and test labels 0, 1, 0, ...
+std::string IdxDirectory(const std::string& name, const std::vector<uint8_t>& train_labels) {
+  const std::string dir = TempPath(name);
+  std::filesystem::create_directories(dir);
+  const uint32_t n = static_cast<uint32_t>(train_labels.size());
+  WriteFile(dir + "/train-images-idx3-ubyte", IdxImages(0x803, n, 2, 2, n * 4), false);
+  WriteFile(dir + "/train-labels-idx1-ubyte",
+            BigEndian(0x801) + BigEndian(n) + std::string(train_labels.begin(), train_labels.end()),
+            false);
+  WriteFile(dir + "/t10k-images-idx3-ubyte", IdxImages(0x803, 4, 2, 2, 16), false);
+  WriteFile(dir + "/t10k-labels-idx1-ubyte", IdxLabels(4, 2), false);
+  return dir;
+}
+
+v1::DatasetSpec IdxSpec(const std::string& dir) {
+  v1::DatasetSpec spec;
+  spec.set_name("idx");
+  spec.set_data_dir(dir);
+  return spec;
+}
+
+TEST(LoadDatasetTest, IdxClassesInferredWhenEveryClassOccurs) {
+  absl::StatusOr<TrainTest> d = LoadDataset(IdxSpec(IdxDirectory("idx3", {0, 1, 2, 1})), 0, 0);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->train.classes, 3);
+  EXPECT_EQ(d->test.classes, 3);
+}
+
+TEST(LoadDatasetTest, IdxStrayLabelRefusedWithoutClassCount) {
+  const std::string dir = IdxDirectory("idx255", {0, 1, 255, 1});
+  absl::StatusOr<TrainTest> d = LoadDataset(IdxSpec(dir), 0, 0);
+  EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(d.status().message(),
+            dir +
+                "/train-labels-idx1-ubyte: labels go up to 255 but class 2 has no training "
+                "example; set model.num_classes to the dataset's class count");
+}
+
+TEST(LoadDatasetTest, IdxLabelsCheckedAgainstModelClasses) {
+  const std::string dir = IdxDirectory("idx-count", {0, 1, 9, 1});
+  absl::StatusOr<TrainTest> d = LoadDataset(IdxSpec(dir), 3, 0);
+  EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(d.status().message(), dir +
+                                      "/train-labels-idx1-ubyte: example 2 has label 9, not "
+                                      "below the 3 classes of model.num_classes");
+  // A count above the largest label is honoured: classes without examples are allowed then.
+  d = LoadDataset(IdxSpec(dir), 12, 0);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->train.classes, 12);
+  EXPECT_EQ(d->test.classes, 12);
+}
+
+TEST(LoadDatasetTest, FixedClassCountMismatchNamesBoth) {
+  v1::DatasetSpec spec;
+  spec.set_name("synthetic");
+  v1::SyntheticDataset& s = *spec.mutable_synthetic();
+  s.set_channels(1);
+  s.set_height(2);
+  s.set_width(2);
+  s.set_classes(4);
+  s.set_train_size(8);
+  s.set_test_size(2);
+  absl::StatusOr<TrainTest> d = LoadDataset(spec, 3, 0);
+  EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(d.status().message(), "model.num_classes is 3 but \"synthetic\" has 4 classes");
+  EXPECT_TRUE(LoadDataset(spec, 4, 0).ok());
 }
 
 }  // namespace

@@ -10,7 +10,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "worker/tensor/tensor.h"
 #include "worker/train/checkpoint_file.h"
 
 namespace muppet {
@@ -27,10 +26,31 @@ std::string_view Bytes(const std::vector<T>& values) {
   return std::string_view(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
 }
 
-int64_t Elements(const google::protobuf::RepeatedPtrField<internal::TensorInfo>& tensors) {
+// At most 2^40 values in a checkpoint's tensors: far beyond any model, and small enough that
+// their byte counts cannot overflow.
+constexpr int64_t kMaxValues = int64_t{1} << 40;
+
+// The values that `tensors` hold together. DATA_LOSS naming the tensor for a shape no tensor
+// has: a negative dimension, or more than kMaxValues values (a damaged "run" section, whose
+// count would otherwise wrap in the size check).
+absl::StatusOr<int64_t> Elements(
+    const google::protobuf::RepeatedPtrField<internal::TensorInfo>& tensors,
+    const std::string& path) {
   int64_t n = 0;
   for (const internal::TensorInfo& t : tensors) {
-    n += NumElements(Shape(t.shape().begin(), t.shape().end()));
+    int64_t values = 1;
+    for (const int64_t dim : t.shape()) {
+      if (dim < 0 || (dim > 0 && values > kMaxValues / dim)) {
+        values = -1;
+        break;
+      }
+      values *= dim;
+    }
+    if (values < 0 || n + values > kMaxValues) {
+      return absl::DataLossError(absl::StrCat(path, ": section \"run\": tensor \"", t.name(),
+                                              "\" has an impossible shape"));
+    }
+    n += values;
   }
   return n;
 }
@@ -50,7 +70,8 @@ absl::Status Values(const std::vector<CheckpointSection>& sections, const std::s
                                             count, " values of ", sizeof(T), " bytes"));
   }
   out.resize(static_cast<size_t>(count));
-  std::memcpy(out.data(), it->bytes.data(), it->bytes.size());
+  // memcpy from or to the null data() of an empty vector is undefined, even for 0 bytes.
+  if (count > 0) std::memcpy(out.data(), it->bytes.data(), it->bytes.size());
   return absl::OkStatus();
 }
 
@@ -74,12 +95,15 @@ absl::StatusOr<TrainingCheckpoint> ReadTrainingCheckpoint(const std::string& pat
       !c.state.ParseFromString(sections->front().bytes)) {
     return absl::DataLossError(absl::StrCat(path, ": section \"run\" is missing or unparsable"));
   }
-  const int64_t parameters = Elements(c.state.parameters());
+  const absl::StatusOr<int64_t> parameters = Elements(c.state.parameters(), path);
+  if (!parameters.ok()) return parameters.status();
+  const absl::StatusOr<int64_t> buffers = Elements(c.state.buffers(), path);
+  if (!buffers.ok()) return buffers.status();
   for (absl::Status s :
-       {Values(*sections, "parameters", parameters, path, c.parameters),
-        Values(*sections, "momentum", parameters, path, c.momentum),
-        Values(*sections, "buffers", Elements(c.state.buffers()), path, c.buffers),
-        Values(*sections, "gradient_window", parameters, path, c.gradient_window)}) {
+       {Values(*sections, "parameters", *parameters, path, c.parameters),
+        Values(*sections, "momentum", *parameters, path, c.momentum),
+        Values(*sections, "buffers", *buffers, path, c.buffers),
+        Values(*sections, "gradient_window", *parameters, path, c.gradient_window)}) {
     if (!s.ok()) return s;
   }
   return c;

@@ -1,15 +1,11 @@
 #include "worker/train/checkpoint_file.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
+#include "base/atomic_file.h"
 #include "base/crc32c.h"
 
 namespace muppet {
@@ -60,34 +56,6 @@ class Cursor {
   const std::string& path_;
   size_t offset_ = 0;
 };
-
-std::string Errno(const std::string& what, const std::string& path) {
-  return absl::StrCat(path, ": ", what, ": ", std::strerror(errno));
-}
-
-absl::Status WriteAll(int fd, std::string_view bytes, const std::string& path) {
-  while (!bytes.empty()) {
-    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return absl::InternalError(Errno("write", path));
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-  return absl::OkStatus();
-}
-
-std::string Directory(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-}
-
-absl::Status FsyncDirectory(const std::string& path) {
-  const std::string dir = Directory(path);
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return absl::InternalError(Errno("open", dir));
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  return rc == 0 ? absl::OkStatus() : absl::InternalError(Errno("fsync", dir));
-}
 
 // Writes a file's bytes as they come, keeping the CRC32C of all of them.
 class Writer {
@@ -158,22 +126,15 @@ absl::StatusOr<CheckpointSection> DecodeSection(Cursor& in, uint32_t index,
 
 absl::StatusOr<WrittenFile> WriteCheckpointFile(const std::string& path,
                                                 const std::vector<SectionView>& sections) {
-  const std::string tmp = absl::StrCat(path, ".tmp-", ::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return absl::InternalError(Errno("open", tmp));
-  Writer out(fd, tmp);
-  absl::Status s = WriteSections(out, sections);
-  if (s.ok() && ::fsync(fd) != 0) s = absl::InternalError(Errno("fsync", tmp));
-  if (::close(fd) != 0 && s.ok()) s = absl::InternalError(Errno("close", tmp));
-  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
-    s = absl::InternalError(Errno("rename to " + path, tmp));
-  }
-  if (!s.ok()) {
-    ::unlink(tmp.c_str());
-    return s;
-  }
-  if (absl::Status synced = FsyncDirectory(path); !synced.ok()) return synced;
-  return out.written();
+  WrittenFile written;
+  absl::Status s = ReplaceFile(path, [&](int fd, const std::string& temp) {
+    Writer out(fd, temp);
+    absl::Status status = WriteSections(out, sections);
+    written = out.written();
+    return status;
+  });
+  if (!s.ok()) return s;
+  return written;
 }
 
 absl::StatusOr<std::vector<CheckpointSection>> ReadCheckpointFile(const std::string& path) {

@@ -163,6 +163,28 @@ TEST(CheckpointFileTest, MissingOrWronglySizedSectionsAreNamed) {
               HasSubstr("section \"momentum\" is missing"));
 }
 
+TEST(CheckpointFileTest, ImpossibleShapesAreDataLoss) {
+  const std::string path = TempDir("shapes") + "/c.muppet";
+  // 2^62 floats are 2^64 bytes, which wrap to 0: empty sections must not pass for them.
+  for (const std::vector<int64_t>& shape :
+       std::vector<std::vector<int64_t>>{{int64_t{1} << 62}, {-4, -2}, {1 << 30, 1 << 30, 4}}) {
+    internal::TrainingState state;
+    internal::TensorInfo& t = *state.add_parameters();
+    t.set_name("conv1.weight");
+    for (int64_t d : shape) t.add_shape(d);
+    ASSERT_TRUE(WriteCheckpointFile(path, {{"run", state.SerializeAsString()},
+                                           {"parameters", ""},
+                                           {"momentum", ""},
+                                           {"buffers", ""},
+                                           {"gradient_window", ""}})
+                    .ok());
+    const absl::Status s = ReadTrainingCheckpoint(path).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+    EXPECT_EQ(s.message(),
+              path + ": section \"run\": tensor \"conv1.weight\" has an impossible shape");
+  }
+}
+
 TEST(CheckpointDirectoryTest, KeepsTheNewestAndFallsBackPastACorruptOne) {
   const std::string dir = TempDir("directory") + "/job";
   const CheckpointDirectory checkpoints(dir, 2);

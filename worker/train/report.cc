@@ -1,11 +1,7 @@
 #include "worker/train/report.h"
 
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-#include <fstream>
-
 #include "absl/strings/str_cat.h"
+#include "base/atomic_file.h"
 #include "nlohmann/json.hpp"
 
 namespace muppet {
@@ -109,21 +105,18 @@ std::string ReportJson(const RunReport& r) {
   return json.dump(2) + "\n";
 }
 
+absl::Status CheckReportPath(const std::string& path) {
+  if (absl::Status s = CheckReplaceableFile(path); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--report: ", s.message()));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status WriteReport(const RunReport& report, const std::string& path) {
-  const std::string temp = path + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::trunc);
-    out << ReportJson(report);
-    out.close();
-    if (!out) {
-      return absl::UnavailableError(
-          absl::StrCat("--report: cannot write ", temp, ": ", std::strerror(errno)));
-    }
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    return absl::UnavailableError(
-        absl::StrCat("--report: cannot rename ", temp, " to ", path, ": ", std::strerror(errno)));
-  }
+  const std::string json = ReportJson(report);
+  absl::Status s =
+      ReplaceFile(path, [&](int fd, const std::string& temp) { return WriteAll(fd, json, temp); });
+  if (!s.ok()) return absl::Status(s.code(), absl::StrCat("--report: ", s.message()));
   return absl::OkStatus();
 }
 

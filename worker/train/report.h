@@ -56,7 +56,14 @@ struct RunReport {
 // the checkpoint.
 std::string ReportJson(const RunReport& report);
 
-// Writes ReportJson to `path` atomically (a temporary file renamed into place).
+// OK when WriteReport could write `path` now: it is a regular file or absent, in a directory
+// where files can be created. INVALID_ARGUMENT naming --report and the path otherwise. Checked
+// before training, so that a run is not lost to a bad path at its end.
+absl::Status CheckReportPath(const std::string& path);
+
+// Writes ReportJson to `path` atomically (base/atomic_file.h), refusing a target that is not a
+// regular file (a symbolic link or a device is never replaced). Errors name --report and the
+// file: INVALID_ARGUMENT for such a target, INTERNAL for a failed write.
 absl::Status WriteReport(const RunReport& report, const std::string& path);
 
 }  // namespace muppet

@@ -1,5 +1,6 @@
 #include "worker/train/report.h"
 
+#include <filesystem>
 #include <fstream>
 
 #include "gtest/gtest.h"
@@ -41,8 +42,18 @@ TEST(ReportTest, WritesTheDocumentedShape) {
 
 TEST(ReportTest, UnwritablePathIsAnError) {
   const absl::Status s = WriteReport({}, "/nonexistent/dir/report.json");
-  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
-  EXPECT_NE(s.message().find("/nonexistent/dir/report.json"), std::string::npos);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
+  EXPECT_NE(s.message().find("--report: /nonexistent/dir/report.json"), std::string::npos);
+  const absl::Status checked = CheckReportPath("/nonexistent/dir/report.json");
+  EXPECT_EQ(checked.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(checked.message().find("--report: /nonexistent/dir/report.json"), std::string::npos);
+}
+
+TEST(ReportTest, DeviceNodeIsNeverReplaced) {
+  EXPECT_EQ(CheckReportPath("/dev/null").message(),
+            "--report: /dev/null: is a device, not a regular file; it is not replaced");
+  EXPECT_EQ(WriteReport({}, "/dev/null").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(std::filesystem::is_character_file("/dev/null"));
 }
 
 }  // namespace

@@ -163,7 +163,8 @@ absl::StatusOr<RunResult> Train(const v1::JobSpec& spec, int start_bits,
       return fits;
     }
   }
-  absl::StatusOr<TrainTest> data = LoadDataset(spec.dataset(), spec.seed());
+  absl::StatusOr<TrainTest> data =
+      LoadDataset(spec.dataset(), spec.model().num_classes(), spec.seed());
   if (!data.ok()) return data.status();
   absl::StatusOr<std::unique_ptr<Model>> model = BuildModel({.name = spec.model().name(),
                                                              .in_channels = data->train.channels,

@@ -1,0 +1,6 @@
+
+
+Wresnet20j
+tXXXXXXX0j
+
+tsXXXXXXXXXX?

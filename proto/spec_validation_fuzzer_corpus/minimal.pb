@@ -1,0 +1,3 @@
+
+lenet5
+fashion-mnist @(2		š™™™™™©?

@@ -1,0 +1,4 @@
+	
+alexnet
+cifar10/data/cifar(2		{®Gáz„?:
+š™™™™™¹?BRR 
