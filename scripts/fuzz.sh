@@ -11,13 +11,14 @@ cd "$(dirname "$0")/.."
 seconds=${1:-30}
 
 # The fuzz build has a compiler of its own; in the main build's output base it would replace
-# the gcc toolchain and rebuild everything each time either build ran. It makes no bazel-*
-# links: those in the workspace stay the main build's.
+# the gcc toolchain and rebuild everything each time either build ran. So it has an output base
+# of its own, one per checkout as Bazel's are, and makes no bazel-* links: those in the
+# workspace stay the main build's.
+output_base=${MUPPET_FUZZ_OUTPUT_BASE:-$HOME/.cache/muppet-fuzz-$(pwd -P | md5sum | cut -c1-16)}
 bazel_fuzz() {
   local command=$1
   shift
-  bazel --output_base="${MUPPET_FUZZ_OUTPUT_BASE:-$HOME/.cache/muppet-fuzz}" "$command" \
-    --symlink_prefix=/ "$@"
+  bazel --output_base="$output_base" "$command" --symlink_prefix=/ "$@"
 }
 
 # Listed by the main build, which skips its own bazel-* links in the workspace.

@@ -227,6 +227,24 @@ class ServiceTest(harness.ProcessTestCase):
         self.assertEqual(result.returncode, 1)
         self.assertIn("UNAVAILABLE", result.stderr)
 
+        # Every binary: a flag it does not know or cannot parse is usage (2); help is success.
+        duplicate = os.path.join(self.tmp, "duplicate.yaml")
+        with open(duplicate, "w") as f:
+            f.write("model: {name: lenet5}\nepochs: 3\noptimizer: {learning_rate: 0.1}\n"
+                    "epochs: 30\n")
+        result = muppetctl(address, "submit", f"--file={duplicate}")
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("duplicate.yaml:4: duplicate key \"epochs\" (first on line 2)",
+                      result.stderr)
+        unparsable = {harness.MUPPETD: "--lease=soon", harness.WORKER: "--call-timeout=soon",
+                      harness.MUPPETCTL: "--timeout=soon"}
+        for binary, bad_value in unparsable.items():
+            for arg, code in (("--no-such-flag", 2), (bad_value, 2), ("--help", 0),
+                              ("--version", 0)):
+                result = subprocess.run([binary, arg], capture_output=True, text=True,
+                                        timeout=30)
+                self.assertEqual(result.returncode, code, (binary, arg, result.stderr))
+
 
 if __name__ == "__main__":
     unittest.main()
