@@ -46,9 +46,9 @@ absl::Status CheckTarget(const std::string& path) {
 // A new, empty, exclusively created temporary file beside `path`; its name goes to `temp`.
 absl::StatusOr<int> CreateTemp(const std::string& path, std::string& temp) {
   const std::string dir = Directory(path);
-  const size_t slash = path.rfind('/');
+  const size_t slash = path.rfind('/');  // The name after `dir`'s.
   const std::string pattern = absl::StrCat(
-      dir, "/.", slash == std::string::npos ? path : path.substr(slash + 1), ".tmp-XXXXXX");
+      dir, "/.", path.substr(slash == std::string::npos ? 0 : slash + 1), ".tmp-XXXXXX");
   std::vector<char> name(pattern.begin(), pattern.end());
   name.push_back('\0');
   const int fd = ::mkostemp(name.data(), O_CLOEXEC);

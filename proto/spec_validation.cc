@@ -93,13 +93,6 @@ uint32_t DatasetChannels(const v1::DatasetSpec& d) {
   return 0;
 }
 
-// Classes of the dataset, or 0 where only its label file tells (idx).
-uint32_t DatasetClasses(const v1::DatasetSpec& d) {
-  if (d.name() == "fashion-mnist" || d.name() == "cifar10") return 10;
-  if (d.name() == "synthetic") return d.synthetic().classes();
-  return 0;
-}
-
 // A model field that is 0 (take the dataset's) or equals the dataset's `expected` where known.
 void CheckMatchesDataset(const JobSpec& spec, absl::string_view field, const char* what,
                          uint32_t value, uint32_t expected, Violations& v) {
@@ -392,6 +385,12 @@ void ValidateLabels(const google::protobuf::Map<std::string, std::string>& map, 
 }
 
 }  // namespace
+
+uint32_t DatasetClasses(const v1::DatasetSpec& d) {
+  if (d.name() == "fashion-mnist" || d.name() == "cifar10") return 10;
+  if (d.name() == "synthetic") return d.synthetic().classes();
+  return 0;
+}
 
 uint32_t RankCount(const v1::Resources& r) {
   return std::max(r.workers(), 1u) * std::max(r.devices_per_worker(), 1u);

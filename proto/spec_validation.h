@@ -23,6 +23,10 @@ inline constexpr std::array<absl::string_view, 4> kDatasetNames = {"fashion-mnis
 
 inline constexpr absl::string_view kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 
+// The classes a dataset has by its definition: 10 for fashion-mnist and cifar10,
+// synthetic.classes; 0 for idx (only its label file tells) and unknown names.
+uint32_t DatasetClasses(const v1::DatasetSpec& dataset);
+
 // Fills every unset field that has a documented default. Idempotent; leaves set values, valid or
 // not, untouched, so validation afterwards still reports what the user wrote.
 void ApplyJobSpecDefaults(v1::JobSpec& spec);

@@ -87,16 +87,17 @@ def main():
         runs.append((name, log, None if testlogs == "-" else pathlib.Path(testlogs)))
     passed = failed = skipped = 0
     ran = True
+    first_statuses = None
     for name, log, testlogs in runs:
         p, f, s, statuses = count_run(name, log, testlogs)
+        first_statuses = statuses if first_statuses is None else first_statuses
         passed, failed, skipped = passed + p, failed + f, skipped + s
         if not statuses:
             print(f"FAILED: no test ran{' in the ' + name + ' run' if name else ''}")
             ran = False
         if name:
             print(f"{name}: {p} passed, {f} failed" + (f", {s} skipped" if s else ""))
-    for platform, targets in sorted(platforms(runs[0][2], target_statuses(
-            pathlib.Path(runs[0][1]).read_text(errors="replace"))).items()):
+    for platform, targets in sorted(platforms(runs[0][2], first_statuses).items()):
         print(f"kernel platform: {targets} targets ran on {platform}")
     line = f"{passed} passed, {failed + (0 if ran else 1)} failed"
     if skipped:

@@ -73,7 +73,7 @@ class ChaosTest(unittest.TestCase):
 
     def worker_name_of(self, job_id):
         """The name of the worker the job runs on, or None when it is not placed now."""
-        job = get_job(self.coordinator.address, job_id) if job_id else {}
+        job = get_job(self.coordinator.address, job_id)
         if not job.get("worker_ids"):
             return None
         names = {w["worker_id"]: w["worker_name"] for w in json.loads(muppetctl(
@@ -90,9 +90,8 @@ class ChaosTest(unittest.TestCase):
         jobs = {seed: self.submit(seed) for seed in SEEDS}
         # The first kill waits for a running job with a checkpoint and hits its worker, so that
         # some job resumes however slow the machine is; the rest land at random.
-        wait_for(lambda: self.checkpointed_running_job(jobs.values()), 240,
-                 "a running job with a checkpoint")
-        first = self.worker_name_of(self.checkpointed_running_job(jobs.values()))
+        first = self.worker_name_of(wait_for(lambda: self.checkpointed_running_job(jobs.values()),
+                                             240, "a running job with a checkpoint"))
         rng = random.Random(7)
         kills = []
         for k in range(KILLS):

@@ -6,11 +6,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "base/random.h"
+#include "proto/spec_validation.h"
 
 namespace muppet {
 namespace {
-
-constexpr int64_t kFashionMnistClasses = 10;
 
 // The IDX file `stem` in `dir`, gzipped or plain, preferring the gzipped name.
 std::string IdxPath(const std::string& dir, const std::string& stem) {
@@ -117,10 +116,15 @@ TrainTest MakeSynthetic(const v1::SyntheticDataset& s, uint64_t seed) {
 }
 
 absl::StatusOr<TrainTest> LoadDataset(const v1::DatasetSpec& spec, int64_t classes, uint64_t seed) {
+  // Checked before anything is read: the count a dataset has by definition is the only one.
+  const int64_t fixed = DatasetClasses(spec);
+  if (classes != 0 && fixed != 0 && classes != fixed) {
+    return absl::InvalidArgumentError(absl::StrCat("model.num_classes is ", classes, " but \"",
+                                                   spec.name(), "\" has ", fixed, " classes"));
+  }
   absl::StatusOr<TrainTest> data;
   if (spec.name() == "fashion-mnist") {
-    data = classes == 0 ? ReadIdxDirectory(spec.data_dir(), kFashionMnistClasses, "fashion-mnist")
-                        : ReadIdxDirectory(spec.data_dir(), classes, "model.num_classes");
+    data = ReadIdxDirectory(spec.data_dir(), fixed, "fashion-mnist");
   } else if (spec.name() == "idx") {
     data = ReadIdxDirectory(spec.data_dir(), classes, "model.num_classes");
   } else if (spec.name() == "cifar10") {
@@ -131,11 +135,6 @@ absl::StatusOr<TrainTest> LoadDataset(const v1::DatasetSpec& spec, int64_t class
     return absl::InvalidArgumentError(absl::StrCat("unknown dataset \"", spec.name(), "\""));
   }
   if (!data.ok()) return data.status();
-  if (classes != 0 && classes != data->train.classes) {
-    return absl::InvalidArgumentError(absl::StrCat("model.num_classes is ", classes, " but \"",
-                                                   spec.name(), "\" has ", data->train.classes,
-                                                   " classes"));
-  }
   data->train.Truncate(spec.train_limit());
   data->test.Truncate(spec.test_limit());
   return data;

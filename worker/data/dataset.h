@@ -48,8 +48,8 @@ TrainTest MakeSynthetic(const v1::SyntheticDataset& shape, uint64_t seed);
 // `classes` is the model's class count (model.num_classes), 0 to take the dataset's; every
 // label must be below it. An idx set without one infers it from its labels, and then every
 // class up to the largest label must have a training example. INVALID_ARGUMENT naming the label
-// file, the example and the count for a label out of range; naming both counts for a count
-// that differs from a dataset's fixed one.
+// file, the example and the count for a label out of range; naming both counts, before any file
+// is read, for a count that differs from the one a dataset has by definition (DatasetClasses).
 absl::StatusOr<TrainTest> LoadDataset(const v1::DatasetSpec& spec, int64_t classes, uint64_t seed);
 
 }  // namespace muppet

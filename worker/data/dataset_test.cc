@@ -299,6 +299,12 @@ TEST(LoadDatasetTest, FixedClassCountMismatchNamesBoth) {
   EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(d.status().message(), "model.num_classes is 3 but \"synthetic\" has 4 classes");
   EXPECT_TRUE(LoadDataset(spec, 4, 0).ok());
+
+  v1::DatasetSpec fashion;
+  fashion.set_name("fashion-mnist");
+  fashion.set_data_dir("/nonexistent/fashion");  // Refused before the files are looked for.
+  EXPECT_EQ(LoadDataset(fashion, 12, 0).status().message(),
+            "model.num_classes is 12 but \"fashion-mnist\" has 10 classes");
 }
 
 }  // namespace
