@@ -1,6 +1,8 @@
 #include "kernels/cpu/gemm_s8.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -107,7 +109,25 @@ absl::Status CheckCall(const char* name, const GemmShape& s, Int8Route route) {
   return absl::OkStatus();
 }
 
+// oneDNN 2.6.3's AMX int8 kernels are not safe to run here: on an Intel Xeon with AMX, a
+// training run that mixes its AMX convolutions and transposed convolutions died with SIGILL on a
+// `tilezero` in about one run in three (two data-parallel ranks switching precision): a kernel
+// trusted a tile configuration that another kernel had changed. So oneDNN is capped below AMX
+// before anything uses it, unless ONEDNN_MAX_CPU_ISA says otherwise; the cap changes nothing on
+// a CPU without AMX. Runs at load time because oneDNN fixes its ISA at its first use.
+const bool kOneDnnCappedBelowAmx = [] {
+  const char* forced = std::getenv("ONEDNN_MAX_CPU_ISA");
+  if (forced != nullptr && *forced != '\0') return false;
+  if (dnnl_set_max_cpu_isa(dnnl_cpu_isa_avx512_core_bf16) != dnnl_success) {
+    std::fprintf(stderr, "muppet: could not cap oneDNN below AMX (dnnl_set_max_cpu_isa failed)\n");
+    return false;
+  }
+  return true;
+}();
+
 }  // namespace
+
+bool OneDnnCappedBelowAmx() { return kOneDnnCappedBelowAmx; }
 
 absl::string_view Int8RouteName(Int8Route route) {
   switch (route) {

@@ -42,6 +42,11 @@ enum class Int8Route {
 
 absl::string_view Int8RouteName(Int8Route route);
 
+// True when muppet capped oneDNN's ISA below AMX at load time (its AMX int8 kernels crashed with
+// SIGILL in training, see the definition): always, unless ONEDNN_MAX_CPU_ISA is set, in which case
+// oneDNN follows it (ONEDNN_MAX_CPU_ISA=AVX512_CORE_AMX opts back in).
+bool OneDnnCappedBelowAmx();
+
 // True when oneDNN's int8 kernels are exact here: its effective ISA (the CPU, capped by
 // ONEDNN_MAX_CPU_ISA) has AVX512-VNNI or AVX-VNNI.
 bool OneDnnInt8IsExact();

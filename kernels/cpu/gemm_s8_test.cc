@@ -1,11 +1,13 @@
 #include "kernels/cpu/gemm_s8.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "oneapi/dnnl/dnnl.hpp"
 
 namespace muppet::kernels {
 namespace {
@@ -148,6 +150,18 @@ TEST(GemmS8Test, OneDnnIsUsedOnlyWhereItIsExact) {
   float c = 0;
   const absl::Status s = GemmS8({.m = 1, .n = 1, .k = 1}, &x, &x, 1.0f, &c, Int8Route::kOneDnnVnni);
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// oneDNN never runs its AMX kernels unless ONEDNN_MAX_CPU_ISA asks for them (they crashed in
+// training on an AMX machine); on a machine without AMX the cap is a no-op.
+TEST(GemmS8Test, OneDnnIsCappedBelowAmxUnlessAskedOtherwise) {
+  const char* forced = std::getenv("ONEDNN_MAX_CPU_ISA");
+  const bool asked = forced != nullptr && *forced != '\0';
+  EXPECT_EQ(OneDnnCappedBelowAmx(), !asked);
+  if (asked) return;
+  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  EXPECT_NE(isa & dnnl_cpu_isa_avx512_core_amx, static_cast<unsigned>(dnnl_cpu_isa_avx512_core_amx))
+      << "oneDNN's effective ISA 0x" << std::hex << isa << " includes AMX";
 }
 
 }  // namespace
