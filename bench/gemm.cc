@@ -1,6 +1,7 @@
 // GEMM throughput by data type, as ratios to FP32 taken in one run: oneDNN's FP32 and BF16
 // matmuls, muppet's int8 GEMM on each exact route this machine has (kernels/cpu/gemm_s8.h:
-// oneDNN where it runs VNNI, muppet's AVX2 kernel) and the int16 GEMM (kernels/cpu/gemm_s16.h),
+// oneDNN where it runs VNNI, muppet's AVX2 kernel, which is also timed with A >= 0 to show what
+// multiplying two signed operands costs it) and the int16 GEMM (kernels/cpu/gemm_s16.h),
 // at 1024^3 and at the GEMM shapes of every resnet20 convolution on 28x28 inputs at batch 128
 // (forward, backward-data and backward-weights, as im2col GEMMs). Integer results are checked
 // against the reference loops before they are timed.
@@ -125,8 +126,10 @@ int64_t Dot(const Problem& p, const std::vector<Code>& a, const std::vector<Code
   return dot;
 }
 
-double Int8Seconds(const Problem& p, kernels::Int8Route route, const std::string& dtype) {
-  const std::vector<int8_t> a = RandomCodes<int8_t>(p.m * p.k, -128, 127);
+// `a_lo` is the smallest A code: -128 for signed codes (gradients, weights), 0 for the codes of
+// activations after a ReLU, which the AVX2 kernel multiplies without its sign trick.
+double Int8Seconds(const Problem& p, kernels::Int8Route route, int a_lo, const std::string& dtype) {
+  const std::vector<int8_t> a = RandomCodes<int8_t>(p.m * p.k, a_lo, 127);
   const std::vector<int8_t> b = RandomCodes<int8_t>(p.k * p.n, -128, 127);
   std::vector<float> c(p.m * p.n);
   const kernels::GemmShape shape{.m = p.m, .n = p.n, .k = p.k};
@@ -188,8 +191,14 @@ std::vector<std::pair<std::string, std::function<double(const Problem&)>>> DataT
   for (kernels::Int8Route route : kernels::SupportedInt8Routes()) {
     if (route == kernels::Int8Route::kScalar) continue;  // The reference: minutes at 1024^3.
     const std::string name = absl::StrCat("int8:", kernels::Int8RouteName(route));
-    types.emplace_back(name,
-                       [route, name](const Problem& p) { return Int8Seconds(p, route, name); });
+    types.emplace_back(
+        name, [route, name](const Problem& p) { return Int8Seconds(p, route, -128, name); });
+    if (route != kernels::Int8Route::kAvx2) continue;
+    // What the sign trick costs: the same kernel with A >= 0, as a forward pass after a ReLU has.
+    const std::string unsigned_a = name + ":a>=0";
+    types.emplace_back(unsigned_a, [route, unsigned_a](const Problem& p) {
+      return Int8Seconds(p, route, 0, unsigned_a);
+    });
   }
   if (!kernels::OneDnnInt8IsExact()) {
     JsonLine()

@@ -14,11 +14,7 @@
 
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define MUPPET_HOST_DEVICE __host__ __device__
-#else
-#define MUPPET_HOST_DEVICE
-#endif
+#include "kernels/common/host_device.h"
 
 namespace muppet::kernels {
 

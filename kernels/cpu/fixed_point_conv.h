@@ -2,10 +2,9 @@
 // backward-weights, FP32 in and out, operands quantised inside at one word length (as in
 // fixed_point_linear.h; Quantized and FixedPointOptions are in fixed_point.h).
 //
-// Tensors are channels-last, as in the training engine: x is N x H x W x C, y is
-// N x OH x OW x O, and weights are O x KH x KW x C (logical O, C, KH, KW). The input is quantised
-// once and then unfolded (im2col) as integer codes, so quantisation costs one pass over x, not
-// KH * KW passes; padding is code 0, which is exactly 0.
+// Tensors are channels-last, as in the training engine (kernels/common/conv_geometry.h has the
+// layouts). The input is quantised once and then unfolded (im2col) as integer codes, so
+// quantisation costs one pass over x, not KH * KW passes; padding is code 0, which is exactly 0.
 #ifndef MUPPET_KERNELS_CPU_FIXED_POINT_CONV_H_
 #define MUPPET_KERNELS_CPU_FIXED_POINT_CONV_H_
 
@@ -13,19 +12,10 @@
 #include <span>
 
 #include "absl/status/statusor.h"
+#include "kernels/common/conv_geometry.h"
 #include "kernels/cpu/fixed_point_linear.h"
 
 namespace muppet::kernels {
-
-struct ConvGeometry {
-  int64_t n = 1, h = 1, w = 1, c = 1;  // Input.
-  int64_t o = 1;                       // Output channels.
-  int64_t kernel = 3;                  // Square kernel.
-  int64_t stride = 1;
-  int64_t padding = 0;
-  int64_t out_h() const { return (h + 2 * padding - kernel) / stride + 1; }
-  int64_t out_w() const { return (w + 2 * padding - kernel) / stride + 1; }
-};
 
 // Each op comes in two levels, as in fixed_point_linear.h: on codes (training reuses each
 // tensor's codes across passes), and on FP32 tensors quantised inside. They return the

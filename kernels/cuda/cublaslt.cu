@@ -58,8 +58,8 @@ CublasLt::~CublasLt() {
 }
 
 absl::Status CublasLt::MatmulTN(const CublasLtTypes& t, const GemmShape& s, const void* alpha,
-                                const void* beta, const void* a, const void* b, void* c,
-                                cudaStream_t stream) {
+                                const void* beta, const void* a, int64_t lda, const void* b,
+                                int64_t ldb, void* c, cudaStream_t stream) {
   Descriptors d;
   MUPPET_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&d.op, t.compute, t.scale));
   const cublasOperation_t transpose = CUBLAS_OP_T, none = CUBLAS_OP_N;
@@ -67,8 +67,8 @@ absl::Status CublasLt::MatmulTN(const CublasLtTypes& t, const GemmShape& s, cons
                                                                &transpose, sizeof(transpose)));
   MUPPET_CUBLAS_RETURN_IF_ERROR(
       cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSB, &none, sizeof(none)));
-  MUPPET_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&d.a, t.operands, s.k, s.n, s.k));
-  MUPPET_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&d.b, t.operands, s.k, s.m, s.k));
+  MUPPET_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&d.a, t.operands, s.k, s.n, ldb));
+  MUPPET_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&d.b, t.operands, s.k, s.m, lda));
   MUPPET_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&d.c, t.output, s.n, s.m, s.n));
   MUPPET_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(handle_, d.op, alpha, b, d.a, a, d.b, beta, c, d.c,
                                                c, d.c, /*algo=*/nullptr, workspace_,

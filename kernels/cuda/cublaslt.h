@@ -28,13 +28,14 @@ class CublasLt {
   CublasLt& operator=(CublasLt&&) = delete;
   CublasLt(const CublasLt&) = delete;
 
-  // Enqueues C (m x n, row-major) = alpha A (m x k) B (n x k)^T + beta C, A and B row-major, on
+  // Enqueues C (m x n, row-major) = alpha A (m x k) B (n x k)^T + beta C, A and B row-major with
+  // rows `lda` and `ldb` elements apart (k for whole matrices, more for a chunk of K), on
   // `stream`; alpha and beta point at values of `types.scale`. In cuBLASLt's column-major terms:
   // C^T = op(B^T) A^T with op the transpose, both operands K-major. INTERNAL naming the cuBLASLt
   // call that failed. The caller checks the shape (gemm_rules.h).
   absl::Status MatmulTN(const CublasLtTypes& types, const GemmShape& shape, const void* alpha,
-                        const void* beta, const void* a, const void* b, void* c,
-                        cudaStream_t stream);
+                        const void* beta, const void* a, int64_t lda, const void* b, int64_t ldb,
+                        void* c, cudaStream_t stream);
 
  private:
   CublasLt(cublasLtHandle_t handle, void* workspace) : handle_(handle), workspace_(workspace) {}

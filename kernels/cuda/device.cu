@@ -37,4 +37,12 @@ int CountDevices(std::string* why_none) {
   return static_cast<int>(devices->size());
 }
 
+absl::StatusOr<int> CurrentSmCount() {
+  int device = 0, sm_count = 0;
+  MUPPET_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
+  MUPPET_CUDA_RETURN_IF_ERROR(
+      cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device));
+  return sm_count;
+}
+
 }  // namespace muppet::cuda

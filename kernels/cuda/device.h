@@ -26,6 +26,10 @@ absl::StatusOr<std::vector<DeviceInfo>> ListDevices(std::string* why_none = null
 // the driver fails (for tests that skip without a GPU).
 int CountDevices(std::string* why_none);
 
+// The current device's multiprocessor count, which sizes the kernels' grids (launch.h). INTERNAL
+// naming the call that failed.
+absl::StatusOr<int> CurrentSmCount();
+
 }  // namespace muppet::cuda
 
 #endif  // MUPPET_KERNELS_CUDA_DEVICE_H_

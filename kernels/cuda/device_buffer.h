@@ -1,11 +1,13 @@
 // Device memory with RAII ownership: a typed array on the current device, freed with its owner,
-// and the copies to and from host memory, every CUDA call checked into a status.
+// the copies to and from host memory, and a workspace that grows; every CUDA call checked into a
+// status.
 #ifndef MUPPET_KERNELS_CUDA_DEVICE_BUFFER_H_
 #define MUPPET_KERNELS_CUDA_DEVICE_BUFFER_H_
 
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <utility>
 #include <vector>
@@ -68,6 +70,27 @@ class DeviceBuffer {
 
   T* data_ = nullptr;
   int64_t size_ = 0;
+};
+
+// Scratch device memory that grows to the largest request and is kept for the next: for kernels
+// that run the same shapes step after step. One stream at a time; not thread-safe.
+class DeviceWorkspace {
+ public:
+  // At least `bytes` of device memory, valid until the next Reserve. Growing first waits for
+  // `stream`, whose queued work may still use the old memory. INTERNAL naming the call or the
+  // size when the wait or the allocation fails.
+  absl::StatusOr<char*> Reserve(int64_t bytes, cudaStream_t stream) {
+    if (buffer_.has_value() && buffer_->size() >= bytes) return buffer_->data();
+    MUPPET_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
+    buffer_.reset();
+    absl::StatusOr<DeviceBuffer<char>> buffer = DeviceBuffer<char>::Allocate(bytes);
+    if (!buffer.ok()) return buffer.status();
+    buffer_.emplace(*std::move(buffer));
+    return buffer_->data();
+  }
+
+ private:
+  std::optional<DeviceBuffer<char>> buffer_;
 };
 
 }  // namespace muppet::cuda

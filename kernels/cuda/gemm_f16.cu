@@ -18,7 +18,7 @@ absl::Status GemmF16::Run(const GemmShape& s, const __half* a, const __half* b, 
                        .output = CUDA_R_32F,
                        .compute = CUBLAS_COMPUTE_32F,
                        .scale = CUDA_R_32F},
-                      s, &alpha, &beta, a, b, c, stream);
+                      s, &alpha, &beta, a, s.k, b, s.k, c, stream);
 }
 
 }  // namespace muppet::cuda

@@ -47,9 +47,10 @@ inline int64_t MaxExactK(int a_bits, int b_bits) {
 }
 
 // [begin, end) ranges of K, each at most MaxExactK long, covering [0, k): their int32 results
-// summed in int64 are exact.
+// summed in int64 are exact. Every chunk but the last is a multiple of 16 long, so a chunk of a
+// 16-byte-aligned row-major int8 operand starts 16-byte aligned, as the tensor cores need.
 inline std::vector<std::pair<int64_t, int64_t>> ExactKChunks(int64_t k, int a_bits, int b_bits) {
-  const int64_t step = MaxExactK(a_bits, b_bits);
+  const int64_t step = MaxExactK(a_bits, b_bits) / 16 * 16;
   std::vector<std::pair<int64_t, int64_t>> chunks;
   for (int64_t begin = 0; begin < k; begin += step) {
     chunks.emplace_back(begin, std::min(k, begin + step));

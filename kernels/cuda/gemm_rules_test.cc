@@ -25,11 +25,12 @@ TEST(CheckTensorCoreGemmTest, NamesTheFirstBrokenRule) {
 }
 
 TEST(ExactKChunksTest, NoChunkCanOverflowInt32) {
-  // int8 x int8: |product| <= 2^14, so 131071 terms fit; chunks are multiples of 4.
+  // int8 x int8: |product| <= 2^14, so 131071 terms fit; MaxExactK is a multiple of 4.
   EXPECT_EQ(MaxExactK(8, 8), 131068);
   EXPECT_EQ(ExactKChunks(4608, 8, 8), (std::vector<std::pair<int64_t, int64_t>>{{0, 4608}}));
+  // Chunks of 131056 = 16 x 8191 terms: the next chunk's first code stays 16-byte aligned.
   EXPECT_EQ(ExactKChunks(300000, 8, 8), (std::vector<std::pair<int64_t, int64_t>>{
-                                            {0, 131068}, {131068, 262136}, {262136, 300000}}));
+                                            {0, 131056}, {131056, 262112}, {262112, 300000}}));
   // The worst case of a chunk stays within int32.
   const int64_t k = MaxExactK(8, 8);
   EXPECT_LE(k * 128 * 128, int64_t{INT32_MAX});

@@ -23,7 +23,7 @@ absl::Status GemmS8::Run(const GemmShape& s, const int8_t* a, const int8_t* b, i
                        .output = CUDA_R_32I,
                        .compute = CUBLAS_COMPUTE_32I,
                        .scale = CUDA_R_32I},
-                      s, &alpha, &beta, a, b, c, stream);
+                      s, &alpha, &beta, a, s.k, b, s.k, c, stream);
 }
 
 }  // namespace muppet::cuda

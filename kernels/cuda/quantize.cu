@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "kernels/common/fixed_point_element.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/device.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/quantize.h"
 
@@ -169,10 +170,8 @@ absl::StatusOr<QuantizeResult> QuantizeWith(const float* x, int64_t n, const Qua
 }  // namespace
 
 absl::StatusOr<QuantizeWorkspace> QuantizeWorkspace::Create() {
-  int device = 0, sm_count = 0;
-  MUPPET_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
-  MUPPET_CUDA_RETURN_IF_ERROR(
-      cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device));
+  absl::StatusOr<int> sm_count = CurrentSmCount();
+  if (!sm_count.ok()) return sm_count.status();
   State* state = nullptr;
   Partial* partials = nullptr;
   MUPPET_CUDA_RETURN_IF_ERROR(cudaMalloc(&state, sizeof(State)));
@@ -182,7 +181,7 @@ absl::StatusOr<QuantizeWorkspace> QuantizeWorkspace::Create() {
     cudaFree(state);
     return s;
   }
-  return QuantizeWorkspace(state, partials, kMaxRangeBlocks, sm_count);
+  return QuantizeWorkspace(state, partials, kMaxRangeBlocks, *sm_count);
 }
 
 QuantizeWorkspace::QuantizeWorkspace(QuantizeWorkspace&& other) noexcept
