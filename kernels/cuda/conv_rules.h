@@ -1,10 +1,14 @@
-// How a convolution becomes one tensor-core GEMM (conv_s8.h): the im2col matrix's shape, padded
-// to what the tensor cores accept, and which input element each of its entries is. Plain C++,
+// How a convolution's three passes become tensor-core GEMMs (conv_s8.h): the im2col matrix's
+// shape, padded to what the tensor cores accept, which input element each of its entries is, and
+// which entries of the column gradients fold back onto each input element. Plain C++,
 // __host__ __device__ under nvcc, tested on every machine.
 //
-// Forward: Y (M x O) = X' (M x K) * W (O x K)^T, with M = N OH OW output pixels, K = KH KW C in
-// (ky, kx, c) order and W the weights as stored (O x KH x KW x C): both operands K-major, the
-// TN arrangement IMMA runs, and Y is channels-last as it comes.
+// With M = N OH OW output pixels, K = KH KW C in (ky, kx, c) order, X' the im2col matrix
+// (M x K) and W the weights as stored (O x KH x KW x C, so O x K), every GEMM in the TN
+// arrangement IMMA runs (both operands K-major):
+// - forward: Y (M x O) = X' W^T, channels-last as it comes;
+// - backward-data: dX' (M x K) = dY W, with W transposed (K x O), then folded back (col2im);
+// - backward-weights: dW (O x K) = dY^T X', with dY and X' transposed (O x M, K x M).
 #ifndef MUPPET_KERNELS_CUDA_CONV_RULES_H_
 #define MUPPET_KERNELS_CUDA_CONV_RULES_H_
 
@@ -20,20 +24,20 @@ namespace muppet::cuda {
 
 using kernels::ConvGeometry;
 
-// The forward GEMM's true dimensions and the padded ones it runs at: M and O rounded up to a
-// multiple of 4, K to a multiple of 16 (so every im2col row starts 16-byte aligned). The padding
-// rows and columns are code 0.
+// The GEMMs' true dimensions and the padded ones they run at: each rounded up to a multiple of
+// 16, since each is the reduction of some pass and a chunk of a reduction must start 16-byte
+// aligned. The padding rows and columns are code 0.
 struct ConvGemm {
-  int64_t m = 0, n = 0, k = 0;
-  int64_t m_pad = 0, n_pad = 0, k_pad = 0;
+  int64_t m = 0, o = 0, k = 0;
+  int64_t m_pad = 0, o_pad = 0, k_pad = 0;
 };
 
 constexpr int64_t RoundUp(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
 
 constexpr ConvGemm ConvGemmOf(const ConvGeometry& g) {
-  ConvGemm s{.m = g.n * g.out_h() * g.out_w(), .n = g.o, .k = g.kernel * g.kernel * g.c};
-  s.m_pad = RoundUp(s.m, 4);
-  s.n_pad = RoundUp(s.n, 4);
+  ConvGemm s{.m = g.n * g.out_h() * g.out_w(), .o = g.o, .k = g.kernel * g.kernel * g.c};
+  s.m_pad = RoundUp(s.m, 16);
+  s.o_pad = RoundUp(s.o, 16);
   s.k_pad = RoundUp(s.k, 16);
   return s;
 }
@@ -74,6 +78,20 @@ MUPPET_HOST_DEVICE constexpr int64_t Im2ColSource(const ConvGeometry& g, int64_t
   const int64_t ix = ox * g.stride - g.padding + tap % g.kernel;
   if (iy < 0 || ix < 0 || iy >= g.h || ix >= g.w) return -1;
   return ((image * g.h + iy) * g.w + ix) * g.c + channel;
+}
+
+// The index in the padded column gradients (M x k_pad) that tap `tap` (ky KW + kx) of input
+// element `element` (channels-last index into x) receives from, or -1 where that tap of the
+// element reaches no output pixel (the stride skips it, or it falls past the output's edge).
+MUPPET_HOST_DEVICE constexpr int64_t Col2ImSource(const ConvGeometry& g, int64_t k_pad,
+                                                  int64_t element, int64_t tap) {
+  const int64_t channel = element % g.c, pixel = element / g.c;
+  const int64_t ix = pixel % g.w, iy = pixel / g.w % g.h, image = pixel / (g.w * g.h);
+  const int64_t ty = iy + g.padding - tap / g.kernel, tx = ix + g.padding - tap % g.kernel;
+  if (ty < 0 || tx < 0 || ty % g.stride != 0 || tx % g.stride != 0) return -1;
+  const int64_t oy = ty / g.stride, ox = tx / g.stride;
+  if (oy >= g.out_h() || ox >= g.out_w()) return -1;
+  return ((image * g.out_h() + oy) * g.out_w() + ox) * k_pad + tap * g.c + channel;
 }
 
 }  // namespace muppet::cuda

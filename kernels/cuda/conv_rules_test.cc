@@ -1,7 +1,9 @@
-// The GPU convolution's lowering (conv_rules.h) on the host: the forward GEMM built from
-// Im2ColSource and ConvGemmOf, padding included, equals a direct convolution on random codes.
+// The GPU convolution's lowerings (conv_rules.h) on the host: each pass's padded GEMM, built from
+// ConvGemmOf, Im2ColSource and Col2ImSource as the device builds it, equals the pass by its
+// definition on random codes, strided, padded and odd shapes included.
 #include "kernels/cuda/conv_rules.h"
 
+#include <functional>
 #include <random>
 #include <vector>
 
@@ -13,60 +15,96 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// y (N x OH x OW x O) of a convolution, by its definition: exact int64 sums.
-std::vector<int64_t> DirectConv(const ConvGeometry& g, const std::vector<int8_t>& x,
-                                const std::vector<int8_t>& w) {
-  std::vector<int64_t> y;
+// f(y index, x index, w index) for every product term of the convolution, by its definition.
+void ForEachTerm(const ConvGeometry& g, const std::function<void(int64_t, int64_t, int64_t)>& f) {
+  int64_t pixel = 0;
   for (int64_t n = 0; n < g.n; ++n) {
     for (int64_t oy = 0; oy < g.out_h(); ++oy) {
-      for (int64_t ox = 0; ox < g.out_w(); ++ox) {
+      for (int64_t ox = 0; ox < g.out_w(); ++ox, ++pixel) {
         for (int64_t o = 0; o < g.o; ++o) {
-          int64_t sum = 0;
           for (int64_t ky = 0; ky < g.kernel; ++ky) {
             for (int64_t kx = 0; kx < g.kernel; ++kx) {
               const int64_t iy = oy * g.stride - g.padding + ky;
               const int64_t ix = ox * g.stride - g.padding + kx;
               if (iy < 0 || ix < 0 || iy >= g.h || ix >= g.w) continue;
               for (int64_t c = 0; c < g.c; ++c) {
-                sum += int64_t{x[((n * g.h + iy) * g.w + ix) * g.c + c]} *
-                       w[((o * g.kernel + ky) * g.kernel + kx) * g.c + c];
+                f(pixel * g.o + o, ((n * g.h + iy) * g.w + ix) * g.c + c,
+                  ((o * g.kernel + ky) * g.kernel + kx) * g.c + c);
               }
             }
           }
-          y.push_back(sum);
         }
       }
     }
   }
-  return y;
 }
 
-// The same through the padded GEMM the device runs: X' and W padded with code 0, then the true
-// M x O corner of X' W^T.
-std::vector<int64_t> GemmConv(const ConvGeometry& g, const std::vector<int8_t>& x,
-                              const std::vector<int8_t>& w) {
-  const ConvGemm s = ConvGemmOf(g);
-  std::vector<int8_t> cols(s.m_pad * s.k_pad), weights(s.n_pad * s.k_pad, 0);
+// The three passes by their definitions, in int64: y (M x O), dx (N x H x W x C), dw (O x K).
+struct Direct {
+  std::vector<int64_t> y, dx, dw;
+};
+
+Direct DirectPasses(const ConvGeometry& g, const std::vector<int8_t>& x,
+                    const std::vector<int8_t>& w, const std::vector<int8_t>& dy) {
+  Direct d{std::vector<int64_t>(dy.size()), std::vector<int64_t>(x.size()),
+           std::vector<int64_t>(w.size())};
+  ForEachTerm(g, [&](int64_t yi, int64_t xi, int64_t wi) {
+    d.y[yi] += int64_t{x[xi]} * w[wi];
+    d.dx[xi] += int64_t{dy[yi]} * w[wi];
+    d.dw[wi] += int64_t{dy[yi]} * x[xi];
+  });
+  return d;
+}
+
+// The padded operands the device builds.
+std::vector<int8_t> Im2Col(const ConvGeometry& g, const ConvGemm& s, const std::vector<int8_t>& x) {
+  std::vector<int8_t> cols(s.m_pad * s.k_pad);
   for (int64_t r = 0; r < s.m_pad; ++r) {
     for (int64_t q = 0; q < s.k_pad; ++q) {
       const int64_t at = Im2ColSource(g, r, q);
       cols[r * s.k_pad + q] = at < 0 ? 0 : x[at];
     }
   }
-  for (int64_t o = 0; o < s.n; ++o) {
-    for (int64_t q = 0; q < s.k; ++q) weights[o * s.k_pad + q] = w[o * s.k + q];
+  return cols;
+}
+
+std::vector<int8_t> Pad(const std::vector<int8_t>& in, int64_t rows, int64_t cols, int64_t out_rows,
+                        int64_t out_cols) {
+  std::vector<int8_t> out(out_rows * out_cols, 0);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) out[r * out_cols + c] = in[r * cols + c];
   }
-  std::vector<int64_t> y;
-  for (int64_t r = 0; r < s.m; ++r) {
-    for (int64_t o = 0; o < s.n; ++o) {
-      int64_t sum = 0;
-      for (int64_t q = 0; q < s.k_pad; ++q) {
-        sum += int64_t{cols[r * s.k_pad + q]} * weights[o * s.k_pad + q];
-      }
-      y.push_back(sum);
+  return out;
+}
+
+// C (m x n) = A (m x k) B (n x k)^T in int64, the TN GEMM the tensor cores run.
+std::vector<int64_t> Gemm(const std::vector<int8_t>& a, const std::vector<int8_t>& b, int64_t m,
+                          int64_t n, int64_t k) {
+  std::vector<int64_t> c(m * n);
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      for (int64_t p = 0; p < k; ++p) c[i * n + j] += int64_t{a[i * k + p]} * b[j * k + p];
     }
   }
-  return y;
+  return c;
+}
+
+std::vector<int8_t> Transpose(const std::vector<int8_t>& in, int64_t rows, int64_t cols) {
+  std::vector<int8_t> out(in.size());
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) out[c * rows + r] = in[r * cols + c];
+  }
+  return out;
+}
+
+// The true corner (rows x cols) of a padded matrix whose rows are `ld` long.
+std::vector<int64_t> Corner(const std::vector<int64_t>& in, int64_t rows, int64_t cols,
+                            int64_t ld) {
+  std::vector<int64_t> out;
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) out.push_back(in[r * ld + c]);
+  }
+  return out;
 }
 
 std::vector<int8_t> RandomCodes(int64_t n, std::mt19937& rng) {
@@ -76,59 +114,83 @@ std::vector<int8_t> RandomCodes(int64_t n, std::mt19937& rng) {
   return v;
 }
 
-TEST(ConvGemmTest, PadsToWhatTheTensorCoresTake) {
+TEST(ConvGemmTest, PadsEveryDimensionToSixteen) {
   // resnet20's stem on one 28x28 image: M = 784, O = 16, K = 9 -> 16.
   const ConvGemm s = ConvGemmOf(
       {.n = 1, .h = 28, .w = 28, .c = 1, .o = 16, .kernel = 3, .stride = 1, .padding = 1});
   EXPECT_EQ(s.m, 784);
+  EXPECT_EQ(s.m_pad, 784);
   EXPECT_EQ(s.k, 9);
   EXPECT_EQ(s.k_pad, 16);
-  EXPECT_EQ(s.n_pad, 16);
+  EXPECT_EQ(s.o_pad, 16);
   const ConvGemm odd =
       ConvGemmOf({.n = 1, .h = 5, .w = 5, .c = 3, .o = 10, .kernel = 3, .stride = 2, .padding = 0});
   EXPECT_EQ(odd.m, 4);
-  EXPECT_EQ(odd.m_pad, 4);
-  EXPECT_EQ(odd.n_pad, 12);
+  EXPECT_EQ(odd.m_pad, 16);
+  EXPECT_EQ(odd.o_pad, 16);
   EXPECT_EQ(odd.k_pad, 32);
 }
 
-TEST(Im2ColSourceTest, TheLoweredGemmIsTheConvolution) {
-  std::mt19937 rng(11);
-  for (const ConvGeometry& g : {
-           ConvGeometry{.n = 2,
-          .h = 7,
-          .w = 7,
-          .c = 1,
-          .o = 16,
-          .kernel = 3,
-          .stride = 1,
-          .padding = 1},  // The stem: K padded from 9.
-           ConvGeometry{.n = 1,
-           .h = 8,
-           .w = 8,
-           .c = 16,
-           .o = 32,
-           .kernel = 3,
-           .stride = 2,
-           .padding = 1},  // A stage's first, strided.
-           ConvGeometry{.n = 3,
-           .h = 5,
-           .w = 6,
-           .c = 3,
-           .o = 5,
-           .kernel = 1,
-           .stride = 2,
-           .padding = 0},  // A projection; M and O padded.
-           ConvGeometry{
-               .n = 1, .h = 9, .w = 9, .c = 4, .o = 7, .kernel = 5, .stride = 3, .padding = 2},
-       }) {
-    const std::vector<int8_t> x = RandomCodes(g.n * g.h * g.w * g.c, rng);
-    const std::vector<int8_t> w = RandomCodes(g.o * g.kernel * g.kernel * g.c, rng);
-    EXPECT_EQ(GemmConv(g, x, w), DirectConv(g, x, w))
-        << g.n << "x" << g.h << "x" << g.w << "x" << g.c << " -> " << g.o << ", kernel " << g.kernel
-        << " stride " << g.stride << " padding " << g.padding;
+class LoweringTest : public ::testing::TestWithParam<ConvGeometry> {
+ protected:
+  void SetUp() override {
+    std::mt19937 rng(11);
+    x_ = RandomCodes(g_.n * g_.h * g_.w * g_.c, rng);
+    w_ = RandomCodes(g_.o * g_.kernel * g_.kernel * g_.c, rng);
+    dy_ = RandomCodes(g_.n * g_.out_h() * g_.out_w() * g_.o, rng);
+    direct_ = DirectPasses(g_, x_, w_, dy_);
   }
+
+  const ConvGeometry g_ = GetParam();
+  const ConvGemm s_ = ConvGemmOf(g_);
+  std::vector<int8_t> x_, w_, dy_;
+  Direct direct_;
+};
+
+TEST_P(LoweringTest, ForwardIsIm2ColTimesTheWeights) {
+  const std::vector<int64_t> y = Gemm(Im2Col(g_, s_, x_), Pad(w_, s_.o, s_.k, s_.o_pad, s_.k_pad),
+                                      s_.m_pad, s_.o_pad, s_.k_pad);
+  EXPECT_EQ(Corner(y, s_.m, s_.o, s_.o_pad), direct_.y);
 }
+
+TEST_P(LoweringTest, BackwardDataFoldsTheColumnGradientsBack) {
+  const std::vector<int64_t> dcols = Gemm(
+      Pad(dy_, s_.m, s_.o, s_.m_pad, s_.o_pad),
+      Pad(Transpose(w_, s_.o, s_.k), s_.k, s_.o, s_.k_pad, s_.o_pad), s_.m_pad, s_.k_pad, s_.o_pad);
+  std::vector<int64_t> dx(x_.size());
+  for (int64_t e = 0; e < static_cast<int64_t>(dx.size()); ++e) {
+    for (int64_t t = 0; t < g_.kernel * g_.kernel; ++t) {
+      const int64_t at = Col2ImSource(g_, s_.k_pad, e, t);
+      if (at >= 0) dx[e] += dcols[at];
+    }
+  }
+  EXPECT_EQ(dx, direct_.dx);
+}
+
+TEST_P(LoweringTest, BackwardWeightsIsTheTransposedGradientTimesIm2Col) {
+  const std::vector<int8_t> dy_t = Pad(Transpose(dy_, s_.m, s_.o), s_.o, s_.m, s_.o_pad, s_.m_pad);
+  const std::vector<int8_t> cols_t = Transpose(Im2Col(g_, s_, x_), s_.m_pad, s_.k_pad);
+  const std::vector<int64_t> dw = Gemm(dy_t, cols_t, s_.o_pad, s_.k_pad, s_.m_pad);
+  EXPECT_EQ(Corner(dw, s_.o, s_.k, s_.k_pad), direct_.dw);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, LoweringTest,
+    ::testing::Values(
+        // The stem: K padded from 9.
+        ConvGeometry{
+            .n = 2, .h = 7, .w = 7, .c = 1, .o = 16, .kernel = 3, .stride = 1, .padding = 1},
+        // A stage's first, strided.
+        ConvGeometry{
+            .n = 1, .h = 8, .w = 8, .c = 16, .o = 32, .kernel = 3, .stride = 2, .padding = 1},
+        // A projection; M and O padded.
+        ConvGeometry{
+            .n = 3, .h = 5, .w = 6, .c = 3, .o = 5, .kernel = 1, .stride = 2, .padding = 0},
+        // A stride that leaves input pixels no output reads.
+        ConvGeometry{
+            .n = 1, .h = 9, .w = 9, .c = 4, .o = 7, .kernel = 2, .stride = 3, .padding = 1},
+        ConvGeometry{
+            .n = 1, .h = 9, .w = 9, .c = 4, .o = 7, .kernel = 5, .stride = 3, .padding = 2}));
 
 TEST(CheckConvGeometryTest, NamesTheFieldOutOfRange) {
   const ConvGeometry ok{

@@ -4,6 +4,7 @@
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/conv_s8.h"
 #include "kernels/cuda/device.h"
+#include "kernels/cuda/grid.cuh"
 #include "kernels/cuda/launch.h"
 
 namespace muppet::cuda {
@@ -11,13 +12,11 @@ namespace {
 
 // ---- Kernels ----
 
-// The padded im2col matrix (s.m_pad x s.k_pad) of x's codes, four columns per thread: where C is
-// a multiple of 4 the four are one pixel's consecutive channels, copied as one word.
+// The padded im2col matrix (m_pad x k_pad) of x's codes, four columns per thread: where C is a
+// multiple of 4 the four are one pixel's consecutive channels, copied as one word.
 __global__ void Im2ColKernel(ConvGeometry g, ConvGemm s, const int8_t* x, int8_t* cols) {
-  const int64_t words = s.m_pad * (s.k_pad / 4);
   const bool whole_words = g.c % 4 == 0;
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < words;
-       i += int64_t{gridDim.x} * blockDim.x) {
+  GridStride(s.m_pad * (s.k_pad / 4), [&](int64_t i) {
     const int64_t row = i / (s.k_pad / 4), col = i % (s.k_pad / 4) * 4;
     uint32_t word = 0;
     if (whole_words) {
@@ -31,32 +30,103 @@ __global__ void Im2ColKernel(ConvGeometry g, ConvGemm s, const int8_t* x, int8_t
       }
     }
     reinterpret_cast<uint32_t*>(cols)[i] = word;
-  }
+  });
 }
 
-// The weights (s.n x s.k) into rows of s.k_pad codes, s.n_pad rows, padded with code 0.
-__global__ void PadWeightsKernel(ConvGemm s, const int8_t* w, int8_t* padded) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < s.n_pad * s.k_pad;
-       i += int64_t{gridDim.x} * blockDim.x) {
-    const int64_t o = i / s.k_pad, q = i % s.k_pad;
-    padded[i] = o < s.n && q < s.k ? w[o * s.k + q] : int8_t{0};
-  }
+// The transposed im2col matrix (k_pad x m_pad), one code per thread, consecutive threads along
+// the pixels.
+__global__ void Im2ColTransposedKernel(ConvGeometry g, ConvGemm s, const int8_t* x,
+                                       int8_t* cols_t) {
+  GridStride(s.k_pad * s.m_pad, [&](int64_t i) {
+    const int64_t at = Im2ColSource(g, i % s.m_pad, i / s.m_pad);
+    cols_t[i] = at < 0 ? int8_t{0} : x[at];
+  });
 }
 
-// y (s.m x s.n) = float(sums) * scale + bias, from the padded s.m_pad x s.n_pad sums.
-__global__ void EpilogueKernel(ConvGemm s, const int32_t* sums, float scale, const float* bias,
-                               float* y) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < s.m * s.n;
-       i += int64_t{gridDim.x} * blockDim.x) {
-    const int64_t r = i / s.n, o = i % s.n;
-    const float v = static_cast<float>(sums[r * s.n_pad + o]) * scale;
+// out (out_rows x out_cols) = in (rows x cols, row-major), or its transpose, padded with code 0.
+__global__ void PadKernel(const int8_t* in, int64_t rows, int64_t cols, bool transpose,
+                          int64_t out_rows, int64_t out_cols, int8_t* out) {
+  GridStride(out_rows * out_cols, [&](int64_t i) {
+    const int64_t r = i / out_cols, c = i % out_cols;
+    const int64_t in_r = transpose ? c : r, in_c = transpose ? r : c;
+    out[i] = in_r < rows && in_c < cols ? in[in_r * cols + in_c] : int8_t{0};
+  });
+}
+
+// y (s.m x s.o) = float(sums) * scale + bias, from the padded m_pad x o_pad sums.
+__global__ void ForwardEpilogueKernel(ConvGemm s, const int32_t* sums, float scale,
+                                      const float* bias, float* y) {
+  GridStride(s.m * s.o, [&](int64_t i) {
+    const int64_t r = i / s.o, o = i % s.o;
+    const float v = static_cast<float>(sums[r * s.o_pad + o]) * scale;
     y[i] = bias != nullptr ? v + bias[o] : v;
-  }
+  });
+}
+
+// dx = float(the exact sum of each element's taps in the column gradients) * scale + addend.
+__global__ void Col2ImKernel(ConvGeometry g, ConvGemm s, const int32_t* dcols, float scale,
+                             const float* addend, float* dx) {
+  const int64_t taps = g.kernel * g.kernel;
+  GridStride(g.n * g.h * g.w * g.c, [&](int64_t e) {
+    long long sum = 0;
+    for (int64_t t = 0; t < taps; ++t) {
+      const int64_t at = Col2ImSource(g, s.k_pad, e, t);
+      if (at >= 0) sum += dcols[at];
+    }
+    const float v = static_cast<float>(sum) * scale;
+    dx[e] = addend != nullptr ? v + addend[e] : v;
+  });
+}
+
+// total (o_pad x k_pad) = (first ? 0 : total) + one chunk's sums.
+__global__ void AccumulateKernel(const int32_t* sums, int64_t count, bool first, long long* total) {
+  GridStride(count, [&](int64_t i) { total[i] = (first ? 0 : total[i]) + sums[i]; });
+}
+
+// dw (o x k) = float(total) * scale, from the padded o_pad x k_pad totals.
+__global__ void WeightsEpilogueKernel(ConvGemm s, const long long* total, float scale, float* dw) {
+  GridStride(s.o * s.k, [&](int64_t i) {
+    dw[i] = static_cast<float>(total[i / s.k * s.k_pad + i % s.k]) * scale;
+  });
+}
+
+// db[o] = float(the sum of dy's column o) * scale: one warp per output channel.
+__global__ void ColumnSumsKernel(const int8_t* dy, int64_t rows, int64_t cols, float scale,
+                                 float* db) {
+  WarpLineSums(dy, cols, rows, 1, cols,
+               [&](int64_t c, long long sum) { db[c] = static_cast<float>(sum) * scale; });
 }
 
 // ---- Launchers ----
 
 int64_t Align(int64_t bytes) { return (bytes + 255) / 256 * 256; }
+
+// Pieces of `base`, each 256-byte aligned, handed out in order.
+class Carver {
+ public:
+  explicit Carver(char* base) : at_(base) {}
+  template <typename T>
+  T* Take(int64_t count) {
+    return reinterpret_cast<T*>(std::exchange(at_, at_ + Align(count * int64_t{sizeof(T)})));
+  }
+
+ private:
+  char* at_;
+};
+
+// What the pieces of Carver take: the bytes a workspace needs for them.
+template <typename... Counts>
+int64_t Bytes(Counts... bytes) {
+  return (Align(bytes) + ...);
+}
+
+absl::Status Pad(const int8_t* in, int64_t rows, int64_t cols, bool transpose, int64_t out_rows,
+                 int64_t out_cols, int8_t* out, int sm_count, cudaStream_t stream) {
+  PadKernel<<<GridBlocks(out_rows * out_cols, sm_count), kThreads, 0, stream>>>(
+      in, rows, cols, transpose, out_rows, out_cols, out);
+  MUPPET_CUDA_RETURN_IF_ERROR(cudaGetLastError());
+  return absl::OkStatus();
+}
 
 }  // namespace
 
@@ -76,26 +146,100 @@ absl::Status ConvS8::Forward(const ConvGeometry& g, const int8_t* x, const int8_
         absl::StrCat("x: must be 4-byte aligned, got address ", reinterpret_cast<uintptr_t>(x)));
   }
   const ConvGemm s = ConvGemmOf(g);
-  const int64_t cols_bytes = Align(s.m_pad * s.k_pad), weights_bytes = Align(s.n_pad * s.k_pad);
   absl::StatusOr<char*> workspace = workspace_.Reserve(
-      cols_bytes + weights_bytes + s.m_pad * s.n_pad * int64_t{sizeof(int32_t)}, stream);
+      Bytes(s.m_pad * s.k_pad, s.o_pad * s.k_pad, s.m_pad * s.o_pad * 4), stream);
   if (!workspace.ok()) return workspace.status();
-  int8_t* cols = reinterpret_cast<int8_t*>(*workspace);
-  int8_t* padded = cols + cols_bytes;
-  int32_t* sums = reinterpret_cast<int32_t*>(padded + weights_bytes);
+  Carver carve(*workspace);
+  int8_t* cols = carve.Take<int8_t>(s.m_pad * s.k_pad);
+  int8_t* weights = carve.Take<int8_t>(s.o_pad * s.k_pad);
+  int32_t* sums = carve.Take<int32_t>(s.m_pad * s.o_pad);
   Im2ColKernel<<<GridBlocks(s.m_pad * s.k_pad / 4, sm_count_), kThreads, 0, stream>>>(g, s, x,
                                                                                       cols);
   MUPPET_CUDA_RETURN_IF_ERROR(cudaGetLastError());
-  PadWeightsKernel<<<GridBlocks(s.n_pad * s.k_pad, sm_count_), kThreads, 0, stream>>>(s, w, padded);
-  MUPPET_CUDA_RETURN_IF_ERROR(cudaGetLastError());
-  if (absl::Status st =
-          gemm_.Run({.m = s.m_pad, .n = s.n_pad, .k = s.k_pad}, cols, padded, sums, stream);
+  if (absl::Status st = Pad(w, s.o, s.k, false, s.o_pad, s.k_pad, weights, sm_count_, stream);
       !st.ok()) {
     return st;
   }
-  EpilogueKernel<<<GridBlocks(s.m * s.n, sm_count_), kThreads, 0, stream>>>(s, sums, scale, bias,
-                                                                            y);
+  if (absl::Status st =
+          gemm_.Run({.m = s.m_pad, .n = s.o_pad, .k = s.k_pad}, cols, weights, sums, stream);
+      !st.ok()) {
+    return st;
+  }
+  ForwardEpilogueKernel<<<GridBlocks(s.m * s.o, sm_count_), kThreads, 0, stream>>>(s, sums, scale,
+                                                                                   bias, y);
   MUPPET_CUDA_RETURN_IF_ERROR(cudaGetLastError());
+  return absl::OkStatus();
+}
+
+absl::Status ConvS8::BackwardData(const ConvGeometry& g, const int8_t* dy, const int8_t* w,
+                                  float scale, const float* addend, float* dx,
+                                  cudaStream_t stream) {
+  if (absl::Status st = CheckConvGeometry(g); !st.ok()) return st;
+  const ConvGemm s = ConvGemmOf(g);
+  absl::StatusOr<char*> workspace = workspace_.Reserve(
+      Bytes(s.m_pad * s.o_pad, s.k_pad * s.o_pad, s.m_pad * s.k_pad * 4), stream);
+  if (!workspace.ok()) return workspace.status();
+  Carver carve(*workspace);
+  int8_t* padded_dy = carve.Take<int8_t>(s.m_pad * s.o_pad);
+  int8_t* weights_t = carve.Take<int8_t>(s.k_pad * s.o_pad);
+  int32_t* dcols = carve.Take<int32_t>(s.m_pad * s.k_pad);
+  for (const absl::Status& st :
+       {Pad(dy, s.m, s.o, false, s.m_pad, s.o_pad, padded_dy, sm_count_, stream),
+        Pad(w, s.o, s.k, true, s.k_pad, s.o_pad, weights_t, sm_count_, stream)}) {
+    if (!st.ok()) return st;
+  }
+  if (absl::Status st = gemm_.Run({.m = s.m_pad, .n = s.k_pad, .k = s.o_pad}, padded_dy, weights_t,
+                                  dcols, stream);
+      !st.ok()) {
+    return st;
+  }
+  Col2ImKernel<<<GridBlocks(g.n * g.h * g.w * g.c, sm_count_), kThreads, 0, stream>>>(
+      g, s, dcols, scale, addend, dx);
+  MUPPET_CUDA_RETURN_IF_ERROR(cudaGetLastError());
+  return absl::OkStatus();
+}
+
+absl::Status ConvS8::BackwardWeights(const ConvGeometry& g, const int8_t* dy, const int8_t* x,
+                                     float scale, float dy_scale, float* dw, float* db,
+                                     cudaStream_t stream) {
+  if (absl::Status st = CheckConvGeometry(g); !st.ok()) return st;
+  const ConvGemm s = ConvGemmOf(g);
+  absl::StatusOr<char*> workspace = workspace_.Reserve(
+      Bytes(s.o_pad * s.m_pad, s.k_pad * s.m_pad, s.o_pad * s.k_pad * 4, s.o_pad * s.k_pad * 8),
+      stream);
+  if (!workspace.ok()) return workspace.status();
+  Carver carve(*workspace);
+  int8_t* dy_t = carve.Take<int8_t>(s.o_pad * s.m_pad);
+  int8_t* cols_t = carve.Take<int8_t>(s.k_pad * s.m_pad);
+  int32_t* sums = carve.Take<int32_t>(s.o_pad * s.k_pad);
+  long long* total = carve.Take<long long>(s.o_pad * s.k_pad);
+  if (absl::Status st = Pad(dy, s.m, s.o, true, s.o_pad, s.m_pad, dy_t, sm_count_, stream);
+      !st.ok()) {
+    return st;
+  }
+  Im2ColTransposedKernel<<<GridBlocks(s.k_pad * s.m_pad, sm_count_), kThreads, 0, stream>>>(g, s, x,
+                                                                                            cols_t);
+  MUPPET_CUDA_RETURN_IF_ERROR(cudaGetLastError());
+  bool first = true;
+  for (const auto& [m0, m1] : ExactKChunks(s.m_pad, 8, 8)) {  // The reduction over pixels.
+    const GemmShape chunk{.m = s.o_pad, .n = s.k_pad, .k = m1 - m0};
+    if (absl::Status st = gemm_.Run(chunk, dy_t + m0, s.m_pad, cols_t + m0, s.m_pad, sums, stream);
+        !st.ok()) {
+      return st;
+    }
+    AccumulateKernel<<<GridBlocks(s.o_pad * s.k_pad, sm_count_), kThreads, 0, stream>>>(
+        sums, s.o_pad * s.k_pad, first, total);
+    MUPPET_CUDA_RETURN_IF_ERROR(cudaGetLastError());
+    first = false;
+  }
+  WeightsEpilogueKernel<<<GridBlocks(s.o * s.k, sm_count_), kThreads, 0, stream>>>(s, total, scale,
+                                                                                   dw);
+  MUPPET_CUDA_RETURN_IF_ERROR(cudaGetLastError());
+  if (db != nullptr) {
+    ColumnSumsKernel<<<GridBlocks(s.o * 32, sm_count_), kThreads, 0, stream>>>(dy, s.m, s.o,
+                                                                               dy_scale, db);
+    MUPPET_CUDA_RETURN_IF_ERROR(cudaGetLastError());
+  }
   return absl::OkStatus();
 }
 

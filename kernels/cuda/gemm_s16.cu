@@ -5,6 +5,7 @@
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/device.h"
 #include "kernels/cuda/gemm_s16.h"
+#include "kernels/cuda/grid.cuh"
 #include "kernels/cuda/launch.h"
 
 namespace muppet::cuda {
@@ -14,24 +15,16 @@ namespace {
 
 // The bytes of codes[0, count), into high[] and low[].
 __global__ void SplitKernel(const int16_t* codes, int64_t count, int8_t* high, int8_t* low) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < count;
-       i += int64_t{gridDim.x} * blockDim.x) {
+  GridStride(count, [&](int64_t i) {
     const SplitCode s = SplitCode16(codes[i]);
     high[i] = s.high;
     low[i] = s.low;
-  }
+  });
 }
 
-// sums[r] = the sum of row r of codes (rows x k, row-major): one warp per row, grid-striding.
+// sums[r] = the sum of row r of codes (rows x k, row-major): one warp per row.
 __global__ void RowSumsKernel(const int16_t* codes, int64_t rows, int64_t k, int64_t* sums) {
-  const int lane = threadIdx.x % 32;
-  const int64_t warps = int64_t{gridDim.x} * blockDim.x / 32;
-  for (int64_t r = (blockIdx.x * int64_t{blockDim.x} + threadIdx.x) / 32; r < rows; r += warps) {
-    long long sum = 0;
-    for (int64_t p = lane; p < k; p += 32) sum += codes[r * k + p];
-    for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
-    if (lane == 0) sums[r] = sum;
-  }
+  WarpLineSums(codes, rows, k, k, 1, [&](int64_t r, long long sum) { sums[r] = sum; });
 }
 
 // The four byte GEMMs of one chunk of K, m x n int32 each.
@@ -45,12 +38,11 @@ struct ChunkSums {
 // c (m x n) += the chunk's share; the first chunk starts from the shift's term instead of c.
 __global__ void JoinKernel(ChunkSums chunk, const int64_t* sum_a, const int64_t* sum_b, int64_t m,
                            int64_t n, int64_t k, bool first, int64_t* c) {
-  for (int64_t e = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; e < m * n;
-       e += int64_t{gridDim.x} * blockDim.x) {
+  GridStride(m * n, [&](int64_t e) {
     const int64_t base = first ? SplitShiftTerm(sum_a[e / n], sum_b[e % n], k) : c[e];
     c[e] = base +
            SplitPartial(chunk.high_high[e], chunk.high_low[e], chunk.low_high[e], chunk.low_low[e]);
-  }
+  });
 }
 
 // ---- Launchers ----

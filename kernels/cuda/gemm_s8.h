@@ -27,6 +27,11 @@ class GemmS8 {
   absl::Status Run(const GemmShape& shape, const int8_t* a, const int8_t* b, int32_t* c,
                    cudaStream_t stream);
 
+  // The same with A's and B's rows `lda` and `ldb` codes apart (for a chunk of a longer K).
+  // INVALID_ARGUMENT also for a leading dimension below k or not a multiple of 4.
+  absl::Status Run(const GemmShape& shape, const int8_t* a, int64_t lda, const int8_t* b,
+                   int64_t ldb, int32_t* c, cudaStream_t stream);
+
  private:
   explicit GemmS8(CublasLt lt) : lt_(std::move(lt)) {}
 

@@ -1,11 +1,14 @@
 // The 8-bit convolution on the tensor cores (kernels/cuda/conv_s8.h) against the CPU's
-// (kernels/cpu/fixed_point_conv.h) on the same codes: every output bit-identical (both sum
-// exactly in int32, then scale by a power of two and add the bias), on resnet20's layer kinds
-// and odd shapes whose GEMM needs padding. Skips, saying why, without CUDA or a GPU.
+// (kernels/cpu/fixed_point_conv.h) on the same codes, all three passes: every output
+// bit-identical (both sum exactly, round once to FP32 and scale by a power of two; the layers'
+// sums here stay below 2^24, where the CPU's strided backward-data adds exact floats), on
+// resnet20's layer kinds and odd shapes whose GEMMs need padding. Skips, saying why, without CUDA
+// or a GPU.
 #include <cmath>
 #include <random>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "kernels/cpu/fixed_point.h"
 #include "kernels/cpu/fixed_point_conv.h"
@@ -70,33 +73,77 @@ class CudaConvS8Test : public ::testing::Test {
                             << ", kernel " << g.kernel << " stride " << g.stride;
   }
 
+  void ExpectBackwardAsOnTheCpu(const kernels::ConvGeometry& g) {
+    const int64_t x_size = g.n * g.h * g.w * g.c, k = g.kernel * g.kernel * g.c;
+    const kernels::Quantized x = Codes(RandomFloats(x_size, 4), 0);
+    const kernels::Quantized w = Codes(RandomFloats(g.o * k, 5), 1);
+    const kernels::Quantized dy = Codes(RandomFloats(g.n * g.out_h() * g.out_w() * g.o, 6), 2);
+    const std::vector<float> addend = RandomFloats(x_size, 7);
+    std::vector<float> dx(x_size), dw(g.o * k), db(g.o);
+    ASSERT_TRUE(kernels::ConvBackwardData(g, dy, w, dx, addend).ok());
+    ASSERT_TRUE(kernels::ConvBackwardWeights(g, dy, x, dw, db).ok());
+
+    auto d_x = cuda::DeviceBuffer<int8_t>::CopyOf(x.s8);
+    auto d_w = cuda::DeviceBuffer<int8_t>::CopyOf(w.s8);
+    auto d_dy = cuda::DeviceBuffer<int8_t>::CopyOf(dy.s8);
+    auto d_addend = cuda::DeviceBuffer<float>::CopyOf(addend);
+    auto d_dx = cuda::DeviceBuffer<float>::Allocate(x_size);
+    auto d_dw = cuda::DeviceBuffer<float>::Allocate(g.o * k);
+    auto d_db = cuda::DeviceBuffer<float>::Allocate(g.o);
+    ASSERT_TRUE(d_x.ok() && d_w.ok() && d_dy.ok() && d_addend.ok() && d_dx.ok() && d_dw.ok() &&
+                d_db.ok());
+    const absl::Status data = conv_->BackwardData(g, d_dy->data(), d_w->data(),
+                                                  std::ldexp(1.0f, -(dy.exponent + w.exponent)),
+                                                  d_addend->data(), d_dx->data(), nullptr);
+    ASSERT_TRUE(data.ok()) << data;
+    const absl::Status weights = conv_->BackwardWeights(
+        g, d_dy->data(), d_x->data(), std::ldexp(1.0f, -(dy.exponent + x.exponent)),
+        std::ldexp(1.0f, -dy.exponent), d_dw->data(), d_db->data(), nullptr);
+    ASSERT_TRUE(weights.ok()) << weights;
+    const std::string where = absl::StrCat(g.n, "x", g.h, "x", g.w, "x", g.c, " -> ", g.o,
+                                           ", kernel ", g.kernel, " stride ", g.stride);
+    EXPECT_EQ(*d_dx->ToHost(), dx) << "dx, " << where;
+    EXPECT_EQ(*d_dw->ToHost(), dw) << "dw, " << where;
+    EXPECT_EQ(*d_db->ToHost(), db) << "db, " << where;
+  }
+
   std::optional<cuda::ConvS8> conv_;
 };
 
+// resnet20's kinds of layer, at batch 8.
+const kernels::ConvGeometry kResnetLayers[] = {
+    {.n = 8, .h = 28, .w = 28, .c = 1, .o = 16, .kernel = 3, .stride = 1, .padding = 1},
+    {.n = 8, .h = 28, .w = 28, .c = 16, .o = 16, .kernel = 3, .stride = 1, .padding = 1},
+    {.n = 8, .h = 28, .w = 28, .c = 16, .o = 32, .kernel = 3, .stride = 2, .padding = 1},
+    {.n = 8, .h = 28, .w = 28, .c = 16, .o = 32, .kernel = 1, .stride = 2, .padding = 0},
+    {.n = 8, .h = 7, .w = 7, .c = 64, .o = 64, .kernel = 3, .stride = 1, .padding = 1},
+};
+
+// Shapes whose GEMMs need padding in every dimension, and a stride that skips input pixels.
+const kernels::ConvGeometry kOddShapes[] = {
+    {.n = 3, .h = 5, .w = 6, .c = 3, .o = 5, .kernel = 3, .stride = 2, .padding = 1},
+    {.n = 1, .h = 9, .w = 9, .c = 4, .o = 7, .kernel = 5, .stride = 3, .padding = 2},
+    {.n = 1, .h = 9, .w = 9, .c = 4, .o = 7, .kernel = 2, .stride = 3, .padding = 1},
+};
+
 TEST_F(CudaConvS8Test, ResnetLayersMatchTheCpuBitForBit) {
-  for (const kernels::ConvGeometry& g : {
-           kernels::ConvGeometry{.n = 8,
-          .h = 28,
-          .w = 28,
-          .c = 1,
-          .o = 16,
-          .kernel = 3,
-          .stride = 1,
-          .padding = 1},  // The stem: K = 9, padded.
-           {.n = 8, .h = 28, .w = 28, .c = 16, .o = 16, .kernel = 3, .stride = 1, .padding = 1},
-           {.n = 8, .h = 28, .w = 28, .c = 16, .o = 32, .kernel = 3, .stride = 2, .padding = 1},
-           {.n = 8, .h = 28, .w = 28, .c = 16, .o = 32, .kernel = 1, .stride = 2, .padding = 0},
-           {.n = 8, .h = 7, .w = 7, .c = 64, .o = 64, .kernel = 3, .stride = 1, .padding = 1},
-       }) {
+  for (const kernels::ConvGeometry& g : kResnetLayers) {
     ExpectAsOnTheCpu(g, /*with_bias=*/false);
+    ExpectBackwardAsOnTheCpu(g);
   }
 }
 
 TEST_F(CudaConvS8Test, OddShapesAndABiasMatchTheCpu) {
-  ExpectAsOnTheCpu({.n = 3, .h = 5, .w = 6, .c = 3, .o = 5, .kernel = 3, .stride = 2, .padding = 1},
-                   /*with_bias=*/true);
-  ExpectAsOnTheCpu({.n = 1, .h = 9, .w = 9, .c = 4, .o = 7, .kernel = 5, .stride = 3, .padding = 2},
-                   /*with_bias=*/true);
+  for (const kernels::ConvGeometry& g : kOddShapes) {
+    ExpectAsOnTheCpu(g, /*with_bias=*/true);
+    ExpectBackwardAsOnTheCpu(g);
+  }
+}
+
+TEST_F(CudaConvS8Test, TheWeightGradientOverManyPixelsIsExact) {
+  // 141,120 output pixels: the reduction over them runs in two chunks of int32 sums.
+  ExpectBackwardAsOnTheCpu(
+      {.n = 180, .h = 28, .w = 28, .c = 16, .o = 16, .kernel = 3, .stride = 1, .padding = 1});
 }
 
 TEST_F(CudaConvS8Test, RefusesABadGeometryNamingTheField) {

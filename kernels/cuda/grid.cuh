@@ -1,0 +1,37 @@
+// Loops that the element-wise and reduction kernels share, for nvcc only: a grid-stride loop
+// over elements, and exact integer sums of lines of a matrix, one warp per line.
+#ifndef MUPPET_KERNELS_CUDA_GRID_CUH_
+#define MUPPET_KERNELS_CUDA_GRID_CUH_
+
+#include <cstdint>
+
+namespace muppet::cuda {
+
+// f(i) for every i in [0, count), grid-striding.
+template <typename F>
+__device__ void GridStride(int64_t count, F&& f) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < count;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    f(i);
+  }
+}
+
+// f(l, sum) in lane 0 of a warp for every line l in [0, lines), sum being the exact sum of
+// x[l * line_step + i * step] for i in [0, length): one warp per line, grid-striding over lines.
+// Launch with a multiple of 32 threads per block.
+template <typename Code, typename F>
+__device__ void WarpLineSums(const Code* x, int64_t lines, int64_t length, int64_t line_step,
+                             int64_t step, F&& f) {
+  const int lane = threadIdx.x % 32;
+  const int64_t warps = int64_t{gridDim.x} * blockDim.x / 32;
+  for (int64_t l = (blockIdx.x * int64_t{blockDim.x} + threadIdx.x) / 32; l < lines; l += warps) {
+    long long sum = 0;
+    for (int64_t i = lane; i < length; i += 32) sum += x[l * line_step + i * step];
+    for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+    if (lane == 0) f(l, sum);
+  }
+}
+
+}  // namespace muppet::cuda
+
+#endif  // MUPPET_KERNELS_CUDA_GRID_CUH_
