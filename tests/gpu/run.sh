@@ -12,3 +12,4 @@ bazel test -c opt --test_output=errors //kernels/cuda:all //tests/gpu:all
 results=${OUT:-/tmp}/gpu_bench.jsonl
 bazel run -c opt //bench:cuda_quantize | tee "$results"
 bazel run -c opt //bench:cuda_gemm | tee -a "$results"
+bazel run -c opt //bench:cuda_conv | tee -a "$results"
