@@ -1,4 +1,4 @@
-// The 8-bit convolution on the tensor cores (kernels/cuda/conv_s8.h) against cuDNN's FP32
+// The 8-bit convolution on the tensor cores (kernels/cuda/tensor_core_conv.h) against cuDNN's FP32
 // convolution, exact FP32 (CUDNN_FMA_MATH) and TF32 tensor cores (CUDNN_DEFAULT_MATH, PyTorch's
 // default for convolutions), on resnet18's convolutions at batch 256 (ImageNet layout, 224 x 224
 // input), forward, backward-data and backward-weights, in one run. Validation first, at batch 2:
@@ -16,14 +16,15 @@
 #include <map>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "bench/cuda_harness.h"
 #include "kernels/cpu/fixed_point.h"
 #include "kernels/cpu/fixed_point_conv.h"
-#include "kernels/cuda/conv_s8.h"
 #include "kernels/cuda/device_buffer.h"
+#include "kernels/cuda/tensor_core_conv.h"
 
 namespace muppet::bench {
 namespace {
@@ -155,8 +156,8 @@ std::vector<float> RandomFloats(int64_t n, uint32_t seed) {
   return v;
 }
 
-kernels::Quantized Codes(const std::vector<float>& x, uint64_t stream) {
-  return Check(kernels::QuantizeTensor(x, 8, kernels::Rounding::kStochastic, 5, stream),
+kernels::Quantized Codes(const std::vector<float>& x, int bits, uint64_t stream) {
+  return Check(kernels::QuantizeTensor(x, bits, kernels::Rounding::kStochastic, 5, stream),
                "QuantizeTensor");
 }
 
@@ -166,159 +167,201 @@ std::vector<T> ToHost(const cuda::DeviceBuffer<T>& buffer) {
   return Check(buffer.ToHost(), "to host");
 }
 
-// The layer at batch 2: the 8-bit passes bit for bit against the CPU's, cuDNN's forward in both
-// modes within FP32 rounding of the CPU's on the codes' grid values.
-void Validate(const Layer& layer, cuda::ConvS8& conv, cudnnHandle_t handle) {
-  ConvGeometry g = layer.g;
-  g.n = 2;
+// A layer's operands quantised at one word length, and the CPU's three passes on them.
+struct CpuPasses {
+  kernels::Quantized x, w, dy;
+  std::vector<float> y, dx, dw;
+  float xw() const { return std::ldexp(1.0f, -(x.exponent + w.exponent)); }
+  float dyw() const { return std::ldexp(1.0f, -(dy.exponent + w.exponent)); }
+  float dyx() const { return std::ldexp(1.0f, -(dy.exponent + x.exponent)); }
+};
+
+CpuPasses OnTheCpu(const ConvGeometry& g, int bits) {
   const int64_t xs = g.n * g.h * g.w * g.c, ws = g.o * g.kernel * g.kernel * g.c;
   const int64_t ys = g.n * g.out_h() * g.out_w() * g.o;
-  const kernels::Quantized x = Codes(RandomFloats(xs, 1), 0), w = Codes(RandomFloats(ws, 2), 1);
-  const kernels::Quantized dy = Codes(RandomFloats(ys, 3), 2);
-  std::vector<float> y(ys), dx(xs), dw(ws);
-  CheckOk(kernels::ConvForward(g, x, w, {}, y).status(), "CPU forward");
-  CheckOk(kernels::ConvBackwardData(g, dy, w, dx).status(), "CPU backward-data");
-  CheckOk(kernels::ConvBackwardWeights(g, dy, x, dw, {}).status(), "CPU backward-weights");
-  auto d_x = Check(cuda::DeviceBuffer<int8_t>::CopyOf(x.s8), "x");
-  auto d_w = Check(cuda::DeviceBuffer<int8_t>::CopyOf(w.s8), "w");
-  auto d_dy = Check(cuda::DeviceBuffer<int8_t>::CopyOf(dy.s8), "dy");
-  auto d_y = Check(cuda::DeviceBuffer<float>::Allocate(ys), "y");
-  auto d_dx = Check(cuda::DeviceBuffer<float>::Allocate(xs), "dx");
-  auto d_dw = Check(cuda::DeviceBuffer<float>::Allocate(ws), "dw");
-  const float xw = std::ldexp(1.0f, -(x.exponent + w.exponent));
-  CheckOk(conv.Forward(g, d_x.data(), d_w.data(), xw, nullptr, d_y.data(), nullptr), "Forward");
-  CheckOk(
-      conv.BackwardData(g, d_dy.data(), d_w.data(), std::ldexp(1.0f, -(dy.exponent + w.exponent)),
-                        nullptr, d_dx.data(), nullptr),
-      "BackwardData");
-  CheckOk(conv.BackwardWeights(g, d_dy.data(), d_x.data(),
-                               std::ldexp(1.0f, -(dy.exponent + x.exponent)), 1.0f, d_dw.data(),
-                               nullptr, nullptr),
-          "BackwardWeights");
-  for (const auto& [pass, device, cpu] : {std::tuple{"forward", &d_y, &y},
-                                          {"backward_data", &d_dx, &dx},
-                                          {"backward_weights", &d_dw, &dw}}) {
-    if (ToHost(*device) != *cpu)
-      Fail(absl::StrCat(layer.name, " ", pass, ": differs from the CPU"));
+  CpuPasses p{.x = Codes(RandomFloats(xs, 1), bits, 0),
+              .w = Codes(RandomFloats(ws, 2), bits, 1),
+              .dy = Codes(RandomFloats(ys, 3), bits, 2),
+              .y = std::vector<float>(ys),
+              .dx = std::vector<float>(xs),
+              .dw = std::vector<float>(ws)};
+  CheckOk(kernels::ConvForward(g, p.x, p.w, {}, p.y).status(), "CPU forward");
+  CheckOk(kernels::ConvBackwardData(g, p.dy, p.w, p.dx).status(), "CPU backward-data");
+  CheckOk(kernels::ConvBackwardWeights(g, p.dy, p.x, p.dw, {}).status(), "CPU backward-weights");
+  return p;
+}
+
+// The codes as the device route takes them: int8, int16, or FP16 values of 9-12-bit codes.
+template <typename Code>
+cuda::DeviceBuffer<Code> DeviceCodes(const kernels::Quantized& q) {
+  std::vector<Code> codes(q.size());
+  for (int64_t i = 0; i < q.size(); ++i) {
+    const int code = q.word_length <= 8 ? q.s8[i] : q.s16[i];
+    if constexpr (std::is_same_v<Code, __half>) {
+      codes[i] = __float2half(static_cast<float>(code));  // Exact: at most 12 bits.
+    } else {
+      codes[i] = static_cast<Code>(code);
+    }
   }
-  // cuDNN on the grid values of the same codes.
-  std::vector<float> gx(xs), gw(ws);
-  kernels::Dequantize(x.s8, x.exponent, gx);
-  kernels::Dequantize(w.s8, w.exponent, gw);
-  auto f_x = Check(cuda::DeviceBuffer<float>::CopyOf(gx), "grid x");
-  auto f_w = Check(cuda::DeviceBuffer<float>::CopyOf(gw), "grid w");
+  return Check(cuda::DeviceBuffer<Code>::CopyOf(codes), "codes");
+}
+
+// Fail()s unless `got` equals `want` exactly, or within `tolerance` x max |want|.
+void Compare(const std::vector<float>& got, const std::vector<float>& want, float tolerance,
+             const std::string& what) {
   float largest = 0;
-  for (float v : y) largest = std::max(largest, std::abs(v));
-  for (cudnnMathType_t math : {CUDNN_FMA_MATH, CUDNN_DEFAULT_MATH}) {
-    CudnnConv cudnn(handle, g, math);
-    cudnn.Forward(f_x.data(), f_w.data(), d_y.data());
-    const std::vector<float> got = ToHost(d_y);
-    for (int64_t i = 0; i < ys; ++i) {
-      if (std::abs(got[i] - y[i]) > 1e-5f * largest) {
-        Fail(absl::StrCat(layer.name, ": cuDNN forward (math ", math, ") y[", i, "] = ", got[i],
-                          ", the CPU's ", y[i]));
-      }
+  for (float v : want) largest = std::max(largest, std::abs(v));
+  for (size_t i = 0; i < want.size(); ++i) {
+    if (std::abs(got[i] - want[i]) > tolerance * largest) {
+      Fail(absl::StrCat(what, "[", i, "] = ", got[i], ", the CPU's ", want[i]));
     }
   }
 }
 
-// Device buffers of one layer at the timed batch, filled with finite values.
-struct Buffers {
-  explicit Buffers(const ConvGeometry& g)
-      : xs(g.n * g.h * g.w * g.c),
-        ws(g.o * g.kernel * g.kernel * g.c),
-        ys(g.n * g.out_h() * g.out_w() * g.o),
-        x8(Check(cuda::DeviceBuffer<int8_t>::Allocate(xs), "x8")),
-        w8(Check(cuda::DeviceBuffer<int8_t>::Allocate(ws), "w8")),
-        dy8(Check(cuda::DeviceBuffer<int8_t>::Allocate(ys), "dy8")),
-        x(Check(cuda::DeviceBuffer<float>::Allocate(xs), "x")),
-        w(Check(cuda::DeviceBuffer<float>::Allocate(ws), "w")),
-        y(Check(cuda::DeviceBuffer<float>::Allocate(ys), "y")),
-        dx(Check(cuda::DeviceBuffer<float>::Allocate(xs), "dx")),
-        dw(Check(cuda::DeviceBuffer<float>::Allocate(ws), "dw")) {
-    CheckCuda(cudaMemset(x8.data(), 3, xs), "memset");
-    CheckCuda(cudaMemset(w8.data(), 3, ws), "memset");
-    CheckCuda(cudaMemset(dy8.data(), 3, ys), "memset");
-    CheckCuda(cudaMemset(x.data(), 0, xs * 4), "memset");
-    CheckCuda(cudaMemset(w.data(), 0, ws * 4), "memset");
-    CheckCuda(cudaMemset(y.data(), 0, ys * 4), "memset");
+// The three passes of a tensor-core route at batch 2 against the CPU's at `bits`.
+template <typename Code>
+void ValidateRoute(const std::string& layer, const ConvGeometry& g,
+                   cuda::TensorCoreConv<Code>& conv, int bits, float tolerance) {
+  const CpuPasses p = OnTheCpu(g, bits);
+  const cuda::DeviceBuffer<Code> x = DeviceCodes<Code>(p.x), w = DeviceCodes<Code>(p.w);
+  const cuda::DeviceBuffer<Code> dy = DeviceCodes<Code>(p.dy);
+  auto y = Check(cuda::DeviceBuffer<float>::Allocate(p.y.size()), "y");
+  auto dx = Check(cuda::DeviceBuffer<float>::Allocate(p.dx.size()), "dx");
+  auto dw = Check(cuda::DeviceBuffer<float>::Allocate(p.dw.size()), "dw");
+  CheckOk(conv.Forward(g, x.data(), w.data(), p.xw(), nullptr, y.data(), nullptr), "Forward");
+  CheckOk(conv.BackwardData(g, dy.data(), w.data(), p.dyw(), nullptr, dx.data(), nullptr),
+          "BackwardData");
+  CheckOk(conv.BackwardWeights(g, dy.data(), x.data(), p.dyx(), 1.0f, dw.data(), nullptr, nullptr),
+          "BackwardWeights");
+  const std::string what = absl::StrCat(layer, " at ", bits, " bits: ");
+  Compare(ToHost(y), p.y, tolerance, what + "y");
+  Compare(ToHost(dx), p.dx, tolerance, what + "dx");
+  Compare(ToHost(dw), p.dw, tolerance, what + "dw");
+}
+
+// The layer at batch 2: the 8-bit passes bit for bit against the CPU's, the 12- and 16-bit ones
+// within FP32 rounding of the CPU's (which adds blocks of exact sums in FP32, as FP16's tensor
+// cores accumulate in FP32), cuDNN's forward in both modes within FP32 rounding of the CPU's on
+// the 8-bit codes' grid values.
+void Validate(const Layer& layer, cuda::ConvS8& s8, cuda::ConvF16& f16, cuda::ConvS16& s16,
+              cudnnHandle_t handle) {
+  ConvGeometry g = layer.g;
+  g.n = 2;
+  ValidateRoute(layer.name, g, s8, 8, 0.0f);
+  ValidateRoute(layer.name, g, f16, 12, 1e-5f);
+  ValidateRoute(layer.name, g, s16, 16, 1e-5f);
+  const CpuPasses p = OnTheCpu(g, 8);
+  std::vector<float> gx(p.x.size()), gw(p.w.size());
+  kernels::Dequantize(p.x.s8, p.x.exponent, gx);
+  kernels::Dequantize(p.w.s8, p.w.exponent, gw);
+  auto x = Check(cuda::DeviceBuffer<float>::CopyOf(gx), "grid x");
+  auto w = Check(cuda::DeviceBuffer<float>::CopyOf(gw), "grid w");
+  auto y = Check(cuda::DeviceBuffer<float>::Allocate(p.y.size()), "y");
+  for (cudnnMathType_t math : {CUDNN_FMA_MATH, CUDNN_DEFAULT_MATH}) {
+    CudnnConv cudnn(handle, g, math);
+    cudnn.Forward(x.data(), w.data(), y.data());
+    Compare(ToHost(y), p.y, 1e-5f, absl::StrCat(layer.name, ": cuDNN forward, math ", math, ", y"));
   }
-  int64_t xs, ws, ys;
-  cuda::DeviceBuffer<int8_t> x8, w8, dy8;
-  cuda::DeviceBuffer<float> x, w, y, dx, dw;
+}
+
+// One pass of a tensor-core convolution on codes, scales 1.
+template <typename Code>
+void RunPass(cuda::TensorCoreConv<Code>& conv, const ConvGeometry& g, const std::string& pass,
+             const Code* x, const Code* w, const Code* dy, float* y, float* dx, float* dw) {
+  if (pass == "forward") {
+    CheckOk(conv.Forward(g, x, w, 1.0f, nullptr, y, nullptr), "Forward");
+  } else if (pass == "backward_data") {
+    CheckOk(conv.BackwardData(g, dy, w, 1.0f, nullptr, dx, nullptr), "BackwardData");
+  } else {
+    CheckOk(conv.BackwardWeights(g, dy, x, 1.0f, 1.0f, dw, nullptr, nullptr), "BackwardWeights");
+  }
+}
+
+// A layer's tensors at the timed batch, in one type, zero-filled.
+template <typename T>
+struct Tensors {
+  explicit Tensors(const ConvGeometry& g)
+      : x(Zeros(g.n * g.h * g.w * g.c)),
+        w(Zeros(g.o * g.kernel * g.kernel * g.c)),
+        dy(Zeros(g.n * g.out_h() * g.out_w() * g.o)) {}
+  static cuda::DeviceBuffer<T> Zeros(int64_t n) {
+    cuda::DeviceBuffer<T> b = Check(cuda::DeviceBuffer<T>::Allocate(n), "tensor");
+    CheckCuda(cudaMemset(b.data(), 0, n * sizeof(T)), "cudaMemset");
+    return b;
+  }
+  cuda::DeviceBuffer<T> x, w, dy;
 };
+
+// The routes timed, in the order of the JSON fields.
+constexpr const char* kRoutes[] = {"int8", "fp16_codes", "int16_split", "fp32", "tf32"};
 
 int Main() {
   PrintGpu("cuda_conv");
-  cuda::ConvS8 conv = Check(cuda::ConvS8::Create(), "ConvS8::Create");
+  cuda::ConvS8 s8 = Check(cuda::ConvS8::Create(), "ConvS8::Create");
+  cuda::ConvF16 f16 = Check(cuda::ConvF16::Create(), "ConvF16::Create");
+  cuda::ConvS16 s16 = Check(cuda::ConvS16::Create(), "ConvS16::Create");
   cudnnHandle_t handle;
   CheckCudnn(cudnnCreate(&handle), "cudnnCreate");
   const std::vector<Layer> layers = Resnet18();
-  for (const Layer& layer : layers) Validate(layer, conv, handle);
+  for (const Layer& layer : layers) Validate(layer, s8, f16, s16, handle);
   const char* passes[] = {"forward", "backward_data", "backward_weights"};
   std::map<std::string, std::map<std::string, double>> total;  // pass -> route -> seconds.
   for (const Layer& layer : layers) {
     ConvGeometry g = layer.g;
     g.n = 256;
-    Buffers b(g);
+    Tensors<int8_t> c8(g);
+    Tensors<__half> c12(g);
+    Tensors<int16_t> c16(g);
+    Tensors<float> f(g);
+    auto y = Tensors<float>::Zeros(f.dy.size()), dx = Tensors<float>::Zeros(f.x.size());
+    auto dw = Tensors<float>::Zeros(f.w.size());
     CudnnConv fp32(handle, g, CUDNN_FMA_MATH), tf32(handle, g, CUDNN_DEFAULT_MATH);
-    for (const char* pass : passes) {
-      const std::string p = pass;
-      const auto int8 = [&] {
-        if (p == "forward") {
-          CheckOk(conv.Forward(g, b.x8.data(), b.w8.data(), 1.0f, nullptr, b.y.data(), nullptr),
-                  "Forward");
-        } else if (p == "backward_data") {
-          CheckOk(
-              conv.BackwardData(g, b.dy8.data(), b.w8.data(), 1.0f, nullptr, b.dx.data(), nullptr),
-              "BackwardData");
-        } else {
-          CheckOk(conv.BackwardWeights(g, b.dy8.data(), b.x8.data(), 1.0f, 1.0f, b.dw.data(),
-                                       nullptr, nullptr),
-                  "BackwardWeights");
-        }
-      };
+    for (const std::string pass : passes) {
       const auto cudnn = [&](CudnnConv& c) {
-        if (p == "forward") {
-          c.Forward(b.x.data(), b.w.data(), b.y.data());
-        } else if (p == "backward_data") {
-          c.BackwardData(b.w.data(), b.y.data(), b.dx.data());
+        if (pass == "forward") {
+          c.Forward(f.x.data(), f.w.data(), y.data());
+        } else if (pass == "backward_data") {
+          c.BackwardData(f.w.data(), f.dy.data(), dx.data());
         } else {
-          c.BackwardWeights(b.x.data(), b.y.data(), b.dw.data());
+          c.BackwardWeights(f.x.data(), f.dy.data(), dw.data());
         }
       };
-      const double s8 = BestDeviceSeconds(int8);
-      const double s32 = BestDeviceSeconds([&] { cudnn(fp32); });
-      const double s19 = BestDeviceSeconds([&] { cudnn(tf32); });
+      std::map<std::string, double> seconds;
+      seconds["int8"] = BestDeviceSeconds([&] {
+        RunPass(s8, g, pass, c8.x.data(), c8.w.data(), c8.dy.data(), y.data(), dx.data(),
+                dw.data());
+      });
+      seconds["fp16_codes"] = BestDeviceSeconds([&] {
+        RunPass(f16, g, pass, c12.x.data(), c12.w.data(), c12.dy.data(), y.data(), dx.data(),
+                dw.data());
+      });
+      seconds["int16_split"] = BestDeviceSeconds([&] {
+        RunPass(s16, g, pass, c16.x.data(), c16.w.data(), c16.dy.data(), y.data(), dx.data(),
+                dw.data());
+      });
+      seconds["fp32"] = BestDeviceSeconds([&] { cudnn(fp32); });
+      seconds["tf32"] = BestDeviceSeconds([&] { cudnn(tf32); });
       CheckCuda(cudaGetLastError(), "timed passes");
-      total[p]["int8"] += s8 * layer.count;
-      total[p]["fp32"] += s32 * layer.count;
-      total[p]["tf32"] += s19 * layer.count;
-      JsonLine()
-          .Add("bench", "cuda_conv")
-          .Add("layer", layer.name)
-          .Add("pass", p)
-          .Add("batch", 256)
-          .Add("int8_ms", s8 * 1e3)
-          .Add("fp32_ms", s32 * 1e3)
-          .Add("tf32_ms", s19 * 1e3)
-          .Add("int8_vs_fp32", s32 / s8)
-          .Add("int8_vs_tf32", s19 / s8)
-          .Add("validated", true)
-          .Print();
+      JsonLine line;
+      line.Add("bench", "cuda_conv").Add("layer", layer.name).Add("pass", pass).Add("batch", 256);
+      for (const char* route : kRoutes) {
+        total[pass][route] += seconds[route] * layer.count;
+        line.Add(absl::StrCat(route, "_ms"), seconds[route] * 1e3);
+      }
+      for (const char* route : {"int8", "fp16_codes", "int16_split"}) {
+        line.Add(absl::StrCat(route, "_vs_tf32"), seconds["tf32"] / seconds[route]);
+      }
+      line.Add("int8_vs_fp32", seconds["fp32"] / seconds["int8"]).Add("validated", true).Print();
     }
   }
   for (const auto& [pass, t] : total) {
-    JsonLine()
-        .Add("bench", "cuda_conv")
-        .Add("summary", "resnet18_convolutions")
-        .Add("pass", pass)
-        .Add("int8_ms", t.at("int8") * 1e3)
-        .Add("fp32_ms", t.at("fp32") * 1e3)
-        .Add("tf32_ms", t.at("tf32") * 1e3)
-        .Add("int8_vs_fp32", t.at("fp32") / t.at("int8"))
-        .Add("int8_vs_tf32", t.at("tf32") / t.at("int8"))
-        .Print();
+    JsonLine line;
+    line.Add("bench", "cuda_conv").Add("summary", "resnet18_convolutions").Add("pass", pass);
+    for (const char* route : kRoutes) line.Add(absl::StrCat(route, "_ms"), t.at(route) * 1e3);
+    for (const char* route : {"int8", "fp16_codes", "int16_split"}) {
+      line.Add(absl::StrCat(route, "_vs_tf32"), t.at("tf32") / t.at(route));
+    }
+    line.Add("int8_vs_fp32", t.at("fp32") / t.at("int8")).Print();
   }
   cudnnDestroy(handle);
   return 0;

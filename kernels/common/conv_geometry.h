@@ -1,6 +1,6 @@
 // The shape of a 2-D convolution, shared by the CPU kernels (kernels/cpu/fixed_point_conv.h) and
-// the CUDA kernels (kernels/cuda/conv_s8.h). Tensors are channels-last: x is N x H x W x C, y is
-// N x OH x OW x O, and weights are O x KH x KW x C (logical O, C, KH, KW).
+// the CUDA kernels (kernels/cuda/tensor_core_conv.h). Tensors are channels-last: x is N x H x W x
+// C, y is N x OH x OW x O, and weights are O x KH x KW x C (logical O, C, KH, KW).
 #ifndef MUPPET_KERNELS_COMMON_CONV_GEOMETRY_H_
 #define MUPPET_KERNELS_COMMON_CONV_GEOMETRY_H_
 

@@ -1,6 +1,6 @@
-// How a convolution's three passes become tensor-core GEMMs (conv_s8.h): the im2col matrix's
-// shape, padded to what the tensor cores accept, which input element each of its entries is, and
-// which entries of the column gradients fold back onto each input element. Plain C++,
+// How a convolution's three passes become tensor-core GEMMs (tensor_core_conv.h): the im2col
+// matrix's shape, padded to what the tensor cores accept, which input element each of its entries
+// is, and which entries of the column gradients fold back onto each input element. Plain C++,
 // __host__ __device__ under nvcc, tested on every machine.
 //
 // With M = N OH OW output pixels, K = KH KW C in (ky, kx, c) order, X' the im2col matrix

@@ -3,41 +3,17 @@
 // definition on random codes, strided, padded and odd shapes included.
 #include "kernels/cuda/conv_rules.h"
 
-#include <functional>
 #include <random>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kernels/cuda/conv_terms.h"
 
 namespace muppet::cuda {
 namespace {
 
 using ::testing::HasSubstr;
-
-// f(y index, x index, w index) for every product term of the convolution, by its definition.
-void ForEachTerm(const ConvGeometry& g, const std::function<void(int64_t, int64_t, int64_t)>& f) {
-  int64_t pixel = 0;
-  for (int64_t n = 0; n < g.n; ++n) {
-    for (int64_t oy = 0; oy < g.out_h(); ++oy) {
-      for (int64_t ox = 0; ox < g.out_w(); ++ox, ++pixel) {
-        for (int64_t o = 0; o < g.o; ++o) {
-          for (int64_t ky = 0; ky < g.kernel; ++ky) {
-            for (int64_t kx = 0; kx < g.kernel; ++kx) {
-              const int64_t iy = oy * g.stride - g.padding + ky;
-              const int64_t ix = ox * g.stride - g.padding + kx;
-              if (iy < 0 || ix < 0 || iy >= g.h || ix >= g.w) continue;
-              for (int64_t c = 0; c < g.c; ++c) {
-                f(pixel * g.o + o, ((n * g.h + iy) * g.w + ix) * g.c + c,
-                  ((o * g.kernel + ky) * g.kernel + kx) * g.c + c);
-              }
-            }
-          }
-        }
-      }
-    }
-  }
-}
 
 // The three passes by their definitions, in int64: y (M x O), dx (N x H x W x C), dw (O x K).
 struct Direct {
@@ -48,7 +24,7 @@ Direct DirectPasses(const ConvGeometry& g, const std::vector<int8_t>& x,
                     const std::vector<int8_t>& w, const std::vector<int8_t>& dy) {
   Direct d{std::vector<int64_t>(dy.size()), std::vector<int64_t>(x.size()),
            std::vector<int64_t>(w.size())};
-  ForEachTerm(g, [&](int64_t yi, int64_t xi, int64_t wi) {
+  ForEachConvTerm(g, [&](int64_t yi, int64_t xi, int64_t wi) {
     d.y[yi] += int64_t{x[xi]} * w[wi];
     d.dx[xi] += int64_t{dy[yi]} * w[wi];
     d.dw[wi] += int64_t{dy[yi]} * x[xi];

@@ -1,4 +1,4 @@
-// The 8-bit convolution on the tensor cores (kernels/cuda/conv_s8.h) against the CPU's
+// The 8-bit convolution on the tensor cores (kernels/cuda/tensor_core_conv.h) against the CPU's
 // (kernels/cpu/fixed_point_conv.h) on the same codes, all three passes: every output
 // bit-identical (both sum exactly, round once to FP32 and scale by a power of two; the layers'
 // sums here stay below 2^24, where the CPU's strided backward-data adds exact floats), on
@@ -16,9 +16,9 @@
 #if MUPPET_WITH_CUDA
 #include <cuda_runtime.h>
 
-#include "kernels/cuda/conv_s8.h"
 #include "kernels/cuda/device.h"
 #include "kernels/cuda/device_buffer.h"
+#include "kernels/cuda/tensor_core_conv.h"
 #endif
 
 namespace muppet {
