@@ -124,6 +124,8 @@ const kernels::ConvGeometry kOddShapes[] = {
     {.n = 3, .h = 5, .w = 6, .c = 3, .o = 5, .kernel = 3, .stride = 2, .padding = 1},
     {.n = 1, .h = 9, .w = 9, .c = 4, .o = 7, .kernel = 5, .stride = 3, .padding = 2},
     {.n = 1, .h = 9, .w = 9, .c = 4, .o = 7, .kernel = 2, .stride = 3, .padding = 1},
+    // A fully connected layer is a 1x1 convolution of 1x1 images: alexnet's last, batch 128.
+    {.n = 128, .h = 1, .w = 1, .c = 4096, .o = 10, .kernel = 1, .stride = 1, .padding = 0},
 };
 
 TEST_F(CudaConvS8Test, ResnetLayersMatchTheCpuBitForBit) {
