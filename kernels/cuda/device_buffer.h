@@ -93,6 +93,30 @@ class DeviceWorkspace {
   std::optional<DeviceBuffer<char>> buffer_;
 };
 
+// Pieces of a workspace, each 256-byte aligned, handed out in order: `Bytes` sizes the workspace
+// for the pieces, `Take` hands them out.
+class WorkspaceCarver {
+ public:
+  explicit WorkspaceCarver(char* base) : at_(base) {}
+
+  // The bytes a workspace needs for pieces of these sizes in bytes.
+  template <typename... Sizes>
+  static int64_t Bytes(Sizes... bytes) {
+    return (Align(static_cast<int64_t>(bytes)) + ...);
+  }
+
+  // The next piece, of `count` elements.
+  template <typename T>
+  T* Take(int64_t count) {
+    return reinterpret_cast<T*>(std::exchange(at_, at_ + Align(count * int64_t{sizeof(T)})));
+  }
+
+ private:
+  static int64_t Align(int64_t bytes) { return (bytes + 255) / 256 * 256; }
+
+  char* at_;
+};
+
 }  // namespace muppet::cuda
 
 #endif  // MUPPET_KERNELS_CUDA_DEVICE_BUFFER_H_

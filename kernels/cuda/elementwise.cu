@@ -67,9 +67,9 @@ __global__ void SoftmaxCrossEntropyKernel(const float* logits, const int32_t* la
   });
 }
 
-__global__ void SoftmaxCrossEntropyBackwardKernel(const float* probabilities,
-                                                  const int32_t* labels, int64_t n, int64_t k,
-                                                  float inv_batch, float* grad) {
+__global__ void SoftmaxCrossEntropyBackwardKernel(const float* probabilities, const int32_t* labels,
+                                                  int64_t n, int64_t k, float inv_batch,
+                                                  float* grad) {
   GridStride(n * k, [&](int64_t i) {
     const float onehot = i % k == labels[i / k] ? 1.0f : 0.0f;
     grad[i] = __fmul_rn(__fsub_rn(probabilities[i], onehot), inv_batch);
@@ -112,8 +112,8 @@ absl::Status Sgd(const SgdStep& step, const float* grad, int64_t n, float* w, fl
 absl::Status SoftmaxCrossEntropy(const float* logits, const int32_t* labels, int64_t n, int64_t k,
                                  float* probabilities, double* row_loss, int32_t* row_correct,
                                  cudaStream_t stream) {
-  return Launch(SoftmaxCrossEntropyKernel, n, stream, logits, labels, n, k, probabilities,
-                row_loss, row_correct);
+  return Launch(SoftmaxCrossEntropyKernel, n, stream, logits, labels, n, k, probabilities, row_loss,
+                row_correct);
 }
 
 absl::Status SoftmaxCrossEntropyBackward(const float* probabilities, const int32_t* labels,

@@ -47,28 +47,6 @@ __global__ void JoinKernel(ChunkSums chunk, const int64_t* sum_a, const int64_t*
 
 // ---- Launchers ----
 
-// Where each piece of the workspace starts, in bytes (every piece 256-byte aligned).
-struct Layout {
-  int64_t a_high, a_low, b_high, b_low, sums[4], sum_a, sum_b, bytes;
-};
-
-int64_t Align(int64_t bytes) { return (bytes + 255) / 256 * 256; }
-
-Layout LayoutOf(const GemmShape& s) {
-  Layout l;
-  int64_t at = 0;
-  const auto take = [&at](int64_t bytes) { return std::exchange(at, at + Align(bytes)); };
-  l.a_high = take(s.m * s.k);
-  l.a_low = take(s.m * s.k);
-  l.b_high = take(s.n * s.k);
-  l.b_low = take(s.n * s.k);
-  for (int64_t& sums : l.sums) sums = take(s.m * s.n * int64_t{sizeof(int32_t)});
-  l.sum_a = take(s.m * int64_t{sizeof(int64_t)});
-  l.sum_b = take(s.n * int64_t{sizeof(int64_t)});
-  l.bytes = at;
-  return l;
-}
-
 absl::Status Split(const int16_t* codes, int64_t rows, int64_t k, int8_t* high, int8_t* low,
                    int64_t* sums, int sm_count, cudaStream_t stream) {
   SplitKernel<<<GridBlocks(rows * k, sm_count), kThreads, 0, stream>>>(codes, rows * k, high, low);
@@ -91,18 +69,21 @@ absl::StatusOr<GemmS16> GemmS16::Create() {
 absl::Status GemmS16::Run(const GemmShape& s, const int16_t* a, const int16_t* b, int64_t* c,
                           cudaStream_t stream) {
   if (absl::Status st = CheckTensorCoreGemm(s, a, b, c); !st.ok()) return st;
-  const Layout l = LayoutOf(s);
-  absl::StatusOr<char*> workspace = workspace_.Reserve(l.bytes, stream);
+  const int64_t codes_a = s.m * s.k, codes_b = s.n * s.k, sum_bytes = s.m * s.n * 4;
+  absl::StatusOr<char*> workspace =
+      workspace_.Reserve(WorkspaceCarver::Bytes(codes_a, codes_a, codes_b, codes_b, sum_bytes,
+                                                sum_bytes, sum_bytes, sum_bytes, s.m * 8, s.n * 8),
+                         stream);
   if (!workspace.ok()) return workspace.status();
-  char* w = *workspace;
-  int8_t* a_high = reinterpret_cast<int8_t*>(w + l.a_high);
-  int8_t* a_low = reinterpret_cast<int8_t*>(w + l.a_low);
-  int8_t* b_high = reinterpret_cast<int8_t*>(w + l.b_high);
-  int8_t* b_low = reinterpret_cast<int8_t*>(w + l.b_low);
+  WorkspaceCarver carve(*workspace);
+  int8_t* a_high = carve.Take<int8_t>(codes_a);
+  int8_t* a_low = carve.Take<int8_t>(codes_a);
+  int8_t* b_high = carve.Take<int8_t>(codes_b);
+  int8_t* b_low = carve.Take<int8_t>(codes_b);
   int32_t* sums[4];
-  for (int i = 0; i < 4; ++i) sums[i] = reinterpret_cast<int32_t*>(w + l.sums[i]);
-  int64_t* sum_a = reinterpret_cast<int64_t*>(w + l.sum_a);
-  int64_t* sum_b = reinterpret_cast<int64_t*>(w + l.sum_b);
+  for (int32_t*& sum : sums) sum = carve.Take<int32_t>(s.m * s.n);
+  int64_t* sum_a = carve.Take<int64_t>(s.m);
+  int64_t* sum_b = carve.Take<int64_t>(s.n);
   if (absl::Status st = Split(a, s.m, s.k, a_high, a_low, sum_a, sm_count_, stream); !st.ok()) {
     return st;
   }

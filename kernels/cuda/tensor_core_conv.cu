@@ -116,27 +116,6 @@ __global__ void ColumnSumsKernel(const Code* dy, int64_t rows, int64_t cols, flo
 
 // ---- Launchers ----
 
-int64_t Align(int64_t bytes) { return (bytes + 255) / 256 * 256; }
-
-// Pieces of `base`, each 256-byte aligned, handed out in order.
-class Carver {
- public:
-  explicit Carver(char* base) : at_(base) {}
-  template <typename T>
-  T* Take(int64_t count) {
-    return reinterpret_cast<T*>(std::exchange(at_, at_ + Align(count * int64_t{sizeof(T)})));
-  }
-
- private:
-  char* at_;
-};
-
-// The bytes a workspace needs for pieces of these sizes.
-template <typename... Counts>
-int64_t Bytes(Counts... bytes) {
-  return (Align(bytes) + ...);
-}
-
 absl::Status LaunchStatus() {
   MUPPET_CUDA_RETURN_IF_ERROR(cudaGetLastError());
   return absl::OkStatus();
@@ -188,12 +167,12 @@ absl::Status TensorCoreConv<Code>::Forward(const ConvGeometry& g, const Code* x,
                                            cudaStream_t stream) {
   if (absl::Status st = CheckInputs(g, x); !st.ok()) return st;
   const ConvGemm s = ConvGemmOf(g);
-  absl::StatusOr<char*> workspace =
-      workspace_.Reserve(Bytes(s.m_pad * s.k_pad * sizeof(Code), s.o_pad * s.k_pad * sizeof(Code),
-                               s.m_pad * s.o_pad * sizeof(Sum)),
-                         stream);
+  absl::StatusOr<char*> workspace = workspace_.Reserve(
+      WorkspaceCarver::Bytes(s.m_pad * s.k_pad * sizeof(Code), s.o_pad * s.k_pad * sizeof(Code),
+                             s.m_pad * s.o_pad * sizeof(Sum)),
+      stream);
   if (!workspace.ok()) return workspace.status();
-  Carver carve(*workspace);
+  WorkspaceCarver carve(*workspace);
   Code* cols = carve.Take<Code>(s.m_pad * s.k_pad);
   Code* weights = carve.Take<Code>(s.o_pad * s.k_pad);
   Sum* sums = carve.Take<Sum>(s.m_pad * s.o_pad);
@@ -215,12 +194,12 @@ absl::Status TensorCoreConv<Code>::BackwardData(const ConvGeometry& g, const Cod
                                                 float* dx, cudaStream_t stream) {
   if (absl::Status st = CheckConvGeometry(g); !st.ok()) return st;
   const ConvGemm s = ConvGemmOf(g);
-  absl::StatusOr<char*> workspace =
-      workspace_.Reserve(Bytes(s.m_pad * s.o_pad * sizeof(Code), s.k_pad * s.o_pad * sizeof(Code),
-                               s.m_pad * s.k_pad * sizeof(Sum)),
-                         stream);
+  absl::StatusOr<char*> workspace = workspace_.Reserve(
+      WorkspaceCarver::Bytes(s.m_pad * s.o_pad * sizeof(Code), s.k_pad * s.o_pad * sizeof(Code),
+                             s.m_pad * s.k_pad * sizeof(Sum)),
+      stream);
   if (!workspace.ok()) return workspace.status();
-  Carver carve(*workspace);
+  WorkspaceCarver carve(*workspace);
   Code* padded_dy = carve.Take<Code>(s.m_pad * s.o_pad);
   Code* weights_t = carve.Take<Code>(s.k_pad * s.o_pad);
   Sum* dcols = carve.Take<Sum>(s.m_pad * s.k_pad);
@@ -267,11 +246,11 @@ absl::Status TensorCoreConv<Code>::BackwardWeights(const ConvGeometry& g, const 
   const ConvGemm s = ConvGemmOf(g);
   constexpr bool kChunked = std::is_same_v<Code, int8_t>;  // int32 sums, added in int64.
   absl::StatusOr<char*> workspace = workspace_.Reserve(
-      Bytes(s.o_pad * s.m_pad * sizeof(Code), s.k_pad * s.m_pad * sizeof(Code),
-            s.o_pad * s.k_pad * sizeof(Sum), kChunked ? s.o_pad * s.k_pad * 8 : 0),
+      WorkspaceCarver::Bytes(s.o_pad * s.m_pad * sizeof(Code), s.k_pad * s.m_pad * sizeof(Code),
+                             s.o_pad * s.k_pad * sizeof(Sum), kChunked ? s.o_pad * s.k_pad * 8 : 0),
       stream);
   if (!workspace.ok()) return workspace.status();
-  Carver carve(*workspace);
+  WorkspaceCarver carve(*workspace);
   Code* dy_t = carve.Take<Code>(s.o_pad * s.m_pad);
   Code* cols_t = carve.Take<Code>(s.k_pad * s.m_pad);
   Sum* sums = carve.Take<Sum>(s.o_pad * s.k_pad);
