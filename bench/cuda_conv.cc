@@ -4,13 +4,12 @@
 // input), forward, backward-data and backward-weights, in one run. Validation first, at batch 2:
 // every pass of the 8-bit convolution bit for bit against the CPU's (kernels/cpu), and cuDNN's
 // forward in both modes against the CPU's on the same grid values (within FP32 rounding). Then
-// each is timed (best of 10, CUDA events; cuDNN with its first heuristic algorithm and the
-// workspace that needs), the 8-bit time including its im2col and transposes but not the
-// quantisation of its operands. One JSON line per layer and pass, then per pass the aggregate
-// over resnet18's 20 convolutions.
+// each is timed (best of 10, CUDA events; cuDNN through kernels/cuda/cudnn_conv.h, with the first
+// deterministic algorithm its heuristics rank in each math mode), the 8-bit time including its
+// im2col and transposes but not the quantisation of its operands. One JSON line per layer and pass,
+// then per pass the aggregate over resnet18's 20 convolutions.
 //   bazel run -c opt //bench:cuda_conv
 #include <cuda_runtime.h>
-#include <cudnn.h>
 
 #include <cmath>
 #include <map>
@@ -23,6 +22,8 @@
 #include "bench/cuda_harness.h"
 #include "kernels/cpu/fixed_point.h"
 #include "kernels/cpu/fixed_point_conv.h"
+#include "kernels/cuda/cudnn.h"
+#include "kernels/cuda/cudnn_conv.h"
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/tensor_core_conv.h"
 
@@ -56,97 +57,6 @@ std::vector<Layer> Resnet18() {
       {"layer4", conv(7, 512, 512, 3, 1), 3},
   };
 }
-
-void CheckCudnn(cudnnStatus_t s, const std::string& what) {
-  if (s != CUDNN_STATUS_SUCCESS) Fail(absl::StrCat(what, ": ", cudnnGetErrorString(s)));
-}
-
-// One layer's cuDNN convolution in FP32, channels-last, in one math mode.
-class CudnnConv {
- public:
-  CudnnConv(cudnnHandle_t handle, const ConvGeometry& g, cudnnMathType_t math) : handle_(handle) {
-    CheckCudnn(cudnnCreateTensorDescriptor(&x_), "x descriptor");
-    CheckCudnn(cudnnCreateTensorDescriptor(&y_), "y descriptor");
-    CheckCudnn(cudnnCreateFilterDescriptor(&w_), "w descriptor");
-    CheckCudnn(cudnnCreateConvolutionDescriptor(&conv_), "conv descriptor");
-    const int n = static_cast<int>(g.n);
-    CheckCudnn(
-        cudnnSetTensor4dDescriptor(x_, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, n, g.c, g.h, g.w), "x");
-    CheckCudnn(cudnnSetTensor4dDescriptor(y_, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, n, g.o,
-                                          g.out_h(), g.out_w()),
-               "y");
-    CheckCudnn(cudnnSetFilter4dDescriptor(w_, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, g.o, g.c,
-                                          g.kernel, g.kernel),
-               "w");
-    CheckCudnn(cudnnSetConvolution2dDescriptor(conv_, g.padding, g.padding, g.stride, g.stride, 1,
-                                               1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
-               "conv");
-    CheckCudnn(cudnnSetConvolutionMathType(conv_, math), "math type");
-    int found = 0;
-    CheckCudnn(
-        cudnnGetConvolutionForwardAlgorithm_v7(handle_, x_, w_, conv_, y_, 1, &found, &forward_),
-        "forward algorithm");
-    CheckCudnn(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle_, w_, y_, conv_, x_, 1, &found,
-                                                           &backward_data_),
-               "backward-data algorithm");
-    CheckCudnn(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle_, x_, y_, conv_, w_, 1, &found,
-                                                             &backward_weights_),
-               "backward-weights algorithm");
-    size_t bytes = 0, most = 0;
-    CheckCudnn(
-        cudnnGetConvolutionForwardWorkspaceSize(handle_, x_, w_, conv_, y_, forward_.algo, &bytes),
-        "forward workspace");
-    most = std::max(most, bytes);
-    CheckCudnn(cudnnGetConvolutionBackwardDataWorkspaceSize(handle_, w_, y_, conv_, x_,
-                                                            backward_data_.algo, &bytes),
-               "backward-data workspace");
-    most = std::max(most, bytes);
-    CheckCudnn(cudnnGetConvolutionBackwardFilterWorkspaceSize(handle_, x_, y_, conv_, w_,
-                                                              backward_weights_.algo, &bytes),
-               "backward-weights workspace");
-    most = std::max(most, bytes);
-    workspace_bytes_ = std::max<size_t>(most, 16);
-    workspace_.emplace(Check(cuda::DeviceBuffer<char>::Allocate(workspace_bytes_), "workspace"));
-  }
-  ~CudnnConv() {
-    cudnnDestroyConvolutionDescriptor(conv_);
-    cudnnDestroyFilterDescriptor(w_);
-    cudnnDestroyTensorDescriptor(y_);
-    cudnnDestroyTensorDescriptor(x_);
-  }
-
-  void Forward(const float* x, const float* w, float* y) {
-    const float one = 1, zero = 0;
-    CheckCudnn(cudnnConvolutionForward(handle_, &one, x_, x, w_, w, conv_, forward_.algo,
-                                       workspace_->data(), workspace_bytes_, &zero, y_, y),
-               "cudnnConvolutionForward");
-  }
-  void BackwardData(const float* w, const float* dy, float* dx) {
-    const float one = 1, zero = 0;
-    CheckCudnn(
-        cudnnConvolutionBackwardData(handle_, &one, w_, w, y_, dy, conv_, backward_data_.algo,
-                                     workspace_->data(), workspace_bytes_, &zero, x_, dx),
-        "cudnnConvolutionBackwardData");
-  }
-  void BackwardWeights(const float* x, const float* dy, float* dw) {
-    const float one = 1, zero = 0;
-    CheckCudnn(
-        cudnnConvolutionBackwardFilter(handle_, &one, x_, x, y_, dy, conv_, backward_weights_.algo,
-                                       workspace_->data(), workspace_bytes_, &zero, w_, dw),
-        "cudnnConvolutionBackwardFilter");
-  }
-
- private:
-  cudnnHandle_t handle_;
-  cudnnTensorDescriptor_t x_, y_;
-  cudnnFilterDescriptor_t w_;
-  cudnnConvolutionDescriptor_t conv_;
-  cudnnConvolutionFwdAlgoPerf_t forward_;
-  cudnnConvolutionBwdDataAlgoPerf_t backward_data_;
-  cudnnConvolutionBwdFilterAlgoPerf_t backward_weights_;
-  size_t workspace_bytes_ = 0;
-  std::optional<cuda::DeviceBuffer<char>> workspace_;
-};
 
 std::vector<float> RandomFloats(int64_t n, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -244,7 +154,7 @@ void ValidateRoute(const std::string& layer, const ConvGeometry& g,
 // cores accumulate in FP32), cuDNN's forward in both modes within FP32 rounding of the CPU's on
 // the 8-bit codes' grid values.
 void Validate(const Layer& layer, cuda::ConvS8& s8, cuda::ConvF16& f16, cuda::ConvS16& s16,
-              cudnnHandle_t handle) {
+              cuda::Cudnn& cudnn) {
   ConvGeometry g = layer.g;
   g.n = 2;
   ValidateRoute(layer.name, g, s8, 8, 0.0f);
@@ -257,10 +167,13 @@ void Validate(const Layer& layer, cuda::ConvS8& s8, cuda::ConvF16& f16, cuda::Co
   auto x = Check(cuda::DeviceBuffer<float>::CopyOf(gx), "grid x");
   auto w = Check(cuda::DeviceBuffer<float>::CopyOf(gw), "grid w");
   auto y = Check(cuda::DeviceBuffer<float>::Allocate(p.y.size()), "y");
-  for (cudnnMathType_t math : {CUDNN_FMA_MATH, CUDNN_DEFAULT_MATH}) {
-    CudnnConv cudnn(handle, g, math);
-    cudnn.Forward(x.data(), w.data(), y.data());
-    Compare(ToHost(y), p.y, 1e-5f, absl::StrCat(layer.name, ": cuDNN forward, math ", math, ", y"));
+  for (cuda::FloatMath math : {cuda::FloatMath::kExact, cuda::FloatMath::kTf32}) {
+    cuda::CudnnConv conv = Check(cuda::CudnnConv::Create(cudnn, g, math), "CudnnConv::Create");
+    CheckOk(conv.Forward(x.data(), w.data(), nullptr, y.data()), "cuDNN forward");
+    // TF32 rounds the grid values' products no further: 8-bit codes have at most 8 significant
+    // bits, within TF32's 11.
+    Compare(ToHost(y), p.y, 1e-5f,
+            absl::StrCat(layer.name, ": cuDNN forward in ", cuda::FloatMathName(math), ", y"));
   }
 }
 
@@ -300,10 +213,9 @@ int Main() {
   cuda::ConvS8 s8 = Check(cuda::ConvS8::Create(), "ConvS8::Create");
   cuda::ConvF16 f16 = Check(cuda::ConvF16::Create(), "ConvF16::Create");
   cuda::ConvS16 s16 = Check(cuda::ConvS16::Create(), "ConvS16::Create");
-  cudnnHandle_t handle;
-  CheckCudnn(cudnnCreate(&handle), "cudnnCreate");
+  cuda::Cudnn cudnn = Check(cuda::Cudnn::Create(nullptr), "Cudnn::Create");
   const std::vector<Layer> layers = Resnet18();
-  for (const Layer& layer : layers) Validate(layer, s8, f16, s16, handle);
+  for (const Layer& layer : layers) Validate(layer, s8, f16, s16, cudnn);
   const char* passes[] = {"forward", "backward_data", "backward_weights"};
   std::map<std::string, std::map<std::string, double>> total;  // pass -> route -> seconds.
   for (const Layer& layer : layers) {
@@ -315,15 +227,18 @@ int Main() {
     Tensors<float> f(g);
     auto y = Tensors<float>::Zeros(f.dy.size()), dx = Tensors<float>::Zeros(f.x.size());
     auto dw = Tensors<float>::Zeros(f.w.size());
-    CudnnConv fp32(handle, g, CUDNN_FMA_MATH), tf32(handle, g, CUDNN_DEFAULT_MATH);
+    cuda::CudnnConv fp32 =
+        Check(cuda::CudnnConv::Create(cudnn, g, cuda::FloatMath::kExact), "CudnnConv fp32");
+    cuda::CudnnConv tf32 =
+        Check(cuda::CudnnConv::Create(cudnn, g, cuda::FloatMath::kTf32), "CudnnConv tf32");
     for (const std::string pass : passes) {
-      const auto cudnn = [&](CudnnConv& c) {
+      const auto run_cudnn = [&](cuda::CudnnConv& c) {
         if (pass == "forward") {
-          c.Forward(f.x.data(), f.w.data(), y.data());
+          CheckOk(c.Forward(f.x.data(), f.w.data(), nullptr, y.data()), "cuDNN forward");
         } else if (pass == "backward_data") {
-          c.BackwardData(f.w.data(), f.dy.data(), dx.data());
+          CheckOk(c.BackwardData(f.w.data(), f.dy.data(), false, dx.data()), "cuDNN backward-data");
         } else {
-          c.BackwardWeights(f.x.data(), f.dy.data(), dw.data());
+          CheckOk(c.BackwardWeights(f.x.data(), f.dy.data(), dw.data()), "cuDNN backward-weights");
         }
       };
       std::map<std::string, double> seconds;
@@ -339,8 +254,8 @@ int Main() {
         RunPass(s16, g, pass, c16.x.data(), c16.w.data(), c16.dy.data(), y.data(), dx.data(),
                 dw.data());
       });
-      seconds["fp32"] = BestDeviceSeconds([&] { cudnn(fp32); });
-      seconds["tf32"] = BestDeviceSeconds([&] { cudnn(tf32); });
+      seconds["fp32"] = BestDeviceSeconds([&] { run_cudnn(fp32); });
+      seconds["tf32"] = BestDeviceSeconds([&] { run_cudnn(tf32); });
       CheckCuda(cudaGetLastError(), "timed passes");
       JsonLine line;
       line.Add("bench", "cuda_conv").Add("layer", layer.name).Add("pass", pass).Add("batch", 256);
@@ -363,7 +278,6 @@ int Main() {
     }
     line.Add("int8_vs_fp32", t.at("fp32") / t.at("int8")).Print();
   }
-  cudnnDestroy(handle);
   return 0;
 }
 

@@ -60,18 +60,33 @@ CublasLt::~CublasLt() {
 absl::Status CublasLt::MatmulTN(const CublasLtTypes& t, const GemmShape& s, const void* alpha,
                                 const void* beta, const void* a, int64_t lda, const void* b,
                                 int64_t ldb, void* c, cudaStream_t stream) {
+  return Matmul(t, s, alpha, beta, {.data = a, .ld = lda},
+                {.data = b, .ld = ldb, .transposed = true}, c, stream);
+}
+
+// cuBLASLt is column-major, and a row-major matrix read column-major is its transpose. So C^T
+// (n x m, which is C read column-major) = op(B)^T op(A)^T: B's storage is cuBLASLt's first
+// operand and A's its second. An operand stored as op(X) reads column-major as op(X)^T, which is
+// what the product needs (no transpose); one stored transposed reads as op(X) (transpose).
+absl::Status CublasLt::Matmul(const CublasLtTypes& t, const GemmShape& s, const void* alpha,
+                              const void* beta, const GemmOperand& a, const GemmOperand& b, void* c,
+                              cudaStream_t stream) {
   Descriptors d;
   MUPPET_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&d.op, t.compute, t.scale));
-  const cublasOperation_t transpose = CUBLAS_OP_T, none = CUBLAS_OP_N;
+  const cublasOperation_t op_first = b.transposed ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t op_second = a.transposed ? CUBLAS_OP_T : CUBLAS_OP_N;
   MUPPET_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSA,
-                                                               &transpose, sizeof(transpose)));
-  MUPPET_CUBLAS_RETURN_IF_ERROR(
-      cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSB, &none, sizeof(none)));
-  MUPPET_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&d.a, t.operands, s.k, s.n, ldb));
-  MUPPET_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&d.b, t.operands, s.k, s.m, lda));
+                                                               &op_first, sizeof(op_first)));
+  MUPPET_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSB,
+                                                               &op_second, sizeof(op_second)));
+  // Column-major (rows, columns) of each storage: B is k x n or n x k row-major, A m x k or k x m.
+  MUPPET_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(
+      &d.a, t.operands, b.transposed ? s.k : s.n, b.transposed ? s.n : s.k, b.ld));
+  MUPPET_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(
+      &d.b, t.operands, a.transposed ? s.m : s.k, a.transposed ? s.k : s.m, a.ld));
   MUPPET_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&d.c, t.output, s.n, s.m, s.n));
-  MUPPET_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(handle_, d.op, alpha, b, d.a, a, d.b, beta, c, d.c,
-                                               c, d.c, /*algo=*/nullptr, workspace_,
+  MUPPET_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(handle_, d.op, alpha, b.data, d.a, a.data, d.b, beta,
+                                               c, d.c, c, d.c, /*algo=*/nullptr, workspace_,
                                                kWorkspaceBytes, stream));
   return absl::OkStatus();
 }

@@ -1,5 +1,5 @@
-// The cuBLASLt plumbing the tensor-core GEMMs share (gemm_s8.h, gemm_f16.h): a handle with its
-// workspace, and one matmul in the TN arrangement with every cuBLASLt status checked.
+// The cuBLASLt plumbing the GEMMs share (gemm_s8.h, gemm_f16.h, linear.h): a handle with its
+// workspace, and one matmul of row-major operands with every cuBLASLt status checked.
 #ifndef MUPPET_KERNELS_CUDA_CUBLASLT_H_
 #define MUPPET_KERNELS_CUDA_CUBLASLT_H_
 
@@ -19,6 +19,14 @@ struct CublasLtTypes {
   cudaDataType_t scale;
 };
 
+// A row-major operand of a GEMM: the matrix, or its transpose when `transposed`, at `data`, with
+// rows `ld` elements apart.
+struct GemmOperand {
+  const void* data = nullptr;
+  int64_t ld = 0;
+  bool transposed = false;
+};
+
 class CublasLt {
  public:
   // INTERNAL naming the call when cuBLASLt or its workspace cannot be had.
@@ -36,6 +44,13 @@ class CublasLt {
   absl::Status MatmulTN(const CublasLtTypes& types, const GemmShape& shape, const void* alpha,
                         const void* beta, const void* a, int64_t lda, const void* b, int64_t ldb,
                         void* c, cudaStream_t stream);
+
+  // Enqueues C (m x n, row-major, rows n apart) = alpha op(A) op(B) + beta C with op(A) m x k and
+  // op(B) k x n, on `stream`. Any arrangement: for the floating-point GEMMs (the integer tensor
+  // cores take TN only, MatmulTN). INTERNAL naming the cuBLASLt call that failed.
+  absl::Status Matmul(const CublasLtTypes& types, const GemmShape& shape, const void* alpha,
+                      const void* beta, const GemmOperand& a, const GemmOperand& b, void* c,
+                      cudaStream_t stream);
 
  private:
   CublasLt(cublasLtHandle_t handle, void* workspace) : handle_(handle), workspace_(workspace) {}

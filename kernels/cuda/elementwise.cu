@@ -1,10 +1,7 @@
 #include <math.h>
 
-#include "kernels/cuda/check.h"
-#include "kernels/cuda/device.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/grid.cuh"
-#include "kernels/cuda/launch.h"
 
 namespace muppet::cuda {
 namespace {
@@ -76,52 +73,40 @@ __global__ void SoftmaxCrossEntropyBackwardKernel(const float* probabilities, co
   });
 }
 
-// ---- Launchers ----
-
-// Launches `kernel` over `work` items on `stream`, checked.
-template <typename... Params, typename... Args>
-absl::Status Launch(void (*kernel)(Params...), int64_t work, cudaStream_t stream, Args... args) {
-  absl::StatusOr<int> sm_count = CurrentSmCount();
-  if (!sm_count.ok()) return sm_count.status();
-  kernel<<<GridBlocks(work, *sm_count), kThreads, 0, stream>>>(args...);
-  MUPPET_CUDA_RETURN_IF_ERROR(cudaGetLastError());
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 absl::Status Relu(const float* x, int64_t n, float* y, cudaStream_t stream) {
-  return Launch(ReluKernel, n, stream, x, n, y);
+  return LaunchGridStride(ReluKernel, n, stream, x, n, y);
 }
 
 absl::Status ReluBackward(const float* dy, const float* y, int64_t n, float* dx,
                           cudaStream_t stream) {
-  return Launch(ReluBackwardKernel, n, stream, dy, y, n, dx);
+  return LaunchGridStride(ReluBackwardKernel, n, stream, dy, y, n, dx);
 }
 
 absl::Status AddInto(const float* a, const float* b, int64_t n, float floor, float* out,
                      cudaStream_t stream) {
-  return Launch(AddKernel, n, stream, a, b, n, floor, out);
+  return LaunchGridStride(AddKernel, n, stream, a, b, n, floor, out);
 }
 
 absl::Status Sgd(const SgdStep& step, const float* grad, int64_t n, float* w, float* v,
                  cudaStream_t stream) {
-  return Launch(SgdKernel, n, stream, step, grad, n, w, v);
+  return LaunchGridStride(SgdKernel, n, stream, step, grad, n, w, v);
 }
 
 absl::Status SoftmaxCrossEntropy(const float* logits, const int32_t* labels, int64_t n, int64_t k,
                                  float* probabilities, double* row_loss, int32_t* row_correct,
                                  cudaStream_t stream) {
-  return Launch(SoftmaxCrossEntropyKernel, n, stream, logits, labels, n, k, probabilities, row_loss,
-                row_correct);
+  return LaunchGridStride(SoftmaxCrossEntropyKernel, n, stream, logits, labels, n, k, probabilities,
+                          row_loss, row_correct);
 }
 
 absl::Status SoftmaxCrossEntropyBackward(const float* probabilities, const int32_t* labels,
                                          int64_t n, int64_t k, int64_t batch, float* grad,
                                          cudaStream_t stream) {
   const float inv_batch = 1.0f / static_cast<float>(batch);
-  return Launch(SoftmaxCrossEntropyBackwardKernel, n * k, stream, probabilities, labels, n, k,
-                inv_batch, grad);
+  return LaunchGridStride(SoftmaxCrossEntropyBackwardKernel, n * k, stream, probabilities, labels,
+                          n, k, inv_batch, grad);
 }
 
 }  // namespace muppet::cuda
