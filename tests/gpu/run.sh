@@ -13,3 +13,4 @@ results=${OUT:-/tmp}/gpu_bench.jsonl
 bazel run -c opt //bench:cuda_quantize | tee "$results"
 bazel run -c opt //bench:cuda_gemm | tee -a "$results"
 bazel run -c opt //bench:cuda_conv | tee -a "$results"
+bazel run -c opt //bench:cuda_train | tee -a "$results"

@@ -34,6 +34,8 @@ class Model {
   void Backward(const Tensor& grad_logits) { network_->Backward(grad_logits); }
 
   const std::string& name() const { return name_; }
+  // The layers, for an engine that runs them elsewhere (worker/gpu/plan.h).
+  Sequential& network() { return *network_; }
   // (C, H, W) of one input image.
   const Shape& input_shape() const { return input_shape_; }
   // Output shape for a batch of `batch` images.

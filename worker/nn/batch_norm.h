@@ -42,6 +42,12 @@ class BatchNorm2d : public Layer {
   Parameter& beta() { return beta_; }
   const Tensor& running_mean() const { return running_mean_; }
   const Tensor& running_var() const { return running_var_; }
+  Tensor& mutable_running_mean() { return running_mean_; }
+  Tensor& mutable_running_var() { return running_var_; }
+  int64_t channels() const { return channels_; }
+  bool relu() const { return relu_; }
+  double momentum() const { return momentum_; }
+  double epsilon() const { return epsilon_; }
 
  private:
   // The last Forward's input as the kernels read it: the FP32 tensor, or the producer's codes.

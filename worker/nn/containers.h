@@ -66,6 +66,11 @@ class Residual : public Layer {
   void CollectBuffers(std::vector<std::pair<std::string, Tensor*>>& out) override;
   void AttachPrecision(NumericPrecision* precision, int& next_id) override;
 
+  Layer& main() const { return *main_; }
+  // Null for the identity.
+  Layer* shortcut() const { return shortcut_.get(); }
+  bool relu() const { return relu_; }
+
  private:
   std::unique_ptr<Layer> main_;
   std::unique_ptr<Layer> shortcut_;

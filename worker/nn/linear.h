@@ -27,6 +27,8 @@ class Linear : public Layer {
 
   Parameter& weight() { return weight_; }
   Parameter& bias() { return bias_; }
+  int64_t in_features() const { return in_features_; }
+  int64_t out_features() const { return out_features_; }
 
  private:
   struct Plan;

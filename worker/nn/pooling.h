@@ -59,6 +59,9 @@ class Pool2d : public Layer {
   Shape OutputShape(const Shape& input) const override;
   void AttachPrecision(NumericPrecision* precision, int& next_id) override;
 
+  Kind kind() const { return kind_; }
+  const PoolOptions& options() const { return options_; }
+
  private:
   struct Plan;
   Plan& PlanFor(const Shape& input);

@@ -1,0 +1,186 @@
+// The GPU engine (worker/gpu/gpu_model.h) against the CPU engine on the same model, weights and
+// batches: one SGD step of resnet20 gives the same loss and every parameter the same gradient
+// (exact FP32 on both sides, sums in other orders), a few steps later evaluation agrees, and bad
+// input is refused before any parameter changes. Skips, saying why, without CUDA or a GPU.
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "worker/models/model.h"
+#include "worker/nn/loss.h"
+#include "worker/optim/sgd.h"
+#include "worker/tensor/tensor.h"
+
+#if MUPPET_WITH_CUDA
+#include "kernels/cuda/device.h"
+#include "worker/gpu/gpu_model.h"
+#endif
+
+namespace muppet {
+namespace {
+
+#if MUPPET_WITH_CUDA
+
+std::unique_ptr<Model> Resnet20() {
+  absl::StatusOr<std::unique_ptr<Model>> model =
+      BuildModel({.name = "resnet20", .in_channels = 1, .height = 28, .width = 28, .seed = 7});
+  EXPECT_TRUE(model.ok()) << model.status();
+  return *std::move(model);
+}
+
+struct Batch {
+  Tensor images;
+  std::vector<int32_t> labels;
+};
+
+Batch RandomBatch(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  Batch b{Tensor({n, 1, 28, 28}), std::vector<int32_t>(n)};
+  for (float& v : b.images.span()) v = normal(rng);
+  for (int32_t& l : b.labels) l = static_cast<int32_t>(rng() % 10);
+  return b;
+}
+
+// One CPU training step, as the trainer takes it.
+SoftmaxCrossEntropy::Result CpuStep(Model& model, Sgd& sgd, const Batch& b, double lr) {
+  SoftmaxCrossEntropy loss;
+  const SoftmaxCrossEntropy::Result r =
+      loss.Forward(model.Forward(b.images, Mode::kTrain), b.labels);
+  model.Backward(loss.Backward());
+  sgd.Step(lr);
+  return r;
+}
+
+float Largest(const Tensor& t) {
+  float m = 0;
+  for (float v : t.span()) m = std::max(m, std::abs(v));
+  return m;
+}
+
+class GpuModelTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (cuda::CountDevices(&why) == 0) GTEST_SKIP() << "no CUDA device: " << why;
+  }
+};
+
+TEST_F(GpuModelTest, Resnet20StepMatchesTheCpuEngine) {
+  std::unique_ptr<Model> cpu = Resnet20(), on_gpu = Resnet20();
+  const SgdOptions options{.momentum = 0.9, .weight_decay = 1e-4};
+  Sgd sgd(cpu->parameters(), options);
+  absl::StatusOr<std::unique_ptr<gpu::GpuModel>> gpu =
+      gpu::GpuModel::Create(*on_gpu, 16, cuda::FloatMath::kExact);
+  ASSERT_TRUE(gpu.ok()) << gpu.status();
+
+  const Batch b = RandomBatch(16, 1);
+  const SoftmaxCrossEntropy::Result want = CpuStep(*cpu, sgd, b, 0.1);
+  absl::StatusOr<gpu::StepResult> got = (*gpu)->TrainStep(b.images, b.labels, options, 0.1);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_NEAR(got->loss, want.loss, 1e-4 * want.loss);
+  EXPECT_EQ(got->correct, want.correct);
+
+  ASSERT_TRUE((*gpu)->Download().ok());
+  const std::vector<Parameter*>& a = cpu->parameters();
+  const std::vector<Parameter*>& g = on_gpu->parameters();
+  ASSERT_EQ(a.size(), g.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    const float grad_bound = 1e-3f * Largest(a[i]->grad) + 1e-7f;
+    for (int64_t j = 0; j < a[i]->grad.size(); ++j) {
+      ASSERT_NEAR(g[i]->grad[j], a[i]->grad[j], grad_bound) << a[i]->name << "[" << j << "]";
+      ASSERT_NEAR(g[i]->value[j], a[i]->value[j], 1e-4f * Largest(a[i]->value) + 1e-7f)
+          << a[i]->name << "[" << j << "]";
+    }
+  }
+  // BatchNorm's running statistics moved alike.
+  for (size_t i = 0; i < cpu->buffers().size(); ++i) {
+    const Tensor& want_buffer = *cpu->buffers()[i].second;
+    const Tensor& got_buffer = *on_gpu->buffers()[i].second;
+    for (int64_t j = 0; j < want_buffer.size(); ++j) {
+      ASSERT_NEAR(got_buffer[j], want_buffer[j], 1e-4f * Largest(want_buffer) + 1e-7f)
+          << cpu->buffers()[i].first << "[" << j << "]";
+    }
+  }
+}
+
+TEST_F(GpuModelTest, EvaluationAfterStepsMatchesTheCpuEngine) {
+  std::unique_ptr<Model> cpu = Resnet20(), on_gpu = Resnet20();
+  const SgdOptions options;
+  Sgd sgd(cpu->parameters(), options);
+  absl::StatusOr<std::unique_ptr<gpu::GpuModel>> gpu =
+      gpu::GpuModel::Create(*on_gpu, 32, cuda::FloatMath::kExact);
+  ASSERT_TRUE(gpu.ok()) << gpu.status();
+  for (uint32_t step = 0; step < 3; ++step) {
+    const Batch b = RandomBatch(32, 10 + step);
+    CpuStep(*cpu, sgd, b, 0.05);
+    ASSERT_TRUE((*gpu)->TrainStep(b.images, b.labels, options, 0.05).ok());
+  }
+  const Batch test = RandomBatch(20, 99);  // A smaller last batch: a second set of plans.
+  SoftmaxCrossEntropy loss;
+  const SoftmaxCrossEntropy::Result want =
+      loss.Forward(cpu->Forward(test.images, Mode::kEval), test.labels);
+  absl::StatusOr<gpu::StepResult> got = (*gpu)->Evaluate(test.images, test.labels);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_NEAR(got->loss, want.loss, 2e-3 * want.loss);
+}
+
+TEST_F(GpuModelTest, TensorFloat32StepIsClose) {
+  std::unique_ptr<Model> cpu = Resnet20(), on_gpu = Resnet20();
+  const SgdOptions options;
+  Sgd sgd(cpu->parameters(), options);
+  absl::StatusOr<std::unique_ptr<gpu::GpuModel>> gpu =
+      gpu::GpuModel::Create(*on_gpu, 16, cuda::FloatMath::kTf32);
+  ASSERT_TRUE(gpu.ok()) << gpu.status();
+  EXPECT_EQ((*gpu)->math(), cuda::FloatMath::kTf32);
+  const Batch b = RandomBatch(16, 3);
+  const SoftmaxCrossEntropy::Result want = CpuStep(*cpu, sgd, b, 0.1);
+  absl::StatusOr<gpu::StepResult> got = (*gpu)->TrainStep(b.images, b.labels, options, 0.1);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_NEAR(got->loss, want.loss, 1e-2 * want.loss);
+}
+
+TEST_F(GpuModelTest, BadInputIsRefusedBeforeAnyParameterChanges) {
+  std::unique_ptr<Model> model = Resnet20();
+  const std::vector<float> before(model->parameters()[0]->value.span().begin(),
+                                  model->parameters()[0]->value.span().end());
+  absl::StatusOr<std::unique_ptr<gpu::GpuModel>> gpu =
+      gpu::GpuModel::Create(*model, 8, cuda::FloatMath::kExact);
+  ASSERT_TRUE(gpu.ok()) << gpu.status();
+  Batch b = RandomBatch(8, 4);
+  b.labels[5] = 10;
+  absl::StatusOr<gpu::StepResult> r = (*gpu)->TrainStep(b.images, b.labels, {}, 0.1);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("labels[5]: 10"), std::string::npos) << r.status();
+  const Batch too_big = RandomBatch(9, 5);
+  r = (*gpu)->TrainStep(too_big.images, too_big.labels, {}, 0.1);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  ASSERT_TRUE((*gpu)->Download().ok());
+  for (size_t i = 0; i < before.size(); ++i) {
+    ASSERT_EQ(model->parameters()[0]->value[i], before[i]) << i;
+  }
+}
+
+TEST_F(GpuModelTest, ModelsWithoutGpuLayersAreUnimplemented) {
+  absl::StatusOr<std::unique_ptr<Model>> googlenet =
+      BuildModel({.name = "googlenet", .in_channels = 3, .height = 32, .width = 32});
+  ASSERT_TRUE(googlenet.ok()) << googlenet.status();
+  absl::StatusOr<std::unique_ptr<gpu::GpuModel>> gpu =
+      gpu::GpuModel::Create(**googlenet, 4, cuda::FloatMath::kExact);
+  EXPECT_EQ(gpu.status().code(), absl::StatusCode::kUnimplemented) << gpu.status();
+}
+
+#else
+
+TEST(GpuModelTest, SkippedWithoutCuda) {
+  GTEST_SKIP()
+      << "built without CUDA (no /usr/local/cuda/bin/nvcc): the GPU engine is not compiled";
+}
+
+#endif
+
+}  // namespace
+}  // namespace muppet

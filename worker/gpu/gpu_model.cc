@@ -1,0 +1,203 @@
+#include "worker/gpu/gpu_model.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "kernels/cuda/check.h"
+#include "kernels/cuda/elementwise.h"
+#include "worker/gpu/plan.h"
+
+namespace muppet::gpu {
+namespace {
+
+template <typename T>
+absl::Status AllocatePinned(int64_t count, T*& out) {
+  MUPPET_CUDA_RETURN_IF_ERROR(cudaMallocHost(&out, std::max<int64_t>(count, 1) * sizeof(T)));
+  return absl::OkStatus();
+}
+
+template <typename T>
+absl::Status AllocateDevice(int64_t count, std::optional<cuda::DeviceBuffer<T>>& out) {
+  absl::StatusOr<cuda::DeviceBuffer<T>> b = cuda::DeviceBuffer<T>::Allocate(count);
+  if (!b.ok()) return b.status();
+  out.emplace(*std::move(b));
+  return absl::OkStatus();
+}
+
+// The GPU layers' parameters must be the CPU model's, in its order: the optimiser state and the
+// checkpoints index them so.
+absl::Status CheckParameterOrder(const std::vector<DeviceParameter*>& device,
+                                 const std::vector<Parameter*>& host) {
+  if (device.size() != host.size()) {
+    return absl::InternalError(absl::StrCat("the GPU network has ", device.size(),
+                                            " parameters, the model ", host.size()));
+  }
+  for (size_t i = 0; i < host.size(); ++i) {
+    if (device[i]->host != host[i]) {
+      return absl::InternalError(absl::StrCat("GPU parameter ", i, " is ", device[i]->host->name,
+                                              ", the model's ", host[i]->name));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<GpuModel>> GpuModel::Create(Model& model, int64_t max_batch,
+                                                           cuda::FloatMath math) {
+  if (max_batch < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("batch: must be at least 1, got ", max_batch));
+  }
+  Shape input = model.input_shape();
+  input.insert(input.begin(), max_batch);
+  absl::StatusOr<GpuOp> plan = PlanGpu(model.network(), input);
+  if (!plan.ok()) return plan.status();
+  if (plan->output.size() != 2) {
+    return absl::InvalidArgumentError(absl::StrCat("model ", model.name(), ": gives logits of ",
+                                                   ShapeString(plan->output), ", not (N, K)"));
+  }
+
+  cudaStream_t stream = nullptr;
+  MUPPET_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  absl::StatusOr<cuda::Cudnn> cudnn = cuda::Cudnn::Create(stream);
+  absl::StatusOr<cuda::LinearF32> linear =
+      cudnn.ok() ? cuda::LinearF32::Create(math) : absl::StatusOr<cuda::LinearF32>(cudnn.status());
+  if (!linear.ok()) {
+    cudaStreamDestroy(stream);
+    return linear.status();
+  }
+  auto context = std::unique_ptr<GpuContext>(
+      new GpuContext{stream, *std::move(cudnn), *std::move(linear), math});
+  std::unique_ptr<GpuModel> gpu(new GpuModel(model, std::move(context), max_batch));
+  gpu->classes_ = plan->output[1];
+
+  absl::StatusOr<std::unique_ptr<GpuLayer>> network = BuildGpuLayer(*plan, *gpu->context_);
+  if (!network.ok()) return network.status();
+  gpu->network_ = *std::move(network);
+  gpu->network_->SetInputGradRequired(false);
+  gpu->network_->CollectParameters(gpu->parameters_);
+  MUPPET_RETURN_IF_ERROR(CheckParameterOrder(gpu->parameters_, model.parameters()));
+  for (DeviceParameter* p : gpu->parameters_) {
+    MUPPET_RETURN_IF_ERROR(p->velocity.Resize(p->value.shape()));
+  }
+
+  const int64_t image = NumElements(model.input_shape());
+  MUPPET_RETURN_IF_ERROR(AllocatePinned(max_batch * image, gpu->pinned_images_));
+  MUPPET_RETURN_IF_ERROR(AllocatePinned(max_batch, gpu->pinned_labels_));
+  MUPPET_RETURN_IF_ERROR(AllocatePinned(max_batch, gpu->pinned_row_loss_));
+  MUPPET_RETURN_IF_ERROR(AllocatePinned(max_batch, gpu->pinned_row_correct_));
+  MUPPET_RETURN_IF_ERROR(AllocateDevice(max_batch, gpu->labels_));
+  MUPPET_RETURN_IF_ERROR(AllocateDevice(max_batch, gpu->row_loss_));
+  MUPPET_RETURN_IF_ERROR(AllocateDevice(max_batch, gpu->row_correct_));
+  return gpu;
+}
+
+GpuModel::~GpuModel() {
+  if (context_ == nullptr) return;
+  const cudaStream_t stream = context_->stream;
+  cudaStreamSynchronize(stream);  // An error here is an earlier asynchronous one.
+  for (void* p : {static_cast<void*>(pinned_images_), static_cast<void*>(pinned_labels_),
+                  static_cast<void*>(pinned_row_loss_), static_cast<void*>(pinned_row_correct_)}) {
+    if (p != nullptr) cudaFreeHost(p);
+  }
+  network_.reset();  // Its layers hold the context's handles.
+  context_.reset();
+  cudaStreamDestroy(stream);
+}
+
+absl::StatusOr<StepResult> GpuModel::ForwardAndLoss(const Tensor& images,
+                                                    std::span<const int32_t> labels, Mode mode) {
+  const Shape& image = model_.input_shape();
+  const bool shaped =
+      images.rank() == 4 && std::equal(image.begin(), image.end(), images.shape().begin() + 1);
+  if (!shaped || images.dim(0) < 1 || images.dim(0) > max_batch_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("images: expected (N, ", image[0], ", ", image[1], ", ", image[2],
+                     ") with N in [1, ", max_batch_, "], got ", ShapeString(images.shape())));
+  }
+  const int64_t n = images.dim(0);
+  if (static_cast<int64_t>(labels.size()) != n) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("labels: ", labels.size(), " for a batch of ", n, " images"));
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    if (labels[i] < 0 || labels[i] >= classes_) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("labels[", i, "]: ", labels[i], " is outside [0, ", classes_, ")"));
+    }
+  }
+  // The previous step waited for its results, so the pinned buffers are free.
+  const cudaStream_t stream = context_->stream;
+  std::copy(images.span().begin(), images.span().end(), pinned_images_);
+  std::copy(labels.begin(), labels.end(), pinned_labels_);
+  MUPPET_RETURN_IF_ERROR(images_.Resize(images.shape()));
+  MUPPET_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(images_.data(), pinned_images_,
+                                              images.size() * sizeof(float), cudaMemcpyHostToDevice,
+                                              stream));
+  MUPPET_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(labels_->data(), pinned_labels_, n * sizeof(int32_t),
+                                              cudaMemcpyHostToDevice, stream));
+  absl::StatusOr<const DeviceTensor*> logits = network_->Forward(images_, mode);
+  if (!logits.ok()) return logits.status();
+  MUPPET_RETURN_IF_ERROR(probabilities_.Resize((*logits)->shape()));
+  MUPPET_RETURN_IF_ERROR(cuda::SoftmaxCrossEntropy((*logits)->data(), labels_->data(), n, classes_,
+                                                   probabilities_.data(), row_loss_->data(),
+                                                   row_correct_->data(), stream));
+  MUPPET_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(pinned_row_loss_, row_loss_->data(),
+                                              n * sizeof(double), cudaMemcpyDeviceToHost, stream));
+  MUPPET_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(pinned_row_correct_, row_correct_->data(),
+                                              n * sizeof(int32_t), cudaMemcpyDeviceToHost, stream));
+  MUPPET_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
+  StepResult result;
+  for (int64_t i = 0; i < n; ++i) {
+    result.loss += pinned_row_loss_[i];
+    result.correct += pinned_row_correct_[i];
+  }
+  result.loss /= static_cast<double>(n);
+  return result;
+}
+
+absl::Status GpuModel::Update(const SgdOptions& options, double lr) {
+  const cuda::SgdStep step{.lr = static_cast<float>(lr),
+                           .momentum = static_cast<float>(options.momentum),
+                           .weight_decay = static_cast<float>(options.weight_decay),
+                           .nesterov = options.nesterov,
+                           .first = !sgd_started_};
+  for (DeviceParameter* p : parameters_) {
+    MUPPET_RETURN_IF_ERROR(cuda::Sgd(step, p->grad.data(), p->value.size(), p->value.data(),
+                                     p->velocity.data(), context_->stream));
+  }
+  sgd_started_ = true;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<StepResult> GpuModel::TrainStep(const Tensor& images,
+                                               std::span<const int32_t> labels,
+                                               const SgdOptions& options, double lr) {
+  absl::StatusOr<StepResult> result = ForwardAndLoss(images, labels, Mode::kTrain);
+  if (!result.ok()) return result.status();
+  const int64_t n = images.dim(0);
+  MUPPET_RETURN_IF_ERROR(grad_logits_.Resize(probabilities_.shape()));
+  MUPPET_RETURN_IF_ERROR(cuda::SoftmaxCrossEntropyBackward(probabilities_.data(), labels_->data(),
+                                                           n, classes_, n, grad_logits_.data(),
+                                                           context_->stream));
+  absl::StatusOr<const DeviceTensor*> grad_input = network_->Backward(grad_logits_);
+  if (!grad_input.ok()) return grad_input.status();
+  MUPPET_RETURN_IF_ERROR(Update(options, lr));
+  return result;
+}
+
+absl::StatusOr<StepResult> GpuModel::Evaluate(const Tensor& images,
+                                              std::span<const int32_t> labels) {
+  return ForwardAndLoss(images, labels, Mode::kEval);
+}
+
+absl::Status GpuModel::Download() {
+  for (DeviceParameter* p : parameters_) {
+    MUPPET_RETURN_IF_ERROR(p->value.CopyTo(p->host->value, context_->stream));
+    MUPPET_RETURN_IF_ERROR(p->grad.CopyTo(p->host->grad, context_->stream));
+  }
+  return network_->DownloadBuffers();
+}
+
+}  // namespace muppet::gpu
