@@ -46,16 +46,16 @@ void Dequantize(const Quantized& q, std::span<float> x) {
   }
 }
 
+uint64_t OperandStream(const FixedPointOptions& options, Operand operand) {
+  return options.step * 3 + static_cast<uint64_t>(operand);
+}
+
 namespace internal {
 
 absl::Status CheckWordLength(int word_length) {
   if (word_length >= 2 && word_length <= 16) return absl::OkStatus();
   return absl::InvalidArgumentError(
       absl::StrCat("word length must be in [2, 16], got ", word_length));
-}
-
-uint64_t OperandStream(const FixedPointOptions& options, Operand operand) {
-  return options.step * 3 + static_cast<uint64_t>(operand);
 }
 
 void PrepareCodes(int word_length, int exponent, int64_t n, Quantized& out) {
@@ -111,7 +111,7 @@ absl::StatusOr<int64_t> RoundToFixedPoint(std::span<float> x, int word_length, R
 absl::Status QuantizeOperand(const FixedPointOptions& o, std::span<const float> x, Operand operand,
                              Quantized& out) {
   return QuantizeTensorInto(x, o.word_length, o.rounding, o.seed,
-                            internal::OperandStream(o, operand), out);
+                            OperandStream(o, operand), out);
 }
 
 }  // namespace muppet::kernels

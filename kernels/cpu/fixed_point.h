@@ -68,8 +68,11 @@ struct FixedPointOptions {
 // The operands of a layer operation, each quantised on its own stream of a step.
 enum class Operand : uint64_t { kInput = 0, kWeights = 1, kGradient = 2 };
 
+// The stream an operand of a step is quantised on: step * 3 + operand.
+uint64_t OperandStream(const FixedPointOptions& options, Operand operand);
+
 // Quantises one operand of a step at the options' word length, on the operand's own stream
-// (step * 3 + operand), into `out`.
+// (OperandStream), into `out`.
 absl::Status QuantizeOperand(const FixedPointOptions& options, std::span<const float> x,
                              Operand operand, Quantized& out);
 

@@ -14,9 +14,6 @@ namespace muppet::kernels::internal {
 // INVALID_ARGUMENT unless word_length is in [2, 16].
 absl::Status CheckWordLength(int word_length);
 
-// The stream an operand of a step is quantised on: step * 3 + operand.
-uint64_t OperandStream(const FixedPointOptions& options, Operand operand);
-
 // Sets out's word length and exponent and sizes its codes for n elements (int8 up to 8 bits,
 // int16 above; the other width's buffer emptied, keeping its capacity).
 void PrepareCodes(int word_length, int exponent, int64_t n, Quantized& out);

@@ -116,7 +116,7 @@ absl::Status QuantizeTensorInto(const ChannelAffineRows& y, int word_length, Rou
 absl::Status QuantizeOperand(const FixedPointOptions& o, const ChannelAffineRows& y,
                              Operand operand, Quantized& out) {
   return QuantizeTensorInto(y, o.word_length, o.rounding, o.seed,
-                            internal::OperandStream(o, operand), out);
+                            OperandStream(o, operand), out);
 }
 
 }  // namespace muppet::kernels

@@ -10,6 +10,7 @@
 #include "kernels/common/fixed_point_element.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/device.h"
+#include "kernels/cuda/grid.cuh"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/quantize.h"
 
@@ -131,6 +132,14 @@ __global__ void QuantizeKernel(const float* x, int64_t n, int64_t counters, Quan
   if (threadIdx.x % 32 == 0 && saturated > 0) atomicAdd(&state->saturations, saturated);
 }
 
+// x[i] = codes[i] * 2^-exponent as the CPU's Dequantize computes it: exactly through double,
+// then rounded to float once (exact itself wherever 2^-exponent is a normal float).
+__global__ void DequantizeKernel(const int16_t* codes, int64_t n, int exponent, float* x) {
+  GridStride(n, [&](int64_t i) {
+    x[i] = __double2float_rn(ldexp(static_cast<double>(codes[i]), -exponent));
+  });
+}
+
 // ---- Launchers ----
 
 template <typename Code>
@@ -209,6 +218,19 @@ absl::StatusOr<QuantizeResult> Quantize(const float* x, int64_t n, const Quantiz
 absl::StatusOr<QuantizeResult> Quantize(const float* x, int64_t n, const QuantizeSpec& spec,
                                         int16_t* codes, QuantizeWorkspace& w, cudaStream_t stream) {
   return QuantizeWith(x, n, spec, codes, w.state_, w.partials_, w.max_blocks_, w.sm_count_, stream);
+}
+
+absl::StatusOr<QuantizeResult> RoundToGrid(float* x, int64_t n, const QuantizeSpec& spec,
+                                           int16_t* codes, QuantizeWorkspace& w,
+                                           cudaStream_t stream) {
+  absl::StatusOr<QuantizeResult> result =
+      QuantizeWith(x, n, spec, codes, w.state_, w.partials_, w.max_blocks_, w.sm_count_, stream);
+  if (!result.ok()) return result;
+  DequantizeKernel<<<GridBlocks(n, w.sm_count_), kThreads, 0, stream>>>(codes, n,
+                                                                        result->exponent, x);
+  MUPPET_CUDA_RETURN_IF_ERROR(cudaGetLastError());
+  MUPPET_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
+  return result;
 }
 
 }  // namespace muppet::cuda

@@ -52,6 +52,8 @@ class QuantizeWorkspace {
                                                  int16_t*, QuantizeWorkspace&, cudaStream_t);
   friend absl::StatusOr<QuantizeResult> Quantize(const float*, int64_t, const QuantizeSpec&,
                                                  __half*, QuantizeWorkspace&, cudaStream_t);
+  friend absl::StatusOr<QuantizeResult> RoundToGrid(float*, int64_t, const QuantizeSpec&,
+                                                    int16_t*, QuantizeWorkspace&, cudaStream_t);
 
   State* state_ = nullptr;
   RangePartial* partials_ = nullptr;
@@ -73,6 +75,13 @@ absl::StatusOr<QuantizeResult> Quantize(const float* x, int64_t n, const Quantiz
 absl::StatusOr<QuantizeResult> Quantize(const float* x, int64_t n, const QuantizeSpec& spec,
                                         __half* codes, QuantizeWorkspace& workspace,
                                         cudaStream_t stream);
+
+// Replaces the device tensor x[0, n) by its value on the fixed-point grid, code * 2^-s, as
+// kernels/cpu's RoundToFixedPoint does for the same spec (the same bits); `codes` is device
+// scratch for n int16 codes. Waits for the result. Errors as Quantize's.
+absl::StatusOr<QuantizeResult> RoundToGrid(float* x, int64_t n, const QuantizeSpec& spec,
+                                           int16_t* codes, QuantizeWorkspace& workspace,
+                                           cudaStream_t stream);
 
 }  // namespace muppet::cuda
 

@@ -1,7 +1,10 @@
 // The GPU engine (worker/gpu/gpu_model.h) against the CPU engine on the same model, weights and
 // batches: one SGD step of resnet20 gives the same loss and every parameter the same gradient
-// (exact FP32 on both sides, sums in other orders), a few steps later evaluation agrees, and bad
-// input is refused before any parameter changes. Skips, saying why, without CUDA or a GPU.
+// (exact FP32 on both sides, sums in other orders), a few steps later evaluation agrees; at the
+// fixed-point levels a small network's gradients are the CPU's, bit for bit almost everywhere
+// (the same codes from the same rounding bits; only FP32 sums in other orders, rounded onto the
+// grid, can land a code apart); bad input is refused before any parameter changes. Skips, saying
+// why, without CUDA or a GPU.
 #include <algorithm>
 #include <cmath>
 #include <random>
@@ -10,7 +13,11 @@
 
 #include "gtest/gtest.h"
 #include "worker/models/model.h"
+#include "worker/nn/containers.h"
+#include "worker/nn/conv2d.h"
+#include "worker/nn/linear.h"
 #include "worker/nn/loss.h"
+#include "worker/nn/pooling.h"
 #include "worker/optim/sgd.h"
 #include "worker/tensor/tensor.h"
 
@@ -141,6 +148,61 @@ TEST_F(GpuModelTest, TensorFloat32StepIsClose) {
   absl::StatusOr<gpu::StepResult> got = (*gpu)->TrainStep(b.images, b.labels, options, 0.1);
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_NEAR(got->loss, want.loss, 1e-2 * want.loss);
+}
+
+// conv (with bias) -> global average pool -> linear, random weights from `seed`.
+std::unique_ptr<Model> SmallNetwork(uint32_t seed) {
+  auto net = std::make_unique<Sequential>();
+  net->Add(std::make_unique<Conv2d>(
+      "conv", Conv2dOptions{.in_channels = 1, .out_channels = 8, .kernel = 3, .padding = 1}));
+  net->Add(std::make_unique<GlobalAvgPool>());
+  net->Add(std::make_unique<Linear>("fc", 8, 10));
+  auto model = std::make_unique<Model>("small", std::move(net), Shape{1, 28, 28});
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 0.5f);
+  for (Parameter* p : model->parameters()) {
+    for (float& v : p->value.span()) v = normal(rng);
+  }
+  return model;
+}
+
+TEST_F(GpuModelTest, FixedPointGradientsAreTheCpuEnginesAtEveryCodeType) {
+  for (int bits : {8, 12, 16}) {
+    std::unique_ptr<Model> cpu = SmallNetwork(1), on_gpu = SmallNetwork(1);
+    for (Model* m : {cpu.get(), on_gpu.get()}) {
+      m->precision().bits = bits;
+      m->precision().seed = 5;
+    }
+    const Batch b = RandomBatch(16, 2);
+    ++cpu->precision().step;
+    SoftmaxCrossEntropy loss;
+    const double want = loss.Forward(cpu->Forward(b.images, Mode::kTrain), b.labels).loss;
+    cpu->Backward(loss.Backward());
+    ASSERT_TRUE(cpu->precision().error.ok()) << cpu->precision().error;
+
+    absl::StatusOr<std::unique_ptr<gpu::GpuModel>> gpu =
+        gpu::GpuModel::Create(*on_gpu, 16, cuda::FloatMath::kExact);
+    ASSERT_TRUE(gpu.ok()) << gpu.status();
+    // Learning rate 0: the weights stay, the gradients are compared.
+    absl::StatusOr<gpu::StepResult> got = (*gpu)->TrainStep(b.images, b.labels, {}, 0.0);
+    ASSERT_TRUE(got.ok()) << bits << " bits: " << got.status();
+    EXPECT_NEAR(got->loss, want, 1e-5 * want) << bits << " bits";
+    EXPECT_EQ(on_gpu->precision().step, cpu->precision().step);
+    ASSERT_TRUE((*gpu)->Download().ok());
+    for (size_t i = 0; i < cpu->parameters().size(); ++i) {
+      const Tensor& w = cpu->parameters()[i]->grad;
+      const Tensor& g = on_gpu->parameters()[i]->grad;
+      int64_t same = 0;
+      for (int64_t j = 0; j < w.size(); ++j) {
+        same += g[j] == w[j];
+        ASSERT_NEAR(g[j], w[j], 1e-2f * Largest(w) + 1e-7f)
+            << bits << " bits, " << cpu->parameters()[i]->name << "[" << j << "]";
+      }
+      EXPECT_GE(same, w.size() * 99 / 100)
+          << bits << " bits, " << cpu->parameters()[i]->name << ": " << same << " of " << w.size()
+          << " gradients bit-identical";
+    }
+  }
 }
 
 TEST_F(GpuModelTest, BadInputIsRefusedBeforeAnyParameterChanges) {

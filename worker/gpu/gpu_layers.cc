@@ -9,6 +9,7 @@
 #include "kernels/cuda/cudnn_conv.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/pooling.h"
+#include "worker/gpu/fixed_point.h"
 #include "worker/nn/batch_norm.h"
 #include "worker/nn/containers.h"
 #include "worker/nn/conv2d.h"
@@ -37,9 +38,123 @@ absl::StatusOr<Plan*> PlanFor(std::map<int64_t, Plan>& plans, int64_t batch, Mak
   return &plans.emplace(batch, *std::move(plan)).first->second;
 }
 
+// The context's tensor-core convolution for `bits`, made at its first use.
+template <typename Conv>
+absl::StatusOr<Conv*> Shared(std::optional<Conv>& slot) {
+  if (!slot.has_value()) {
+    absl::StatusOr<Conv> conv = Conv::Create();
+    if (!conv.ok()) return conv.status();
+    slot.emplace(*std::move(conv));
+  }
+  return &*slot;
+}
+
+// Runs fn(conv, codes) with the tensor-core convolution of `bits`' code type, codes being a null
+// pointer of that type (to cast the operands' codes to).
+template <typename Fn>
+absl::Status WithTensorCoreConv(GpuContext& c, int bits, Fn&& fn) {
+  switch (CodeTypeFor(bits)) {
+    case CodeType::kInt8: {
+      absl::StatusOr<cuda::ConvS8*> conv = Shared(c.conv_s8);
+      if (!conv.ok()) return conv.status();
+      return fn(**conv, static_cast<const int8_t*>(nullptr));
+    }
+    case CodeType::kHalf: {
+      absl::StatusOr<cuda::ConvF16*> conv = Shared(c.conv_f16);
+      if (!conv.ok()) return conv.status();
+      return fn(**conv, static_cast<const __half*>(nullptr));
+    }
+    case CodeType::kInt16: {
+      absl::StatusOr<cuda::ConvS16*> conv = Shared(c.conv_s16);
+      if (!conv.ok()) return conv.status();
+      return fn(**conv, static_cast<const int16_t*>(nullptr));
+    }
+  }
+  return absl::InternalError(absl::StrCat("no code type for ", bits, " bits"));
+}
+
+// The fixed-point passes of a convolution, as Conv2d's (and, a fully connected layer being a 1x1
+// convolution of 1x1 images, Linear's) FixedPointForward and FixedPointBackward compute them:
+// the bias rounded, input and weights quantised, their codes convolved and the output rounded;
+// then the output gradient quantised, the weight and bias gradients from codes and rounded, the
+// input gradient from codes.
+class FixedConvPasses {
+ public:
+  FixedConvPasses(const LayerPrecision& precision, GpuContext& context)
+      : fixed_(precision, context.quantize), context_(context) {}
+
+  bool active() const { return fixed_.active(); }
+
+  // y from x and the weights w (device; bias O floats or null), at the precision's word length.
+  absl::Status Forward(const kernels::ConvGeometry& g, const float* x, const float* w,
+                       const float* bias, float* y) {
+    bits_ = fixed_.bits();
+    const cudaStream_t stream = context_.stream;
+    const float* rounded_bias = nullptr;
+    if (bias != nullptr) {
+      MUPPET_RETURN_IF_ERROR(rounded_bias_.Resize({g.o}));
+      MUPPET_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(rounded_bias_.data(), bias, g.o * sizeof(float),
+                                                  cudaMemcpyDeviceToDevice, stream));
+      MUPPET_RETURN_IF_ERROR(fixed_.Round(rounded_bias_.data(), g.o, Rounded::kBias, stream));
+      rounded_bias = rounded_bias_.data();
+    }
+    const int64_t xs = g.n * g.h * g.w * g.c, ws = g.o * g.kernel * g.kernel * g.c;
+    absl::StatusOr<int> sx = fixed_.Quantize(x, xs, kernels::Operand::kInput, stream);
+    if (!sx.ok()) return sx.status();
+    absl::StatusOr<int> sw = fixed_.Quantize(w, ws, kernels::Operand::kWeights, stream);
+    if (!sw.ok()) return sw.status();
+    x_exponent_ = *sx;
+    w_exponent_ = *sw;
+    MUPPET_RETURN_IF_ERROR(WithTensorCoreConv(context_, bits_, [&](auto& conv, auto codes) {
+      using Code = std::remove_cv_t<std::remove_pointer_t<decltype(codes)>>;
+      return conv.Forward(g, Codes<Code>(kernels::Operand::kInput),
+                          Codes<Code>(kernels::Operand::kWeights),
+                          CodeScale(x_exponent_ + w_exponent_), rounded_bias, y, stream);
+    }));
+    return fixed_.Round(y, g.n * g.out_h() * g.out_w() * g.o, Rounded::kOutput, stream);
+  }
+
+  // dw and db (null for none) rounded onto the grid, and dx unless it is null, from dy.
+  absl::Status Backward(const kernels::ConvGeometry& g, const float* dy, float* dw, float* db,
+                        float* dx) {
+    const cudaStream_t stream = context_.stream;
+    const int64_t ys = g.n * g.out_h() * g.out_w() * g.o;
+    absl::StatusOr<int> sdy = fixed_.Quantize(dy, ys, kernels::Operand::kGradient, stream);
+    if (!sdy.ok()) return sdy.status();
+    return WithTensorCoreConv(context_, bits_, [&](auto& conv, auto codes) -> absl::Status {
+      using Code = std::remove_cv_t<std::remove_pointer_t<decltype(codes)>>;
+      const Code* dy_codes = Codes<Code>(kernels::Operand::kGradient);
+      MUPPET_RETURN_IF_ERROR(
+          conv.BackwardWeights(g, dy_codes, Codes<Code>(kernels::Operand::kInput),
+                               CodeScale(*sdy + x_exponent_), CodeScale(*sdy), dw, db, stream));
+      MUPPET_RETURN_IF_ERROR(
+          fixed_.Round(dw, g.o * g.kernel * g.kernel * g.c, Rounded::kWeightGradient, stream));
+      if (db != nullptr) {
+        MUPPET_RETURN_IF_ERROR(fixed_.Round(db, g.o, Rounded::kBiasGradient, stream));
+      }
+      if (dx == nullptr) return absl::OkStatus();
+      return conv.BackwardData(g, dy_codes, Codes<Code>(kernels::Operand::kWeights),
+                               CodeScale(*sdy + w_exponent_), nullptr, dx, stream);
+    });
+  }
+
+ private:
+  template <typename Code>
+  const Code* Codes(kernels::Operand operand) const {
+    return static_cast<const Code*>(fixed_.codes(operand));
+  }
+
+  DeviceFixedPoint fixed_;
+  GpuContext& context_;
+  int bits_ = 0;  // Of the last Forward, which its Backward uses.
+  int x_exponent_ = 0, w_exponent_ = 0;
+  DeviceTensor rounded_bias_;
+};
+
 class GpuConv : public GpuLayer {
  public:
-  GpuConv(Conv2d& cpu, GpuContext& context) : cpu_(cpu), context_(context) {}
+  GpuConv(Conv2d& cpu, GpuContext& context)
+      : cpu_(cpu), context_(context), fixed_(cpu.precision(), context) {}
 
   absl::Status Init() {
     absl::StatusOr<std::unique_ptr<DeviceParameter>> w = Upload(cpu_.weight(), context_.stream);
@@ -63,22 +178,35 @@ class GpuConv : public GpuLayer {
                                   .kernel = o.kernel,
                                   .stride = o.stride,
                                   .padding = o.padding};
+    input_ = &x;
+    geometry_ = g;
+    fixed_pass_ = fixed_.active();
+    MUPPET_RETURN_IF_ERROR(output_.Resize({g.n, g.o, g.out_h(), g.out_w()}));
+    if (fixed_pass_) {
+      MUPPET_RETURN_IF_ERROR(fixed_.Forward(g, x.data(), weight_->value.data(),
+                                            bias_ ? bias_->value.data() : nullptr, output_.data()));
+      return &output_;
+    }
     absl::StatusOr<cuda::CudnnConv*> conv = PlanFor(
         plans_, g.n, [&] { return cuda::CudnnConv::Create(context_.cudnn, g, context_.math); });
     if (!conv.ok()) return conv.status();
     conv_ = *conv;
-    input_ = &x;
-    MUPPET_RETURN_IF_ERROR(output_.Resize({g.n, g.o, g.out_h(), g.out_w()}));
     MUPPET_RETURN_IF_ERROR(conv_->Forward(x.data(), weight_->value.data(),
                                           bias_ ? bias_->value.data() : nullptr, output_.data()));
     return &output_;
   }
 
   absl::StatusOr<const DeviceTensor*> Backward(const DeviceTensor& dy) override {
+    if (input_grad_required_) MUPPET_RETURN_IF_ERROR(grad_input_.Resize(input_->shape()));
+    if (fixed_pass_) {
+      MUPPET_RETURN_IF_ERROR(fixed_.Backward(geometry_, dy.data(), weight_->grad.data(),
+                                             bias_ ? bias_->grad.data() : nullptr,
+                                             input_grad_required_ ? grad_input_.data() : nullptr));
+      return input_grad_required_ ? &grad_input_ : nullptr;
+    }
     MUPPET_RETURN_IF_ERROR(conv_->BackwardWeights(input_->data(), dy.data(), weight_->grad.data()));
     if (bias_) MUPPET_RETURN_IF_ERROR(conv_->BackwardBias(dy.data(), bias_->grad.data()));
     if (!input_grad_required_) return nullptr;
-    MUPPET_RETURN_IF_ERROR(grad_input_.Resize(input_->shape()));
     MUPPET_RETURN_IF_ERROR(conv_->BackwardData(weight_->value.data(), dy.data(),
                                                /*accumulate=*/false, grad_input_.data()));
     return &grad_input_;
@@ -92,9 +220,12 @@ class GpuConv : public GpuLayer {
  private:
   Conv2d& cpu_;
   GpuContext& context_;
+  FixedConvPasses fixed_;
   std::unique_ptr<DeviceParameter> weight_, bias_;
   std::map<int64_t, cuda::CudnnConv> plans_;
   cuda::CudnnConv* conv_ = nullptr;
+  kernels::ConvGeometry geometry_;
+  bool fixed_pass_ = false;  // Whether the last Forward ran at a fixed-point level.
   const DeviceTensor* input_ = nullptr;
   DeviceTensor output_, grad_input_;
 };
@@ -203,11 +334,15 @@ class GpuRelu : public GpuLayer {
 };
 
 // Max, average and global average pooling: one window per output pixel, or one over the image.
+// At fixed-point levels average pooling rounds its output and incoming gradient.
 class GpuPool : public GpuLayer {
  public:
-  // `options` null for global average pooling.
-  GpuPool(cuda::PoolKind kind, const PoolOptions* options, GpuContext& context)
-      : kind_(kind), options_(options), context_(context) {}
+  // `options` null for global average pooling; `rounding` null for max pooling.
+  GpuPool(cuda::PoolKind kind, const PoolOptions* options, const AveragePrecision* rounding,
+          GpuContext& context)
+      : kind_(kind), options_(options), context_(context) {
+    if (rounding != nullptr) rounding_.emplace(rounding->layer(), context.quantize);
+  }
 
   absl::StatusOr<const DeviceTensor*> Forward(const DeviceTensor& x, Mode) override {
     cuda::PoolGeometry g{.n = x.dim(0), .h = x.dim(2), .w = x.dim(3), .c = x.dim(1)};
@@ -227,14 +362,29 @@ class GpuPool : public GpuLayer {
     input_ = &x;
     MUPPET_RETURN_IF_ERROR(output_.Resize({g.n, g.c, g.out_h(), g.out_w()}));
     MUPPET_RETURN_IF_ERROR(pool_->Forward(x.data(), output_.data()));
+    rounded_pass_ = rounding_.has_value() && rounding_->active();
+    if (rounded_pass_) {
+      MUPPET_RETURN_IF_ERROR(
+          rounding_->Round(output_.data(), output_.size(), Rounded::kOutput, context_.stream));
+    }
     return &output_;
   }
 
   absl::StatusOr<const DeviceTensor*> Backward(const DeviceTensor& dy) override {
     if (!input_grad_required_) return nullptr;
+    const float* grad = dy.data();
+    if (rounded_pass_) {
+      MUPPET_RETURN_IF_ERROR(rounded_grad_.Resize(dy.shape()));
+      MUPPET_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(rounded_grad_.data(), dy.data(),
+                                                  dy.size() * sizeof(float),
+                                                  cudaMemcpyDeviceToDevice, context_.stream));
+      MUPPET_RETURN_IF_ERROR(rounding_->Round(rounded_grad_.data(), rounded_grad_.size(),
+                                              Rounded::kOutputGradient, context_.stream));
+      grad = rounded_grad_.data();
+    }
     MUPPET_RETURN_IF_ERROR(grad_input_.Resize(input_->shape()));
     MUPPET_RETURN_IF_ERROR(
-        pool_->Backward(input_->data(), output_.data(), dy.data(), grad_input_.data()));
+        pool_->Backward(input_->data(), output_.data(), grad, grad_input_.data()));
     return &grad_input_;
   }
 
@@ -242,15 +392,18 @@ class GpuPool : public GpuLayer {
   cuda::PoolKind kind_;
   const PoolOptions* options_;
   GpuContext& context_;
+  std::optional<DeviceFixedPoint> rounding_;  // Average pooling's.
+  bool rounded_pass_ = false;                 // Whether the last Forward rounded.
   std::map<int64_t, cuda::CudnnPool> plans_;
   cuda::CudnnPool* pool_ = nullptr;
   const DeviceTensor* input_ = nullptr;
-  DeviceTensor output_, grad_input_;
+  DeviceTensor output_, rounded_grad_, grad_input_;
 };
 
 class GpuLinear : public GpuLayer {
  public:
-  GpuLinear(Linear& cpu, GpuContext& context) : cpu_(cpu), context_(context) {}
+  GpuLinear(Linear& cpu, GpuContext& context)
+      : cpu_(cpu), context_(context), fixed_(cpu.precision(), context) {}
 
   absl::Status Init() {
     for (auto [host, device] : {std::pair{&cpu_.weight(), &weight_}, {&cpu_.bias(), &bias_}}) {
@@ -268,7 +421,13 @@ class GpuLinear : public GpuLayer {
           "linear layer of ", shape_.k, " input features given ", ShapeString(x.shape())));
     }
     input_ = &x;
+    fixed_pass_ = fixed_.active();
     MUPPET_RETURN_IF_ERROR(output_.Resize({shape_.m, shape_.n}));
+    if (fixed_pass_) {
+      MUPPET_RETURN_IF_ERROR(fixed_.Forward(AsConvolution(), x.data(), weight_->value.data(),
+                                            bias_->value.data(), output_.data()));
+      return &output_;
+    }
     MUPPET_RETURN_IF_ERROR(context_.linear.Forward(shape_, x.data(), weight_->value.data(),
                                                    bias_->value.data(), output_.data(),
                                                    context_.stream));
@@ -276,6 +435,13 @@ class GpuLinear : public GpuLayer {
   }
 
   absl::StatusOr<const DeviceTensor*> Backward(const DeviceTensor& dy) override {
+    if (fixed_pass_) {
+      if (input_grad_required_) MUPPET_RETURN_IF_ERROR(grad_input_.Resize(input_->shape()));
+      MUPPET_RETURN_IF_ERROR(fixed_.Backward(AsConvolution(), dy.data(), weight_->grad.data(),
+                                             bias_->grad.data(),
+                                             input_grad_required_ ? grad_input_.data() : nullptr));
+      return input_grad_required_ ? &grad_input_ : nullptr;
+    }
     MUPPET_RETURN_IF_ERROR(context_.linear.BackwardWeights(shape_, input_->data(), dy.data(),
                                                            weight_->grad.data(), bias_->grad.data(),
                                                            context_.stream));
@@ -292,10 +458,17 @@ class GpuLinear : public GpuLayer {
   }
 
  private:
+  // The layer as a 1x1 convolution of 1x1 images: the same sums.
+  kernels::ConvGeometry AsConvolution() const {
+    return {.n = shape_.m, .c = shape_.k, .o = shape_.n, .kernel = 1};
+  }
+
   Linear& cpu_;
   GpuContext& context_;
+  FixedConvPasses fixed_;
   std::unique_ptr<DeviceParameter> weight_, bias_;
   cuda::LinearShape shape_;
+  bool fixed_pass_ = false;  // Whether the last Forward ran at a fixed-point level.
   const DeviceTensor* input_ = nullptr;
   DeviceTensor output_, grad_input_;
 };
@@ -446,12 +619,15 @@ absl::StatusOr<std::unique_ptr<GpuLayer>> BuildGpuLayer(const GpuOp& op, GpuCont
     case Kind::kRelu:
       return Make<GpuRelu>(context);
     case Kind::kMaxPool:
-    case Kind::kAveragePool:
-      return Make<GpuPool>(
-          op.kind == Kind::kMaxPool ? cuda::PoolKind::kMax : cuda::PoolKind::kAverage,
-          &static_cast<Pool2d&>(*op.layer).options(), context);
+      return Make<GpuPool>(cuda::PoolKind::kMax, &static_cast<Pool2d&>(*op.layer).options(),
+                           nullptr, context);
+    case Kind::kAveragePool: {
+      auto& cpu = static_cast<Pool2d&>(*op.layer);
+      return Make<GpuPool>(cuda::PoolKind::kAverage, &cpu.options(), &cpu.precision(), context);
+    }
     case Kind::kGlobalAvgPool:
-      return Make<GpuPool>(cuda::PoolKind::kAverage, nullptr, context);
+      return Make<GpuPool>(cuda::PoolKind::kAverage, nullptr,
+                           &static_cast<GlobalAvgPool&>(*op.layer).precision(), context);
     case Kind::kLinear:
       return Make<GpuLinear>(static_cast<Linear&>(*op.layer), context);
   }

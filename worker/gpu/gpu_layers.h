@@ -1,20 +1,27 @@
-// The GPU engine's layers: the CPU engine's FP32 layers (worker/nn) on device tensors, built from
-// a plan (plan.h) and reading their configuration and parameters from the CPU layers. Each
-// computes as its CPU counterpart does (kernels/cuda has the comparisons), in exact FP32 or on
-// TF32 tensor cores. Every call enqueues on the context's stream; nothing waits for the device
-// except where a contract says so.
+// The GPU engine's layers: the CPU engine's layers (worker/nn) on device tensors, built from a
+// plan (plan.h) and reading their configuration, parameters and precision from the CPU layers.
+// Each computes as its CPU counterpart does: in FP32 (exact, or on TF32 tensor cores), and at
+// the fixed-point levels the convolutions and fully connected layers on the tensor cores from
+// codes drawn with the CPU layers' rounding bits (fixed_point.h), their outputs and gradients
+// rounded as the CPU layers round them; BatchNorm, ReLU and max pooling stay FP32, average
+// pooling rounds, as on the CPU. Always the integer route (no grid route on the GPU yet). Every
+// call enqueues on the context's stream; nothing waits for the device except where a contract says
+// so.
 #ifndef MUPPET_WORKER_GPU_GPU_LAYERS_H_
 #define MUPPET_WORKER_GPU_GPU_LAYERS_H_
 
 #include <cuda_runtime.h>
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "kernels/cuda/cudnn.h"
 #include "kernels/cuda/float_math.h"
 #include "kernels/cuda/linear.h"
+#include "kernels/cuda/quantize.h"
+#include "kernels/cuda/tensor_core_conv.h"
 #include "worker/gpu/device_tensor.h"
 #include "worker/gpu/plan.h"
 #include "worker/nn/layer.h"
@@ -28,6 +35,12 @@ struct GpuContext {
   cuda::Cudnn cudnn;
   cuda::LinearF32 linear;
   cuda::FloatMath math = cuda::FloatMath::kExact;
+  cuda::QuantizeWorkspace quantize;
+  // The fixed-point convolutions by code type, made at first use (each holds a cuBLASLt handle
+  // and workspace, so the layers share them).
+  std::optional<cuda::ConvS8> conv_s8;
+  std::optional<cuda::ConvF16> conv_f16;
+  std::optional<cuda::ConvS16> conv_s16;
 };
 
 // A parameter on the device: its value, the gradient of the last Backward, and SGD's velocity.

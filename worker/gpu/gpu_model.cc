@@ -63,12 +63,15 @@ absl::StatusOr<std::unique_ptr<GpuModel>> GpuModel::Create(Model& model, int64_t
   absl::StatusOr<cuda::Cudnn> cudnn = cuda::Cudnn::Create(stream);
   absl::StatusOr<cuda::LinearF32> linear =
       cudnn.ok() ? cuda::LinearF32::Create(math) : absl::StatusOr<cuda::LinearF32>(cudnn.status());
-  if (!linear.ok()) {
+  absl::StatusOr<cuda::QuantizeWorkspace> quantize =
+      linear.ok() ? cuda::QuantizeWorkspace::Create()
+                  : absl::StatusOr<cuda::QuantizeWorkspace>(linear.status());
+  if (!quantize.ok()) {
     cudaStreamDestroy(stream);
-    return linear.status();
+    return quantize.status();
   }
   auto context = std::unique_ptr<GpuContext>(
-      new GpuContext{stream, *std::move(cudnn), *std::move(linear), math});
+      new GpuContext{stream, *std::move(cudnn), *std::move(linear), math, *std::move(quantize)});
   std::unique_ptr<GpuModel> gpu(new GpuModel(model, std::move(context), max_batch));
   gpu->classes_ = plan->output[1];
 
@@ -137,6 +140,8 @@ absl::StatusOr<StepResult> GpuModel::ForwardAndLoss(const Tensor& images,
                                               stream));
   MUPPET_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(labels_->data(), pinned_labels_, n * sizeof(int32_t),
                                               cudaMemcpyHostToDevice, stream));
+  // Each forward pass draws fresh rounding bits, as the trainer's CPU steps do.
+  ++model_.precision().step;
   absl::StatusOr<const DeviceTensor*> logits = network_->Forward(images_, mode);
   if (!logits.ok()) return logits.status();
   MUPPET_RETURN_IF_ERROR(probabilities_.Resize((*logits)->shape()));

@@ -1,9 +1,10 @@
 // A model of the CPU engine (worker/models) trained on one GPU: its network planned (plan.h) and
-// built from the GPU engine's layers (gpu_layers.h) with the CPU model's parameters, softmax
-// cross-entropy and SGD as the CPU engine computes them (kernels/cuda/elementwise.h), and the
-// results copied back into the CPU model on request (for checkpoints, evaluation elsewhere and
-// reports). Images are staged through pinned host memory and copied asynchronously on the
-// rank's stream.
+// built from the GPU engine's layers (gpu_layers.h) with the CPU model's parameters, at the CPU
+// model's precision (FP32 or a fixed-point level, which may change between steps, and the same
+// rounding bits), softmax cross-entropy and SGD as the CPU engine computes them
+// (kernels/cuda/elementwise.h), and the results copied back into the CPU model on request (for
+// checkpoints, evaluation elsewhere and reports). Images are staged through pinned host memory and
+// copied asynchronously on the rank's stream.
 #ifndef MUPPET_WORKER_GPU_GPU_MODEL_H_
 #define MUPPET_WORKER_GPU_GPU_MODEL_H_
 
@@ -41,14 +42,16 @@ class GpuModel {
   ~GpuModel();
 
   // One SGD step (options as worker/optim/sgd.h) at learning rate `lr` on `images` (N, C, H, W)
-  // with `labels` (N values): upload, forward, loss, backward, update. Waits for the step's
+  // with `labels` (N values): upload, forward, loss, backward, update. Advances the model's
+  // precision step first, as the trainer does before a CPU forward pass. Waits for the step's
   // loss. INVALID_ARGUMENT naming the shape or the first label outside [0, classes), in which
-  // case no parameter changed; INTERNAL naming the call that failed.
+  // case no parameter changed, or (at a fixed-point level) naming a non-finite element a layer
+  // met (training diverged); INTERNAL naming the call that failed.
   absl::StatusOr<StepResult> TrainStep(const Tensor& images, std::span<const int32_t> labels,
                                        const SgdOptions& options, double lr);
 
   // The loss and correct rows of `images` in evaluation mode (running statistics), nothing
-  // updated. Errors as TrainStep's.
+  // updated but the precision step. Errors as TrainStep's.
   absl::StatusOr<StepResult> Evaluate(const Tensor& images, std::span<const int32_t> labels);
 
   // Copies every parameter and buffer into the CPU model, waiting for the device.

@@ -1,4 +1,4 @@
-// How a network of the CPU engine's layers maps onto the GPU engine's (gpu_network.h), decided
+// How a network of the CPU engine's layers maps onto the GPU engine's (gpu_model.h), decided
 // without a GPU: the same tree of layers, each checked to have a GPU counterpart, with the shape
 // it sees. The GPU engine then builds its layers from the plan and reads their configuration
 // and parameters from the CPU layers it names, so both engines train the same models.

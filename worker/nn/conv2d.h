@@ -46,6 +46,8 @@ class Conv2d : public Layer {
   bool AddToNextInputGrad(const Tensor& addend) override;
 
   const Conv2dOptions& options() const { return options_; }
+  // Its rounding streams, for an engine that runs it elsewhere (worker/gpu).
+  const LayerPrecision& precision() const { return precision_; }
   Parameter& weight() { return weight_; }
   Parameter* bias() { return bias_ ? &*bias_ : nullptr; }
 

@@ -29,6 +29,8 @@ class Linear : public Layer {
   Parameter& bias() { return bias_; }
   int64_t in_features() const { return in_features_; }
   int64_t out_features() const { return out_features_; }
+  // Its rounding streams, for an engine that runs it elsewhere (worker/gpu).
+  const LayerPrecision& precision() const { return precision_; }
 
  private:
   struct Plan;

@@ -32,6 +32,9 @@ class AveragePrecision {
     return rounded_;
   }
 
+  // The rounding streams, for an engine that runs the pool elsewhere (worker/gpu).
+  const LayerPrecision& layer() const { return precision_; }
+
  private:
   LayerPrecision precision_;
   Tensor rounded_;
@@ -61,6 +64,7 @@ class Pool2d : public Layer {
 
   Kind kind() const { return kind_; }
   const PoolOptions& options() const { return options_; }
+  const AveragePrecision& precision() const { return precision_; }
 
  private:
   struct Plan;
@@ -84,6 +88,8 @@ class GlobalAvgPool : public Layer {
   const Tensor& Backward(const Tensor& grad_output) override;
   Shape OutputShape(const Shape& input) const override { return {input[0], input[1], 1, 1}; }
   void AttachPrecision(NumericPrecision* precision, int& next_id) override;
+
+  const AveragePrecision& precision() const { return precision_; }
 
  private:
   Shape input_shape_;

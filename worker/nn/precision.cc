@@ -67,22 +67,33 @@ bool LayerPrecision::Quantize(const kernels::ChannelAffineRows& x, kernels::Oper
                       out);
 }
 
+bool LayerPrecision::Defers(Rounded what) const {
+  return precision_->defer_gradient_rounding &&
+         (what == Rounded::kWeightGradient || what == Rounded::kBiasGradient);
+}
+
+RoundingBits LayerPrecision::OperandBits(kernels::Operand operand) const {
+  const kernels::FixedPointOptions options = Options();
+  return {.seed = options.seed, .stream = kernels::OperandStream(options, operand)};
+}
+
+RoundingBits LayerPrecision::RoundedBits(Rounded what) const {
+  return {.seed = RoundingSeed(precision_->seed, id_), .stream = RoundingStream(what)};
+}
+
 bool LayerPrecision::Round(std::span<float> x, Rounded what) {
-  if (precision_->defer_gradient_rounding &&
-      (what == Rounded::kWeightGradient || what == Rounded::kBiasGradient)) {
-    return true;
-  }
-  return Account(
-      kernels::RoundToFixedPoint(x, precision_->bits, precision_->rounding,
-                                 RoundingSeed(precision_->seed, id_), RoundingStream(what)),
-      RoundedName(what));
+  if (Defers(what)) return true;
+  const RoundingBits bits = RoundedBits(what);
+  return Account(kernels::RoundToFixedPoint(x, precision_->bits, precision_->rounding, bits.seed,
+                                            bits.stream),
+                 RoundedName(what));
 }
 
 bool LayerPrecision::RoundToCodes(std::span<const float> x, Rounded what, kernels::Quantized& out) {
-  return AccountCodes(
-      kernels::QuantizeTensorInto(x, precision_->bits, precision_->rounding,
-                                  RoundingSeed(precision_->seed, id_), RoundingStream(what), out),
-      RoundedName(what), out);
+  const RoundingBits bits = RoundedBits(what);
+  return AccountCodes(kernels::QuantizeTensorInto(x, precision_->bits, precision_->rounding,
+                                                  bits.seed, bits.stream, out),
+                      RoundedName(what), out);
 }
 
 uint64_t LayerPrecision::RoundingStream(Rounded what) const {

@@ -47,6 +47,12 @@ struct NumericPrecision {
 // Tensors a layer rounds onto the fixed-point grid outside the kernels, each on its own stream.
 enum class Rounded : uint64_t { kOutput, kOutputGradient, kWeightGradient, kBias, kBiasGradient };
 
+// Where one quantisation's rounding bits come from (kernels/cpu/quantize.h).
+struct RoundingBits {
+  uint64_t seed = 0;
+  uint64_t stream = 0;
+};
+
 // A layer's view of the model's precision: its own rounding streams, and error bookkeeping.
 class LayerPrecision {
  public:
@@ -76,6 +82,16 @@ class LayerPrecision {
 
   // Records the saturations of a kernel call, or its error; false on error.
   bool Account(const absl::StatusOr<int64_t>& saturations, const char* what);
+
+  // For an engine that quantises elsewhere (the GPU's), to draw the bits this layer would: those
+  // of operand `operand` of the kernels at this step (as Quantize), and of tensor `what` (as
+  // Round). Only while fixed_point().
+  RoundingBits OperandBits(kernels::Operand operand) const;
+  RoundingBits RoundedBits(Rounded what) const;
+  // Whether Round leaves `what` as it is (gradients while the precision defers their rounding).
+  bool Defers(Rounded what) const;
+  // The model's precision (null when never attached).
+  NumericPrecision* numeric() const { return precision_; }
 
   // Runs one fixed-point pass of this layer on an input of `shape` by the route the precision
   // asks for: `run(route)` computes it. Under auto, the first use of a (pass, shape, width) times
