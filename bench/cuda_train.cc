@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "bench/cuda_harness.h"
+#include "worker/data/loader.h"
 #include "worker/gpu/gpu_model.h"
 #include "worker/models/model.h"
 #include "worker/nn/loss.h"
@@ -26,15 +27,12 @@ struct Case {
   ModelConfig config;
 };
 
-struct Batch {
-  Tensor images;
-  std::vector<int32_t> labels;
-};
-
 Batch RandomBatch(const ModelConfig& c, int64_t n, uint32_t seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  Batch b{Tensor({n, c.in_channels, c.height, c.width}), std::vector<int32_t>(n)};
+  Batch b{.images = Tensor({n, c.in_channels, c.height, c.width}),
+          .labels = std::vector<int32_t>(n),
+          .global_size = n};
   for (float& v : b.images.span()) v = normal(rng);
   for (int32_t& l : b.labels) l = static_cast<int32_t>(rng() % c.num_classes);
   return b;
@@ -50,8 +48,9 @@ void Validate(const Case& c) {
   const Batch b = RandomBatch(c.config, 2, 1);
   SoftmaxCrossEntropy loss;
   const double want = loss.Forward(cpu->Forward(b.images, Mode::kTrain), b.labels).loss;
-  auto gpu = Check(gpu::GpuModel::Create(*on_gpu, 2, cuda::FloatMath::kExact), "GpuModel");
-  const double got = Check(gpu->TrainStep(b.images, b.labels, {}, 0.1), "TrainStep").loss;
+  auto gpu = Check(gpu::GpuModel::Create(*on_gpu, 2, cuda::FloatMath::kExact, {}), "GpuModel");
+  ++on_gpu->precision().step;
+  const double got = Check(gpu->Step(b), "Step").loss;
   if (!(std::abs(got - want) <= 1e-4 * std::abs(want))) {
     Fail(absl::StrCat(c.name, ": the GPU step's loss ", got, ", the CPU's ", want));
   }
@@ -76,11 +75,12 @@ int Main() {
     double seconds[2] = {};
     for (cuda::FloatMath math : {cuda::FloatMath::kExact, cuda::FloatMath::kTf32}) {
       std::unique_ptr<Model> model = Build(c.config);
-      auto gpu = Check(gpu::GpuModel::Create(*model, batch, math), "GpuModel");
+      auto gpu = Check(gpu::GpuModel::Create(*model, batch, math, {}), "GpuModel");
       const double s = BestSeconds(
           [&] {
-            const gpu::StepResult r =
-                Check(gpu->TrainStep(b.images, b.labels, {}, 0.01), "TrainStep");
+            ++model->precision().step;
+            const SoftmaxCrossEntropy::Result r = Check(gpu->Step(b), "Step");
+            CheckOk(gpu->Update(0.01), "Update");
             if (!std::isfinite(r.loss)) Fail(absl::StrCat(c.name, ": loss ", r.loss));
           },
           5, 2);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "worker/data/loader.h"
 #include "worker/models/model.h"
 #include "worker/nn/containers.h"
 #include "worker/nn/conv2d.h"
@@ -38,15 +39,10 @@ std::unique_ptr<Model> Resnet20() {
   return *std::move(model);
 }
 
-struct Batch {
-  Tensor images;
-  std::vector<int32_t> labels;
-};
-
 Batch RandomBatch(int64_t n, uint32_t seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  Batch b{Tensor({n, 1, 28, 28}), std::vector<int32_t>(n)};
+  Batch b{.images = Tensor({n, 1, 28, 28}), .labels = std::vector<int32_t>(n), .global_size = n};
   for (float& v : b.images.span()) v = normal(rng);
   for (int32_t& l : b.labels) l = static_cast<int32_t>(rng() % 10);
   return b;
@@ -60,6 +56,23 @@ SoftmaxCrossEntropy::Result CpuStep(Model& model, Sgd& sgd, const Batch& b, doub
   model.Backward(loss.Backward());
   sgd.Step(lr);
   return r;
+}
+
+// One GPU training step, as the trainer drives it.
+absl::StatusOr<SoftmaxCrossEntropy::Result> GpuStep(gpu::GpuModel& gpu, Model& model,
+                                                    const Batch& b, double lr) {
+  ++model.precision().step;
+  absl::StatusOr<SoftmaxCrossEntropy::Result> r = gpu.Step(b);
+  if (!r.ok()) return r;
+  if (absl::Status s = gpu.Update(lr); !s.ok()) return s;
+  return r;
+}
+
+// The GPU model's state in the CPU model (and a throwaway optimiser's buffers).
+void Download(gpu::GpuModel& gpu, Model& model) {
+  Sgd sgd(model.parameters(), {});
+  const absl::Status s = gpu.Download(sgd);
+  ASSERT_TRUE(s.ok()) << s;
 }
 
 float Largest(const Tensor& t) {
@@ -81,17 +94,17 @@ TEST_F(GpuModelTest, Resnet20StepMatchesTheCpuEngine) {
   const SgdOptions options{.momentum = 0.9, .weight_decay = 1e-4};
   Sgd sgd(cpu->parameters(), options);
   absl::StatusOr<std::unique_ptr<gpu::GpuModel>> gpu =
-      gpu::GpuModel::Create(*on_gpu, 16, cuda::FloatMath::kExact);
+      gpu::GpuModel::Create(*on_gpu, 16, cuda::FloatMath::kExact, options);
   ASSERT_TRUE(gpu.ok()) << gpu.status();
 
   const Batch b = RandomBatch(16, 1);
   const SoftmaxCrossEntropy::Result want = CpuStep(*cpu, sgd, b, 0.1);
-  absl::StatusOr<gpu::StepResult> got = (*gpu)->TrainStep(b.images, b.labels, options, 0.1);
+  absl::StatusOr<SoftmaxCrossEntropy::Result> got = GpuStep(**gpu, *on_gpu, b, 0.1);
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_NEAR(got->loss, want.loss, 1e-4 * want.loss);
   EXPECT_EQ(got->correct, want.correct);
 
-  ASSERT_TRUE((*gpu)->Download().ok());
+  Download(**gpu, *on_gpu);
   const std::vector<Parameter*>& a = cpu->parameters();
   const std::vector<Parameter*>& g = on_gpu->parameters();
   ASSERT_EQ(a.size(), g.size());
@@ -119,18 +132,19 @@ TEST_F(GpuModelTest, EvaluationAfterStepsMatchesTheCpuEngine) {
   const SgdOptions options;
   Sgd sgd(cpu->parameters(), options);
   absl::StatusOr<std::unique_ptr<gpu::GpuModel>> gpu =
-      gpu::GpuModel::Create(*on_gpu, 32, cuda::FloatMath::kExact);
+      gpu::GpuModel::Create(*on_gpu, 32, cuda::FloatMath::kExact, options);
   ASSERT_TRUE(gpu.ok()) << gpu.status();
   for (uint32_t step = 0; step < 3; ++step) {
     const Batch b = RandomBatch(32, 10 + step);
     CpuStep(*cpu, sgd, b, 0.05);
-    ASSERT_TRUE((*gpu)->TrainStep(b.images, b.labels, options, 0.05).ok());
+    ASSERT_TRUE(GpuStep(**gpu, *on_gpu, b, 0.05).ok());
   }
   const Batch test = RandomBatch(20, 99);  // A smaller last batch: a second set of plans.
   SoftmaxCrossEntropy loss;
   const SoftmaxCrossEntropy::Result want =
       loss.Forward(cpu->Forward(test.images, Mode::kEval), test.labels);
-  absl::StatusOr<gpu::StepResult> got = (*gpu)->Evaluate(test.images, test.labels);
+  ++on_gpu->precision().step;
+  absl::StatusOr<SoftmaxCrossEntropy::Result> got = (*gpu)->Evaluate(test);
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_NEAR(got->loss, want.loss, 2e-3 * want.loss);
 }
@@ -140,12 +154,12 @@ TEST_F(GpuModelTest, TensorFloat32StepIsClose) {
   const SgdOptions options;
   Sgd sgd(cpu->parameters(), options);
   absl::StatusOr<std::unique_ptr<gpu::GpuModel>> gpu =
-      gpu::GpuModel::Create(*on_gpu, 16, cuda::FloatMath::kTf32);
+      gpu::GpuModel::Create(*on_gpu, 16, cuda::FloatMath::kTf32, options);
   ASSERT_TRUE(gpu.ok()) << gpu.status();
   EXPECT_EQ((*gpu)->math(), cuda::FloatMath::kTf32);
   const Batch b = RandomBatch(16, 3);
   const SoftmaxCrossEntropy::Result want = CpuStep(*cpu, sgd, b, 0.1);
-  absl::StatusOr<gpu::StepResult> got = (*gpu)->TrainStep(b.images, b.labels, options, 0.1);
+  absl::StatusOr<SoftmaxCrossEntropy::Result> got = GpuStep(**gpu, *on_gpu, b, 0.1);
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_NEAR(got->loss, want.loss, 1e-2 * want.loss);
 }
@@ -181,14 +195,14 @@ TEST_F(GpuModelTest, FixedPointGradientsAreTheCpuEnginesAtEveryCodeType) {
     ASSERT_TRUE(cpu->precision().error.ok()) << cpu->precision().error;
 
     absl::StatusOr<std::unique_ptr<gpu::GpuModel>> gpu =
-        gpu::GpuModel::Create(*on_gpu, 16, cuda::FloatMath::kExact);
+        gpu::GpuModel::Create(*on_gpu, 16, cuda::FloatMath::kExact, {});
     ASSERT_TRUE(gpu.ok()) << gpu.status();
     // Learning rate 0: the weights stay, the gradients are compared.
-    absl::StatusOr<gpu::StepResult> got = (*gpu)->TrainStep(b.images, b.labels, {}, 0.0);
+    absl::StatusOr<SoftmaxCrossEntropy::Result> got = GpuStep(**gpu, *on_gpu, b, 0.0);
     ASSERT_TRUE(got.ok()) << bits << " bits: " << got.status();
     EXPECT_NEAR(got->loss, want, 1e-5 * want) << bits << " bits";
     EXPECT_EQ(on_gpu->precision().step, cpu->precision().step);
-    ASSERT_TRUE((*gpu)->Download().ok());
+    Download(**gpu, *on_gpu);
     for (size_t i = 0; i < cpu->parameters().size(); ++i) {
       const Tensor& w = cpu->parameters()[i]->grad;
       const Tensor& g = on_gpu->parameters()[i]->grad;
@@ -210,17 +224,17 @@ TEST_F(GpuModelTest, BadInputIsRefusedBeforeAnyParameterChanges) {
   const std::vector<float> before(model->parameters()[0]->value.span().begin(),
                                   model->parameters()[0]->value.span().end());
   absl::StatusOr<std::unique_ptr<gpu::GpuModel>> gpu =
-      gpu::GpuModel::Create(*model, 8, cuda::FloatMath::kExact);
+      gpu::GpuModel::Create(*model, 8, cuda::FloatMath::kExact, {});
   ASSERT_TRUE(gpu.ok()) << gpu.status();
   Batch b = RandomBatch(8, 4);
   b.labels[5] = 10;
-  absl::StatusOr<gpu::StepResult> r = (*gpu)->TrainStep(b.images, b.labels, {}, 0.1);
+  absl::StatusOr<SoftmaxCrossEntropy::Result> r = GpuStep(**gpu, *model, b, 0.1);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(r.status().message().find("labels[5]: 10"), std::string::npos) << r.status();
   const Batch too_big = RandomBatch(9, 5);
-  r = (*gpu)->TrainStep(too_big.images, too_big.labels, {}, 0.1);
+  r = GpuStep(**gpu, *model, too_big, 0.1);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
-  ASSERT_TRUE((*gpu)->Download().ok());
+  Download(**gpu, *model);
   for (size_t i = 0; i < before.size(); ++i) {
     ASSERT_EQ(model->parameters()[0]->value[i], before[i]) << i;
   }
@@ -231,7 +245,7 @@ TEST_F(GpuModelTest, ModelsWithoutGpuLayersAreUnimplemented) {
       BuildModel({.name = "googlenet", .in_channels = 3, .height = 32, .width = 32});
   ASSERT_TRUE(googlenet.ok()) << googlenet.status();
   absl::StatusOr<std::unique_ptr<gpu::GpuModel>> gpu =
-      gpu::GpuModel::Create(**googlenet, 4, cuda::FloatMath::kExact);
+      gpu::GpuModel::Create(**googlenet, 4, cuda::FloatMath::kExact, {});
   EXPECT_EQ(gpu.status().code(), absl::StatusCode::kUnimplemented) << gpu.status();
 }
 

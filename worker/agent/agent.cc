@@ -210,10 +210,12 @@ std::vector<std::string> Agent::RunningJobIds() {
 
 namespace {
 
+bool OnCuda(const v1::Assignment& a) {
+  return a.spec().resources().device_kind() == v1::DEVICE_KIND_CUDA;
+}
+
 int SlotsOf(const v1::Assignment& a) {
-  return a.spec().resources().device_kind() == v1::DEVICE_KIND_CUDA
-             ? 0
-             : std::max<int>(1, static_cast<int>(a.local_ranks()));
+  return OnCuda(a) ? 0 : std::max<int>(1, static_cast<int>(a.local_ranks()));
 }
 
 }  // namespace
@@ -259,6 +261,16 @@ void Agent::Launch(const v1::Assignment& assignment, const std::string& worker_i
   run->job_id = assignment.job_id();
   run->attempt = assignment.attempt();
   run->slots = SlotsOf(assignment);
+  if (OnCuda(assignment)) {
+    // The coordinator places no more CUDA jobs here than the worker has GPUs free: take the
+    // lowest one no running job holds.
+    int gpu = 0;
+    for (bool taken = true; taken; gpu += taken) {
+      taken = false;
+      for (const auto& [key, other] : jobs_) taken |= !other->done && other->gpu == gpu;
+    }
+    run->gpu = gpu;
+  }
   JobRun* raw = run.get();
   jobs_[{assignment.job_id(), assignment.attempt()}] = std::move(run);
   raw->thread =
@@ -333,10 +345,11 @@ void Agent::RunJob(JobRun* run, v1::Assignment assignment, std::string worker_id
                              {"local_ranks", absl::StrCat(assignment.local_ranks())},
                              {"threads", absl::StrCat(threads_per_slot_)}});
   v1::ReportResultRequest request;
-  if (spec.resources().device_kind() == v1::DEVICE_KIND_CUDA) {
+  if (OnCuda(assignment) && (assignment.world_size() > 1 || assignment.local_ranks() > 1)) {
     // Every worker of this version would say the same.
     request = Failure(
-        "training on CUDA devices is not supported by this worker yet; use device_kind CPU");
+        "resources: CUDA jobs train on one GPU for now (devices_per_worker 1, one worker); "
+        "data-parallel ranks over NCCL are planned");
     request.set_permanent(true);
   } else if (assignment.world_size() > 1) {
     request = TrainInRankProcesses(run, assignment, worker_id);
@@ -371,7 +384,8 @@ v1::ReportResultRequest Agent::TrainHere(JobRun* run, const v1::Assignment& assi
       TrainAttempt(assignment, controller, &observer,
                    {.cancel = &run->cancel,
                     .checkpoint_dir = CheckpointDir(assignment),
-                    .checkpoint_keep = options_.checkpoint_keep},
+                    .checkpoint_keep = options_.checkpoint_keep,
+                    .cuda_device = std::max(run->gpu, 0)},
                    *log_);
   if (result.ok()) {
     v1::ReportResultRequest request;

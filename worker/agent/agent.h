@@ -76,6 +76,7 @@ class Agent {
     std::atomic<bool> done{false};
     std::string cancel_reason;  // Guarded by Agent::mu_.
     int slots = 0;              // CPU slots it holds until its thread is done.
+    int gpu = -1;               // The CUDA device a CUDA job trains on, until it is done.
     std::thread thread;
   };
   // An assignment waiting for slots: the coordinator frees a cancelled job's slots at once, but

@@ -299,6 +299,11 @@ class GpuBatchNorm : public GpuLayer {
     return running_var_.CopyTo(cpu_.mutable_running_var(), context_.stream);
   }
 
+  absl::Status UploadBuffers() override {
+    MUPPET_RETURN_IF_ERROR(running_mean_.CopyFrom(cpu_.running_mean(), context_.stream));
+    return running_var_.CopyFrom(cpu_.running_var(), context_.stream);
+  }
+
  private:
   BatchNorm2d& cpu_;
   GpuContext& context_;
@@ -507,6 +512,11 @@ class GpuSequential : public GpuLayer {
     return absl::OkStatus();
   }
 
+  absl::Status UploadBuffers() override {
+    for (auto& layer : layers_) MUPPET_RETURN_IF_ERROR(layer->UploadBuffers());
+    return absl::OkStatus();
+  }
+
   void SetInputGradRequired(bool required) override {
     input_grad_required_ = required;
     if (!layers_.empty()) layers_.front()->SetInputGradRequired(required);
@@ -570,6 +580,11 @@ class GpuResidual : public GpuLayer {
   absl::Status DownloadBuffers() override {
     MUPPET_RETURN_IF_ERROR(main_->DownloadBuffers());
     return shortcut_ ? shortcut_->DownloadBuffers() : absl::OkStatus();
+  }
+
+  absl::Status UploadBuffers() override {
+    MUPPET_RETURN_IF_ERROR(main_->UploadBuffers());
+    return shortcut_ ? shortcut_->UploadBuffers() : absl::OkStatus();
   }
 
   void SetInputGradRequired(bool required) override {

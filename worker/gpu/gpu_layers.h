@@ -72,6 +72,8 @@ class GpuLayer {
   // Copies non-trainable state (BatchNorm's running statistics) into the CPU layers; waits for
   // the stream.
   virtual absl::Status DownloadBuffers() { return absl::OkStatus(); }
+  // The reverse, enqueued on the stream (the CPU layers' buffers were restored).
+  virtual absl::Status UploadBuffers() { return absl::OkStatus(); }
 
   // As Layer::SetInputGradRequired: the first layer of a network computes no input gradient.
   virtual void SetInputGradRequired(bool required) { input_grad_required_ = required; }

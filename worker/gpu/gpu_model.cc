@@ -42,10 +42,19 @@ absl::Status CheckParameterOrder(const std::vector<DeviceParameter*>& device,
   return absl::OkStatus();
 }
 
+// The optimiser a GPU model's state goes to or comes from must be of its parameters.
+absl::Status CheckMomentumBuffers(size_t buffers, size_t parameters) {
+  if (buffers == parameters) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("the optimiser has ", buffers,
+                                                 " momentum buffers, the GPU model ", parameters,
+                                                 " parameters"));
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<GpuModel>> GpuModel::Create(Model& model, int64_t max_batch,
-                                                           cuda::FloatMath math) {
+                                                           cuda::FloatMath math,
+                                                           const SgdOptions& sgd) {
   if (max_batch < 1) {
     return absl::InvalidArgumentError(absl::StrCat("batch: must be at least 1, got ", max_batch));
   }
@@ -72,7 +81,7 @@ absl::StatusOr<std::unique_ptr<GpuModel>> GpuModel::Create(Model& model, int64_t
   }
   auto context = std::unique_ptr<GpuContext>(
       new GpuContext{stream, *std::move(cudnn), *std::move(linear), math, *std::move(quantize)});
-  std::unique_ptr<GpuModel> gpu(new GpuModel(model, std::move(context), max_batch));
+  std::unique_ptr<GpuModel> gpu(new GpuModel(model, std::move(context), max_batch, sgd));
   gpu->classes_ = plan->output[1];
 
   absl::StatusOr<std::unique_ptr<GpuLayer>> network = BuildGpuLayer(*plan, *gpu->context_);
@@ -109,8 +118,10 @@ GpuModel::~GpuModel() {
   cudaStreamDestroy(stream);
 }
 
-absl::StatusOr<StepResult> GpuModel::ForwardAndLoss(const Tensor& images,
-                                                    std::span<const int32_t> labels, Mode mode) {
+absl::StatusOr<SoftmaxCrossEntropy::Result> GpuModel::ForwardAndLoss(const Batch& batch,
+                                                                     Mode mode) {
+  const Tensor& images = batch.images;
+  const std::span<const int32_t> labels = batch.labels;
   const Shape& image = model_.input_shape();
   const bool shaped =
       images.rank() == 4 && std::equal(image.begin(), image.end(), images.shape().begin() + 1);
@@ -130,7 +141,7 @@ absl::StatusOr<StepResult> GpuModel::ForwardAndLoss(const Tensor& images,
           absl::StrCat("labels[", i, "]: ", labels[i], " is outside [0, ", classes_, ")"));
     }
   }
-  // The previous step waited for its results, so the pinned buffers are free.
+  // The previous call waited for its results, so the pinned buffers are free.
   const cudaStream_t stream = context_->stream;
   std::copy(images.span().begin(), images.span().end(), pinned_images_);
   std::copy(labels.begin(), labels.end(), pinned_labels_);
@@ -140,8 +151,6 @@ absl::StatusOr<StepResult> GpuModel::ForwardAndLoss(const Tensor& images,
                                               stream));
   MUPPET_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(labels_->data(), pinned_labels_, n * sizeof(int32_t),
                                               cudaMemcpyHostToDevice, stream));
-  // Each forward pass draws fresh rounding bits, as the trainer's CPU steps do.
-  ++model_.precision().step;
   absl::StatusOr<const DeviceTensor*> logits = network_->Forward(images_, mode);
   if (!logits.ok()) return logits.status();
   MUPPET_RETURN_IF_ERROR(probabilities_.Resize((*logits)->shape()));
@@ -153,7 +162,7 @@ absl::StatusOr<StepResult> GpuModel::ForwardAndLoss(const Tensor& images,
   MUPPET_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(pinned_row_correct_, row_correct_->data(),
                                               n * sizeof(int32_t), cudaMemcpyDeviceToHost, stream));
   MUPPET_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
-  StepResult result;
+  SoftmaxCrossEntropy::Result result;
   for (int64_t i = 0; i < n; ++i) {
     result.loss += pinned_row_loss_[i];
     result.correct += pinned_row_correct_[i];
@@ -162,11 +171,24 @@ absl::StatusOr<StepResult> GpuModel::ForwardAndLoss(const Tensor& images,
   return result;
 }
 
-absl::Status GpuModel::Update(const SgdOptions& options, double lr) {
+absl::StatusOr<SoftmaxCrossEntropy::Result> GpuModel::Step(const Batch& batch) {
+  absl::StatusOr<SoftmaxCrossEntropy::Result> result = ForwardAndLoss(batch, Mode::kTrain);
+  if (!result.ok()) return result.status();
+  const int64_t n = batch.images.dim(0);
+  MUPPET_RETURN_IF_ERROR(grad_logits_.Resize(probabilities_.shape()));
+  MUPPET_RETURN_IF_ERROR(cuda::SoftmaxCrossEntropyBackward(probabilities_.data(), labels_->data(),
+                                                           n, classes_, n, grad_logits_.data(),
+                                                           context_->stream));
+  absl::StatusOr<const DeviceTensor*> grad_input = network_->Backward(grad_logits_);
+  if (!grad_input.ok()) return grad_input.status();
+  return result;
+}
+
+absl::Status GpuModel::Update(double lr) {
   const cuda::SgdStep step{.lr = static_cast<float>(lr),
-                           .momentum = static_cast<float>(options.momentum),
-                           .weight_decay = static_cast<float>(options.weight_decay),
-                           .nesterov = options.nesterov,
+                           .momentum = static_cast<float>(sgd_.momentum),
+                           .weight_decay = static_cast<float>(sgd_.weight_decay),
+                           .nesterov = sgd_.nesterov,
                            .first = !sgd_started_};
   for (DeviceParameter* p : parameters_) {
     MUPPET_RETURN_IF_ERROR(cuda::Sgd(step, p->grad.data(), p->value.size(), p->value.data(),
@@ -176,33 +198,43 @@ absl::Status GpuModel::Update(const SgdOptions& options, double lr) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<StepResult> GpuModel::TrainStep(const Tensor& images,
-                                               std::span<const int32_t> labels,
-                                               const SgdOptions& options, double lr) {
-  absl::StatusOr<StepResult> result = ForwardAndLoss(images, labels, Mode::kTrain);
-  if (!result.ok()) return result.status();
-  const int64_t n = images.dim(0);
-  MUPPET_RETURN_IF_ERROR(grad_logits_.Resize(probabilities_.shape()));
-  MUPPET_RETURN_IF_ERROR(cuda::SoftmaxCrossEntropyBackward(probabilities_.data(), labels_->data(),
-                                                           n, classes_, n, grad_logits_.data(),
-                                                           context_->stream));
-  absl::StatusOr<const DeviceTensor*> grad_input = network_->Backward(grad_logits_);
-  if (!grad_input.ok()) return grad_input.status();
-  MUPPET_RETURN_IF_ERROR(Update(options, lr));
-  return result;
+absl::StatusOr<SoftmaxCrossEntropy::Result> GpuModel::Evaluate(const Batch& batch) {
+  return ForwardAndLoss(batch, Mode::kEval);
 }
 
-absl::StatusOr<StepResult> GpuModel::Evaluate(const Tensor& images,
-                                              std::span<const int32_t> labels) {
-  return ForwardAndLoss(images, labels, Mode::kEval);
-}
-
-absl::Status GpuModel::Download() {
+absl::Status GpuModel::DownloadParameters() {
   for (DeviceParameter* p : parameters_) {
     MUPPET_RETURN_IF_ERROR(p->value.CopyTo(p->host->value, context_->stream));
     MUPPET_RETURN_IF_ERROR(p->grad.CopyTo(p->host->grad, context_->stream));
   }
+  return absl::OkStatus();
+}
+
+absl::Status GpuModel::Download(Sgd& sgd) {
+  std::vector<Tensor>& velocity = sgd.momentum_buffers();
+  MUPPET_RETURN_IF_ERROR(CheckMomentumBuffers(velocity.size(), parameters_.size()));
+  for (size_t k = 0; k < parameters_.size(); ++k) {
+    DeviceParameter& p = *parameters_[k];
+    MUPPET_RETURN_IF_ERROR(p.value.CopyTo(p.host->value, context_->stream));
+    MUPPET_RETURN_IF_ERROR(p.grad.CopyTo(p.host->grad, context_->stream));
+    MUPPET_RETURN_IF_ERROR(p.velocity.CopyTo(velocity[k], context_->stream));
+  }
+  sgd.set_started(sgd_started_);
   return network_->DownloadBuffers();
+}
+
+absl::Status GpuModel::Upload(const Sgd& sgd) {
+  const std::vector<Tensor>& velocity = sgd.momentum_buffers();
+  MUPPET_RETURN_IF_ERROR(CheckMomentumBuffers(velocity.size(), parameters_.size()));
+  for (size_t k = 0; k < parameters_.size(); ++k) {
+    DeviceParameter& p = *parameters_[k];
+    MUPPET_RETURN_IF_ERROR(p.value.CopyFrom(p.host->value, context_->stream));
+    MUPPET_RETURN_IF_ERROR(p.velocity.CopyFrom(velocity[k], context_->stream));
+  }
+  MUPPET_RETURN_IF_ERROR(network_->UploadBuffers());
+  MUPPET_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(context_->stream));
+  sgd_started_ = sgd.started();
+  return absl::OkStatus();
 }
 
 }  // namespace muppet::gpu

@@ -15,6 +15,13 @@
 #include "worker/train/memory.h"
 #include "worker/train/rank_sync.h"
 
+#if MUPPET_WITH_CUDA
+#include <cuda_runtime.h>
+
+#include "kernels/cuda/check.h"
+#include "worker/gpu/gpu_model.h"
+#endif
+
 namespace muppet {
 namespace {
 
@@ -107,10 +114,11 @@ absl::Status Resume(const v1::JobSpec& spec, const LoadedCheckpoint& resume, Tra
 
 // Rank 0's checkpoint after the epoch before `position.next_epoch`.
 absl::StatusOr<CheckpointInfo> SaveCheckpoint(const v1::JobSpec& spec, const RunOptions& options,
-                                              const Trainer& trainer,
+                                              Trainer& trainer,
                                               const PrecisionController& controller,
                                               const RunPosition& position, const RunResult& run) {
   TrainingCheckpoint checkpoint;
+  if (absl::Status s = trainer.DownloadState(); !s.ok()) return s;
   trainer.SaveState(checkpoint);
   internal::TrainingState& state = checkpoint.state;
   *state.mutable_spec() = spec;
@@ -129,6 +137,34 @@ bool CheckpointDue(const v1::JobSpec& spec, const RunOptions& options, int epoch
   if (options.comm != nullptr && options.comm->rank() != 0) return false;
   const uint32_t interval = spec.checkpoint_interval_epochs();
   return !result.switches.empty() || (interval > 0 && (epoch + 1) % interval == 0);
+}
+
+// The GPU engine for a job on CUDA devices (one rank, one GPU), or null for a CPU job.
+// UNIMPLEMENTED for what it cannot run yet, naming it; INTERNAL naming a failed CUDA call.
+absl::StatusOr<std::unique_ptr<StepOffload>> MakeOffload(const v1::JobSpec& spec, Model& model,
+                                                         int64_t rank_batch, const SgdOptions& sgd,
+                                                         const RunOptions& options) {
+  if (spec.resources().device_kind() != v1::DEVICE_KIND_CUDA) return nullptr;
+  if (options.comm != nullptr && options.comm->size() > 1) {
+    return absl::UnimplementedError(
+        "resources.device_kind: CUDA jobs train on one GPU for now; data-parallel ranks over "
+        "NCCL are planned");
+  }
+  if (spec.precision().auto_ladder()) {
+    return absl::UnimplementedError(
+        "precision.auto_ladder: the hardware-aware ladder times the CPU kernels; it is not "
+        "offered for CUDA jobs yet");
+  }
+#if MUPPET_WITH_CUDA
+  MUPPET_CUDA_RETURN_IF_ERROR(cudaSetDevice(options.cuda_device));
+  absl::StatusOr<std::unique_ptr<gpu::GpuModel>> gpu =
+      gpu::GpuModel::Create(model, rank_batch, cuda::FloatMath::kExact, sgd);
+  if (!gpu.ok()) return gpu.status();
+  return std::unique_ptr<StepOffload>(*std::move(gpu));
+#else
+  return absl::UnimplementedError(
+      "resources.device_kind: CUDA, but this worker was built without CUDA");
+#endif
 }
 
 }  // namespace
@@ -189,22 +225,27 @@ absl::StatusOr<RunResult> Train(const v1::JobSpec& spec, int start_bits,
   const int epochs = static_cast<int>(spec.epochs());
   const v1::PrecisionPolicySpec& precision = spec.precision();
   const Normalization normalization = Normalization::Of(data->train);
+  const SgdOptions sgd{.momentum = spec.optimizer().momentum(),
+                       .weight_decay = spec.optimizer().weight_decay(),
+                       .nesterov = spec.optimizer().nesterov()};
+  absl::StatusOr<std::unique_ptr<StepOffload>> offload =
+      MakeOffload(spec, **model, rank_batch, sgd, options);
+  if (!offload.ok()) return offload.status();
   Trainer trainer(
       **model, *data,
       {.epochs = epochs,
        .batch_size = spec.batch_size(),
        .augment = spec.dataset().augment(),
        .seed = spec.seed(),
-       .sgd = {.momentum = spec.optimizer().momentum(),
-               .weight_decay = spec.optimizer().weight_decay(),
-               .nesterov = spec.optimizer().nesterov()},
+       .sgd = sgd,
        .rounding = precision.rounding() == v1::ROUNDING_NEAREST ? kernels::Rounding::kNearest
                                                                 : kernels::Rounding::kStochastic,
        .fixed_point_route = RouteOf(precision.fixed_point_route()),
        .policy_epoch_iterations = precision.policy_epoch_iterations(),
        .cancel = options.cancel,
        .comm = options.comm,
-       .reduction = {.timeout = options.comm_timeout}},
+       .reduction = {.timeout = options.comm_timeout},
+       .offload = offload->get()},
       &controller, normalization);
   RunResult run;
   RunPosition position;

@@ -65,6 +65,9 @@ struct RunOptions {
   int checkpoint_keep = 2;
   // A checkpoint to resume from (every rank passes the same one); must outlive the run.
   const LoadedCheckpoint* resume = nullptr;
+  // The CUDA device a job of resources.device_kind CUDA trains on (one rank, one GPU: the GPU
+  // engine of worker/gpu, exact FP32 at the FP32 level).
+  int cuda_device = 0;
 };
 
 // The result the coordinator records for a run that succeeded.

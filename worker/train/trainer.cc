@@ -1,5 +1,6 @@
 #include "worker/train/trainer.h"
 
+#include "absl/strings/str_cat.h"
 #include "base/clock.h"
 #include "base/random.h"
 #include "worker/train/rank_sync.h"
@@ -88,6 +89,7 @@ absl::StatusOr<SoftmaxCrossEntropy::Result> Trainer::Step(const Batch& batch,
     if (absl::Status s = CheckCancelled(); !s.ok()) return s;
   }
   ++precision.step;
+  if (options_.offload != nullptr) return options_.offload->Step(batch);
   const Tensor& logits = model_.Forward(batch.images, Mode::kTrain);
   const SoftmaxCrossEntropy::Result r = loss_.Forward(logits, batch.labels);
   if (!data_parallel()) {
@@ -113,6 +115,7 @@ absl::StatusOr<SoftmaxCrossEntropy::Result> Trainer::Step(const Batch& batch,
 }
 
 absl::StatusOr<EpochResult> Trainer::TrainEpoch(int epoch, double lr, TrainingObserver* observer) {
+  if (absl::Status s = CheckOffload(); !s.ok()) return s;
   if (absl::Status s = Synchronize(); !s.ok()) return s;
   EpochResult result{.epoch = epoch, .learning_rate = lr};
   NumericPrecision& precision = model_.precision();
@@ -142,9 +145,16 @@ absl::StatusOr<EpochResult> Trainer::TrainEpoch(int epoch, double lr, TrainingOb
     // before the step changes the weights it adds decay from.
     if (policy_epoch_ends && controller_ != nullptr && comm_.rank() == 0 &&
         controller_->NeedsGradients()) {
+      if (options_.offload != nullptr) {
+        if (absl::Status s = options_.offload->DownloadParameters(); !s.ok()) return s;
+      }
       pending_gradients_ = window_.Add();
     }
-    sgd_.Step(lr);
+    if (options_.offload != nullptr) {
+      if (absl::Status s = options_.offload->Update(lr); !s.ok()) return s;
+    } else {
+      sgd_.Step(lr);
+    }
     const int64_t n = batch->images.n();
     epoch_tally.Add(*r, n);
     policy_tally_.Add(*r, n);
@@ -254,6 +264,24 @@ absl::Status Trainer::EndPolicyEpoch(const EpochResult& metrics, int precision_b
   return absl::OkStatus();
 }
 
+absl::Status Trainer::CheckOffload() const {
+  if (options_.offload == nullptr || !data_parallel()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("training steps offloaded (to a GPU) take one rank, not ", comm_.size()));
+}
+
+absl::Status Trainer::DownloadState() {
+  return options_.offload != nullptr ? options_.offload->Download(sgd_) : absl::OkStatus();
+}
+
+absl::StatusOr<SoftmaxCrossEntropy::Result> Trainer::EvaluateBatch(const Batch& batch) {
+  if (options_.offload != nullptr) return options_.offload->Evaluate(batch);
+  const SoftmaxCrossEntropy::Result r =
+      loss_.Forward(model_.Forward(batch.images, Mode::kEval), batch.labels);
+  if (!model_.precision().error.ok()) return model_.precision().error;
+  return r;
+}
+
 absl::Status Trainer::CheckCancelled() const {
   if (options_.cancel != nullptr && options_.cancel->load(std::memory_order_relaxed)) {
     return absl::CancelledError("training cancelled");
@@ -262,6 +290,7 @@ absl::Status Trainer::CheckCancelled() const {
 }
 
 absl::StatusOr<double> Trainer::Evaluate() {
+  if (absl::Status s = CheckOffload(); !s.ok()) return s;
   if (absl::Status s = Synchronize(); !s.ok()) return s;
   if (data_parallel()) {
     // BatchNorm's running statistics differ between ranks: evaluate rank 0's everywhere.
@@ -277,8 +306,9 @@ absl::StatusOr<double> Trainer::Evaluate() {
   while (const Batch* batch = test_loader_.Next()) {
     if (absl::Status s = CheckCancelled(); !s.ok()) return s;
     ++precision.step;
-    correct += loss_.Forward(model_.Forward(batch->images, Mode::kEval), batch->labels).correct;
-    if (!precision.error.ok()) return precision.error;
+    absl::StatusOr<SoftmaxCrossEntropy::Result> r = EvaluateBatch(*batch);
+    if (!r.ok()) return r.status();
+    correct += r->correct;
     seen += batch->images.n();
   }
   double counts[2] = {static_cast<double>(correct), static_cast<double>(seen)};

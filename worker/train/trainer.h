@@ -25,6 +25,7 @@
 #include "worker/train/gradient_reducer.h"
 #include "worker/train/gradient_window.h"
 #include "worker/train/ladder_probe.h"
+#include "worker/train/step_offload.h"
 
 namespace muppet {
 
@@ -139,6 +140,9 @@ struct TrainerOptions {
   // Buckets and the timeout of every collective: a lost or stuck rank fails the others within
   // it (DEADLINE_EXCEEDED or UNAVAILABLE).
   GradientReducerOptions reduction;
+  // Where the steps run when not on the CPU model (a GPU's; step_offload.h), or null. One rank
+  // only (no `comm` of several ranks). Must outlive the trainer.
+  StepOffload* offload = nullptr;
 };
 
 class Trainer {
@@ -181,9 +185,17 @@ class Trainer {
   // or a parameter's or buffer's name or shape).
   absl::Status RestoreState(const TrainingCheckpoint& checkpoint);
 
+  // With an offload: copies its state into the CPU model and optimiser (SaveState reads them);
+  // nothing without one. The offload's errors.
+  absl::Status DownloadState();
+
  private:
   // CANCELLED once options.cancel is set.
   absl::Status CheckCancelled() const;
+  // INVALID_ARGUMENT for an offload with several ranks.
+  absl::Status CheckOffload() const;
+  // One evaluation batch's loss on the CPU model or the offload.
+  absl::StatusOr<SoftmaxCrossEntropy::Result> EvaluateBatch(const Batch& batch);
 
   bool data_parallel() const { return reducer_ != nullptr; }
   // Fills `result`'s route counts from the model's choices so far.

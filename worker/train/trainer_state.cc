@@ -152,7 +152,7 @@ absl::Status Trainer::RestoreState(const TrainingCheckpoint& checkpoint) {
   policy_tally_.correct = state.policy_correct();
   policy_tally_.samples = state.policy_samples();
   rank_diversity_ = state.rank_gradient_diversity();
-  return absl::OkStatus();
+  return options_.offload != nullptr ? options_.offload->Upload(sgd_) : absl::OkStatus();
 }
 
 }  // namespace muppet
