@@ -49,6 +49,7 @@ const std::vector<std::pair<std::string, std::string>>& FieldFlags() {
       {"spec.precision.policy_epoch_iterations", "--policy-epoch-iterations"},
       {"spec.resources.workers", "--workers"},
       {"spec.resources.devices_per_worker", "--devices-per-worker"},
+      {"spec.resources.device_kind", "--device"},
   };
   return *map;
 }
@@ -99,6 +100,14 @@ uint32_t Narrow(int64_t v) {
 }
 
 // The precision policy the flags describe, before defaults and validation.
+// --device: cpu | cuda.
+absl::StatusOr<v1::DeviceKind> DeviceKindOf(const std::string& device) {
+  if (device == "cpu") return v1::DEVICE_KIND_CPU;
+  if (device == "cuda") return v1::DEVICE_KIND_CUDA;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--device: expected cpu or cuda, got \"", device, "\""));
+}
+
 absl::Status SetPrecision(const TrainFlags& flags, v1::PrecisionPolicySpec& p) {
   absl::StatusOr<v1::PrecisionPolicySpec> policy = scheduler::ParsePolicyText(flags.policy);
   if (!policy.ok())
@@ -244,6 +253,9 @@ absl::StatusOr<v1::JobSpec> SpecFromFlags(const TrainFlags& flags) {
   spec.set_checkpoint_interval_epochs(Narrow(flags.checkpoint_interval_epochs));
   spec.mutable_resources()->set_workers(Narrow(flags.workers));
   spec.mutable_resources()->set_devices_per_worker(Narrow(flags.devices_per_worker));
+  absl::StatusOr<v1::DeviceKind> device = DeviceKindOf(flags.device);
+  if (!device.ok()) return device.status();
+  spec.mutable_resources()->set_device_kind(*device);
   if (absl::Status s = SetPrecision(flags, *spec.mutable_precision()); !s.ok()) return s;
   ApplyJobSpecDefaults(spec);
   if (absl::Status s = ValidateJobSpec(spec); !s.ok()) {

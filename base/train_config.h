@@ -43,6 +43,7 @@ struct TrainFlags {
   // Ranks: muppetctl's --workers and --devices-per-worker, muppet-train's --nproc (one worker).
   int64_t workers = 1;
   int64_t devices_per_worker = 1;
+  std::string device = "cpu";  // cpu | cuda: what each rank trains on.
 };
 
 // Builds, defaults and validates the JobSpec the flags describe. Errors name the flag, e.g.

@@ -86,6 +86,17 @@ TEST(SpecFromFlagsTest, ErrorsNameTheFlag) {
   EXPECT_EQ(spec.status().message(), "--workers: must not be negative, got -2");
   spec = SpecFromFlags({.model = "lenet5", .momentum = 1.5});
   EXPECT_EQ(spec.status().message(), "--momentum: must be finite and in [0, 1), got 1.5");
+  spec = SpecFromFlags({.model = "lenet5", .device = "tpu"});
+  EXPECT_EQ(spec.status().message(), "--device: expected cpu or cuda, got \"tpu\"");
+}
+
+TEST(SpecFromFlagsTest, DeviceSetsTheDeviceKind) {
+  absl::StatusOr<v1::JobSpec> spec = SpecFromFlags({.model = "resnet20"});
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->resources().device_kind(), v1::DEVICE_KIND_CPU);
+  spec = SpecFromFlags({.model = "resnet20", .device = "cuda"});
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->resources().device_kind(), v1::DEVICE_KIND_CUDA);
 }
 
 TEST(SpecFromFlagsTest, SyntheticShape) {

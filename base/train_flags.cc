@@ -52,6 +52,9 @@ ABSL_FLAG(std::optional<double>, alpha, std::nullopt,
           "muppet: threshold T(j) = alpha + beta * exp(-lambda * j); default 1.");
 ABSL_FLAG(std::optional<double>, beta, std::nullopt, "muppet: see --alpha; default 1.5.");
 ABSL_FLAG(std::optional<double>, lambda, std::nullopt, "muppet: see --alpha; default 0.1.");
+ABSL_FLAG(std::string, device, "cpu",
+          "What each rank trains on: cpu | cuda (one GPU per rank; the GPU engine, one rank for "
+          "now).");
 ABSL_FLAG(int64_t, policy_epoch_iterations, 0,
           "muppet: length of a policy epoch in iterations (0: a real epoch).");
 
@@ -83,7 +86,8 @@ TrainFlags TrainFlagsFromCommandLine() {
           .alpha = absl::GetFlag(FLAGS_alpha),
           .beta = absl::GetFlag(FLAGS_beta),
           .lambda = absl::GetFlag(FLAGS_lambda),
-          .policy_epoch_iterations = absl::GetFlag(FLAGS_policy_epoch_iterations)};
+          .policy_epoch_iterations = absl::GetFlag(FLAGS_policy_epoch_iterations),
+          .device = absl::GetFlag(FLAGS_device)};
 }
 
 }  // namespace muppet

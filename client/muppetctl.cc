@@ -99,7 +99,7 @@ absl::StatusOr<v1::JobSpec> SpecFromCommandLine() {
   v1::JobSpec spec;
   if (!file.empty()) {
     for (const char* flag : {"model", "dataset", "epochs", "batch_size", "lr", "policy", "workers",
-                             "devices_per_worker"}) {
+                             "devices_per_worker", "device"}) {
       if (Specified(flag)) {
         return absl::InvalidArgumentError(absl::StrCat(
             "--file and --", flag, " cannot be combined: put the field in the job file"));

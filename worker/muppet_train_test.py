@@ -203,6 +203,18 @@ class BadInputTest(unittest.TestCase):
         self.assertFails(["--model=lenet5", "--lr-schedule=step:0:0.1"],
                          "--lr-schedule.step.step_epochs: must be in [1, 10], got 0")
 
+    def test_cuda_runs_need_a_gpu_and_one_rank(self):
+        self.assertFails(["--model=lenet5", "--device=tpu"],
+                         '--device: expected cpu or cuda, got "tpu"')
+        small = ["--model=lenet5", "--device=cuda", "--dataset=synthetic",
+                 "--synthetic=1x12x12,4,64,16", "--epochs=1", "--batch-size=16"]
+        self.assertFails(small + ["--nproc=2"], "data-parallel ranks over NCCL are planned")
+        result = run(*small)
+        if result.returncode == 0:
+            self.skipTest("this machine has a GPU: the run trained on it")
+        self.assertIn("resources.device_kind: CUDA, but this machine has 0 CUDA devices",
+                      result.stderr)
+
     def test_bad_policy_flags_name_the_flag(self):
         self.assertFails(["--model=lenet5", "--policy=int8"], '--policy: policy "int8": unknown')
         self.assertFails(["--model=lenet5", "--policy=fixed:20"],

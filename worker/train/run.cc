@@ -19,6 +19,7 @@
 #include <cuda_runtime.h>
 
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/device.h"
 #include "worker/gpu/gpu_model.h"
 #endif
 
@@ -140,7 +141,8 @@ bool CheckpointDue(const v1::JobSpec& spec, const RunOptions& options, int epoch
 }
 
 // The GPU engine for a job on CUDA devices (one rank, one GPU), or null for a CPU job.
-// UNIMPLEMENTED for what it cannot run yet, naming it; INTERNAL naming a failed CUDA call.
+// UNIMPLEMENTED for what it cannot run yet, naming it; FAILED_PRECONDITION when the machine
+// lacks the device; INTERNAL naming a failed CUDA call.
 absl::StatusOr<std::unique_ptr<StepOffload>> MakeOffload(const v1::JobSpec& spec, Model& model,
                                                          int64_t rank_batch, const SgdOptions& sgd,
                                                          const RunOptions& options) {
@@ -156,6 +158,14 @@ absl::StatusOr<std::unique_ptr<StepOffload>> MakeOffload(const v1::JobSpec& spec
         "offered for CUDA jobs yet");
   }
 #if MUPPET_WITH_CUDA
+  std::string why;
+  const int devices = cuda::CountDevices(&why);
+  if (options.cuda_device < 0 || options.cuda_device >= devices) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("resources.device_kind: CUDA, but this machine has ", devices, " CUDA devices",
+                     devices == 0 ? absl::StrCat(" (", why, ")")
+                                  : absl::StrCat(", not device ", options.cuda_device)));
+  }
   MUPPET_CUDA_RETURN_IF_ERROR(cudaSetDevice(options.cuda_device));
   absl::StatusOr<std::unique_ptr<gpu::GpuModel>> gpu =
       gpu::GpuModel::Create(model, rank_batch, cuda::FloatMath::kExact, sgd);
