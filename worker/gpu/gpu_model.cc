@@ -95,11 +95,17 @@ absl::StatusOr<std::unique_ptr<GpuModel>> GpuModel::Create(Model& model, int64_t
   }
 
   const int64_t image = NumElements(model.input_shape());
-  MUPPET_RETURN_IF_ERROR(AllocatePinned(max_batch * image, gpu->pinned_images_));
-  MUPPET_RETURN_IF_ERROR(AllocatePinned(max_batch, gpu->pinned_labels_));
+  MUPPET_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&gpu->copy_stream_, cudaStreamNonBlocking));
+  MUPPET_CUDA_RETURN_IF_ERROR(
+      cudaEventCreateWithFlags(&gpu->results_ready_, cudaEventDisableTiming));
+  for (Staging& s : gpu->staging_) {
+    MUPPET_RETURN_IF_ERROR(AllocatePinned(max_batch * image, s.pinned_images));
+    MUPPET_RETURN_IF_ERROR(AllocatePinned(max_batch, s.pinned_labels));
+    MUPPET_RETURN_IF_ERROR(AllocateDevice(max_batch, s.labels));
+    MUPPET_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&s.copied, cudaEventDisableTiming));
+  }
   MUPPET_RETURN_IF_ERROR(AllocatePinned(max_batch, gpu->pinned_row_loss_));
   MUPPET_RETURN_IF_ERROR(AllocatePinned(max_batch, gpu->pinned_row_correct_));
-  MUPPET_RETURN_IF_ERROR(AllocateDevice(max_batch, gpu->labels_));
   MUPPET_RETURN_IF_ERROR(AllocateDevice(max_batch, gpu->row_loss_));
   MUPPET_RETURN_IF_ERROR(AllocateDevice(max_batch, gpu->row_correct_));
   return gpu;
@@ -107,21 +113,27 @@ absl::StatusOr<std::unique_ptr<GpuModel>> GpuModel::Create(Model& model, int64_t
 
 GpuModel::~GpuModel() {
   if (context_ == nullptr) return;
+  // Errors here are earlier asynchronous ones, already reported.
   const cudaStream_t stream = context_->stream;
-  cudaStreamSynchronize(stream);  // An error here is an earlier asynchronous one.
-  for (void* p : {static_cast<void*>(pinned_images_), static_cast<void*>(pinned_labels_),
-                  static_cast<void*>(pinned_row_loss_), static_cast<void*>(pinned_row_correct_)}) {
+  cudaStreamSynchronize(stream);
+  if (copy_stream_ != nullptr) cudaStreamSynchronize(copy_stream_);
+  for (Staging& s : staging_) {
+    if (s.pinned_images != nullptr) cudaFreeHost(s.pinned_images);
+    if (s.pinned_labels != nullptr) cudaFreeHost(s.pinned_labels);
+    if (s.copied != nullptr) cudaEventDestroy(s.copied);
+  }
+  for (void* p : {static_cast<void*>(pinned_row_loss_), static_cast<void*>(pinned_row_correct_)}) {
     if (p != nullptr) cudaFreeHost(p);
   }
+  if (results_ready_ != nullptr) cudaEventDestroy(results_ready_);
+  if (copy_stream_ != nullptr) cudaStreamDestroy(copy_stream_);
   network_.reset();  // Its layers hold the context's handles.
   context_.reset();
   cudaStreamDestroy(stream);
 }
 
-absl::StatusOr<SoftmaxCrossEntropy::Result> GpuModel::ForwardAndLoss(const Batch& batch,
-                                                                     Mode mode) {
+absl::StatusOr<int> GpuModel::Stage(const Batch& batch) {
   const Tensor& images = batch.images;
-  const std::span<const int32_t> labels = batch.labels;
   const Shape& image = model_.input_shape();
   const bool shaped =
       images.rank() == 4 && std::equal(image.begin(), image.end(), images.shape().begin() + 1);
@@ -131,37 +143,62 @@ absl::StatusOr<SoftmaxCrossEntropy::Result> GpuModel::ForwardAndLoss(const Batch
                      ") with N in [1, ", max_batch_, "], got ", ShapeString(images.shape())));
   }
   const int64_t n = images.dim(0);
-  if (static_cast<int64_t>(labels.size()) != n) {
+  if (static_cast<int64_t>(batch.labels.size()) != n) {
     return absl::InvalidArgumentError(
-        absl::StrCat("labels: ", labels.size(), " for a batch of ", n, " images"));
+        absl::StrCat("labels: ", batch.labels.size(), " for a batch of ", n, " images"));
   }
   for (int64_t i = 0; i < n; ++i) {
-    if (labels[i] < 0 || labels[i] >= classes_) {
+    if (batch.labels[i] < 0 || batch.labels[i] >= classes_) {
       return absl::InvalidArgumentError(
-          absl::StrCat("labels[", i, "]: ", labels[i], " is outside [0, ", classes_, ")"));
+          absl::StrCat("labels[", i, "]: ", batch.labels[i], " is outside [0, ", classes_, ")"));
     }
   }
-  // The previous call waited for its results, so the pinned buffers are free.
-  const cudaStream_t stream = context_->stream;
-  std::copy(images.span().begin(), images.span().end(), pinned_images_);
-  std::copy(labels.begin(), labels.end(), pinned_labels_);
-  MUPPET_RETURN_IF_ERROR(images_.Resize(images.shape()));
-  MUPPET_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(images_.data(), pinned_images_,
+  const int which = next_staging_;
+  next_staging_ ^= 1;
+  Staging& s = staging_[which];
+  // This buffer's last copy must be done before its pinned memory is written again. Its device
+  // buffers were last read two passes ago, before the last pass's results, which were waited for.
+  MUPPET_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(s.copied));
+  std::copy(images.span().begin(), images.span().end(), s.pinned_images);
+  std::copy(batch.labels.begin(), batch.labels.end(), s.pinned_labels);
+  MUPPET_RETURN_IF_ERROR(s.images.Resize(images.shape()));
+  MUPPET_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(s.images.data(), s.pinned_images,
                                               images.size() * sizeof(float), cudaMemcpyHostToDevice,
-                                              stream));
-  MUPPET_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(labels_->data(), pinned_labels_, n * sizeof(int32_t),
-                                              cudaMemcpyHostToDevice, stream));
-  absl::StatusOr<const DeviceTensor*> logits = network_->Forward(images_, mode);
+                                              copy_stream_));
+  MUPPET_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(s.labels->data(), s.pinned_labels,
+                                              n * sizeof(int32_t), cudaMemcpyHostToDevice,
+                                              copy_stream_));
+  MUPPET_CUDA_RETURN_IF_ERROR(cudaEventRecord(s.copied, copy_stream_));
+  MUPPET_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(context_->stream, s.copied));
+  return which;
+}
+
+absl::StatusOr<SoftmaxCrossEntropy::Result> GpuModel::Pass(const Batch& batch, Mode mode) {
+  absl::StatusOr<int> which = Stage(batch);
+  if (!which.ok()) return which.status();
+  const Staging& in = staging_[*which];
+  const int64_t n = batch.images.dim(0);
+  const cudaStream_t stream = context_->stream;
+  absl::StatusOr<const DeviceTensor*> logits = network_->Forward(in.images, mode);
   if (!logits.ok()) return logits.status();
   MUPPET_RETURN_IF_ERROR(probabilities_.Resize((*logits)->shape()));
-  MUPPET_RETURN_IF_ERROR(cuda::SoftmaxCrossEntropy((*logits)->data(), labels_->data(), n, classes_,
-                                                   probabilities_.data(), row_loss_->data(),
-                                                   row_correct_->data(), stream));
+  MUPPET_RETURN_IF_ERROR(cuda::SoftmaxCrossEntropy(
+      (*logits)->data(), in.labels->data(), n, classes_, probabilities_.data(), row_loss_->data(),
+      row_correct_->data(), stream));
   MUPPET_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(pinned_row_loss_, row_loss_->data(),
                                               n * sizeof(double), cudaMemcpyDeviceToHost, stream));
   MUPPET_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(pinned_row_correct_, row_correct_->data(),
                                               n * sizeof(int32_t), cudaMemcpyDeviceToHost, stream));
-  MUPPET_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
+  MUPPET_CUDA_RETURN_IF_ERROR(cudaEventRecord(results_ready_, stream));
+  if (mode == Mode::kTrain) {
+    // Enqueued before waiting for the loss, so that the device never idles on the host.
+    MUPPET_RETURN_IF_ERROR(grad_logits_.Resize(probabilities_.shape()));
+    MUPPET_RETURN_IF_ERROR(cuda::SoftmaxCrossEntropyBackward(
+        probabilities_.data(), in.labels->data(), n, classes_, n, grad_logits_.data(), stream));
+    absl::StatusOr<const DeviceTensor*> grad_input = network_->Backward(grad_logits_);
+    if (!grad_input.ok()) return grad_input.status();
+  }
+  MUPPET_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(results_ready_));
   SoftmaxCrossEntropy::Result result;
   for (int64_t i = 0; i < n; ++i) {
     result.loss += pinned_row_loss_[i];
@@ -172,16 +209,7 @@ absl::StatusOr<SoftmaxCrossEntropy::Result> GpuModel::ForwardAndLoss(const Batch
 }
 
 absl::StatusOr<SoftmaxCrossEntropy::Result> GpuModel::Step(const Batch& batch) {
-  absl::StatusOr<SoftmaxCrossEntropy::Result> result = ForwardAndLoss(batch, Mode::kTrain);
-  if (!result.ok()) return result.status();
-  const int64_t n = batch.images.dim(0);
-  MUPPET_RETURN_IF_ERROR(grad_logits_.Resize(probabilities_.shape()));
-  MUPPET_RETURN_IF_ERROR(cuda::SoftmaxCrossEntropyBackward(probabilities_.data(), labels_->data(),
-                                                           n, classes_, n, grad_logits_.data(),
-                                                           context_->stream));
-  absl::StatusOr<const DeviceTensor*> grad_input = network_->Backward(grad_logits_);
-  if (!grad_input.ok()) return grad_input.status();
-  return result;
+  return Pass(batch, Mode::kTrain);
 }
 
 absl::Status GpuModel::Update(double lr) {
@@ -199,7 +227,7 @@ absl::Status GpuModel::Update(double lr) {
 }
 
 absl::StatusOr<SoftmaxCrossEntropy::Result> GpuModel::Evaluate(const Batch& batch) {
-  return ForwardAndLoss(batch, Mode::kEval);
+  return Pass(batch, Mode::kEval);
 }
 
 absl::Status GpuModel::DownloadParameters() {

@@ -3,8 +3,9 @@
 // model's precision (FP32 or a fixed-point level, which may change between steps, and the same
 // rounding bits), softmax cross-entropy and SGD as the CPU engine computes them
 // (kernels/cuda/elementwise.h), and the results copied back into the CPU model on request (for
-// checkpoints and reports). Images are staged through pinned host memory and copied
-// asynchronously on the rank's stream. The trainer drives it as its StepOffload.
+// checkpoints and reports). Images are staged through pinned host memory and copied on a stream
+// of their own, so that a batch's upload overlaps the previous step's backward pass and update.
+// The trainer drives it as its StepOffload.
 #ifndef MUPPET_WORKER_GPU_GPU_MODEL_H_
 #define MUPPET_WORKER_GPU_GPU_MODEL_H_
 
@@ -55,9 +56,12 @@ class GpuModel : public StepOffload {
   GpuModel(Model& model, std::unique_ptr<GpuContext> context, int64_t max_batch,
            const SgdOptions& sgd)
       : model_(model), context_(std::move(context)), max_batch_(max_batch), sgd_(sgd) {}
-  // Uploads the batch through the pinned buffer and runs the forward pass and the loss into
-  // probabilities_, waiting for the rows' results.
-  absl::StatusOr<SoftmaxCrossEntropy::Result> ForwardAndLoss(const Batch& batch, Mode mode);
+  // One batch's pass: its upload (Stage), the forward pass, the loss and, in training, the
+  // backward pass, all enqueued before it waits for the rows' results (pinned buffers).
+  absl::StatusOr<SoftmaxCrossEntropy::Result> Pass(const Batch& batch, Mode mode);
+  // Checks the batch, stages it in the next of the two input buffers and enqueues its copy on
+  // the copy stream, which the compute stream then waits for; returns that buffer's index.
+  absl::StatusOr<int> Stage(const Batch& batch);
 
   Model& model_;
   std::unique_ptr<GpuContext> context_;
@@ -67,13 +71,23 @@ class GpuModel : public StepOffload {
   std::unique_ptr<GpuLayer> network_;
   std::vector<DeviceParameter*> parameters_;
   bool sgd_started_ = false;
-  // Pinned host staging: images and labels in, per-row loss and correctness out.
-  float* pinned_images_ = nullptr;
-  int32_t* pinned_labels_ = nullptr;
+  // Input, double-buffered: a batch's copy (on copy_stream_) overlaps the previous step's
+  // backward pass and update, which still read the other buffer's images and labels.
+  struct Staging {
+    float* pinned_images = nullptr;
+    int32_t* pinned_labels = nullptr;
+    DeviceTensor images;
+    std::optional<cuda::DeviceBuffer<int32_t>> labels;
+    cudaEvent_t copied = nullptr;  // After the buffer's last copy.
+  };
+  Staging staging_[2];
+  int next_staging_ = 0;
+  cudaStream_t copy_stream_ = nullptr;
+  cudaEvent_t results_ready_ = nullptr;
+  // Per-row loss and correctness, out.
   double* pinned_row_loss_ = nullptr;
   int32_t* pinned_row_correct_ = nullptr;
-  DeviceTensor images_;
-  std::optional<cuda::DeviceBuffer<int32_t>> labels_, row_correct_;
+  std::optional<cuda::DeviceBuffer<int32_t>> row_correct_;
   std::optional<cuda::DeviceBuffer<double>> row_loss_;
   DeviceTensor probabilities_, grad_logits_;
 };
