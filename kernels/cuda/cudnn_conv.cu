@@ -12,8 +12,8 @@ cudnnMathType_t MathType(FloatMath math) {
   return math == FloatMath::kExact ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
 }
 
-// The first of cuDNN's ranked algorithms that ran, computes in `math` and is deterministic, else
-// the first that ran and computes in `math`; INTERNAL naming the pass when none does.
+// The first of cuDNN's ranked algorithms that ran, may compute in `math` and is deterministic,
+// else the first that ran and may compute in `math`; INTERNAL naming the pass when none does.
 template <typename Perf>
 absl::StatusOr<Perf> Choose(const std::vector<Perf>& ranked, int found, FloatMath math,
                             const char* pass) {
@@ -21,7 +21,11 @@ absl::StatusOr<Perf> Choose(const std::vector<Perf>& ranked, int found, FloatMat
   for (int i = 0; i < found; ++i) {
     const Perf& p = ranked[i];
     if (p.status != CUDNN_STATUS_SUCCESS) continue;
-    if (math == FloatMath::kExact && p.mathType != CUDNN_FMA_MATH) continue;
+    // The descriptor restricts exact FP32 to FMA kernels; skip any ranked as tensor-core ones.
+    if (math == FloatMath::kExact && (p.mathType == CUDNN_TENSOR_OP_MATH ||
+                                      p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)) {
+      continue;
+    }
     if (p.determinism == CUDNN_DETERMINISTIC) return p;
     if (chosen == nullptr) chosen = &p;
   }
