@@ -13,35 +13,15 @@
 #include <cuda_runtime.h>
 
 #include <memory>
-#include <optional>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "kernels/cuda/cudnn.h"
-#include "kernels/cuda/float_math.h"
-#include "kernels/cuda/linear.h"
-#include "kernels/cuda/quantize.h"
-#include "kernels/cuda/tensor_core_conv.h"
+#include "worker/gpu/context.h"
 #include "worker/gpu/device_tensor.h"
 #include "worker/gpu/plan.h"
 #include "worker/nn/layer.h"
 
 namespace muppet::gpu {
-
-// What the layers of one rank share: its stream, the cuDNN and cuBLASLt handles bound to it, and
-// the meaning of FP32. Outlives the layers; one thread at a time.
-struct GpuContext {
-  cudaStream_t stream = nullptr;
-  cuda::Cudnn cudnn;
-  cuda::LinearF32 linear;
-  cuda::FloatMath math = cuda::FloatMath::kExact;
-  cuda::QuantizeWorkspace quantize;
-  // The fixed-point convolutions by code type, made at first use (each holds a cuBLASLt handle
-  // and workspace, so the layers share them).
-  std::optional<cuda::ConvS8> conv_s8;
-  std::optional<cuda::ConvF16> conv_f16;
-  std::optional<cuda::ConvS16> conv_s16;
-};
 
 // A parameter on the device: its value, the gradient of the last Backward, and SGD's velocity.
 // `host` is the CPU layer's parameter, which the value is uploaded from and downloaded to.
