@@ -134,9 +134,10 @@ __global__ void QuantizeKernel(const float* x, int64_t n, int64_t counters, Quan
 
 // x[i] = codes[i] * 2^-exponent as the CPU's Dequantize computes it: exactly through double,
 // then rounded to float once (exact itself wherever 2^-exponent is a normal float).
-__global__ void DequantizeKernel(const int16_t* codes, int64_t n, int exponent, float* x) {
+template <typename Code>
+__global__ void DequantizeKernel(const Code* codes, int64_t n, int exponent, float* x) {
   GridStride(n, [&](int64_t i) {
-    x[i] = __double2float_rn(ldexp(static_cast<double>(codes[i]), -exponent));
+    x[i] = __double2float_rn(ldexp(static_cast<double>(CodeValue(codes[i])), -exponent));
   });
 }
 
@@ -220,14 +221,29 @@ absl::StatusOr<QuantizeResult> Quantize(const float* x, int64_t n, const Quantiz
   return QuantizeWith(x, n, spec, codes, w.state_, w.partials_, w.max_blocks_, w.sm_count_, stream);
 }
 
+absl::Status Dequantize(const int8_t* codes, int64_t n, int exponent, float* x,
+                        cudaStream_t stream) {
+  return LaunchGridStride(DequantizeKernel<int8_t>, n, stream, codes, n, exponent, x);
+}
+
+absl::Status Dequantize(const __half* codes, int64_t n, int exponent, float* x,
+                        cudaStream_t stream) {
+  return LaunchGridStride(DequantizeKernel<__half>, n, stream, codes, n, exponent, x);
+}
+
+absl::Status Dequantize(const int16_t* codes, int64_t n, int exponent, float* x,
+                        cudaStream_t stream) {
+  return LaunchGridStride(DequantizeKernel<int16_t>, n, stream, codes, n, exponent, x);
+}
+
 absl::StatusOr<QuantizeResult> RoundToGrid(float* x, int64_t n, const QuantizeSpec& spec,
                                            int16_t* codes, QuantizeWorkspace& w,
                                            cudaStream_t stream) {
   absl::StatusOr<QuantizeResult> result =
       QuantizeWith(x, n, spec, codes, w.state_, w.partials_, w.max_blocks_, w.sm_count_, stream);
   if (!result.ok()) return result;
-  DequantizeKernel<<<GridBlocks(n, w.sm_count_), kThreads, 0, stream>>>(codes, n,
-                                                                        result->exponent, x);
+  DequantizeKernel<int16_t>
+      <<<GridBlocks(n, w.sm_count_), kThreads, 0, stream>>>(codes, n, result->exponent, x);
   MUPPET_CUDA_RETURN_IF_ERROR(cudaGetLastError());
   MUPPET_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
   return result;

@@ -52,8 +52,8 @@ class QuantizeWorkspace {
                                                  int16_t*, QuantizeWorkspace&, cudaStream_t);
   friend absl::StatusOr<QuantizeResult> Quantize(const float*, int64_t, const QuantizeSpec&,
                                                  __half*, QuantizeWorkspace&, cudaStream_t);
-  friend absl::StatusOr<QuantizeResult> RoundToGrid(float*, int64_t, const QuantizeSpec&,
-                                                    int16_t*, QuantizeWorkspace&, cudaStream_t);
+  friend absl::StatusOr<QuantizeResult> RoundToGrid(float*, int64_t, const QuantizeSpec&, int16_t*,
+                                                    QuantizeWorkspace&, cudaStream_t);
 
   State* state_ = nullptr;
   RangePartial* partials_ = nullptr;
@@ -75,6 +75,15 @@ absl::StatusOr<QuantizeResult> Quantize(const float* x, int64_t n, const Quantiz
 absl::StatusOr<QuantizeResult> Quantize(const float* x, int64_t n, const QuantizeSpec& spec,
                                         __half* codes, QuantizeWorkspace& workspace,
                                         cudaStream_t stream);
+
+// x[0, n) = codes * 2^-exponent, as kernels/cpu's Dequantize computes it (the same bits), for the
+// grid route's operands. Enqueued on `stream`; INTERNAL naming the launch that failed.
+absl::Status Dequantize(const int8_t* codes, int64_t n, int exponent, float* x,
+                        cudaStream_t stream);
+absl::Status Dequantize(const __half* codes, int64_t n, int exponent, float* x,
+                        cudaStream_t stream);
+absl::Status Dequantize(const int16_t* codes, int64_t n, int exponent, float* x,
+                        cudaStream_t stream);
 
 // Replaces the device tensor x[0, n) by its value on the fixed-point grid, code * 2^-s, as
 // kernels/cpu's RoundToFixedPoint does for the same spec (the same bits); `codes` is device

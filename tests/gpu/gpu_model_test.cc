@@ -1,10 +1,10 @@
 // The GPU engine (worker/gpu/gpu_model.h) against the CPU engine on the same model, weights and
 // batches: one SGD step of resnet20 gives the same loss and every parameter the same gradient
 // (exact FP32 on both sides, sums in other orders), a few steps later evaluation agrees; at the
-// fixed-point levels a small network's gradients are the CPU's, bit for bit almost everywhere
-// (the same codes from the same rounding bits; only FP32 sums in other orders, rounded onto the
-// grid, can land a code apart); bad input is refused before any parameter changes. Skips, saying
-// why, without CUDA or a GPU.
+// fixed-point levels a small network's gradients are the CPU's, bit for bit almost everywhere,
+// by either route (the same codes from the same rounding bits; only FP32 sums in other orders,
+// rounded onto the grid, can land a code apart); bad input is refused before any parameter changes.
+// Skips, saying why, without CUDA or a GPU.
 #include <algorithm>
 #include <cmath>
 #include <random>
@@ -19,6 +19,7 @@
 #include "worker/nn/linear.h"
 #include "worker/nn/loss.h"
 #include "worker/nn/pooling.h"
+#include "worker/nn/route.h"
 #include "worker/optim/sgd.h"
 #include "worker/tensor/tensor.h"
 
@@ -180,12 +181,17 @@ std::unique_ptr<Model> SmallNetwork(uint32_t seed) {
   return model;
 }
 
-TEST_F(GpuModelTest, FixedPointGradientsAreTheCpuEnginesAtEveryCodeType) {
-  for (int bits : {8, 12, 16}) {
+TEST_F(GpuModelTest, FixedPointGradientsAreTheCpuEnginesAtEveryCodeTypeAndRoute) {
+  for (const auto [bits, route] : {std::pair{8, FixedPointRoute::kInteger},
+                                   {12, FixedPointRoute::kInteger},
+                                   {16, FixedPointRoute::kInteger},
+                                   {8, FixedPointRoute::kGrid},
+                                   {16, FixedPointRoute::kGrid}}) {
     std::unique_ptr<Model> cpu = SmallNetwork(1), on_gpu = SmallNetwork(1);
     for (Model* m : {cpu.get(), on_gpu.get()}) {
       m->precision().bits = bits;
       m->precision().seed = 5;
+      m->precision().route = route;  // Forced: auto's choices follow timings.
     }
     const Batch b = RandomBatch(16, 2);
     ++cpu->precision().step;
@@ -202,6 +208,12 @@ TEST_F(GpuModelTest, FixedPointGradientsAreTheCpuEnginesAtEveryCodeType) {
     ASSERT_TRUE(got.ok()) << bits << " bits: " << got.status();
     EXPECT_NEAR(got->loss, want, 1e-5 * want) << bits << " bits";
     EXPECT_EQ(on_gpu->precision().step, cpu->precision().step);
+    // Every pass logged its forced route, as on the CPU.
+    ASSERT_FALSE(on_gpu->precision().route_choices.empty());
+    for (const RouteChoice& c : on_gpu->precision().route_choices) {
+      EXPECT_EQ(c.route, route) << c.layer;
+      EXPECT_FALSE(c.measured) << c.layer;
+    }
     Download(**gpu, *on_gpu);
     for (size_t i = 0; i < cpu->parameters().size(); ++i) {
       const Tensor& w = cpu->parameters()[i]->grad;

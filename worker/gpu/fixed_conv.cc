@@ -3,8 +3,10 @@
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
+#include "base/clock.h"
 #include "base/status_macros.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/quantize.h"
 
 namespace muppet::gpu {
 namespace {
@@ -46,6 +48,63 @@ absl::Status WithTensorCoreConv(GpuContext& c, int bits, Fn&& fn) {
 
 }  // namespace
 
+FixedConvPasses::FixedConvPasses(const LayerPrecision& precision, GpuContext& context)
+    : fixed_(precision, context.quantize), context_(context), routes_([stream = context.stream] {
+        cudaStreamSynchronize(stream);  // A failure shows in the pass's own status.
+        return SteadySeconds();
+      }) {}
+
+absl::Status FixedConvPasses::RunPass(LayerPass pass, const kernels::ConvGeometry& g,
+                                      const std::function<absl::Status(FixedPointRoute)>& run) {
+  NumericPrecision& precision = *fixed_.precision().numeric();
+  const int64_t saturations = precision.saturations;
+  absl::Status status;
+  const auto attempt = [&](FixedPointRoute route) {
+    if (status.ok()) status = run(route);
+  };
+  const CodeType type = CodeTypeFor(bits_);
+  const int code_bits = type == CodeType::kInt8 ? 8 : type == CodeType::kHalf ? 12 : 16;
+  const FixedPointRoute route = routes_.Choose(
+      fixed_.precision().name(), pass, {g.n, g.c, g.h, g.w}, code_bits, precision.route, attempt,
+      [&] { precision.saturations = saturations; }, &precision.route_choices);
+  attempt(route);
+  return status;
+}
+
+absl::StatusOr<const float*> FixedConvPasses::Grid(kernels::Operand operand, int64_t n,
+                                                   int exponent) {
+  GridOperand& grid = grid_[static_cast<int>(operand)];
+  if (grid.ready) return grid.values.data();
+  MUPPET_RETURN_IF_ERROR(grid.values.Resize({n}));
+  const cudaStream_t stream = context_.stream;
+  const void* codes = fixed_.codes(operand);
+  float* x = grid.values.data();
+  switch (CodeTypeFor(bits_)) {
+    case CodeType::kInt8:
+      MUPPET_RETURN_IF_ERROR(
+          cuda::Dequantize(static_cast<const int8_t*>(codes), n, exponent, x, stream));
+      break;
+    case CodeType::kHalf:
+      MUPPET_RETURN_IF_ERROR(
+          cuda::Dequantize(static_cast<const __half*>(codes), n, exponent, x, stream));
+      break;
+    case CodeType::kInt16:
+      MUPPET_RETURN_IF_ERROR(
+          cuda::Dequantize(static_cast<const int16_t*>(codes), n, exponent, x, stream));
+      break;
+  }
+  grid.ready = true;
+  return x;
+}
+
+absl::StatusOr<cuda::CudnnConv*> FixedConvPasses::GridConv(const kernels::ConvGeometry& g) {
+  if (auto it = grid_convs_.find(g.n); it != grid_convs_.end()) return &it->second;
+  absl::StatusOr<cuda::CudnnConv> conv =
+      cuda::CudnnConv::Create(context_.cudnn, g, cuda::FloatMath::kExact);
+  if (!conv.ok()) return conv.status();
+  return &grid_convs_.emplace(g.n, *std::move(conv)).first->second;
+}
+
 absl::Status FixedConvPasses::Forward(const kernels::ConvGeometry& g, const float* x,
                                       const float* w, const float* bias, float* y) {
   bits_ = fixed_.bits();
@@ -65,11 +124,23 @@ absl::Status FixedConvPasses::Forward(const kernels::ConvGeometry& g, const floa
   if (!sw.ok()) return sw.status();
   x_exponent_ = *sx;
   w_exponent_ = *sw;
-  MUPPET_RETURN_IF_ERROR(WithTensorCoreConv(context_, bits_, [&](auto& conv, auto codes) {
-    using Code = std::remove_cv_t<std::remove_pointer_t<decltype(codes)>>;
-    return conv.Forward(g, Codes<Code>(kernels::Operand::kInput),
-                        Codes<Code>(kernels::Operand::kWeights),
-                        CodeScale(x_exponent_ + w_exponent_), rounded_bias, y, stream);
+  for (GridOperand& grid : grid_) grid.ready = false;
+  MUPPET_RETURN_IF_ERROR(RunPass(LayerPass::kForward, g, [&](FixedPointRoute route) {
+    if (route == FixedPointRoute::kGrid) {
+      absl::StatusOr<const float*> gx = Grid(kernels::Operand::kInput, xs, x_exponent_);
+      if (!gx.ok()) return gx.status();
+      absl::StatusOr<const float*> gw = Grid(kernels::Operand::kWeights, ws, w_exponent_);
+      if (!gw.ok()) return gw.status();
+      absl::StatusOr<cuda::CudnnConv*> conv = GridConv(g);
+      if (!conv.ok()) return conv.status();
+      return (*conv)->Forward(*gx, *gw, rounded_bias, y);
+    }
+    return WithTensorCoreConv(context_, bits_, [&](auto& conv, auto codes) {
+      using Code = std::remove_cv_t<std::remove_pointer_t<decltype(codes)>>;
+      return conv.Forward(g, Codes<Code>(kernels::Operand::kInput),
+                          Codes<Code>(kernels::Operand::kWeights),
+                          CodeScale(x_exponent_ + w_exponent_), rounded_bias, y, stream);
+    });
   }));
   return fixed_.Round(y, g.n * g.out_h() * g.out_w() * g.o, Rounded::kOutput, stream);
 }
@@ -77,23 +148,52 @@ absl::Status FixedConvPasses::Forward(const kernels::ConvGeometry& g, const floa
 absl::Status FixedConvPasses::Backward(const kernels::ConvGeometry& g, const float* dy, float* dw,
                                        float* db, float* dx) {
   const cudaStream_t stream = context_.stream;
+  const int64_t xs = g.n * g.h * g.w * g.c, ws = g.o * g.kernel * g.kernel * g.c;
   const int64_t ys = g.n * g.out_h() * g.out_w() * g.o;
   absl::StatusOr<int> sdy = fixed_.Quantize(dy, ys, kernels::Operand::kGradient, stream);
   if (!sdy.ok()) return sdy.status();
-  return WithTensorCoreConv(context_, bits_, [&](auto& conv, auto codes) -> absl::Status {
-    using Code = std::remove_cv_t<std::remove_pointer_t<decltype(codes)>>;
-    const Code* dy_codes = Codes<Code>(kernels::Operand::kGradient);
-    MUPPET_RETURN_IF_ERROR(conv.BackwardWeights(g, dy_codes, Codes<Code>(kernels::Operand::kInput),
-                                                CodeScale(*sdy + x_exponent_), CodeScale(*sdy), dw,
-                                                db, stream));
-    MUPPET_RETURN_IF_ERROR(
-        fixed_.Round(dw, g.o * g.kernel * g.kernel * g.c, Rounded::kWeightGradient, stream));
-    if (db != nullptr) {
-      MUPPET_RETURN_IF_ERROR(fixed_.Round(db, g.o, Rounded::kBiasGradient, stream));
+  grid_[static_cast<int>(kernels::Operand::kGradient)].ready = false;
+  const auto grid_dy = [&] { return Grid(kernels::Operand::kGradient, ys, *sdy); };
+  MUPPET_RETURN_IF_ERROR(RunPass(LayerPass::kBackwardWeights, g, [&](FixedPointRoute route) {
+    if (route == FixedPointRoute::kGrid) {
+      absl::StatusOr<const float*> gdy = grid_dy();
+      if (!gdy.ok()) return gdy.status();
+      absl::StatusOr<const float*> gx = Grid(kernels::Operand::kInput, xs, x_exponent_);
+      if (!gx.ok()) return gx.status();
+      absl::StatusOr<cuda::CudnnConv*> conv = GridConv(g);
+      if (!conv.ok()) return conv.status();
+      MUPPET_RETURN_IF_ERROR((*conv)->BackwardWeights(*gx, *gdy, dw));
+      return db != nullptr ? (*conv)->BackwardBias(*gdy, db) : absl::OkStatus();
     }
-    if (dx == nullptr) return absl::OkStatus();
-    return conv.BackwardData(g, dy_codes, Codes<Code>(kernels::Operand::kWeights),
-                             CodeScale(*sdy + w_exponent_), nullptr, dx, stream);
+    return WithTensorCoreConv(context_, bits_, [&](auto& conv, auto codes) {
+      using Code = std::remove_cv_t<std::remove_pointer_t<decltype(codes)>>;
+      return conv.BackwardWeights(g, Codes<Code>(kernels::Operand::kGradient),
+                                  Codes<Code>(kernels::Operand::kInput),
+                                  CodeScale(*sdy + x_exponent_), CodeScale(*sdy), dw, db, stream);
+    });
+  }));
+  MUPPET_RETURN_IF_ERROR(
+      fixed_.Round(dw, g.o * g.kernel * g.kernel * g.c, Rounded::kWeightGradient, stream));
+  if (db != nullptr) {
+    MUPPET_RETURN_IF_ERROR(fixed_.Round(db, g.o, Rounded::kBiasGradient, stream));
+  }
+  if (dx == nullptr) return absl::OkStatus();
+  return RunPass(LayerPass::kBackwardData, g, [&](FixedPointRoute route) {
+    if (route == FixedPointRoute::kGrid) {
+      absl::StatusOr<const float*> gdy = grid_dy();
+      if (!gdy.ok()) return gdy.status();
+      absl::StatusOr<const float*> gw = Grid(kernels::Operand::kWeights, ws, w_exponent_);
+      if (!gw.ok()) return gw.status();
+      absl::StatusOr<cuda::CudnnConv*> conv = GridConv(g);
+      if (!conv.ok()) return conv.status();
+      return (*conv)->BackwardData(*gw, *gdy, /*accumulate=*/false, dx);
+    }
+    return WithTensorCoreConv(context_, bits_, [&](auto& conv, auto codes) {
+      using Code = std::remove_cv_t<std::remove_pointer_t<decltype(codes)>>;
+      return conv.BackwardData(g, Codes<Code>(kernels::Operand::kGradient),
+                               Codes<Code>(kernels::Operand::kWeights),
+                               CodeScale(*sdy + w_exponent_), nullptr, dx, stream);
+    });
   });
 }
 

@@ -29,6 +29,9 @@ class DeviceFixedPoint {
   DeviceFixedPoint(const LayerPrecision& precision, cuda::QuantizeWorkspace& workspace)
       : precision_(precision), workspace_(workspace) {}
 
+  // The CPU layer's precision.
+  const LayerPrecision& precision() const { return precision_; }
+
   // Whether the model computes in fixed point now, and at which word length.
   bool active() const { return precision_.fixed_point(); }
   int bits() const { return precision_.numeric()->bits; }

@@ -1,12 +1,11 @@
 // The GPU engine's layers: the CPU engine's layers (worker/nn) on device tensors, built from a
 // plan (plan.h) and reading their configuration, parameters and precision from the CPU layers.
 // Each computes as its CPU counterpart does: in FP32 (exact, or on TF32 tensor cores), and at
-// the fixed-point levels the convolutions and fully connected layers on the tensor cores from
-// codes drawn with the CPU layers' rounding bits (fixed_point.h), their outputs and gradients
-// rounded as the CPU layers round them; BatchNorm, ReLU and max pooling stay FP32, average
-// pooling rounds, as on the CPU. Always the integer route (no grid route on the GPU yet). Every
-// call enqueues on the context's stream; nothing waits for the device except where a contract says
-// so.
+// the fixed-point levels the convolutions and fully connected layers from codes drawn with the
+// CPU layers' rounding bits, by the route the precision chooses (fixed_conv.h), their outputs and
+// gradients rounded as the CPU layers round them; BatchNorm, ReLU and max pooling stay FP32,
+// average pooling rounds, as on the CPU. Every call enqueues on the context's stream; nothing
+// waits for the device except where a contract says so.
 #ifndef MUPPET_WORKER_GPU_GPU_LAYERS_H_
 #define MUPPET_WORKER_GPU_GPU_LAYERS_H_
 

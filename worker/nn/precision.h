@@ -92,6 +92,8 @@ class LayerPrecision {
   bool Defers(Rounded what) const;
   // The model's precision (null when never attached).
   NumericPrecision* numeric() const { return precision_; }
+  // The layer's name, as route choices and errors give it.
+  const std::string& name() const { return name_; }
 
   // Runs one fixed-point pass of this layer on an input of `shape` by the route the precision
   // asks for: `run(route)` computes it. Under auto, the first use of a (pass, shape, width) times

@@ -37,7 +37,9 @@ struct RouteChoice {
   std::string layer;
   LayerPass pass = LayerPass::kForward;
   std::string shape;  // The layer's input shape, "128x16x32x32".
-  int code_bits = 8;  // 8 for int8 codes (word lengths up to 8), 16 for int16.
+  // 8 for int8 codes (word lengths up to 8), 16 for int16; on the GPU 12 for its FP16 codes of
+  // 9-12 bits.
+  int code_bits = 8;
   FixedPointRoute route = FixedPointRoute::kInteger;
   bool measured = false;  // Chosen by timing (kAuto), not forced.
   double integer_seconds = 0;
