@@ -26,10 +26,10 @@ absl::Status CudnnBatchNorm::ForwardTraining(const float* x, const float* gamma,
                                              float* y, float* running_mean, float* running_var,
                                              float* saved_mean, float* saved_inv_std) {
   const float one = 1, zero = 0;
-  MUPPET_CUDNN_RETURN_IF_ERROR(cudnnBatchNormalizationForwardTraining(
-      cudnn_->handle(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, x_.get(), x, x_.get(), y,
-      channels_.get(), gamma, beta, momentum_, running_mean, running_var, epsilon_, saved_mean,
-      saved_inv_std));
+  MUPPET_CUDNN_CALL(cudnnBatchNormalizationForwardTraining, cudnn_->handle(),
+                    CUDNN_BATCHNORM_SPATIAL, &one, &zero, x_.get(), x, x_.get(), y, channels_.get(),
+                    gamma, beta, momentum_, running_mean, running_var, epsilon_, saved_mean,
+                    saved_inv_std);
   return absl::OkStatus();
 }
 
@@ -37,9 +37,9 @@ absl::Status CudnnBatchNorm::ForwardInference(const float* x, const float* gamma
                                               const float* running_mean, const float* running_var,
                                               float* y) {
   const float one = 1, zero = 0;
-  MUPPET_CUDNN_RETURN_IF_ERROR(cudnnBatchNormalizationForwardInference(
-      cudnn_->handle(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, x_.get(), x, x_.get(), y,
-      channels_.get(), gamma, beta, running_mean, running_var, epsilon_));
+  MUPPET_CUDNN_CALL(cudnnBatchNormalizationForwardInference, cudnn_->handle(),
+                    CUDNN_BATCHNORM_SPATIAL, &one, &zero, x_.get(), x, x_.get(), y, channels_.get(),
+                    gamma, beta, running_mean, running_var, epsilon_);
   return absl::OkStatus();
 }
 
@@ -47,10 +47,9 @@ absl::Status CudnnBatchNorm::Backward(const float* x, const float* dy, const flo
                                       const float* saved_mean, const float* saved_inv_std,
                                       float* dx, float* dgamma, float* dbeta) {
   const float one = 1, zero = 0;
-  MUPPET_CUDNN_RETURN_IF_ERROR(cudnnBatchNormalizationBackward(
-      cudnn_->handle(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, &one, &zero, x_.get(), x, x_.get(),
-      dy, x_.get(), dx, channels_.get(), gamma, dgamma, dbeta, epsilon_, saved_mean,
-      saved_inv_std));
+  MUPPET_CUDNN_CALL(cudnnBatchNormalizationBackward, cudnn_->handle(), CUDNN_BATCHNORM_SPATIAL,
+                    &one, &zero, &one, &zero, x_.get(), x, x_.get(), dy, x_.get(), dx,
+                    channels_.get(), gamma, dgamma, dbeta, epsilon_, saved_mean, saved_inv_std);
   return absl::OkStatus();
 }
 

@@ -61,60 +61,57 @@ absl::StatusOr<CudnnConv> CudnnConv::Create(Cudnn& cudnn, const kernels::ConvGeo
   conv.bias_ = *std::move(bias);
 
   cudnnFilterDescriptor_t w = nullptr;
-  MUPPET_CUDNN_RETURN_IF_ERROR(cudnnCreateFilterDescriptor(&w));
+  MUPPET_CUDNN_CALL(cudnnCreateFilterDescriptor, &w);
   conv.w_ = FilterDescriptor(w);
   const int o = static_cast<int>(g.o), c = static_cast<int>(g.c), k = static_cast<int>(g.kernel);
-  MUPPET_CUDNN_RETURN_IF_ERROR(
-      cudnnSetFilter4dDescriptor(w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, o, c, k, k));
+  MUPPET_CUDNN_CALL(cudnnSetFilter4dDescriptor, w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, o, c, k, k);
   cudnnConvolutionDescriptor_t desc = nullptr;
-  MUPPET_CUDNN_RETURN_IF_ERROR(cudnnCreateConvolutionDescriptor(&desc));
+  MUPPET_CUDNN_CALL(cudnnCreateConvolutionDescriptor, &desc);
   conv.conv_ = ConvolutionDescriptor(desc);
   const int pad = static_cast<int>(g.padding), stride = static_cast<int>(g.stride);
-  MUPPET_CUDNN_RETURN_IF_ERROR(cudnnSetConvolution2dDescriptor(
-      desc, pad, pad, stride, stride, 1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-  MUPPET_CUDNN_RETURN_IF_ERROR(cudnnSetConvolutionMathType(desc, MathType(math)));
+  MUPPET_CUDNN_CALL(cudnnSetConvolution2dDescriptor, desc, pad, pad, stride, stride, 1, 1,
+                    CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT);
+  MUPPET_CUDNN_CALL(cudnnSetConvolutionMathType, desc, MathType(math));
 
   const cudnnHandle_t h = cudnn.handle();
   int found = 0;
   {
     std::vector<cudnnConvolutionFwdAlgoPerf_t> ranked(CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
-    MUPPET_CUDNN_RETURN_IF_ERROR(cudnnGetConvolutionForwardAlgorithm_v7(
-        h, conv.x_.get(), w, desc, conv.y_.get(), static_cast<int>(ranked.size()), &found,
-        ranked.data()));
+    MUPPET_CUDNN_CALL(cudnnGetConvolutionForwardAlgorithm_v7, h, conv.x_.get(), w, desc,
+                      conv.y_.get(), static_cast<int>(ranked.size()), &found, ranked.data());
     absl::StatusOr<cudnnConvolutionFwdAlgoPerf_t> p = Choose(ranked, found, math, "forward");
     if (!p.ok()) return p.status();
     conv.forward_ = p->algo;
     conv.deterministic_ &= p->determinism == CUDNN_DETERMINISTIC;
-    MUPPET_CUDNN_RETURN_IF_ERROR(cudnnGetConvolutionForwardWorkspaceSize(
-        h, conv.x_.get(), w, desc, conv.y_.get(), conv.forward_, &conv.forward_bytes_));
+    MUPPET_CUDNN_CALL(cudnnGetConvolutionForwardWorkspaceSize, h, conv.x_.get(), w, desc,
+                      conv.y_.get(), conv.forward_, &conv.forward_bytes_);
   }
   {
     std::vector<cudnnConvolutionBwdDataAlgoPerf_t> ranked(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
-    MUPPET_CUDNN_RETURN_IF_ERROR(cudnnGetConvolutionBackwardDataAlgorithm_v7(
-        h, w, conv.y_.get(), desc, conv.x_.get(), static_cast<int>(ranked.size()), &found,
-        ranked.data()));
+    MUPPET_CUDNN_CALL(cudnnGetConvolutionBackwardDataAlgorithm_v7, h, w, conv.y_.get(), desc,
+                      conv.x_.get(), static_cast<int>(ranked.size()), &found, ranked.data());
     absl::StatusOr<cudnnConvolutionBwdDataAlgoPerf_t> p =
         Choose(ranked, found, math, "backward-data");
     if (!p.ok()) return p.status();
     conv.backward_data_ = p->algo;
     conv.deterministic_ &= p->determinism == CUDNN_DETERMINISTIC;
-    MUPPET_CUDNN_RETURN_IF_ERROR(cudnnGetConvolutionBackwardDataWorkspaceSize(
-        h, w, conv.y_.get(), desc, conv.x_.get(), conv.backward_data_, &conv.backward_data_bytes_));
+    MUPPET_CUDNN_CALL(cudnnGetConvolutionBackwardDataWorkspaceSize, h, w, conv.y_.get(), desc,
+                      conv.x_.get(), conv.backward_data_, &conv.backward_data_bytes_);
   }
   {
     std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> ranked(
         CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
-    MUPPET_CUDNN_RETURN_IF_ERROR(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
-        h, conv.x_.get(), conv.y_.get(), desc, w, static_cast<int>(ranked.size()), &found,
-        ranked.data()));
+    MUPPET_CUDNN_CALL(cudnnGetConvolutionBackwardFilterAlgorithm_v7, h, conv.x_.get(),
+                      conv.y_.get(), desc, w, static_cast<int>(ranked.size()), &found,
+                      ranked.data());
     absl::StatusOr<cudnnConvolutionBwdFilterAlgoPerf_t> p =
         Choose(ranked, found, math, "backward-weights");
     if (!p.ok()) return p.status();
     conv.backward_weights_ = p->algo;
     conv.deterministic_ &= p->determinism == CUDNN_DETERMINISTIC;
-    MUPPET_CUDNN_RETURN_IF_ERROR(cudnnGetConvolutionBackwardFilterWorkspaceSize(
-        h, conv.x_.get(), conv.y_.get(), desc, w, conv.backward_weights_,
-        &conv.backward_weights_bytes_));
+    MUPPET_CUDNN_CALL(cudnnGetConvolutionBackwardFilterWorkspaceSize, h, conv.x_.get(),
+                      conv.y_.get(), desc, w, conv.backward_weights_,
+                      &conv.backward_weights_bytes_);
   }
   return conv;
 }
@@ -123,12 +120,10 @@ absl::Status CudnnConv::Forward(const float* x, const float* w, const float* bia
   absl::StatusOr<char*> scratch = cudnn_->Scratch(forward_bytes_);
   if (!scratch.ok()) return scratch.status();
   const float one = 1, zero = 0;
-  MUPPET_CUDNN_RETURN_IF_ERROR(cudnnConvolutionForward(cudnn_->handle(), &one, x_.get(), x,
-                                                       w_.get(), w, conv_.get(), forward_, *scratch,
-                                                       forward_bytes_, &zero, y_.get(), y));
+  MUPPET_CUDNN_CALL(cudnnConvolutionForward, cudnn_->handle(), &one, x_.get(), x, w_.get(), w,
+                    conv_.get(), forward_, *scratch, forward_bytes_, &zero, y_.get(), y);
   if (bias == nullptr) return absl::OkStatus();
-  MUPPET_CUDNN_RETURN_IF_ERROR(
-      cudnnAddTensor(cudnn_->handle(), &one, bias_.get(), bias, &one, y_.get(), y));
+  MUPPET_CUDNN_CALL(cudnnAddTensor, cudnn_->handle(), &one, bias_.get(), bias, &one, y_.get(), y);
   return absl::OkStatus();
 }
 
@@ -136,9 +131,9 @@ absl::Status CudnnConv::BackwardData(const float* w, const float* dy, bool accum
   absl::StatusOr<char*> scratch = cudnn_->Scratch(backward_data_bytes_);
   if (!scratch.ok()) return scratch.status();
   const float one = 1, beta = accumulate ? 1.0f : 0.0f;
-  MUPPET_CUDNN_RETURN_IF_ERROR(cudnnConvolutionBackwardData(
-      cudnn_->handle(), &one, w_.get(), w, y_.get(), dy, conv_.get(), backward_data_, *scratch,
-      backward_data_bytes_, &beta, x_.get(), dx));
+  MUPPET_CUDNN_CALL(cudnnConvolutionBackwardData, cudnn_->handle(), &one, w_.get(), w, y_.get(), dy,
+                    conv_.get(), backward_data_, *scratch, backward_data_bytes_, &beta, x_.get(),
+                    dx);
   return absl::OkStatus();
 }
 
@@ -146,16 +141,16 @@ absl::Status CudnnConv::BackwardWeights(const float* x, const float* dy, float* 
   absl::StatusOr<char*> scratch = cudnn_->Scratch(backward_weights_bytes_);
   if (!scratch.ok()) return scratch.status();
   const float one = 1, zero = 0;
-  MUPPET_CUDNN_RETURN_IF_ERROR(cudnnConvolutionBackwardFilter(
-      cudnn_->handle(), &one, x_.get(), x, y_.get(), dy, conv_.get(), backward_weights_, *scratch,
-      backward_weights_bytes_, &zero, w_.get(), dw));
+  MUPPET_CUDNN_CALL(cudnnConvolutionBackwardFilter, cudnn_->handle(), &one, x_.get(), x, y_.get(),
+                    dy, conv_.get(), backward_weights_, *scratch, backward_weights_bytes_, &zero,
+                    w_.get(), dw);
   return absl::OkStatus();
 }
 
 absl::Status CudnnConv::BackwardBias(const float* dy, float* db) {
   const float one = 1, zero = 0;
-  MUPPET_CUDNN_RETURN_IF_ERROR(
-      cudnnConvolutionBackwardBias(cudnn_->handle(), &one, y_.get(), dy, &zero, bias_.get(), db));
+  MUPPET_CUDNN_CALL(cudnnConvolutionBackwardBias, cudnn_->handle(), &one, y_.get(), dy, &zero,
+                    bias_.get(), db);
   return absl::OkStatus();
 }
 

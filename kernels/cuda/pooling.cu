@@ -26,29 +26,28 @@ absl::StatusOr<CudnnPool> CudnnPool::Create(Cudnn& cudnn, PoolKind kind, const P
   pool.x_ = *std::move(x);
   pool.y_ = *std::move(y);
   cudnnPoolingDescriptor_t desc = nullptr;
-  MUPPET_CUDNN_RETURN_IF_ERROR(cudnnCreatePoolingDescriptor(&desc));
+  MUPPET_CUDNN_CALL(cudnnCreatePoolingDescriptor, &desc);
   pool.pool_ = PoolingDescriptor(desc);
   const cudnnPoolingMode_t mode =
       kind == PoolKind::kMax ? CUDNN_POOLING_MAX : CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING;
-  MUPPET_CUDNN_RETURN_IF_ERROR(cudnnSetPooling2dDescriptor(
-      desc, mode, CUDNN_PROPAGATE_NAN, static_cast<int>(g.window_h), static_cast<int>(g.window_w),
-      static_cast<int>(g.padding), static_cast<int>(g.padding), static_cast<int>(g.stride),
-      static_cast<int>(g.stride)));
+  MUPPET_CUDNN_CALL(cudnnSetPooling2dDescriptor, desc, mode, CUDNN_PROPAGATE_NAN,
+                    static_cast<int>(g.window_h), static_cast<int>(g.window_w),
+                    static_cast<int>(g.padding), static_cast<int>(g.padding),
+                    static_cast<int>(g.stride), static_cast<int>(g.stride));
   return pool;
 }
 
 absl::Status CudnnPool::Forward(const float* x, float* y) {
   const float one = 1, zero = 0;
-  MUPPET_CUDNN_RETURN_IF_ERROR(
-      cudnnPoolingForward(cudnn_->handle(), pool_.get(), &one, x_.get(), x, &zero, y_.get(), y));
+  MUPPET_CUDNN_CALL(cudnnPoolingForward, cudnn_->handle(), pool_.get(), &one, x_.get(), x, &zero,
+                    y_.get(), y);
   return absl::OkStatus();
 }
 
 absl::Status CudnnPool::Backward(const float* x, const float* y, const float* dy, float* dx) {
   const float one = 1, zero = 0;
-  MUPPET_CUDNN_RETURN_IF_ERROR(cudnnPoolingBackward(cudnn_->handle(), pool_.get(), &one, y_.get(),
-                                                    y, y_.get(), dy, x_.get(), x, &zero, x_.get(),
-                                                    dx));
+  MUPPET_CUDNN_CALL(cudnnPoolingBackward, cudnn_->handle(), pool_.get(), &one, y_.get(), y,
+                    y_.get(), dy, x_.get(), x, &zero, x_.get(), dx);
   return absl::OkStatus();
 }
 
