@@ -5,18 +5,17 @@
 // 4096^3 and 8192^3 (best of 10, CUDA events); one JSON line per size with the throughputs and
 // the ratios (goal at 8192^3: int8 at least 1.7x bf16).
 //   bazel run -c opt //bench:cuda_gemm
-#include <cublasLt.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cmath>
 #include <limits>
-#include <optional>
 #include <random>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "bench/cuda_harness.h"
+#include "kernels/cuda/cublaslt.h"
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/gemm_s16.h"
 #include "kernels/cuda/gemm_s8.h"
@@ -24,49 +23,25 @@
 namespace muppet::bench {
 namespace {
 
-constexpr size_t kWorkspaceBytes = size_t{32} << 20;
-
-void CheckCublas(cublasStatus_t s, const char* what) {
-  if (s != CUBLAS_STATUS_SUCCESS) Fail(absl::StrCat(what, ": ", cublasLtGetStatusString(s)));
-}
-
 // C (m x n, bf16, row-major) = A (m x k) * B (n x k)^T in bf16 with FP32 accumulation: the same
-// TN arrangement as the int8 GEMM.
+// TN arrangement as the int8 GEMM, through the same cuBLASLt plumbing (kernels/cuda/cublaslt.h).
 class Bf16Gemm {
  public:
-  Bf16Gemm() {
-    CheckCublas(cublasLtCreate(&handle_), "cublasLtCreate");
-    workspace_ = Check(cuda::DeviceBuffer<char>::Allocate(kWorkspaceBytes), "workspace");
-  }
-  ~Bf16Gemm() { cublasLtDestroy(handle_); }
+  Bf16Gemm() : lt_(Check(cuda::CublasLt::Create(), "CublasLt::Create")) {}
 
   void Run(int64_t m, int64_t n, int64_t k, const __nv_bfloat16* a, const __nv_bfloat16* b,
            __nv_bfloat16* c) {
-    cublasLtMatmulDesc_t op;
-    cublasLtMatrixLayout_t la, lb, lc;
-    CheckCublas(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "desc");
-    const cublasOperation_t t = CUBLAS_OP_T, none = CUBLAS_OP_N;
-    CheckCublas(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof(t)),
-                "transa");
-    CheckCublas(
-        cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &none, sizeof(none)),
-        "transb");
-    CheckCublas(cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, k, n, k), "layout a");
-    CheckCublas(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, k, m, k), "layout b");
-    CheckCublas(cublasLtMatrixLayoutCreate(&lc, CUDA_R_16BF, n, m, n), "layout c");
     const float alpha = 1, beta = 0;
-    CheckCublas(cublasLtMatmul(handle_, op, &alpha, b, la, a, lb, &beta, c, lc, c, lc, nullptr,
-                               workspace_->data(), kWorkspaceBytes, nullptr),
-                "cublasLtMatmul(bf16)");
-    cublasLtMatrixLayoutDestroy(lc);
-    cublasLtMatrixLayoutDestroy(lb);
-    cublasLtMatrixLayoutDestroy(la);
-    cublasLtMatmulDescDestroy(op);
+    CheckOk(lt_.MatmulTN({.operands = CUDA_R_16BF,
+                          .output = CUDA_R_16BF,
+                          .compute = CUBLAS_COMPUTE_32F,
+                          .scale = CUDA_R_32F},
+                         {.m = m, .n = n, .k = k}, &alpha, &beta, a, k, b, k, c, nullptr),
+            "cublasLtMatmul(bf16)");
   }
 
  private:
-  cublasLtHandle_t handle_ = nullptr;
-  std::optional<cuda::DeviceBuffer<char>> workspace_;
+  cuda::CublasLt lt_;
 };
 
 template <typename Code>

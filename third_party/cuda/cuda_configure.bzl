@@ -1,4 +1,5 @@
-"""Repository rule that finds the local CUDA toolkit (nvcc, cudart, cuBLASLt, cuDNN, NCCL).
+"""Repository rule that finds the local CUDA toolkit (nvcc, cudart, NCCL; cuDNN and cuBLASLt are
+opened at run time).
 
 It writes @cuda//:defs.bzl with HAS_CUDA, so that builds on a machine without nvcc still work
 (CUDA code is then left out and its tests skip), and @cuda//:BUILD with the link targets.
@@ -22,17 +23,7 @@ cc_library(
     deps = [":cuda_headers"],
 )
 
-cc_library(
-    name = "cublaslt",
-    linkopts = ["-L{root}/lib64", "-lcublasLt", "-Wl,-rpath,{root}/lib64"],
-    deps = [":cudart"],
-)
-
-cc_library(
-    name = "cudnn",
-    linkopts = ["-lcudnn"],
-    deps = [":cudart"],
-)
+# cuDNN and cuBLASLt are not linked: kernels/cuda/lazy_library.h opens them at first use.
 
 cc_library(
     name = "nccl",
