@@ -30,9 +30,10 @@ class GpuModel : public StepOffload {
  public:
   // Plans `model` for batches of up to `max_batch` images and builds it on the current CUDA
   // device with its own stream, for SGD with `sgd`. UNIMPLEMENTED naming the layer the GPU
-  // engine lacks (plan.h); INVALID_ARGUMENT for a batch below 1; INTERNAL naming the CUDA, cuDNN
-  // or cuBLASLt call that failed. `model` must outlive the result, which holds its parameters
-  // from now on: the CPU model's values are stale until Download. One thread at a time.
+  // engine lacks (plan.h); INVALID_ARGUMENT for a batch below 1; FAILED_PRECONDITION naming
+  // cuDNN or cuBLASLt when the library cannot be loaded (lazy_library.h); INTERNAL naming the
+  // CUDA, cuDNN or cuBLASLt call that failed. `model` must outlive the result, which holds its
+  // parameters from now on: the CPU model's values are stale until Download. One thread at a time.
   static absl::StatusOr<std::unique_ptr<GpuModel>> Create(Model& model, int64_t max_batch,
                                                           cuda::FloatMath math,
                                                           const SgdOptions& sgd);
