@@ -99,7 +99,6 @@ uint32_t Narrow(int64_t v) {
                                                            : static_cast<uint32_t>(v);
 }
 
-// The precision policy the flags describe, before defaults and validation.
 // --device: cpu | cuda.
 absl::StatusOr<v1::DeviceKind> DeviceKindOf(const std::string& device) {
   if (device == "cpu") return v1::DEVICE_KIND_CPU;
@@ -108,6 +107,7 @@ absl::StatusOr<v1::DeviceKind> DeviceKindOf(const std::string& device) {
       absl::StrCat("--device: expected cpu or cuda, got \"", device, "\""));
 }
 
+// The precision policy the flags describe, before defaults and validation.
 absl::Status SetPrecision(const TrainFlags& flags, v1::PrecisionPolicySpec& p) {
   absl::StatusOr<v1::PrecisionPolicySpec> policy = scheduler::ParsePolicyText(flags.policy);
   if (!policy.ok())

@@ -264,12 +264,13 @@ void Agent::Launch(const v1::Assignment& assignment, const std::string& worker_i
   if (OnCuda(assignment)) {
     // The coordinator places no more CUDA jobs here than the worker has GPUs free: take the
     // lowest one no running job holds.
-    int gpu = 0;
-    for (bool taken = true; taken; gpu += taken) {
-      taken = false;
-      for (const auto& [key, other] : jobs_) taken |= !other->done && other->gpu == gpu;
-    }
-    run->gpu = gpu;
+    const auto held = [&](int gpu) {
+      return std::any_of(jobs_.begin(), jobs_.end(), [&](const auto& job) {
+        return !job.second->done && job.second->gpu == gpu;
+      });
+    };
+    run->gpu = 0;
+    while (held(run->gpu)) ++run->gpu;
   }
   JobRun* raw = run.get();
   jobs_[{assignment.job_id(), assignment.attempt()}] = std::move(run);

@@ -11,11 +11,17 @@
 namespace muppet::gpu {
 namespace {
 
-// The context's tensor-core convolution for `bits`, made at its first use.
-template <typename Conv>
-absl::StatusOr<Conv*> Shared(std::optional<Conv>& slot) {
+// The context's tensor-core convolution of `Code`s, made at its first use.
+template <typename Code>
+absl::StatusOr<cuda::TensorCoreConv<Code>*> SharedConv(GpuContext& c) {
+  std::optional<cuda::TensorCoreConv<Code>>& slot = [&]() -> auto& {
+    if constexpr (std::is_same_v<Code, int8_t>) return c.conv_s8;
+    if constexpr (std::is_same_v<Code, __half>) return c.conv_f16;
+    if constexpr (std::is_same_v<Code, int16_t>) return c.conv_s16;
+  }
+  ();
   if (!slot.has_value()) {
-    absl::StatusOr<Conv> conv = Conv::Create();
+    absl::StatusOr<cuda::TensorCoreConv<Code>> conv = cuda::TensorCoreConv<Code>::Create();
     if (!conv.ok()) return conv.status();
     slot.emplace(*std::move(conv));
   }
@@ -26,24 +32,12 @@ absl::StatusOr<Conv*> Shared(std::optional<Conv>& slot) {
 // pointer of that type (to cast the operands' codes to).
 template <typename Fn>
 absl::Status WithTensorCoreConv(GpuContext& c, int bits, Fn&& fn) {
-  switch (CodeTypeFor(bits)) {
-    case CodeType::kInt8: {
-      absl::StatusOr<cuda::ConvS8*> conv = Shared(c.conv_s8);
-      if (!conv.ok()) return conv.status();
-      return fn(**conv, static_cast<const int8_t*>(nullptr));
-    }
-    case CodeType::kHalf: {
-      absl::StatusOr<cuda::ConvF16*> conv = Shared(c.conv_f16);
-      if (!conv.ok()) return conv.status();
-      return fn(**conv, static_cast<const __half*>(nullptr));
-    }
-    case CodeType::kInt16: {
-      absl::StatusOr<cuda::ConvS16*> conv = Shared(c.conv_s16);
-      if (!conv.ok()) return conv.status();
-      return fn(**conv, static_cast<const int16_t*>(nullptr));
-    }
-  }
-  return absl::InternalError(absl::StrCat("no code type for ", bits, " bits"));
+  return WithCodeType(bits, [&](auto* code) -> absl::Status {
+    using Code = std::remove_pointer_t<decltype(code)>;
+    absl::StatusOr<cuda::TensorCoreConv<Code>*> conv = SharedConv<Code>(c);
+    if (!conv.ok()) return conv.status();
+    return fn(**conv, static_cast<const Code*>(nullptr));
+  });
 }
 
 }  // namespace
@@ -79,20 +73,10 @@ absl::StatusOr<const float*> FixedConvPasses::Grid(kernels::Operand operand, int
   const cudaStream_t stream = context_.stream;
   const void* codes = fixed_.codes(operand);
   float* x = grid.values.data();
-  switch (CodeTypeFor(bits_)) {
-    case CodeType::kInt8:
-      MUPPET_RETURN_IF_ERROR(
-          cuda::Dequantize(static_cast<const int8_t*>(codes), n, exponent, x, stream));
-      break;
-    case CodeType::kHalf:
-      MUPPET_RETURN_IF_ERROR(
-          cuda::Dequantize(static_cast<const __half*>(codes), n, exponent, x, stream));
-      break;
-    case CodeType::kInt16:
-      MUPPET_RETURN_IF_ERROR(
-          cuda::Dequantize(static_cast<const int16_t*>(codes), n, exponent, x, stream));
-      break;
-  }
+  MUPPET_RETURN_IF_ERROR(WithCodeType(bits_, [&](auto* code) {
+    using Code = std::remove_pointer_t<decltype(code)>;
+    return cuda::Dequantize(static_cast<const Code*>(codes), n, exponent, x, stream);
+  }));
   grid.ready = true;
   return x;
 }

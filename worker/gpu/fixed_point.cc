@@ -29,17 +29,13 @@ absl::StatusOr<int> DeviceFixedPoint::Quantize(const float* x, int64_t n, kernel
                                                cudaStream_t stream) {
   const cuda::QuantizeSpec spec = Spec(precision_.OperandBits(operand));
   Codes& out = codes_[static_cast<int>(operand)];
-  const CodeType type = CodeTypeFor(spec.word_length);
-  const int64_t bytes = n * (type == CodeType::kInt8 ? 1 : 2);
+  const int64_t bytes = n * (CodeTypeFor(spec.word_length) == CodeType::kInt8 ? 1 : 2);
   absl::StatusOr<char*> memory = out.memory.Reserve(bytes, stream);
   if (!memory.ok()) return memory.status();
   out.data = *memory;
-  absl::StatusOr<cuda::QuantizeResult> r =
-      type == CodeType::kInt8
-          ? cuda::Quantize(x, n, spec, reinterpret_cast<int8_t*>(out.data), workspace_, stream)
-      : type == CodeType::kHalf
-          ? cuda::Quantize(x, n, spec, reinterpret_cast<__half*>(out.data), workspace_, stream)
-          : cuda::Quantize(x, n, spec, reinterpret_cast<int16_t*>(out.data), workspace_, stream);
+  absl::StatusOr<cuda::QuantizeResult> r = WithCodeType(spec.word_length, [&](auto* code) {
+    return cuda::Quantize(x, n, spec, static_cast<decltype(code)>(out.data), workspace_, stream);
+  });
   if (!r.ok()) return r.status();
   Count(r->saturations);
   return r->exponent;

@@ -6,6 +6,7 @@
 #ifndef MUPPET_WORKER_GPU_FIXED_POINT_H_
 #define MUPPET_WORKER_GPU_FIXED_POINT_H_
 
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -21,6 +22,21 @@ namespace muppet::gpu {
 // The code type of a word length on the tensor cores.
 enum class CodeType { kInt8, kHalf, kInt16 };
 CodeType CodeTypeFor(int word_length);
+
+// fn(code) with `code` a null pointer to the C++ type of the codes of `word_length`: int8_t,
+// __half or int16_t (to cast code buffers to). The one dispatch over code types.
+template <typename Fn>
+auto WithCodeType(int word_length, Fn&& fn) {
+  switch (CodeTypeFor(word_length)) {
+    case CodeType::kInt8:
+      return fn(static_cast<int8_t*>(nullptr));
+    case CodeType::kHalf:
+      return fn(static_cast<__half*>(nullptr));
+    case CodeType::kInt16:
+      break;
+  }
+  return fn(static_cast<int16_t*>(nullptr));
+}
 
 // One layer's quantisations. The workspace is the rank's (one stream); not thread-safe.
 class DeviceFixedPoint {
