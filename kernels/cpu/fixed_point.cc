@@ -74,9 +74,18 @@ void PrepareCodes(int word_length, int exponent, int64_t n, Quantized& out) {
 
 absl::Status QuantizeTensorInto(std::span<const float> x, int word_length, Rounding rounding,
                                 uint64_t seed, uint64_t stream, Quantized& out) {
+  return QuantizeTensorInto(x, std::nullopt, word_length, rounding, seed, stream, out);
+}
+
+absl::Status QuantizeTensorInto(std::span<const float> x, std::optional<Range> range,
+                                int word_length, Rounding rounding, uint64_t seed, uint64_t stream,
+                                Quantized& out) {
   if (absl::Status s = internal::CheckWordLength(word_length); !s.ok()) return s;
-  absl::StatusOr<Range> range = MinMax(x);
-  if (!range.ok()) return range.status();
+  if (!range.has_value()) {
+    absl::StatusOr<Range> scanned = MinMax(x);
+    if (!scanned.ok()) return scanned.status();
+    range = *scanned;
+  }
   internal::PrepareCodes(word_length, ScaleExponent(*range, word_length),
                          static_cast<int64_t>(x.size()), out);
   const QuantizeOptions options{.word_length = word_length,
@@ -100,8 +109,15 @@ absl::StatusOr<Quantized> QuantizeTensor(std::span<const float> x, int word_leng
 
 absl::StatusOr<int64_t> RoundToFixedPoint(std::span<float> x, int word_length, Rounding rounding,
                                           uint64_t seed, uint64_t stream) {
+  return RoundToFixedPoint(x, std::nullopt, word_length, rounding, seed, stream);
+}
+
+absl::StatusOr<int64_t> RoundToFixedPoint(std::span<float> x, std::optional<Range> range,
+                                          int word_length, Rounding rounding, uint64_t seed,
+                                          uint64_t stream) {
   thread_local Quantized q;  // Reused: the codes are only a stepping stone.
-  if (absl::Status s = QuantizeTensorInto(x, word_length, rounding, seed, stream, q); !s.ok()) {
+  if (absl::Status s = QuantizeTensorInto(x, range, word_length, rounding, seed, stream, q);
+      !s.ok()) {
     return s;
   }
   Dequantize(q, x);
@@ -110,8 +126,13 @@ absl::StatusOr<int64_t> RoundToFixedPoint(std::span<float> x, int word_length, R
 
 absl::Status QuantizeOperand(const FixedPointOptions& o, std::span<const float> x, Operand operand,
                              Quantized& out) {
-  return QuantizeTensorInto(x, o.word_length, o.rounding, o.seed,
-                            OperandStream(o, operand), out);
+  return QuantizeOperand(o, x, std::nullopt, operand, out);
+}
+
+absl::Status QuantizeOperand(const FixedPointOptions& o, std::span<const float> x,
+                             std::optional<Range> range, Operand operand, Quantized& out) {
+  return QuantizeTensorInto(x, range, o.word_length, o.rounding, o.seed, OperandStream(o, operand),
+                            out);
 }
 
 }  // namespace muppet::kernels

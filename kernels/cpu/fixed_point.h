@@ -5,6 +5,7 @@
 #define MUPPET_KERNELS_CPU_FIXED_POINT_H_
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -37,6 +38,13 @@ absl::StatusOr<Quantized> QuantizeTensor(std::span<const float> x, int word_leng
 absl::Status QuantizeTensorInto(std::span<const float> x, int word_length, Rounding rounding,
                                 uint64_t seed, uint64_t stream, Quantized& out);
 
+// QuantizeTensorInto for an x whose range its producer gathered as it wrote it
+// (RangeScan::range()): the same result without a scan of x. `range` must be MinMax(x)'s value;
+// nullopt scans x as QuantizeTensorInto does, with its errors.
+absl::Status QuantizeTensorInto(std::span<const float> x, std::optional<Range> range,
+                                int word_length, Rounding rounding, uint64_t seed, uint64_t stream,
+                                Quantized& out);
+
 // x[i] = codes[i] * 2^-exponent: codes back on their grid as floats. Exact for int8 and int16
 // codes; int32 codes (sums of codes) above 2^24 in magnitude round once. `x` must have as many
 // elements as `codes`.
@@ -55,6 +63,10 @@ float ExactDequantizeFactor(int exponent);
 // codes saturated; errors as QuantizeTensor.
 absl::StatusOr<int64_t> RoundToFixedPoint(std::span<float> x, int word_length, Rounding rounding,
                                           uint64_t seed, uint64_t stream);
+// The same for an x whose range is known (as for QuantizeTensorInto).
+absl::StatusOr<int64_t> RoundToFixedPoint(std::span<float> x, std::optional<Range> range,
+                                          int word_length, Rounding rounding, uint64_t seed,
+                                          uint64_t stream);
 
 // Precision and randomness of one step. Each operand draws from its own stream derived from
 // `step`, so every quantisation in a training run gets independent rounding bits.
@@ -75,6 +87,9 @@ uint64_t OperandStream(const FixedPointOptions& options, Operand operand);
 // (OperandStream), into `out`.
 absl::Status QuantizeOperand(const FixedPointOptions& options, std::span<const float> x,
                              Operand operand, Quantized& out);
+// The same for an x whose range is known (QuantizeTensorInto above).
+absl::Status QuantizeOperand(const FixedPointOptions& options, std::span<const float> x,
+                             std::optional<Range> range, Operand operand, Quantized& out);
 
 // A BatchNorm's output described instead of written: y = max(x * scale[c] + shift[c], floor)
 // over x's rows, as ChannelAffine (batch_norm.h) computes it.

@@ -59,7 +59,8 @@ CodesView Unfold(const ConvGeometry& g, const Quantized& qx) {
 }  // namespace
 
 absl::StatusOr<int64_t> ConvForward(const ConvGeometry& g, const Quantized& qx, const Quantized& qw,
-                                    std::span<const float> bias, std::span<float> y) {
+                                    std::span<const float> bias, std::span<float> y,
+                                    RangeScan* y_range) {
   if (absl::Status s = CheckGeometry(g); !s.ok()) return s;
   const int64_t rows = g.n * g.out_h() * g.out_w(), k = g.kernel * g.kernel * g.c;
   if (absl::Status s = CheckCodes(qx, g.n * g.h * g.w * g.c, "x", qw, g.o * k, "w", y, rows * g.o);
@@ -71,7 +72,8 @@ absl::StatusOr<int64_t> ConvForward(const ConvGeometry& g, const Quantized& qx, 
   if (qx.word_length <= 8 && k <= kGemmS8MaxChunk && ActiveInt8Route() == Int8Route::kOneDnnVnni) {
     // oneDNN's direct int8 convolution: 2.6-4x faster than im2col + GEMM (PERFORMANCE.md).
     DirectInt8Run(g, Pass::kForward, qx, qw, y.data());
-    internal::ScaleAndAddBias(std::ldexp(1.0f, -(qx.exponent + qw.exponent)), bias, rows, g.o, y);
+    internal::ScaleAndAddBias(std::ldexp(1.0f, -(qx.exponent + qw.exponent)), bias, rows, g.o, y,
+                              y_range);
     return saturated;
   }
   if (qx.word_length > 8 ? S16Implicit(g) || PreferBlocks(rows, g.o) : k <= kGemmS8MaxChunk) {
@@ -85,7 +87,7 @@ absl::StatusOr<int64_t> ConvForward(const ConvGeometry& g, const Quantized& qx, 
     if (!gemm.ok()) return gemm.status();
     saturated = *gemm;
   }
-  internal::AddBias(bias, rows, g.o, y);
+  internal::AddBias(bias, rows, g.o, y, y_range);
   return saturated;
 }
 

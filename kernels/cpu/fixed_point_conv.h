@@ -21,9 +21,12 @@ namespace muppet::kernels {
 // tensor's codes across passes), and on FP32 tensors quantised inside. They return the
 // saturations they caused.
 
-// y = conv(x, w) + bias (bias may be empty).
+// y = conv(x, w) + bias (bias may be empty). With a `y_range`, also gathers y's range
+// (RangeScan), for quantising y next without a scan, where the route makes a pass over y anyway
+// (scaling integer sums, adding the bias); elsewhere y_range is left as it was.
 absl::StatusOr<int64_t> ConvForward(const ConvGeometry& g, const Quantized& x, const Quantized& w,
-                                    std::span<const float> bias, std::span<float> y);
+                                    std::span<const float> bias, std::span<float> y,
+                                    RangeScan* y_range = nullptr);
 absl::StatusOr<int64_t> ConvForward(const FixedPointOptions& options, const ConvGeometry& g,
                                     std::span<const float> x, std::span<const float> w,
                                     std::span<const float> bias, std::span<float> y);

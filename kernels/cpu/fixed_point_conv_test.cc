@@ -2,7 +2,10 @@
 
 #include <cmath>
 #include <random>
+#include <string>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kernels/cpu/fixed_point_test_util.h"
@@ -195,25 +198,42 @@ Quantized RandomCodes16(int64_t n, int word_length, std::mt19937& rng) {
   return q;
 }
 
+// A geometry for each route of the 8 and 12-bit passes: oneDNN's direct 8-bit one and the blocked
+// implicit GEMMs (the first, large enough to split across threads), and im2col (stride 2, 1x1).
+constexpr ConvGeometry kEachRoute[] = {
+    {.n = 4, .h = 16, .w = 16, .c = 16, .o = 16, .kernel = 3, .padding = 1},
+    {.n = 1, .h = 7, .w = 7, .c = 32, .o = 5, .kernel = 3, .stride = 2},
+    {.n = 2, .h = 4, .w = 4, .c = 8, .o = 3, .kernel = 1}};
+
+// The element counts of x, y and w.
+struct Sizes {
+  int64_t x, y, w;
+};
+Sizes SizesOf(const ConvGeometry& g) {
+  return {g.n * g.h * g.w * g.c, g.n * g.out_h() * g.out_w() * g.o,
+          g.o * g.kernel * g.kernel * g.c};
+}
+
+// RandomCodes16's codes, as int8 up to 8 bits.
+Quantized RandomCodes(int64_t n, int word_length, std::mt19937& rng) {
+  Quantized q = RandomCodes16(n, word_length, rng);
+  if (word_length <= 8) {
+    q.s8.assign(q.s16.begin(), q.s16.end());
+    q.s16.clear();
+  }
+  return q;
+}
+
 // Backward-data with an addend (another path's gradient of the same input) returns exactly the
 // transposed convolution plus the addend, on each route: oneDNN's direct 8-bit one, the blocked
 // implicit GEMMs, and im2col (stride 2); an addend of the wrong size is refused by name.
 TEST(FixedPointConvCodesTest, BackwardDataAddsItsAddendExactly) {
   std::mt19937 rng(21);
   for (int word_length : {8, 12}) {
-    for (const ConvGeometry& g :
-         {ConvGeometry{.n = 2, .h = 5, .w = 6, .c = 16, .o = 16, .kernel = 3, .padding = 1},
-          ConvGeometry{.n = 1, .h = 7, .w = 7, .c = 32, .o = 5, .kernel = 3, .stride = 2},
-          ConvGeometry{.n = 2, .h = 4, .w = 4, .c = 8, .o = 3, .kernel = 1}}) {
-      const int64_t xs = g.n * g.h * g.w * g.c, ys = g.n * g.out_h() * g.out_w() * g.o,
-                    ws = g.o * g.kernel * g.kernel * g.c;
-      Quantized qdy = RandomCodes16(ys, word_length, rng), qw = RandomCodes16(ws, word_length, rng);
-      if (word_length <= 8) {  // The same codes, as int8.
-        for (Quantized* q : {&qdy, &qw}) {
-          q->s8.assign(q->s16.begin(), q->s16.end());
-          q->s16.clear();
-        }
-      }
+    for (const ConvGeometry& g : kEachRoute) {
+      const auto [xs, ys, ws] = SizesOf(g);
+      const Quantized qdy = RandomCodes(ys, word_length, rng),
+                      qw = RandomCodes(ws, word_length, rng);
       std::vector<float> dx(xs), dx_plus(xs), addend(xs);
       std::normal_distribution<float> normal;
       for (float& a : addend) a = normal(rng);
@@ -226,6 +246,38 @@ TEST(FixedPointConvCodesTest, BackwardDataAddsItsAddendExactly) {
       const absl::Status wrong = ConvBackwardData(g, qdy, qw, dx_plus, short_addend).status();
       EXPECT_EQ(wrong.code(), absl::StatusCode::kInvalidArgument);
       EXPECT_THAT(wrong.message(), HasSubstr("addend has"));
+    }
+  }
+}
+
+// The output's range gathered in the forward pass's own pass over it is MinMax's of the output,
+// with or without a bias, on each route (oneDNN's direct 8-bit one, the blocked implicit GEMMs,
+// im2col); a route that makes no such pass leaves the range as it was. With a bias every route
+// makes one.
+TEST(FixedPointConvCodesTest, ForwardGathersTheRangeOfItsOutput) {
+  std::mt19937 rng(23);
+  for (int word_length : {8, 12}) {
+    for (const ConvGeometry& g : kEachRoute) {
+      const auto [xs, ys, ws] = SizesOf(g);
+      const Quantized qx = RandomCodes(xs, word_length, rng),
+                      qw = RandomCodes(ws, word_length, rng);
+      const std::vector<float> bias = RandomFloats(g.o, 29);
+      for (bool with_bias : {false, true}) {
+        std::vector<float> y(ys);
+        RangeScan range;
+        ASSERT_TRUE(
+            ConvForward(g, qx, qw, with_bias ? bias : std::vector<float>{}, y, &range).ok());
+        const absl::StatusOr<Range> expected = MinMax(y);
+        ASSERT_TRUE(expected.ok());
+        const std::string where =
+            absl::StrCat(word_length, "-bit, ", g.c, " channels, bias ", with_bias);
+        if (with_bias) {
+          ASSERT_TRUE(range.range().has_value()) << where;
+        }
+        if (!range.range().has_value()) continue;
+        EXPECT_EQ(range.range()->min, expected->min) << where;
+        EXPECT_EQ(range.range()->max, expected->max) << where;
+      }
     }
   }
 }

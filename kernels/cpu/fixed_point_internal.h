@@ -21,12 +21,16 @@ void PrepareCodes(int word_length, int exponent, int64_t n, Quantized& out);
 // INVALID_ARGUMENT unless `bias` is empty or has `expected` elements; `name` names it.
 absl::Status CheckBiasSize(std::span<const float> bias, int64_t expected, const char* name);
 
-// y[r][j] += bias[j] for a rows x cols matrix; nothing for an empty bias.
-void AddBias(std::span<const float> bias, int64_t rows, int64_t cols, std::span<float> y);
+// y[r][j] += bias[j] for a rows x cols matrix; nothing for an empty bias. With a `range` and a
+// bias, also gathers y's range.
+void AddBias(std::span<const float> bias, int64_t rows, int64_t cols, std::span<float> y,
+             RangeScan* range = nullptr);
 
-// y[r][j] = y[r][j] * scale + bias[j] (no bias term for an empty bias), in one pass.
+// y[r][j] = y[r][j] * scale + bias[j] (no bias term for an empty bias), in one pass; with a
+// `range`, also gathers the range of the y written (RangeScan), a block of rows at a time while
+// it is in cache.
 void ScaleAndAddBias(float scale, std::span<const float> bias, int64_t rows, int64_t cols,
-                     std::span<float> y);
+                     std::span<float> y, RangeScan* range = nullptr);
 
 // y[i] = y[i] * scale + addend[i] (no addend term for an empty addend, which must otherwise have
 // y's size), in one pass.

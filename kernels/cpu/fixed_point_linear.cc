@@ -1,5 +1,7 @@
 #include "kernels/cpu/fixed_point_linear.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -39,21 +41,40 @@ absl::Status CheckBiasSize(std::span<const float> bias, int64_t expected, const 
       absl::StrCat(name, " has ", bias.size(), " elements, expected ", expected));
 }
 
-void AddBias(std::span<const float> bias, int64_t rows, int64_t cols, std::span<float> y) {
-  if (!bias.empty()) ScaleAndAddBias(1.0f, bias, rows, cols, y);  // x * 1 is exact.
+void AddBias(std::span<const float> bias, int64_t rows, int64_t cols, std::span<float> y,
+             RangeScan* range) {
+  if (!bias.empty()) ScaleAndAddBias(1.0f, bias, rows, cols, y, range);  // x * 1 is exact.
 }
 
 void ScaleAndAddBias(float scale, std::span<const float> bias, int64_t rows, int64_t cols,
-                     std::span<float> y) {
-#pragma omp parallel for schedule(static) if (rows * cols >= (1 << 16))
-  for (int64_t r = 0; r < rows; ++r) {
-    float* row = y.data() + r * cols;
-    if (bias.empty()) {
-      for (int64_t j = 0; j < cols; ++j) row[j] *= scale;
-    } else {
-      for (int64_t j = 0; j < cols; ++j) row[j] = row[j] * scale + bias[j];
+                     std::span<float> y, RangeScan* range) {
+  // Rows a block: about 16 KB of floats, scanned for the range right after they are written.
+  const int64_t block = std::max<int64_t>(1, 4096 / cols);
+  const int threads = rows * cols >= (1 << 16) ? omp_get_max_threads() : 1;
+  std::vector<RangeScan> scans(threads);
+  const auto rows_of_thread = [&](int t) {
+    const int64_t first = rows * t / threads, last = rows * (t + 1) / threads;
+    for (int64_t r0 = first; r0 < last; r0 += block) {
+      const int64_t r1 = std::min(last, r0 + block);
+      for (int64_t r = r0; r < r1; ++r) {
+        float* row = y.data() + r * cols;
+        if (bias.empty()) {
+          for (int64_t j = 0; j < cols; ++j) row[j] *= scale;
+        } else {
+          for (int64_t j = 0; j < cols; ++j) row[j] = row[j] * scale + bias[j];
+        }
+      }
+      if (range != nullptr) scans[t].Add(y.data() + r0 * cols, (r1 - r0) * cols);
     }
+  };
+  if (threads == 1) {
+    rows_of_thread(0);
+  } else {
+#pragma omp parallel num_threads(threads)
+    rows_of_thread(omp_get_thread_num());
   }
+  if (range == nullptr) return;
+  for (const RangeScan& scan : scans) range->Merge(scan);
 }
 
 void ScaleAndAdd(float scale, std::span<const float> addend, std::span<float> y) {

@@ -33,6 +33,27 @@ TEST(QuantizeTensorIntoTest, EqualsQuantizeTensorAndReusesItsBuffers) {
   EXPECT_FALSE(QuantizeTensorInto(std::vector<float>{1, NAN}, 8, Rounding::kNearest, 0, 0, q).ok());
 }
 
+// Given the range its producer gathered, the quantiser gives exactly what it gives scanning the
+// tensor itself; given none (a producer that saw a non-finite element), it scans and names it.
+TEST(QuantizeTensorIntoTest, AKnownRangeGivesTheScannedResult) {
+  for (int wl : {6, 8, 12, 16}) {
+    const auto x = RandomFloats(300001, wl);  // Large enough to split across threads.
+    RangeScan scan;
+    scan.Add(x.data(), static_cast<int64_t>(x.size()));
+    Quantized known, scanned;
+    ASSERT_TRUE(QuantizeTensorInto(x, scan.range(), wl, Rounding::kStochastic, 7, 3, known).ok());
+    ASSERT_TRUE(QuantizeTensorInto(x, wl, Rounding::kStochastic, 7, 3, scanned).ok());
+    EXPECT_EQ(known.exponent, scanned.exponent) << wl;
+    EXPECT_EQ(known.s8, scanned.s8) << wl;
+    EXPECT_EQ(known.s16, scanned.s16) << wl;
+    EXPECT_EQ(known.saturated, scanned.saturated) << wl;
+  }
+  Quantized q;
+  const absl::Status bad = QuantizeTensorInto(std::vector<float>{1, 2, INFINITY}, std::nullopt, 8,
+                                              Rounding::kNearest, 0, 0, q);
+  EXPECT_THAT(bad.message(), HasSubstr("element 2 is inf"));
+}
+
 // A described BatchNorm output quantises to exactly what its written output does: exponent,
 // codes, saturations, and the error naming a non-finite element. Inputs of every kind, channel
 // counts that do and do not divide the rounding blocks, and enough rows for several threads.

@@ -146,6 +146,21 @@ absl::StatusOr<Range> MinMax(std::span<const float> x, Isa isa) {
   return Range{lo, hi};
 }
 
+void RangeScan::Add(const float* x, int64_t n, Isa isa) {
+  internal::ScanRange(x, n, isa, &min, &max, &non_finite);
+}
+
+void RangeScan::Merge(const RangeScan& other) {
+  min = std::min(min, other.min);
+  max = std::max(max, other.max);
+  non_finite = non_finite || other.non_finite;
+}
+
+std::optional<Range> RangeScan::range() const {
+  if (non_finite || min > max) return std::nullopt;
+  return Range{min, max};
+}
+
 int ScaleExponent(Range range, int word_length) {
   return ScaleExponentOf(range.min, range.max, word_length);
 }

@@ -15,7 +15,9 @@
 #ifndef MUPPET_KERNELS_CPU_QUANTIZE_H_
 #define MUPPET_KERNELS_CPU_QUANTIZE_H_
 
+#include <cmath>
 #include <cstdint>
+#include <optional>
 #include <span>
 
 #include "absl/status/statusor.h"
@@ -28,6 +30,22 @@ enum class Rounding { kStochastic, kNearest };
 struct Range {
   float min = 0;
   float max = 0;
+};
+
+// A tensor's range gathered by the code that writes it, a piece at a time while each piece is
+// still in cache, so that quantising the tensor needs no scan of its own. Min and max are exact,
+// so pieces may be added in any order and on any thread (one RangeScan each, then Merge).
+struct RangeScan {
+  float min = INFINITY;
+  float max = -INFINITY;
+  bool non_finite = false;  // An element was NaN or infinite.
+
+  // Lowers min and raises max over x[0, n).
+  void Add(const float* x, int64_t n, Isa isa = ActiveIsa());
+  void Merge(const RangeScan& other);
+  // MinMax of every element added, or nullopt if one was not finite or none was added (a
+  // quantiser given nullopt scans the tensor itself, and names the offending element).
+  std::optional<Range> range() const;
 };
 
 // The smallest and largest element of a non-empty `x`. INVALID_ARGUMENT, naming the index of the

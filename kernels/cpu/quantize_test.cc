@@ -1,5 +1,6 @@
 #include "kernels/cpu/quantize.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -226,6 +227,40 @@ TEST(MinMaxTest, NonFiniteValuesAreAnErrorNamingTheIndex) {
     EXPECT_THAT(MinMax(large, isa).status().message(), HasSubstr("element 250000 is"));
   }
   EXPECT_FALSE(MinMax(std::vector<float>{}).ok());
+}
+
+// A range gathered piece by piece, on separate scans merged in any order, is MinMax's; a
+// non-finite element or no element at all leaves no range (the quantiser then scans itself).
+TEST(RangeScanTest, PiecesInAnyOrderGiveMinMaxsRange) {
+  const std::vector<float> x = RandomFloats(10007, 3.0f, 17);
+  const absl::StatusOr<Range> expected = MinMax(x);
+  ASSERT_TRUE(expected.ok());
+  for (Isa isa : SupportedIsas()) {
+    for (int64_t piece : {1, 15, 16, 4096, 10007}) {
+      std::vector<RangeScan> scans(3);
+      for (int64_t begin = 0, k = 0; begin < static_cast<int64_t>(x.size()); begin += piece, ++k) {
+        const int64_t n = std::min<int64_t>(piece, x.size() - begin);
+        scans[k % 3].Add(x.data() + begin, n, isa);
+      }
+      RangeScan total;
+      for (int k : {2, 0, 1}) total.Merge(scans[k]);
+      ASSERT_TRUE(total.range().has_value()) << IsaName(isa) << " piece " << piece;
+      EXPECT_EQ(total.range()->min, expected->min) << IsaName(isa) << " piece " << piece;
+      EXPECT_EQ(total.range()->max, expected->max) << IsaName(isa) << " piece " << piece;
+    }
+  }
+  EXPECT_FALSE(RangeScan().range().has_value());
+  for (float bad :
+       {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+    std::vector<float> y = x;
+    y[5000] = bad;
+    RangeScan first, second;
+    first.Add(y.data(), 4000);
+    second.Add(y.data() + 4000, static_cast<int64_t>(y.size()) - 4000);
+    EXPECT_TRUE(first.range().has_value());
+    first.Merge(second);
+    EXPECT_FALSE(first.range().has_value()) << bad;
+  }
 }
 
 }  // namespace

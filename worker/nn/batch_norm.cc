@@ -1,9 +1,13 @@
 #include "worker/nn/batch_norm.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "kernels/cpu/batch_norm.h"
+#include "kernels/cpu/quantize.h"
 #include "worker/nn/parallel.h"
 
 namespace muppet {
@@ -156,13 +160,27 @@ const Tensor& BatchNorm2d::Backward(const Tensor& grad_output) {
   grad_input_.Resize(input_->shape());
   // dx = gamma * inv_std * (g - mean(g) - xhat * mean(g * xhat)), gamma * inv_std being the
   // forward's scale.
+  // A producer that quantises this gradient takes its range, gathered a block of rows (about 16
+  // KB) at a time right after the block is written.
+  const bool gather = producer_ != nullptr && producer_->WantsGradOutputRange();
+  const int64_t block = gather ? std::max<int64_t>(1, 4096 / c) : x.rows;
+  std::vector<kernels::RangeScan> scans(ThreadsFor(x.rows, c));
   ParallelFor(
       x.rows,
       [&](int64_t begin, int64_t end) {
-        kernels::ChannelInputGrad(x, grad, begin, end, scale_.data(), mean_dy.data(),
-                                  mean_dy_xhat.data(), grad_input_.data());
+        for (int64_t r0 = begin; r0 < end; r0 += block) {
+          const int64_t r1 = std::min(end, r0 + block);
+          kernels::ChannelInputGrad(x, grad, r0, r1, scale_.data(), mean_dy.data(),
+                                    mean_dy_xhat.data(), grad_input_.data());
+          if (gather) scans[omp_get_thread_num()].Add(grad_input_.data() + r0 * c, (r1 - r0) * c);
+        }
       },
       c);
+  if (gather) {
+    kernels::RangeScan range;
+    for (const kernels::RangeScan& scan : scans) range.Merge(scan);
+    if (range.range().has_value()) producer_->SetNextGradOutputRange(*range.range());
+  }
   return grad_input_;
 }
 

@@ -1,8 +1,10 @@
 #include "worker/nn/batch_norm.h"
 
 #include <cmath>
+#include <optional>
 
 #include "gtest/gtest.h"
+#include "kernels/cpu/quantize.h"
 #include "worker/nn/gradient_check.h"
 
 namespace muppet {
@@ -57,6 +59,50 @@ TEST(BatchNormTest, GradientsMatchFiniteDifferences) {
   bn.gamma().value = RandomNormal({4}, 6);
   bn.beta().value = RandomNormal({4}, 7);
   ExpectGradientsMatch(bn, RandomNormal({3, 4, 3, 3}, 8));
+}
+
+// A producer that leaves no codes and takes gradient ranges, recording them.
+class RangeTaker : public Layer {
+ public:
+  const Tensor& Forward(const Tensor& input, Mode) override { return input; }
+  const Tensor& Backward(const Tensor& grad_output) override { return grad_output; }
+  Shape OutputShape(const Shape& input) const override { return input; }
+  bool LeaveOutputAsCodes() override { return true; }
+  bool WantsGradOutputRange() const override { return wants; }
+  void SetNextGradOutputRange(const kernels::Range& r) override { range = r; }
+
+  bool wants = true;
+  std::optional<kernels::Range> range;
+};
+
+// The range BatchNorm gathers while writing its input gradient, a block of rows at a time on
+// every thread, is exactly MinMax's of that gradient, with and without the fused ReLU, on channel
+// counts that do and do not fill a vector; nothing is passed to a producer that does not ask.
+TEST(BatchNormTest, GathersItsInputGradientsRangeForTheProducer) {
+  for (int64_t channels : {3, 16, 40}) {
+    for (bool relu : {false, true}) {
+      RangeTaker producer;
+      BatchNorm2d bn("bn", channels, relu);
+      bn.gamma().value = RandomNormal({channels}, 11);
+      bn.beta().value = RandomNormal({channels}, 12);
+      ASSERT_TRUE(bn.ReadInputCodesFrom(producer));
+      const Tensor x = RandomNormal({8, channels, 17, 9}, 13);
+      const Tensor dy = RandomNormal({8, channels, 17, 9}, 14);
+      bn.Forward(producer.Forward(x, Mode::kTrain), Mode::kTrain);
+      const Tensor& dx = bn.Backward(dy);
+      const absl::StatusOr<kernels::Range> expected = kernels::MinMax(dx.span());
+      ASSERT_TRUE(expected.ok());
+      ASSERT_TRUE(producer.range.has_value()) << channels;
+      EXPECT_EQ(producer.range->min, expected->min) << channels << " relu " << relu;
+      EXPECT_EQ(producer.range->max, expected->max) << channels << " relu " << relu;
+
+      producer.range.reset();
+      producer.wants = false;
+      bn.Forward(producer.Forward(x, Mode::kTrain), Mode::kTrain);
+      bn.Backward(dy);
+      EXPECT_FALSE(producer.range.has_value());
+    }
+  }
 }
 
 TEST(BatchNormTest, ExposesParametersAndBuffers) {

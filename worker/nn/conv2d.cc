@@ -111,7 +111,8 @@ const Tensor& Conv2d::Backward(const Tensor& grad_output) {
         << name_ << ": input gradient addend " << ShapeString(addend->shape()) << " vs input "
         << ShapeString(input_->shape());
   }
-  if (fixed_point_pass_) return FixedPointBackward(grad_output, addend);
+  const std::optional<kernels::Range> grad_range = std::exchange(next_grad_output_range_, {});
+  if (fixed_point_pass_) return FixedPointBackward(grad_output, addend, grad_range);
   FloatBackwardWeights(*input_, grad_output);
   ParameterGradientsReady();
   grad_input_.Resize(input_grad_required_ ? input_->shape() : Shape{0});
@@ -123,6 +124,10 @@ bool Conv2d::AddToNextInputGrad(const Tensor& addend) {
   if (!input_grad_required_) return false;
   input_grad_addend_ = &addend;
   return true;
+}
+
+void Conv2d::SetNextGradOutputRange(const kernels::Range& range) {
+  next_grad_output_range_ = range;
 }
 
 void Conv2d::FloatForward(const Tensor& input, const Tensor& weights, std::span<const float> bias) {
@@ -197,23 +202,27 @@ const Tensor& Conv2d::FixedPointForward(const Tensor& input) {
       !precision_.Quantize(weight_.value.span(), kernels::Operand::kWeights, weight_codes_)) {
     return output_;
   }
+  // The output's range, where the integer route gathers it as it scales the sums.
+  kernels::RangeScan output_range;
   precision_.RunPass(LayerPass::kForward, input.shape(), [&](FixedPointRoute route) {
+    output_range = {};
     if (route == FixedPointRoute::kGrid) {
       FloatForward(grid_input_.Of(input_codes_, input_->shape()),
                    grid_weights_.Of(weight_codes_, weight_.value.shape()), bias);
     } else {
       precision_.Account(kernels::ConvForward(Geometry(input.shape()), input_codes_, weight_codes_,
-                                              bias, output_.span()),
+                                              bias, output_.span(), &output_range),
                          "convolution");
     }
   });
   if (!leave_output_codes_) {
-    precision_.Round(output_.span(), Rounded::kOutput);
+    precision_.Round(output_.span(), Rounded::kOutput, output_range.range());
     return output_;
   }
   // The codes Round would leave; dequantised here only where a reader could not scale them
   // exactly (exponents near the float limits).
-  if (precision_.RoundToCodes(output_.span(), Rounded::kOutput, output_codes_)) {
+  if (precision_.RoundToCodes(output_.span(), Rounded::kOutput, output_codes_,
+                              output_range.range())) {
     output_coded_ = kernels::ExactDequantizeFactor(output_codes_.exponent) != 0;
     if (!output_coded_) kernels::Dequantize(output_codes_, output_.span());
   }
@@ -235,10 +244,12 @@ const kernels::Quantized* Conv2d::output_codes() const {
   return output_coded_ ? &output_codes_ : nullptr;
 }
 
-const Tensor& Conv2d::FixedPointBackward(const Tensor& grad_output, const Tensor* addend) {
+const Tensor& Conv2d::FixedPointBackward(const Tensor& grad_output, const Tensor* addend,
+                                         std::optional<kernels::Range> grad_range) {
   const kernels::ConvGeometry g = Geometry(input_->shape());
   grad_input_.Resize(input_grad_required_ ? input_->shape() : Shape{0});
-  if (!precision_.Quantize(grad_output.span(), kernels::Operand::kGradient, grad_output_codes_)) {
+  if (!precision_.Quantize(grad_output.span(), kernels::Operand::kGradient, grad_output_codes_,
+                           grad_range)) {
     return grad_input_;
   }
   grid_grad_.Invalidate();

@@ -44,6 +44,9 @@ class Conv2d : public Layer {
   // Adds `addend` to the next input gradient (layer.h): on the 8-bit route through oneDNN, in the
   // pass that scales its integer sums; elsewhere in a pass of its own.
   bool AddToNextInputGrad(const Tensor& addend) override;
+  // At fixed point, quantises the next output gradient with the range its consumer gathered.
+  bool WantsGradOutputRange() const override { return fixed_point_pass_; }
+  void SetNextGradOutputRange(const kernels::Range& range) override;
 
   const Conv2dOptions& options() const { return options_; }
   // Its rounding streams, for an engine that runs it elsewhere (worker/gpu).
@@ -56,8 +59,9 @@ class Conv2d : public Layer {
   Plan& PlanFor(const Shape& input);
   kernels::ConvGeometry Geometry(const Shape& input) const;
   const Tensor& FixedPointForward(const Tensor& input);
-  // `addend`: as AddToNextInputGrad's, or null.
-  const Tensor& FixedPointBackward(const Tensor& grad_output, const Tensor* addend);
+  // `addend`: as AddToNextInputGrad's, or null; `grad_range`: grad_output's, where known.
+  const Tensor& FixedPointBackward(const Tensor& grad_output, const Tensor* addend,
+                                   std::optional<kernels::Range> grad_range);
   // The FP32 passes on the given operands (the FP32 layer's own, or the grid route's), through
   // the plan of the last Forward's input shape: output_, the parameters' gradients, grad_input_.
   void FloatForward(const Tensor& input, const Tensor& weights, std::span<const float> bias);
@@ -75,7 +79,8 @@ class Conv2d : public Layer {
   const Tensor* input_ = nullptr;
   Tensor output_;
   Tensor grad_input_;
-  const Tensor* input_grad_addend_ = nullptr;  // For the next Backward only.
+  const Tensor* input_grad_addend_ = nullptr;             // For the next Backward only.
+  std::optional<kernels::Range> next_grad_output_range_;  // For the next Backward only.
 
   LayerPrecision precision_;
   bool fixed_point_pass_ = false;  // The last Forward ran in fixed point.

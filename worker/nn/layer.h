@@ -122,6 +122,17 @@ class Layer {
   // adds, or computes no input gradient.
   virtual bool AddToNextInputGrad(const Tensor& addend) { return false; }
 
+  // Gradient ranges passed back between neighbours. A layer that quantises its output gradient
+  // (a fixed-point convolution) scans it for its range first; the layer after it, whose Backward
+  // writes that gradient anyway (BatchNorm), can gather the range as it writes, a block at a
+  // time while each is in cache. Results are bit-identical either way.
+  //
+  // Producer: whether the next Backward quantises its output gradient, and so takes its range.
+  virtual bool WantsGradOutputRange() const { return false; }
+  // The range (exactly kernels::MinMax's) of the grad_output the next Backward (only) receives.
+  // Called by the layer whose Backward returns that tensor, once it is written.
+  virtual void SetNextGradOutputRange(const kernels::Range& range) {}
+
  protected:
   bool input_grad_required_ = true;
 };

@@ -56,9 +56,9 @@ kernels::FixedPointOptions LayerPrecision::Options() const {
 }
 
 bool LayerPrecision::Quantize(std::span<const float> x, kernels::Operand operand,
-                              kernels::Quantized& out) {
-  return AccountCodes(kernels::QuantizeOperand(Options(), x, operand, out), OperandName(operand),
-                      out);
+                              kernels::Quantized& out, std::optional<kernels::Range> range) {
+  return AccountCodes(kernels::QuantizeOperand(Options(), x, range, operand, out),
+                      OperandName(operand), out);
 }
 
 bool LayerPrecision::Quantize(const kernels::ChannelAffineRows& x, kernels::Operand operand,
@@ -81,17 +81,18 @@ RoundingBits LayerPrecision::RoundedBits(Rounded what) const {
   return {.seed = RoundingSeed(precision_->seed, id_), .stream = RoundingStream(what)};
 }
 
-bool LayerPrecision::Round(std::span<float> x, Rounded what) {
+bool LayerPrecision::Round(std::span<float> x, Rounded what, std::optional<kernels::Range> range) {
   if (Defers(what)) return true;
   const RoundingBits bits = RoundedBits(what);
-  return Account(kernels::RoundToFixedPoint(x, precision_->bits, precision_->rounding, bits.seed,
-                                            bits.stream),
+  return Account(kernels::RoundToFixedPoint(x, range, precision_->bits, precision_->rounding,
+                                            bits.seed, bits.stream),
                  RoundedName(what));
 }
 
-bool LayerPrecision::RoundToCodes(std::span<const float> x, Rounded what, kernels::Quantized& out) {
+bool LayerPrecision::RoundToCodes(std::span<const float> x, Rounded what, kernels::Quantized& out,
+                                  std::optional<kernels::Range> range) {
   const RoundingBits bits = RoundedBits(what);
-  return AccountCodes(kernels::QuantizeTensorInto(x, precision_->bits, precision_->rounding,
+  return AccountCodes(kernels::QuantizeTensorInto(x, range, precision_->bits, precision_->rounding,
                                                   bits.seed, bits.stream, out),
                       RoundedName(what), out);
 }

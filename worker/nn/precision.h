@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -65,20 +66,24 @@ class LayerPrecision {
   // Options for the kernels' operand quantisation at this step.
   kernels::FixedPointOptions Options() const;
 
-  // Quantises an operand for the kernels; false (error recorded) if it failed.
-  bool Quantize(std::span<const float> x, kernels::Operand operand, kernels::Quantized& out);
+  // Quantises an operand for the kernels; false (error recorded) if it failed. `range` is x's
+  // range where its producer gathered it (kernels::RangeScan), saving a scan of x; nullopt scans.
+  bool Quantize(std::span<const float> x, kernels::Operand operand, kernels::Quantized& out,
+                std::optional<kernels::Range> range = std::nullopt);
   // The same for a tensor described rather than written (fixed_point.h).
   bool Quantize(const kernels::ChannelAffineRows& x, kernels::Operand operand,
                 kernels::Quantized& out);
 
   // Rounds x onto its fixed-point grid in place; false (error recorded) if it failed. Weight and
-  // bias gradients are left as they are while the precision defers their rounding.
-  bool Round(std::span<float> x, Rounded what);
+  // bias gradients are left as they are while the precision defers their rounding. `range` as
+  // for Quantize.
+  bool Round(std::span<float> x, Rounded what, std::optional<kernels::Range> range = std::nullopt);
 
   // The codes Round(x, what) would put x on, left in `out` instead of written back into x: the
   // same exponent and rounding bits. False (error recorded) if it failed. Not for the gradients
-  // whose rounding a precision may defer.
-  bool RoundToCodes(std::span<const float> x, Rounded what, kernels::Quantized& out);
+  // whose rounding a precision may defer. `range` as for Quantize.
+  bool RoundToCodes(std::span<const float> x, Rounded what, kernels::Quantized& out,
+                    std::optional<kernels::Range> range = std::nullopt);
 
   // Records the saturations of a kernel call, or its error; false on error.
   bool Account(const absl::StatusOr<int64_t>& saturations, const char* what);
