@@ -2,7 +2,10 @@
 // scan and conversion, for a resnet20 activation (batch 128, 16 channels, 28x28: 1.6M floats),
 // on every core (the vector paths split large tensors across OpenMP threads; the scalar path is
 // the single-threaded reference). One JSON line per (isa, word length, rounding), with the speed
-// ratio against the scalar path measured in the same run.
+// ratio against the scalar path measured in the same run. Then the range alone, per ISA: MinMax
+// of the whole tensor (from memory, every core), and a producer's RangeScan of the same elements
+// a 16 KB block at a time while the block is in cache (one thread, one block scanned as often as
+// the tensor has blocks), as the layers gather it.
 #include "kernels/cpu/quantize.h"
 
 #include <random>
@@ -29,6 +32,34 @@ double QuantizeSeconds(const std::vector<float>& x, int wl, kernels::Rounding ro
                        .stream = 2},
                       std::span<Code>(codes), isa);
   });
+}
+
+// Seconds to scan x's range from memory (MinMax), and as in-cache blocks (RangeScan); both check
+// the range they find.
+struct RangeTimes {
+  double from_memory, in_cache;
+};
+RangeTimes RangeSeconds(const std::vector<float>& x, Isa isa) {
+  const absl::StatusOr<kernels::Range> expected = kernels::MinMax(x, kernels::Isa::kScalar);
+  CheckOk(expected.status(), "MinMax");
+  constexpr int64_t kBlockFloats = 4096;  // 16 KB, as the layers' blocks.
+  const int64_t n = static_cast<int64_t>(x.size()), blocks = n / kBlockFloats;
+  kernels::RangeScan scan;
+  const double in_cache = BestSeconds([&] {
+    scan = {};
+    for (int64_t b = 0; b < blocks; ++b) scan.Add(x.data(), kBlockFloats, isa);
+  });
+  kernels::RangeScan first_block;
+  first_block.Add(x.data(), kBlockFloats, kernels::Isa::kScalar);
+  if (scan.range()->min != first_block.min || scan.range()->max != first_block.max) {
+    Fail("RangeScan disagrees with the scalar scan");
+  }
+  const double from_memory = BestSeconds([&] {
+    const absl::StatusOr<kernels::Range> r = kernels::MinMax(x, isa);
+    CheckOk(r.status(), "MinMax");
+    if (r->min != expected->min || r->max != expected->max) Fail("MinMax disagrees with scalar");
+  });
+  return {from_memory, in_cache};
 }
 
 }  // namespace
@@ -64,5 +95,17 @@ int main() {
             .Print();
       }
     }
+  }
+  for (Isa isa : kernels::SupportedIsas()) {
+    if (isa > kernels::ActiveIsa()) continue;
+    const bench::RangeTimes t = bench::RangeSeconds(x, isa);
+    bench::JsonLine()
+        .Add("bench", "quantize")
+        .Add("op", "range")
+        .Add("isa", std::string(kernels::IsaName(isa)))
+        .Add("elements", static_cast<long long>(n))
+        .Add("minmax_ms", t.from_memory * 1e3)
+        .Add("in_cache_scan_ms", t.in_cache * 1e3)
+        .Print();
   }
 }
