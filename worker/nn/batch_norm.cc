@@ -158,13 +158,13 @@ const Tensor& BatchNorm2d::Backward(const Tensor& grad_output) {
     return grad_input_;
   }
   grad_input_.Resize(input_->shape());
-  // dx = gamma * inv_std * (g - mean(g) - xhat * mean(g * xhat)), gamma * inv_std being the
-  // forward's scale.
   // A producer that quantises this gradient takes its range, gathered a block of rows (about 16
   // KB) at a time right after the block is written.
   const bool gather = producer_ != nullptr && producer_->WantsGradOutputRange();
   const int64_t block = gather ? std::max<int64_t>(1, 4096 / c) : x.rows;
   std::vector<kernels::RangeScan> scans(ThreadsFor(x.rows, c));
+  // dx = gamma * inv_std * (g - mean(g) - xhat * mean(g * xhat)), gamma * inv_std being the
+  // forward's scale.
   ParallelFor(
       x.rows,
       [&](int64_t begin, int64_t end) {

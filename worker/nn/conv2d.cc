@@ -92,6 +92,7 @@ Conv2d::Plan& Conv2d::PlanFor(const Shape& input) {
 const Tensor& Conv2d::Forward(const Tensor& input, Mode mode) {
   fixed_point_pass_ = precision_.fixed_point();
   output_coded_ = false;
+  next_grad_output_range_.reset();  // A range handed back belongs to one step's Backward.
   // An FP32 pass reads the values themselves: a producer that left them described writes them.
   if (!fixed_point_pass_ && producer_ != nullptr) producer_->WriteDeferredOutput();
   reordered_weights_ = nullptr;
