@@ -42,7 +42,7 @@ struct RangeTimes {
 RangeTimes RangeSeconds(const std::vector<float>& x, Isa isa) {
   const absl::StatusOr<kernels::Range> expected = kernels::MinMax(x, kernels::Isa::kScalar);
   CheckOk(expected.status(), "MinMax");
-  constexpr int64_t kBlockFloats = 4096;  // 16 KB, as the layers' blocks.
+  constexpr int64_t kBlockFloats = kernels::kInCacheElements;  // As the layers' blocks.
   const int64_t n = static_cast<int64_t>(x.size()), blocks = n / kBlockFloats;
   kernels::RangeScan scan;
   const double in_cache = BestSeconds([&] {

@@ -48,8 +48,8 @@ void AddBias(std::span<const float> bias, int64_t rows, int64_t cols, std::span<
 
 void ScaleAndAddBias(float scale, std::span<const float> bias, int64_t rows, int64_t cols,
                      std::span<float> y, RangeScan* range) {
-  // Rows a block: about 16 KB of floats, scanned for the range right after they are written.
-  const int64_t block = std::max<int64_t>(1, 4096 / cols);
+  // Rows a block, scanned for the range right after they are written.
+  const int64_t block = std::max<int64_t>(1, kInCacheElements / cols);
   const int threads = rows * cols >= (1 << 16) ? omp_get_max_threads() : 1;
   std::vector<RangeScan> scans(threads);
   const auto rows_of_thread = [&](int t) {

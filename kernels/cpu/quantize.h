@@ -32,6 +32,10 @@ struct Range {
   float max = 0;
 };
 
+// Elements a producer writes before it scans them, or a quantiser computes before it converts them:
+// 16 KB of floats, which stay in L1.
+inline constexpr int64_t kInCacheElements = 4096;
+
 // A tensor's range gathered by the code that writes it, a piece at a time while each piece is
 // still in cache, so that quantising the tensor needs no scan of its own. Min and max are exact,
 // so pieces may be added in any order and on any thread (one RangeScan each, then Merge).

@@ -19,8 +19,6 @@ namespace {
 
 using internal::kBlock;
 
-// About this many elements a chunk: 16 KB of floats.
-constexpr int64_t kChunkElements = 4096;
 // Chunks below which the calling thread does all the work.
 constexpr int64_t kMinChunksPerThread = 8;
 
@@ -28,7 +26,7 @@ constexpr int64_t kMinChunksPerThread = 8;
 // block of the rounding bits (quantize_internal.h) and its codes are those of the whole tensor.
 int64_t ChunkRows(int64_t c) {
   const int64_t unit = kBlock / std::gcd(c, kBlock);
-  return std::max<int64_t>(1, kChunkElements / (unit * c)) * unit;
+  return std::max<int64_t>(1, kInCacheElements / (unit * c)) * unit;
 }
 
 // The chunks of y and the threads that share them, in a fixed split.
@@ -115,8 +113,7 @@ absl::Status QuantizeTensorInto(const ChannelAffineRows& y, int word_length, Rou
 
 absl::Status QuantizeOperand(const FixedPointOptions& o, const ChannelAffineRows& y,
                              Operand operand, Quantized& out) {
-  return QuantizeTensorInto(y, o.word_length, o.rounding, o.seed,
-                            OperandStream(o, operand), out);
+  return QuantizeTensorInto(y, o.word_length, o.rounding, o.seed, OperandStream(o, operand), out);
 }
 
 }  // namespace muppet::kernels

@@ -1,9 +1,8 @@
 #include "worker/nn/batch_norm.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <vector>
 
 #include "kernels/cpu/batch_norm.h"
@@ -158,28 +157,26 @@ const Tensor& BatchNorm2d::Backward(const Tensor& grad_output) {
     return grad_input_;
   }
   grad_input_.Resize(input_->shape());
-  // A producer that quantises this gradient takes its range, gathered a block of rows (about 16
-  // KB) at a time right after the block is written.
+  // A producer that quantises this gradient takes its range, gathered a block of rows at a time
+  // right after the block is written.
   const bool gather = producer_ != nullptr && producer_->WantsGradOutputRange();
-  const int64_t block = gather ? std::max<int64_t>(1, 4096 / c) : x.rows;
-  std::vector<kernels::RangeScan> scans(ThreadsFor(x.rows, c));
+  const int64_t block = gather ? std::max<int64_t>(1, kernels::kInCacheElements / c) : x.rows;
   // dx = gamma * inv_std * (g - mean(g) - xhat * mean(g * xhat)), gamma * inv_std being the
   // forward's scale.
-  ParallelFor(
-      x.rows,
-      [&](int64_t begin, int64_t end) {
+  const std::vector<kernels::RangeScan> scans = ParallelForEachThread(
+      x.rows, c, kernels::RangeScan{}, [&](int64_t begin, int64_t end, kernels::RangeScan& scan) {
         for (int64_t r0 = begin; r0 < end; r0 += block) {
           const int64_t r1 = std::min(end, r0 + block);
           kernels::ChannelInputGrad(x, grad, r0, r1, scale_.data(), mean_dy.data(),
                                     mean_dy_xhat.data(), grad_input_.data());
-          if (gather) scans[omp_get_thread_num()].Add(grad_input_.data() + r0 * c, (r1 - r0) * c);
+          if (gather) scan.Add(grad_input_.data() + r0 * c, (r1 - r0) * c);
         }
-      },
-      c);
+      });
   if (gather) {
     kernels::RangeScan range;
     for (const kernels::RangeScan& scan : scans) range.Merge(scan);
-    if (range.range().has_value()) producer_->SetNextGradOutputRange(*range.range());
+    if (const std::optional<kernels::Range> r = range.range())
+      producer_->SetNextGradOutputRange(*r);
   }
   return grad_input_;
 }

@@ -40,19 +40,28 @@ void ParallelFor(int64_t n, Body body, int64_t work = 1) {
   }
 }
 
+// ParallelFor with an accumulator per thread, each a copy of `init`: body(begin, end, acc) works
+// on its chunk into acc. Returns the accumulators in thread order (chunk order). Must not run
+// inside another OpenMP region (threads are told apart by omp_get_thread_num()).
+template <typename T, typename Body>
+std::vector<T> ParallelForEachThread(int64_t n, int64_t work, const T& init, Body body) {
+  std::vector<T> partial(ThreadsFor(n, work), init);
+  ParallelFor(
+      n, [&](int64_t begin, int64_t end) { body(begin, end, partial[omp_get_thread_num()]); },
+      work);
+  return partial;
+}
+
 // Sums `width` doubles over rows [0, n): chunk_fn(begin, end, acc) adds rows [begin, end) into
 // acc. Each thread reduces its own contiguous chunk and the chunks are added in thread order, so
 // the result depends only on the thread count, never on timing.
 template <typename ChunkFn>
 std::vector<double> ReduceChunks(int64_t n, int64_t width, ChunkFn chunk_fn) {
-  const int threads = ThreadsFor(n, width);
-  std::vector<std::vector<double>> partial(threads, std::vector<double>(width, 0.0));
-  ParallelFor(
-      n,
-      [&](int64_t begin, int64_t end) {
-        chunk_fn(begin, end, partial[omp_get_thread_num()].data());
-      },
-      width);
+  const std::vector<std::vector<double>> partial =
+      ParallelForEachThread(n, width, std::vector<double>(width, 0.0),
+                            [&](int64_t begin, int64_t end, std::vector<double>& acc) {
+                              chunk_fn(begin, end, acc.data());
+                            });
   std::vector<double> total(width, 0.0);
   for (const auto& p : partial) {
     for (int64_t j = 0; j < width; ++j) total[j] += p[j];
