@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Full training runs, FP32 against MuPPET, with the same model, data, seed, batch and learning-
-# rate schedule; prints one JSON line per run and one with the comparison.
+# rate schedule; prints one JSON line per run (with its switch epochs, and the epochs and training
+# seconds spent at each precision) and one with the comparison.
 #
 #   bash bench/full_run.sh [epochs] [model]     (defaults: 20 resnet20)
 #
@@ -29,16 +30,18 @@ import json, sys
 out = sys.argv[1]
 runs = {p: json.load(open(f"{out}/{p}.json")) for p in ("fp32", "muppet")}
 for p, r in runs.items():
-    epochs_at = {}
+    epochs_at, seconds_at = {}, {}
     for e in r["epochs"]:
         epochs_at[e["precision_bits"]] = epochs_at.get(e["precision_bits"], 0) + 1
+        seconds_at[e["precision_bits"]] = seconds_at.get(e["precision_bits"], 0) + e["seconds"]
     print(json.dumps({"bench": "full_run", "policy": p, "model": r["model"],
                       "epochs": len(r["epochs"]),
                       "test_accuracy": r["final"]["test_accuracy"],
                       "wall_seconds": r["final"]["wall_seconds"],
                       "train_seconds": sum(e["seconds"] for e in r["epochs"]),
                       "switch_epochs": r["final"]["switch_epochs"],
-                      "epochs_per_precision": epochs_at}))
+                      "epochs_per_precision": epochs_at,
+                      "train_seconds_per_precision": seconds_at}))
 f, m = runs["fp32"], runs["muppet"]
 print(json.dumps({"bench": "full_run", "comparison": "muppet_vs_fp32",
                   "accuracy_difference_points":
