@@ -68,7 +68,8 @@ def seconds_to(epochs, target):
     return None
 
 
-def main():
+def parse_args(argv=None):
+    """The command line; exits with a message naming the flag on a value out of range."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="resnet20")
     parser.add_argument("--epochs", type=int, default=10)
@@ -81,21 +82,32 @@ def main():
     parser.add_argument("--test-limit", type=int, default=0, help="images (0: all; for a smoke run)")
     parser.add_argument("--peer-layout", choices=("nchw", "channels-last"),
                         default="channels-last", help="PyTorch's layout (the faster on CPUs)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    for flag, value, least in (("--epochs", args.epochs, 1), ("--batch-size", args.batch_size, 1),
+                               ("--threads", args.threads, 1),
+                               ("--train-limit", args.train_limit, 0),
+                               ("--test-limit", args.test_limit, 0)):
+        if value < least:
+            parser.error(f"{flag} must be at least {least}, got {value}")
+    return args
+
+
+def main():
+    args = parse_args()
     if not os.path.exists(MUPPET):
         sys.exit(f"{MUPPET} not found: run `bazel build -c opt //worker:muppet-train` first")
 
     framework, peer = run_peer(args)
+    peer_seconds = sum(s for _, s in peer)
     print(json.dumps({"bench": "peer_run", "run": framework, "model": args.model,
-                      "test_accuracy": [a for a, _ in peer],
-                      "train_seconds": sum(s for _, s in peer)}), flush=True)
+                      "test_accuracy": [a for a, _ in peer], "train_seconds": peer_seconds}),
+          flush=True)
     muppet, bits, switch_epochs = run_muppet(args)
     print(json.dumps({"bench": "peer_run", "run": "muppet", "model": args.model,
                       "test_accuracy": [a for a, _ in muppet], "precision_bits": bits,
                       "switch_epochs": switch_epochs,
                       "train_seconds": sum(s for _, s in muppet)}), flush=True)
     target = peer[-1][0]
-    peer_seconds = sum(s for _, s in peer)
     muppet_seconds = seconds_to(muppet, target)
     print(json.dumps({"bench": "peer_run", "comparison": "muppet_vs_" + framework,
                       "target_accuracy": target, "peer_seconds": peer_seconds,
