@@ -9,13 +9,18 @@ MUPPET_BATCH_NORM_DEFINE(Scalar)
 
 void ChannelSums(const ChannelRows& x, int64_t begin, int64_t end, double* sum, double* sum_sq,
                  Isa isa) {
+  ChannelSums(x, begin, end, sum, sum_sq, ChannelCodeExtremes{}, isa);
+}
+
+void ChannelSums(const ChannelRows& x, int64_t begin, int64_t end, double* sum, double* sum_sq,
+                 const ChannelCodeExtremes& extremes, Isa isa) {
   switch (isa) {
     case Isa::kAvx512:
-      return internal::ChannelSumsAvx512(x, begin, end, sum, sum_sq);
+      return internal::ChannelSumsAvx512(x, begin, end, sum, sum_sq, extremes);
     case Isa::kAvx2:
-      return internal::ChannelSumsAvx2(x, begin, end, sum, sum_sq);
+      return internal::ChannelSumsAvx2(x, begin, end, sum, sum_sq, extremes);
     case Isa::kScalar:
-      return internal::ChannelSumsScalar(x, begin, end, sum, sum_sq);
+      return internal::ChannelSumsScalar(x, begin, end, sum, sum_sq, extremes);
   }
 }
 

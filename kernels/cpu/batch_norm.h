@@ -32,6 +32,19 @@ struct ChannelRows {
 void ChannelSums(const ChannelRows& x, int64_t begin, int64_t end, double* sum, double* sum_sq,
                  Isa isa = ActiveIsa());
 
+// Each channel's smallest and largest code, gathered by ChannelSums on codes at the cost of two
+// vector instructions a row, so that the range of the BatchNorm output over those codes needs no
+// pass of its own (QuantizeTensorInto on a ChannelAffineRows).
+struct ChannelCodeExtremes {
+  int32_t* min = nullptr;  // Lowered per channel; start at INT32_MAX.
+  int32_t* max = nullptr;  // Raised per channel; start at INT32_MIN.
+};
+
+// ChannelSums that also, on codes, lowers extremes.min[c] and raises extremes.max[c] to the codes
+// of rows [begin, end) (both arrays `channels` long); on FP32 values it leaves them as they are.
+void ChannelSums(const ChannelRows& x, int64_t begin, int64_t end, double* sum, double* sum_sq,
+                 const ChannelCodeExtremes& extremes, Isa isa = ActiveIsa());
+
 // A tensor added to BatchNorm's output, then a floor: the residual add (and its ReLU, floor 0)
 // after a ResNet block's last BatchNorm, fused into its pass. `values` is indexed like x.
 struct ChannelAddend {

@@ -72,12 +72,14 @@ void FloatSums16(const float* x, int64_t c, int64_t j0, int64_t begin, int64_t e
 }
 
 // Codes: sums in int32 lanes, flushed to int64 every kFlushRows rows (|code| <= 2^15, so 2^15
-// rows stay below 2^31); squares (up to 2^30 each) in int64 lanes, even and odd channels apart.
+// rows stay below 2^31); squares (up to 2^30 each) in int64 lanes, even and odd channels apart;
+// the extremes in int32 lanes.
 template <typename Code>
 void CodeSums16(const Code* codes, double factor, int64_t c, int64_t j0, int64_t begin, int64_t end,
-                double* sum, double* sum_sq) {
+                double* sum, double* sum_sq, const ChannelCodeExtremes& extremes) {
   constexpr int64_t kFlushRows = int64_t{1} << 15;
   int64_t s[kLanes] = {}, q[kLanes] = {};
+  __m512i lo = _mm512_set1_epi32(INT32_MAX), hi = _mm512_set1_epi32(INT32_MIN);
   for (int64_t start = begin; start < end; start += kFlushRows) {
     __m512i s32 = _mm512_setzero_si512(), q_even = _mm512_setzero_si512(),
             q_odd = _mm512_setzero_si512();
@@ -90,6 +92,8 @@ void CodeSums16(const Code* codes, double factor, int64_t c, int64_t j0, int64_t
         v = _mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(r)));
       }
       s32 = _mm512_add_epi32(s32, v);
+      lo = _mm512_min_epi32(lo, v);
+      hi = _mm512_max_epi32(hi, v);
       const __m512i odd = _mm512_srli_epi64(v, 32);
       q_even = _mm512_add_epi64(q_even, _mm512_mul_epi32(v, v));
       q_odd = _mm512_add_epi64(q_odd, _mm512_mul_epi32(odd, odd));
@@ -106,6 +110,11 @@ void CodeSums16(const Code* codes, double factor, int64_t c, int64_t j0, int64_t
     sum[j0 + l] += static_cast<double>(s[l]) * factor;
     sum_sq[j0 + l] += static_cast<double>(q[l]) * (factor * factor);
   }
+  if (extremes.min == nullptr) return;
+  _mm512_storeu_si512(extremes.min + j0,
+                      _mm512_min_epi32(lo, _mm512_loadu_si512(extremes.min + j0)));
+  _mm512_storeu_si512(extremes.max + j0,
+                      _mm512_max_epi32(hi, _mm512_loadu_si512(extremes.max + j0)));
 }
 
 template <bool kAdd, typename Data>
@@ -183,18 +192,18 @@ void InputGrad16(Data x, __m512 factor, const ChannelGrad& grad, int64_t c, int6
 }  // namespace
 
 void ChannelSumsAvx512(const ChannelRows& x, int64_t begin, int64_t end, double* sum,
-                       double* sum_sq) {
+                       double* sum_sq, const ChannelCodeExtremes& extremes) {
   const int64_t c = x.channels, whole = WholeBlocks(c);
   for (int64_t j0 = 0; j0 < whole; j0 += kLanes) {
     if (x.s8 != nullptr) {
-      CodeSums16(x.s8, x.factor, c, j0, begin, end, sum, sum_sq);
+      CodeSums16(x.s8, x.factor, c, j0, begin, end, sum, sum_sq, extremes);
     } else if (x.s16 != nullptr) {
-      CodeSums16(x.s16, x.factor, c, j0, begin, end, sum, sum_sq);
+      CodeSums16(x.s16, x.factor, c, j0, begin, end, sum, sum_sq, extremes);
     } else {
       FloatSums16(x.f32, c, j0, begin, end, sum, sum_sq);
     }
   }
-  Sums(x, whole, begin, end, sum, sum_sq);
+  Sums(x, whole, begin, end, sum, sum_sq, extremes);
 }
 
 void ChannelAffineAvx512(const ChannelRows& x, int64_t begin, int64_t end, const float* scale,

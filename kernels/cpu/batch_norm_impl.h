@@ -19,7 +19,7 @@ namespace muppet::kernels::internal {
 // batch_norm.h's functions for one instruction set each (Scalar, Avx2, Avx512).
 #define MUPPET_BATCH_NORM_DECLARE(Suffix)                                                          \
   void ChannelSums##Suffix(const ChannelRows& x, int64_t begin, int64_t end, double* sum,          \
-                           double* sum_sq);                                                        \
+                           double* sum_sq, const ChannelCodeExtremes& extremes);                   \
   void ChannelAffine##Suffix(const ChannelRows& x, int64_t begin, int64_t end, const float* scale, \
                              const float* shift, float floor, float* y,                            \
                              const ChannelAddend& addend);                                         \
@@ -87,33 +87,45 @@ inline void FloatSums(const float* x, int64_t first, int64_t c, int64_t begin, i
   });
 }
 
-// Codes: exact integer sums, then scaled by the grid (exact for sums below 2^53).
+// Codes: exact integer sums, then scaled by the grid (exact for sums below 2^53); the extremes
+// where asked for.
 template <typename Code>
 void CodeSums(const Code* codes, double factor, int64_t first, int64_t c, int64_t begin,
-              int64_t end, double* sum, double* sum_sq) {
+              int64_t end, double* sum, double* sum_sq, const ChannelCodeExtremes& extremes) {
   ForChannelBlocks(first, c, [&](int64_t j0, auto lanes) {
     constexpr int64_t kN = decltype(lanes)::value;
     int64_t s[kN] = {}, q[kN] = {};
+    int32_t lo[kN], hi[kN];
+    for (int64_t l = 0; l < kN; ++l) lo[l] = INT32_MAX, hi[l] = INT32_MIN;
     for (int64_t row = begin; row < end; ++row) {
       const Code* r = codes + row * c + j0;
       for (int64_t l = 0; l < kN; ++l) {
         const int32_t v = r[l];
         s[l] += v;
         q[l] += v * v;  // At most 2^30: int32.
+        lo[l] = std::min(lo[l], v);
+        hi[l] = std::max(hi[l], v);
       }
     }
     for (int64_t l = 0; l < kN; ++l) {
       sum[j0 + l] += static_cast<double>(s[l]) * factor;
       sum_sq[j0 + l] += static_cast<double>(q[l]) * (factor * factor);
     }
+    if (extremes.min == nullptr) return;
+    for (int64_t l = 0; l < kN; ++l) {
+      extremes.min[j0 + l] = std::min(extremes.min[j0 + l], lo[l]);
+      extremes.max[j0 + l] = std::max(extremes.max[j0 + l], hi[l]);
+    }
   });
 }
 
 inline void Sums(const ChannelRows& x, int64_t first, int64_t begin, int64_t end, double* sum,
-                 double* sum_sq) {
+                 double* sum_sq, const ChannelCodeExtremes& extremes) {
   const int64_t c = x.channels;
-  if (x.s8 != nullptr) return CodeSums(x.s8, x.factor, first, c, begin, end, sum, sum_sq);
-  if (x.s16 != nullptr) return CodeSums(x.s16, x.factor, first, c, begin, end, sum, sum_sq);
+  if (x.s8 != nullptr) return CodeSums(x.s8, x.factor, first, c, begin, end, sum, sum_sq, extremes);
+  if (x.s16 != nullptr) {
+    return CodeSums(x.s16, x.factor, first, c, begin, end, sum, sum_sq, extremes);
+  }
   FloatSums(x.f32, first, c, begin, end, sum, sum_sq);
 }
 
@@ -199,8 +211,8 @@ void InputGrad(const ChannelRows& x, const ChannelGrad& grad, int64_t first, int
 // muppet::kernels::internal, on the loops above alone.
 #define MUPPET_BATCH_NORM_DEFINE(Suffix)                                                           \
   void ChannelSums##Suffix(const ChannelRows& x, int64_t begin, int64_t end, double* sum,          \
-                           double* sum_sq) {                                                       \
-    Sums(x, 0, begin, end, sum, sum_sq);                                                           \
+                           double* sum_sq, const ChannelCodeExtremes& extremes) {                  \
+    Sums(x, 0, begin, end, sum, sum_sq, extremes);                                                 \
   }                                                                                                \
   void ChannelAffine##Suffix(const ChannelRows& x, int64_t begin, int64_t end, const float* scale, \
                              const float* shift, float floor, float* y,                            \

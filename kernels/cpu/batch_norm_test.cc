@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <random>
 #include <vector>
 
@@ -106,6 +107,29 @@ TEST_P(BatchNormKernelsTest, SumsMatchDoubleSumsOfTheValues) {
       } else {
         EXPECT_EQ(s, sum) << IsaName(isa);  // Exact: codes on a power-of-two grid.
         EXPECT_EQ(q, sum_sq) << IsaName(isa);
+      }
+      // The code extremes, gathered over the same two ranges, against the values' own.
+      std::vector<int32_t> lo(c.channels, INT32_MAX), hi(c.channels, INT32_MIN);
+      std::vector<double> s2(c.channels), q2(c.channels);
+      ChannelSums(in.rows, 0, split, s2.data(), q2.data(), {lo.data(), hi.data()}, isa);
+      ChannelSums(in.rows, split, c.rows, s2.data(), q2.data(), {lo.data(), hi.data()}, isa);
+      EXPECT_EQ(s2, s) << IsaName(isa);
+      EXPECT_EQ(q2, q) << IsaName(isa);
+      for (int64_t j = 0; j < c.channels; ++j) {
+        if (in.rows.f32 != nullptr) {  // Left as they were.
+          EXPECT_EQ(lo[j], INT32_MAX);
+          EXPECT_EQ(hi[j], INT32_MIN);
+          continue;
+        }
+        int32_t want_lo = INT32_MAX, want_hi = INT32_MIN;
+        for (int64_t row = 0; row < c.rows; ++row) {
+          const int32_t code = in.rows.s8 != nullptr ? in.rows.s8[row * c.channels + j]
+                                                     : in.rows.s16[row * c.channels + j];
+          want_lo = std::min(want_lo, code);
+          want_hi = std::max(want_hi, code);
+        }
+        EXPECT_EQ(lo[j], want_lo) << IsaName(isa) << " channel " << j;
+        EXPECT_EQ(hi[j], want_hi) << IsaName(isa) << " channel " << j;
       }
     }
   }

@@ -98,12 +98,18 @@ struct ChannelAffineRows {
   const float* scale = nullptr;
   const float* shift = nullptr;
   float floor = 0;
+  // Where x is codes: each channel's smallest and largest code (ChannelSums gathers them), or
+  // null where unknown.
+  const int32_t* code_min = nullptr;
+  const int32_t* code_max = nullptr;
 };
 
 // QuantizeTensorInto and QuantizeOperand on y, which is computed a few thousand elements at a
-// time into a per-thread buffer, twice (for the range, then for the codes), instead of being
-// read from memory: the same exponent, codes, saturations and errors as on ChannelAffine's whole
-// output.
+// time into a per-thread buffer instead of being read from memory: the same exponent, codes,
+// saturations and errors as on ChannelAffine's whole output. y's range takes a pass of its own
+// unless the code extremes are known and every scale and shift is finite: then y's extremes are
+// those of the affine at each channel's extreme codes (every step of the affine is monotonic in
+// the code), computed by ChannelAffine itself, so the range is the same to the bit.
 absl::Status QuantizeTensorInto(const ChannelAffineRows& y, int word_length, Rounding rounding,
                                 uint64_t seed, uint64_t stream, Quantized& out);
 absl::Status QuantizeOperand(const FixedPointOptions& options, const ChannelAffineRows& y,

@@ -1,10 +1,12 @@
 #include "kernels/cpu/fixed_point.h"
 
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kernels/cpu/batch_norm.h"
 #include "kernels/cpu/fixed_point_conv.h"
 #include "kernels/cpu/fixed_point_linear.h"
 #include "kernels/cpu/fixed_point_test_util.h"
@@ -78,21 +80,32 @@ TEST(QuantizeTensorIntoTest, ChannelAffineRowsEqualTheirWrittenValues) {
       codes16.s16 = s16.data();
       codes16.factor = std::ldexp(1.0f, -12);
       for (const ChannelRows& x : {f32, codes8, codes16}) {
+        // The code extremes as BatchNorm's statistics pass gathers them (codes only).
+        std::vector<int32_t> code_min(channels, INT32_MAX), code_max(channels, INT32_MIN);
+        std::vector<double> sum(channels), sum_sq(channels);
+        ChannelSums(x, 0, rows, sum.data(), sum_sq.data(), {code_min.data(), code_max.data()});
         for (float floor : {0.0f, -INFINITY}) {
           const ChannelAffineRows y{
               .x = x, .scale = scale.data(), .shift = shift.data(), .floor = floor};
+          ChannelAffineRows with_extremes = y;
+          with_extremes.code_min = code_min.data();
+          with_extremes.code_max = code_max.data();
           std::vector<float> written(n);
           ChannelAffine(x, 0, rows, y.scale, y.shift, floor, written.data());
           for (int wl : {8, 12}) {
-            Quantized expected, got;
+            Quantized expected;
             ASSERT_TRUE(
                 QuantizeTensorInto(written, wl, Rounding::kStochastic, 5, 9, expected).ok());
-            ASSERT_TRUE(QuantizeTensorInto(y, wl, Rounding::kStochastic, 5, 9, got).ok());
-            EXPECT_EQ(got.word_length, wl);
-            EXPECT_EQ(got.exponent, expected.exponent);
-            EXPECT_EQ(got.s8, expected.s8) << channels << " x " << rows;
-            EXPECT_EQ(got.s16, expected.s16) << channels << " x " << rows;
-            EXPECT_EQ(got.saturated, expected.saturated);
+            for (const ChannelAffineRows& described : {y, with_extremes}) {
+              Quantized got;
+              ASSERT_TRUE(
+                  QuantizeTensorInto(described, wl, Rounding::kStochastic, 5, 9, got).ok());
+              EXPECT_EQ(got.word_length, wl);
+              EXPECT_EQ(got.exponent, expected.exponent);
+              EXPECT_EQ(got.s8, expected.s8) << channels << " x " << rows;
+              EXPECT_EQ(got.s16, expected.s16) << channels << " x " << rows;
+              EXPECT_EQ(got.saturated, expected.saturated);
+            }
           }
         }
       }
@@ -109,6 +122,38 @@ TEST(QuantizeTensorIntoTest, ChannelAffineRowsEqualTheirWrittenValues) {
       EXPECT_FALSE(got.ok());
       EXPECT_EQ(got, expected);
     }
+  }
+}
+
+// With the code extremes given, a tensor whose affine overflows, or whose shift is not finite,
+// gets the error that its written values get, naming the same first element.
+TEST(QuantizeTensorIntoTest, CodeExtremesKeepTheNonFiniteErrors) {
+  const int64_t rows = 500, channels = 24, n = rows * channels;
+  std::vector<int16_t> s16(n);
+  for (int64_t i = 0; i < n; ++i) s16[i] = static_cast<int16_t>(i * 7919 % 20001 - 10000);
+  const ChannelRows x{.rows = rows, .channels = channels, .s16 = s16.data(), .factor = 1.0f};
+  std::vector<int32_t> code_min(channels, INT32_MAX), code_max(channels, INT32_MIN);
+  std::vector<double> sum(channels), sum_sq(channels);
+  ChannelSums(x, 0, rows, sum.data(), sum_sq.data(), {code_min.data(), code_max.data()});
+  std::vector<float> scale(channels, 0.5f), shift(channels, 1.0f);
+  for (int kind = 0; kind < 3; ++kind) {
+    std::vector<float> sc = scale, sh = shift;
+    if (kind == 0) sc[5] = 1e36f;  // Overflows to infinity at the large codes.
+    if (kind == 1) sh[9] = NAN;
+    if (kind == 2) sh[channels - 1] = -INFINITY;
+    const ChannelAffineRows y{.x = x,
+                              .scale = sc.data(),
+                              .shift = sh.data(),
+                              .floor = -INFINITY,
+                              .code_min = code_min.data(),
+                              .code_max = code_max.data()};
+    std::vector<float> written(n);
+    ChannelAffine(x, 0, rows, y.scale, y.shift, y.floor, written.data());
+    Quantized out;
+    const absl::Status expected = QuantizeTensorInto(written, 12, Rounding::kNearest, 0, 0, out);
+    const absl::Status got = QuantizeTensorInto(y, 12, Rounding::kNearest, 0, 0, out);
+    EXPECT_FALSE(expected.ok()) << kind;
+    EXPECT_EQ(got, expected) << kind;
   }
 }
 

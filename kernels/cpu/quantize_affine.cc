@@ -1,6 +1,6 @@
 // The quantiser on a BatchNorm's described output (fixed_point.h's ChannelAffineRows): y is
-// computed a chunk of rows at a time into a per-thread buffer that stays in L1, once for the
-// range and once for the codes, so y never goes to memory and the consumer reads the producer's
+// computed a chunk of rows at a time into a per-thread buffer that stays in L1, for the codes
+// (and, unless the code extremes give it, once before for the range), so y never goes to memory and the consumer reads the producer's
 // codes (a byte or two an element) instead of four bytes twice.
 #include <omp.h>
 
@@ -8,6 +8,8 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <optional>
+#include <vector>
 
 #include "kernels/cpu/fixed_point.h"
 #include "kernels/cpu/fixed_point_internal.h"
@@ -73,15 +75,38 @@ absl::Status FirstNonFiniteError(const Chunks& chunks, Isa isa) {
   return error;
 }
 
-}  // namespace
+// y's range from the affine at each channel's extreme codes (see fixed_point.h), or nullopt where
+// they are unknown or a scale or shift is not finite. A non-finite extreme sets non_finite.
+std::optional<RangeScan> RangeAtExtremes(const ChannelAffineRows& y, Isa isa) {
+  const int64_t c = y.x.channels;
+  if (y.code_min == nullptr || y.code_max == nullptr || (y.x.s8 == nullptr && y.x.s16 == nullptr)) {
+    return std::nullopt;
+  }
+  for (int64_t j = 0; j < c; ++j) {
+    if (!std::isfinite(y.scale[j]) || !std::isfinite(y.shift[j])) return std::nullopt;
+  }
+  // Two rows, the smallest codes then the largest, of x's code type.
+  std::vector<int16_t> s16;
+  std::vector<int8_t> s8;
+  ChannelRows extremes{.rows = 2, .channels = c, .factor = y.x.factor};
+  if (y.x.s16 != nullptr) {
+    s16.insert(s16.end(), y.code_min, y.code_min + c);
+    s16.insert(s16.end(), y.code_max, y.code_max + c);
+    extremes.s16 = s16.data();
+  } else {
+    s8.insert(s8.end(), y.code_min, y.code_min + c);
+    s8.insert(s8.end(), y.code_max, y.code_max + c);
+    extremes.s8 = s8.data();
+  }
+  std::vector<float> values(2 * c);
+  ChannelAffine(extremes, 0, 2, y.scale, y.shift, y.floor, values.data(), {}, isa);
+  RangeScan range;
+  internal::ScanRange(values.data(), 2 * c, isa, &range.min, &range.max, &range.non_finite);
+  return range;
+}
 
-absl::Status QuantizeTensorInto(const ChannelAffineRows& y, int word_length, Rounding rounding,
-                                uint64_t seed, uint64_t stream, Quantized& out) {
-  if (absl::Status s = internal::CheckWordLength(word_length); !s.ok()) return s;
-  const int64_t n = y.x.rows * y.x.channels;
-  if (n == 0) return internal::EmptyTensorError();
-  const Isa isa = ActiveIsa();
-  const Chunks chunks(y);
+// y's range by computing every element, chunk by chunk, on the chunks' threads.
+RangeScan RangeOfEveryElement(const Chunks& chunks, Isa isa) {
   float lo = std::numeric_limits<float>::infinity(), hi = -lo;
   bool non_finite = false;
 #pragma omp parallel num_threads(chunks.threads) reduction(min                   \
@@ -92,8 +117,22 @@ absl::Status QuantizeTensorInto(const ChannelAffineRows& y, int word_length, Rou
   chunks.Visit(omp_get_thread_num(), isa, [&](int64_t, int64_t count, const float* v) {
     internal::ScanRange(v, count, isa, &lo, &hi, &non_finite);
   });
-  if (non_finite) return FirstNonFiniteError(chunks, isa);
-  internal::PrepareCodes(word_length, ScaleExponent({lo, hi}, word_length), n, out);
+  return {.min = lo, .max = hi, .non_finite = non_finite};
+}
+
+}  // namespace
+
+absl::Status QuantizeTensorInto(const ChannelAffineRows& y, int word_length, Rounding rounding,
+                                uint64_t seed, uint64_t stream, Quantized& out) {
+  if (absl::Status s = internal::CheckWordLength(word_length); !s.ok()) return s;
+  const int64_t n = y.x.rows * y.x.channels;
+  if (n == 0) return internal::EmptyTensorError();
+  const Isa isa = ActiveIsa();
+  const Chunks chunks(y);
+  const std::optional<RangeScan> at_extremes = RangeAtExtremes(y, isa);
+  const RangeScan range = at_extremes ? *at_extremes : RangeOfEveryElement(chunks, isa);
+  if (range.non_finite) return FirstNonFiniteError(chunks, isa);
+  internal::PrepareCodes(word_length, ScaleExponent({range.min, range.max}, word_length), n, out);
   const internal::QuantizeParams p = internal::MakeParams({.word_length = word_length,
                                                            .exponent = out.exponent,
                                                            .rounding = rounding,

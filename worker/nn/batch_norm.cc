@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <optional>
 #include <vector>
 
@@ -57,12 +58,9 @@ const Tensor& BatchNorm2d::Forward(const Tensor& input, Mode mode) {
   input_codes_ = producer_ != nullptr ? producer_->output_codes() : nullptr;
   const kernels::ChannelRows x = InputRows();
   output_.Resize(input.shape());
+  code_extremes_ = mode == Mode::kTrain && input_codes_ != nullptr;
   if (mode == Mode::kTrain) {
-    // Per-channel sum and sum of squares, reduced in a fixed order for determinism.
-    std::vector<double> stats =
-        ReduceChunks(x.rows, 2 * c, [&](int64_t begin, int64_t end, double* acc) {
-          kernels::ChannelSums(x, begin, end, acc, acc + c);
-        });
+    const std::vector<double> stats = BatchSums(x);
     const int64_t rows = x.rows;  // Pixels of the whole batch.
     for (int64_t j = 0; j < c; ++j) {
       const double mean = stats[j] / rows;
@@ -94,11 +92,41 @@ const Tensor& BatchNorm2d::Forward(const Tensor& input, Mode mode) {
   return output_;
 }
 
+std::vector<double> BatchNorm2d::BatchSums(const kernels::ChannelRows& x) {
+  const int64_t c = channels_;
+  struct Partial {
+    std::vector<double> sums;  // Of x, then of x^2.
+    std::vector<int32_t> min, max;
+  };
+  const Partial init{std::vector<double>(2 * c, 0.0), std::vector<int32_t>(c, INT32_MAX),
+                     std::vector<int32_t>(c, INT32_MIN)};
+  // Each thread's contiguous chunk, then the chunks added in thread order (as ReduceChunks does),
+  // so the sums depend on the thread count only.
+  const std::vector<Partial> partial = ParallelForEachThread(
+      x.rows, 2 * c, init, [&](int64_t begin, int64_t end, Partial& p) {
+        kernels::ChannelSums(x, begin, end, p.sums.data(), p.sums.data() + c,
+                             {p.min.data(), p.max.data()});
+      });
+  std::vector<double> total(2 * c, 0.0);
+  code_min_ = init.min;
+  code_max_ = init.max;
+  for (const Partial& p : partial) {
+    for (int64_t j = 0; j < 2 * c; ++j) total[j] += p.sums[j];
+    for (int64_t j = 0; j < c; ++j) {
+      code_min_[j] = std::min(code_min_[j], p.min[j]);
+      code_max_[j] = std::max(code_max_[j], p.max[j]);
+    }
+  }
+  return total;
+}
+
 kernels::ChannelAffineRows BatchNorm2d::Output() const {
   return {.x = InputRows(),
           .scale = scale_.data(),
           .shift = shift_.data(),
-          .floor = relu_ ? 0.0f : -INFINITY};
+          .floor = relu_ ? 0.0f : -INFINITY,
+          .code_min = code_extremes_ ? code_min_.data() : nullptr,
+          .code_max = code_extremes_ ? code_max_.data() : nullptr};
 }
 
 void BatchNorm2d::WriteOutput() { WriteChannelAffine(Output(), output_.data()); }

@@ -11,6 +11,7 @@
 #ifndef MUPPET_WORKER_NN_BATCH_NORM_H_
 #define MUPPET_WORKER_NN_BATCH_NORM_H_
 
+#include <cstdint>
 #include <vector>
 
 #include "kernels/cpu/batch_norm.h"
@@ -52,6 +53,9 @@ class BatchNorm2d : public Layer {
  private:
   // The last Forward's input as the kernels read it: the FP32 tensor, or the producer's codes.
   kernels::ChannelRows InputRows() const;
+  // The per-channel sums of x and x^2 over the batch (2 * channels), in a fixed order; on codes
+  // also the extremes of each channel's codes, into code_min_ and code_max_.
+  std::vector<double> BatchSums(const kernels::ChannelRows& x);
   // The last Forward's output, described.
   kernels::ChannelAffineRows Output() const;
   // Writes Output() into output_.
@@ -73,6 +77,11 @@ class BatchNorm2d : public Layer {
   // recompute the ReLU's mask from them instead of reading the output.
   std::vector<float> scale_;
   std::vector<float> shift_;
+  // Each channel's extreme input codes in the last training Forward on codes (code_extremes_),
+  // which spare the deferred output's quantiser a pass for its range.
+  std::vector<int32_t> code_min_;
+  std::vector<int32_t> code_max_;
+  bool code_extremes_ = false;
   Layer* producer_ = nullptr;  // Whose codes Forward reads when it leaves them.
   const Tensor* input_ = nullptr;
   const kernels::Quantized* input_codes_ = nullptr;  // Of the last Forward, when it read codes.
