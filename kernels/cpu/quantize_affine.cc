@@ -1,7 +1,8 @@
 // The quantiser on a BatchNorm's described output (fixed_point.h's ChannelAffineRows): y is
 // computed a chunk of rows at a time into a per-thread buffer that stays in L1, for the codes
-// (and, unless the code extremes give it, once before for the range), so y never goes to memory and the consumer reads the producer's
-// codes (a byte or two an element) instead of four bytes twice.
+// (and, unless the code extremes give the range, once before for it), so y never goes to memory
+// and the consumer reads the producer's codes (a byte or two an element) instead of four bytes
+// twice.
 #include <omp.h>
 
 #include <algorithm>
