@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -142,6 +143,81 @@ void BlockProductInPlace(const ConvGeometry& g, const Quantized& qdy,
 
 }  // namespace
 
+PaddedImages<uint8_t> ShiftedPaddedImages(const ConvGeometry& g, const int8_t* x) {
+  return PaddedImages<uint8_t>(g, x, uint8_t{128}, [](int8_t code) {
+    return static_cast<uint8_t>(static_cast<uint8_t>(code) ^ 0x80);
+  });
+}
+
+bool S8ForwardInPlace(const ConvGeometry& g) {
+  return g.c % 4 == 0 && g.kernel * g.kernel * g.c <= kGemmS8MaxChunk &&
+         ActiveIsa() == Isa::kAvx512 && HasAvx512Vnni();
+}
+
+void ForwardInt8InPlace(const ConvGeometry& g, const Quantized& qx, const Quantized& qw, float* y,
+                        RangeScan* y_range) {
+  const PaddedImages<uint8_t> x = ShiftedPaddedImages(g, qx.s8.data());
+  // The segments: runs of k that lie contiguously in every patch. A kernel row's taps are
+  // adjacent in the padded images, so where every tap is live a kernel row is one segment (a tile
+  // sets up its rows' pointers a third as often at 3x3), else each live tap is one.
+  bool all_live = true;
+  for (int64_t t = 0; t < g.kernel * g.kernel; ++t) all_live = all_live && x.live_tap(t);
+  const int64_t segment_codes = all_live ? g.kernel * g.c : g.c;
+  std::vector<int64_t> first_k, offsets;  // Of each segment in w's rows and in a patch.
+  for (int64_t t = 0; t < g.kernel * g.kernel; t += all_live ? g.kernel : 1) {
+    if (!x.live_tap(t)) continue;
+    first_k.push_back(t * g.c);
+    offsets.push_back(x.tap_offsets()[t]);
+  }
+  const int64_t per_tile = S8ForwardUnitsPerTile(g.o), quads = segment_codes / 4;
+  const int64_t units = ((g.o + 15) / 16 + per_tile - 1) / per_tile * per_tile;
+  const int64_t segments = static_cast<int64_t>(first_k.size()), k = g.kernel * g.kernel * g.c;
+  const int64_t weight_quads = units * segments * quads * 16;
+  std::span<int32_t> packed = Scratch<int32_t>(ScratchSlot::kGemmPackedB, weight_quads + units * 16);
+  std::fill(packed.begin(), packed.end(), 0);
+  int32_t* const shift_sums = packed.data() + weight_quads;
+  for (int64_t o = 0; o < g.o; ++o) {
+    int64_t sum = 0;
+    for (int64_t s = 0; s < segments; ++s) {
+      const int8_t* w = qw.s8.data() + o * k + first_k[s];
+      for (int64_t q = 0; q < quads; ++q) {
+        std::memcpy(&packed[((o / 16 * segments + s) * quads + q) * 16 + o % 16], w + 4 * q, 4);
+      }
+      for (int64_t c = 0; c < segment_codes; ++c) sum += w[c];
+    }
+    shift_sums[o] = static_cast<int32_t>(128 * sum);  // Fits: see S8ForwardPass.
+  }
+  const S8ForwardPass pass{.segment_offsets = offsets.data(),
+                           .segments = segments,
+                           .segment_codes = segment_codes,
+                           .weights = packed.data(),
+                           .units = units,
+                           .shift_sums = shift_sums,
+                           .outputs = g.o,
+                           .scale = std::ldexp(1.0f, -(qx.exponent + qw.exponent)),
+                           .y = y};
+  const int64_t pixels = g.n * g.out_h() * g.out_w();
+  const int64_t tiles = (pixels + kS8ForwardRows - 1) / kS8ForwardRows;
+#pragma omp parallel
+  {
+    const uint8_t* patches[kS8ForwardRows];
+    RangeScan scan;
+#pragma omp for schedule(static) nowait
+    for (int64_t t = 0; t < tiles; ++t) {
+      const int64_t p0 = t * kS8ForwardRows;
+      const int rows = static_cast<int>(std::min<int64_t>(kS8ForwardRows, pixels - p0));
+      x.Patches(p0, rows, kS8ForwardRows, patches);
+      ForwardInt8Avx512(pass, p0, patches, rows);
+      // The tile's outputs, just written, scanned while they are in cache.
+      if (y_range != nullptr) scan.Add(y + p0 * g.o, rows * g.o);
+    }
+    if (y_range != nullptr) {
+#pragma omp critical
+      y_range->Merge(scan);
+    }
+  }
+}
+
 bool S8WeightsInPlace(const ConvGeometry& g) {
   return g.c % 16 == 0 && ActiveIsa() == Isa::kAvx512 && HasAvx512Vnni() && HasAvx512Vbmi();
 }
@@ -186,13 +262,10 @@ absl::Status BackwardWeightsInt8(const ConvGeometry& g, const Quantized& qdy, co
   // Reused across calls: a fresh O x K int64 buffer is megabytes of page faults on wide layers.
   std::span<int64_t> total = Scratch<int64_t>(ScratchSlot::kBlockTotal, g.o * k);
   std::fill(total.begin(), total.end(), 0);
-  // In place, x's codes are read as u8: x + 128, padding included (code 0 as 128).
   std::optional<PaddedImages<uint8_t>> padded;
   std::vector<int64_t> units;  // In place: those of live taps.
   if (S8WeightsInPlace(g)) {
-    padded.emplace(g, qx.s8.data(), uint8_t{128}, [](int8_t code) {
-      return static_cast<uint8_t>(static_cast<uint8_t>(code) ^ 0x80);
-    });
+    padded.emplace(ShiftedPaddedImages(g, qx.s8.data()));
     units = LiveUnits(*padded, g.kernel * g.kernel, g.c);
   }
   absl::Status status;

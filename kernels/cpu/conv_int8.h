@@ -1,8 +1,12 @@
-// 8-bit convolution passes: forward and backward-data as oneDNN's direct (transposed) int8
-// convolutions, used only where oneDNN's int8 kernels are exact (Int8Route::kOneDnnVnni);
-// backward-weights as blocked exact s8 x s8 -> s32 products on whichever int8 route is active.
+// 8-bit convolution passes: forward (and stride-1 backward-data as a forward pass) read in place
+// by muppet's AVX512-VNNI kernel where the channels come in quads, else forward and
+// backward-data as oneDNN's direct (transposed) int8 convolutions, used only where oneDNN's int8
+// kernels are exact (Int8Route::kOneDnnVnni); backward-weights as blocked exact s8 x s8 -> s32
+// products on whichever int8 route is active.
 #ifndef MUPPET_KERNELS_CPU_CONV_INT8_H_
 #define MUPPET_KERNELS_CPU_CONV_INT8_H_
+
+#include <immintrin.h>
 
 #include <cstdint>
 
@@ -25,6 +29,59 @@ int64_t DeconvRightPadding(const ConvGeometry& g, int64_t in, int64_t out);
 // checks.
 void DirectInt8Run(const ConvGeometry& g, Pass pass, const Quantized& qa, const Quantized& qw,
                    float* out);
+
+// acc + the dot products of the u8 quads of a with the s8 quads of b, wrapping (not saturating),
+// as _mm512_dpbusd_epi32, for the in-place AVX512-VNNI kernels; through asm for the reason
+// DotPairsSaturating gives (gemm_s16_internal.h).
+__attribute__((target("avx512f,avx512vnni"), always_inline)) inline __m512i DotQuads(__m512i acc,
+                                                                                    __m512i a,
+                                                                                    __m512i b) {
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+  return acc;
+}
+
+// Whether ForwardInt8InPlace runs g: AVX512-VNNI, C % 4 == 0 (quads never straddle taps), and a
+// reduction of at most kGemmS8MaxChunk products.
+bool S8ForwardInPlace(const ConvGeometry& g);
+
+// y = 2^-(sx + sw) * conv(codes x, codes w), exact in int32 and rounded once to FP32, whatever
+// the thread count; for S8ForwardInPlace(g) only. With a `y_range`, also gathers y's range
+// (merged into it), each tile's outputs scanned right after they are written.
+void ForwardInt8InPlace(const ConvGeometry& g, const Quantized& qx, const Quantized& qw, float* y,
+                        RangeScan* y_range = nullptr);
+
+// x's codes as the in-place 8-bit kernels read them: u8 x + 128 (vpdpbusd multiplies unsigned
+// by signed bytes), code 0 (128) around each image.
+PaddedImages<uint8_t> ShiftedPaddedImages(const ConvGeometry& g, const int8_t* x);
+
+// What the in-place 8-bit forward kernel reads besides x's patches. A patch's k codes that
+// matter (those of live taps, which some output pixel reads inside the image) lie in
+// `segments` runs of segment_codes (a multiple of 4) contiguous codes, run s at
+// segment_offsets[s] from the patch's start. The outputs come in units of 16 channels (`units`
+// of them, a multiple of S8ForwardUnitsPerTile(outputs)): weights[((u * segments + s) *
+// segment_codes / 4 + q) * 16 + j] holds the four weights of output 16 u + j at codes 4q..4q + 3
+// of run s, zero past the outputs. Every product sums (x + 128) * w, so shift_sums[o] (units * 16
+// of them, zero past the outputs) is 128 times the sum of w(o) over the runs, taken back out of
+// each sum; int32 arithmetic wraps, and the true sum fits (at most kGemmS8MaxChunk products of at
+// most 2^14), so the difference is exact.
+struct S8ForwardPass {
+  const int64_t* segment_offsets;
+  int64_t segments, segment_codes;
+  const int32_t* weights;
+  int64_t units;
+  const int32_t* shift_sums;
+  int64_t outputs;
+  float scale;  // 2^-(sx + sw).
+  float* y;     // pixels x outputs.
+};
+// Output pixels per call of ForwardInt8Avx512.
+inline constexpr int kS8ForwardRows = 12;
+// Units of 16 output channels per tile of the kernel for `outputs` channels: 1, 2 or 4.
+int64_t S8ForwardUnitsPerTile(int64_t outputs);
+// Writes output pixels [p0, p0 + rows) (rows <= kS8ForwardRows; patches[r] where pixel p0 + r's
+// patch begins, for kS8ForwardRows entries) of every output channel, scaled, to pass.y.
+void ForwardInt8Avx512(const S8ForwardPass& pass, int64_t p0, const uint8_t* const* patches,
+                       int rows);
 
 // dw = 2^-(sdy + sx) * correlation of the codes, exact: see the definition. Reads x in place on
 // AVX512-VNNI with VBMI where C % 16 == 0 (S8WeightsInPlace). Fails only if the int8 GEMM

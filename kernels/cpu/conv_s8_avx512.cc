@@ -17,13 +17,6 @@
 namespace muppet::kernels::internal {
 namespace {
 
-// acc + the dot products of the u8 quads of a with the s8 quads of b, as _mm512_dpbusd_epi32
-// (through asm for the reason DotPairsSaturating gives).
-inline __m512i DotQuads(__m512i acc, __m512i a, __m512i b) {
-  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
-  return acc;
-}
-
 // Byte 4j + i of a quad vector is byte 16 i + j of four pixels' 16 codes, one after another.
 alignas(64) constexpr uint8_t kQuads[64] = {
     0,  16, 32, 48, 1,  17, 33, 49, 2,  18, 34, 50, 3,  19, 35, 51, 4,  20, 36, 52, 5,  21,

@@ -28,11 +28,13 @@ using internal::DeconvRightPadding;
 using internal::DirectInt8Run;
 using internal::FlippedWeights;
 using internal::ForwardBlocked;
+using internal::ForwardInt8InPlace;
 using internal::Im2Col;
 using internal::Pass;
 using internal::PreferBlocks;
 using internal::S16Implicit;
 using internal::S16WeightsInPlace;
+using internal::S8ForwardInPlace;
 using internal::TransposedGeometry;
 
 absl::Status CheckGeometry(const ConvGeometry& g) {
@@ -69,6 +71,12 @@ absl::StatusOr<int64_t> ConvForward(const ConvGeometry& g, const Quantized& qx, 
   }
   if (absl::Status s = CheckBiasSize(bias, g.o, "bias"); !s.ok()) return s;
   int64_t saturated = 0;
+  if (qx.word_length <= 8 && S8ForwardInPlace(g)) {
+    // The range from the kernel itself unless adding the bias makes a pass over y anyway.
+    ForwardInt8InPlace(g, qx, qw, y.data(), bias.empty() ? y_range : nullptr);
+    internal::AddBias(bias, rows, g.o, y, y_range);
+    return saturated;
+  }
   if (qx.word_length <= 8 && k <= kGemmS8MaxChunk && ActiveInt8Route() == Int8Route::kOneDnnVnni) {
     // oneDNN's direct int8 convolution: 2.6-4x faster than im2col + GEMM (PERFORMANCE.md).
     DirectInt8Run(g, Pass::kForward, qx, qw, y.data());
@@ -105,6 +113,13 @@ absl::StatusOr<int64_t> ConvBackwardData(const ConvGeometry& g, const Quantized&
   if (!addend.empty() && addend.size() != dx.size()) {
     return absl::InvalidArgumentError(
         absl::StrCat("addend has ", addend.size(), " elements, dx ", dx.size()));
+  }
+  if (qdy.word_length <= 8 && g.stride == 1 && g.padding <= g.kernel - 1 &&
+      S8ForwardInPlace(TransposedGeometry(g))) {
+    // The transposed convolution as a forward one, read in place.
+    ForwardInt8InPlace(TransposedGeometry(g), qdy, FlippedWeights(g, qw), dx.data());
+    if (!addend.empty()) internal::ScaleAndAdd(1.0f, addend, dx);  // x * 1 is exact.
+    return 0;
   }
   const bool directly = qdy.word_length <= 8 && ActiveInt8Route() == Int8Route::kOneDnnVnni &&
                         g.o * g.kernel * g.kernel <= kGemmS8MaxChunk &&

@@ -161,7 +161,14 @@ TEST(FixedPointConvCodesTest, ExtremeCodesAreExactInEveryPass) {
           ConvGeometry{.n = 3, .h = 1, .w = 1, .c = 32, .o = 9, .kernel = 3, .padding = 1},
           ConvGeometry{.n = 2, .h = 2, .w = 3, .c = 16, .o = 16, .kernel = 5, .padding = 2},
           // Enough blocks that whole blocks go to each thread rather than each spread over all.
-          ConvGeometry{.n = 4, .h = 64, .w = 64, .c = 16, .o = 4, .kernel = 3, .padding = 1}}) {
+          ConvGeometry{.n = 4, .h = 64, .w = 64, .c = 16, .o = 4, .kernel = 3, .padding = 1},
+          // The in-place VNNI forward kernel: channels in quads but not in 16s; 1, 2 and 4 units
+          // of 16 outputs a tile, the last unit partial or all padding; a last tile of one pixel.
+          ConvGeometry{.n = 2, .h = 9, .w = 7, .c = 12, .o = 40, .kernel = 3, .padding = 1},
+          ConvGeometry{.n = 1, .h = 5, .w = 5, .c = 4, .o = 64, .kernel = 3, .padding = 1},
+          ConvGeometry{.n = 2, .h = 8, .w = 8, .c = 8, .o = 27, .kernel = 3, .stride = 2,
+                       .padding = 1},
+          ConvGeometry{.n = 3, .h = 6, .w = 5, .c = 20, .o = 7, .kernel = 1}}) {
       const int64_t xs = g.n * g.h * g.w * g.c, ys = g.n * g.out_h() * g.out_w() * g.o,
                     ws = g.o * g.kernel * g.kernel * g.c;
       const Quantized qx = codes(xs, kind), qw = codes(ws, kind % 2), qdy = codes(ys, kind % 2);
@@ -198,8 +205,10 @@ Quantized RandomCodes16(int64_t n, int word_length, std::mt19937& rng) {
   return q;
 }
 
-// A geometry for each route of the 8 and 12-bit passes: oneDNN's direct 8-bit one and the blocked
-// implicit GEMMs (the first, large enough to split across threads), and im2col (stride 2, 1x1).
+// A geometry for each route of the 8 and 12-bit passes: at 8 bits on AVX512-VNNI the in-place
+// forward kernel (every one) and oneDNN's direct backward-data (the strided and the 1x1, whose
+// transposed channels are not quads); the blocked implicit GEMMs (the first, large enough to
+// split across threads) and im2col (stride 2, 1x1) elsewhere.
 constexpr ConvGeometry kEachRoute[] = {
     {.n = 4, .h = 16, .w = 16, .c = 16, .o = 16, .kernel = 3, .padding = 1},
     {.n = 1, .h = 7, .w = 7, .c = 32, .o = 5, .kernel = 3, .stride = 2},
@@ -251,9 +260,9 @@ TEST(FixedPointConvCodesTest, BackwardDataAddsItsAddendExactly) {
 }
 
 // The output's range gathered in the forward pass's own pass over it is MinMax's of the output,
-// with or without a bias, on each route (oneDNN's direct 8-bit one, the blocked implicit GEMMs,
-// im2col); a route that makes no such pass leaves the range as it was. With a bias every route
-// makes one.
+// with or without a bias, on each route (the in-place 8-bit kernel or oneDNN's direct one, the
+// blocked implicit GEMMs, im2col); a route that makes no such pass leaves the range as it was.
+// With a bias every route makes one.
 TEST(FixedPointConvCodesTest, ForwardGathersTheRangeOfItsOutput) {
   std::mt19937 rng(23);
   for (int word_length : {8, 12}) {
