@@ -155,7 +155,7 @@ bool S8ForwardInPlace(const ConvGeometry& g) {
 }
 
 void ForwardInt8InPlace(const ConvGeometry& g, const Quantized& qx, const Quantized& qw, float* y,
-                        RangeScan* y_range) {
+                        RangeScan* y_range, const float* addend) {
   const PaddedImages<uint8_t> x = ShiftedPaddedImages(g, qx.s8.data());
   // The segments: runs of k that lie contiguously in every patch. A kernel row's taps are
   // adjacent in the padded images, so where every tap is live a kernel row is one segment (a tile
@@ -173,7 +173,8 @@ void ForwardInt8InPlace(const ConvGeometry& g, const Quantized& qx, const Quanti
   const int64_t units = ((g.o + 15) / 16 + per_tile - 1) / per_tile * per_tile;
   const int64_t segments = static_cast<int64_t>(first_k.size()), k = g.kernel * g.kernel * g.c;
   const int64_t weight_quads = units * segments * quads * 16;
-  std::span<int32_t> packed = Scratch<int32_t>(ScratchSlot::kGemmPackedB, weight_quads + units * 16);
+  std::span<int32_t> packed =
+      Scratch<int32_t>(ScratchSlot::kGemmPackedB, weight_quads + units * 16);
   std::fill(packed.begin(), packed.end(), 0);
   int32_t* const shift_sums = packed.data() + weight_quads;
   for (int64_t o = 0; o < g.o; ++o) {
@@ -195,6 +196,7 @@ void ForwardInt8InPlace(const ConvGeometry& g, const Quantized& qx, const Quanti
                            .shift_sums = shift_sums,
                            .outputs = g.o,
                            .scale = std::ldexp(1.0f, -(qx.exponent + qw.exponent)),
+                           .addend = addend,
                            .y = y};
   const int64_t pixels = g.n * g.out_h() * g.out_w();
   const int64_t tiles = (pixels + kS8ForwardRows - 1) / kS8ForwardRows;

@@ -33,9 +33,8 @@ void DirectInt8Run(const ConvGeometry& g, Pass pass, const Quantized& qa, const 
 // acc + the dot products of the u8 quads of a with the s8 quads of b, wrapping (not saturating),
 // as _mm512_dpbusd_epi32, for the in-place AVX512-VNNI kernels; through asm for the reason
 // DotPairsSaturating gives (gemm_s16_internal.h).
-__attribute__((target("avx512f,avx512vnni"), always_inline)) inline __m512i DotQuads(__m512i acc,
-                                                                                    __m512i a,
-                                                                                    __m512i b) {
+__attribute__((target("avx512f,avx512vnni"), always_inline)) inline __m512i DotQuadsWrapping(
+    __m512i acc, __m512i a, __m512i b) {
   asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
   return acc;
 }
@@ -44,11 +43,12 @@ __attribute__((target("avx512f,avx512vnni"), always_inline)) inline __m512i DotQ
 // reduction of at most kGemmS8MaxChunk products.
 bool S8ForwardInPlace(const ConvGeometry& g);
 
-// y = 2^-(sx + sw) * conv(codes x, codes w), exact in int32 and rounded once to FP32, whatever
-// the thread count; for S8ForwardInPlace(g) only. With a `y_range`, also gathers y's range
-// (merged into it), each tile's outputs scanned right after they are written.
+// y = 2^-(sx + sw) * conv(codes x, codes w) (+ addend[i], if given: y's size), exact in int32,
+// rounded once to FP32 (then once more for the addend), whatever the thread count; for
+// S8ForwardInPlace(g) only. With a `y_range`, also gathers y's range (merged into it), each
+// tile's outputs scanned right after they are written.
 void ForwardInt8InPlace(const ConvGeometry& g, const Quantized& qx, const Quantized& qw, float* y,
-                        RangeScan* y_range = nullptr);
+                        RangeScan* y_range = nullptr, const float* addend = nullptr);
 
 // x's codes as the in-place 8-bit kernels read them: u8 x + 128 (vpdpbusd multiplies unsigned
 // by signed bytes), code 0 (128) around each image.
@@ -71,8 +71,9 @@ struct S8ForwardPass {
   int64_t units;
   const int32_t* shift_sums;
   int64_t outputs;
-  float scale;  // 2^-(sx + sw).
-  float* y;     // pixels x outputs.
+  float scale;          // 2^-(sx + sw).
+  const float* addend;  // Added to y where not null; pixels x outputs, as y.
+  float* y;
 };
 // Output pixels per call of ForwardInt8Avx512.
 inline constexpr int kS8ForwardRows = 12;

@@ -67,7 +67,7 @@ void Tile8(const S8WeightsBlock& block, int64_t o0, const int64_t* units, int32_
     const int32_t* dy = block.dy_quads + q * block.x.padded_outputs + o0;
     for (int r = 0; r < kRows8; ++r) {
       const __m512i quad = _mm512_set1_epi32(dy[r]);
-      for (int u = 0; u < kTileUnits; ++u) acc[r][u] = DotQuads(acc[r][u], x[u], quad);
+      for (int u = 0; u < kTileUnits; ++u) acc[r][u] = DotQuadsWrapping(acc[r][u], x[u], quad);
     }
   }
   const int64_t k = block.x.taps * block.x.channels;

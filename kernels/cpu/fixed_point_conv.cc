@@ -116,9 +116,9 @@ absl::StatusOr<int64_t> ConvBackwardData(const ConvGeometry& g, const Quantized&
   }
   if (qdy.word_length <= 8 && g.stride == 1 && g.padding <= g.kernel - 1 &&
       S8ForwardInPlace(TransposedGeometry(g))) {
-    // The transposed convolution as a forward one, read in place.
-    ForwardInt8InPlace(TransposedGeometry(g), qdy, FlippedWeights(g, qw), dx.data());
-    if (!addend.empty()) internal::ScaleAndAdd(1.0f, addend, dx);  // x * 1 is exact.
+    // The transposed convolution as a forward one, read in place, the addend added as it stores.
+    ForwardInt8InPlace(TransposedGeometry(g), qdy, FlippedWeights(g, qw), dx.data(), nullptr,
+                       addend.empty() ? nullptr : addend.data());
     return 0;
   }
   const bool directly = qdy.word_length <= 8 && ActiveInt8Route() == Int8Route::kOneDnnVnni &&

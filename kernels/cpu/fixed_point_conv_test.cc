@@ -166,8 +166,8 @@ TEST(FixedPointConvCodesTest, ExtremeCodesAreExactInEveryPass) {
           // of 16 outputs a tile, the last unit partial or all padding; a last tile of one pixel.
           ConvGeometry{.n = 2, .h = 9, .w = 7, .c = 12, .o = 40, .kernel = 3, .padding = 1},
           ConvGeometry{.n = 1, .h = 5, .w = 5, .c = 4, .o = 64, .kernel = 3, .padding = 1},
-          ConvGeometry{.n = 2, .h = 8, .w = 8, .c = 8, .o = 27, .kernel = 3, .stride = 2,
-                       .padding = 1},
+          ConvGeometry{
+              .n = 2, .h = 8, .w = 8, .c = 8, .o = 27, .kernel = 3, .stride = 2, .padding = 1},
           ConvGeometry{.n = 3, .h = 6, .w = 5, .c = 20, .o = 7, .kernel = 1}}) {
       const int64_t xs = g.n * g.h * g.w * g.c, ys = g.n * g.out_h() * g.out_w() * g.o,
                     ws = g.o * g.kernel * g.kernel * g.c;

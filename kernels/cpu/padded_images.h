@@ -69,14 +69,19 @@ class PaddedImages {
 
   // The patches of output pixels [begin, begin + count) into out[0, count), and zeros' for the
   // rest of out up to `padded` entries.
+  // Along an output row the patches are a fixed step apart: the full address is computed once a
+  // row (a tile's patches, computed each pixel, were 1.6% of an 8-bit resnet20 step).
   void Patches(int64_t begin, int64_t count, int64_t padded, const Stored** out) const {
-    const int64_t oh = g_.out_h(), ow = g_.out_w();
+    const int64_t oh = g_.out_h(), ow = g_.out_w(), step = g_.stride * g_.c;
     int64_t n = begin / (oh * ow), oy = begin / ow % oh, ox = begin % ow;
+    const Stored* patch = Patch(n, oy, ox);
     for (int64_t p = 0; p < padded; ++p) {
-      out[p] = Patch(p < count ? n : g_.n, oy, ox);
+      out[p] = p < count ? patch : zeros_;
+      patch += step;
       if (++ox == ow) {
         ox = 0;
         if (++oy == oh) oy = 0, ++n;
+        patch = Patch(n, oy, 0);
       }
     }
   }
