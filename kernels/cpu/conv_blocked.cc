@@ -74,7 +74,8 @@ PaddedImages<int16_t> PaddedCodes(const ConvGeometry& g, const int16_t* x) {
 // tap, the C channels of one input pixel (C even, so pairs never straddle taps).
 class S16Patches final : public S16ImplicitRows {
  public:
-  S16Patches(const ConvGeometry& g, const int16_t* x) : g_(g), images_(PaddedCodes(g, x)) {
+  S16Patches(const ConvGeometry& g, const int16_t* x)
+      : g_(g), images_(PaddedCodes(g, x)), walks_(omp_get_max_threads()) {
     for (int64_t t = 0; t < g.kernel * g.kernel; ++t) {
       offsets_.push_back(images_.live_tap(t) ? images_.tap_offsets()[t] : kZeroSegment);
     }
@@ -83,15 +84,24 @@ class S16Patches final : public S16ImplicitRows {
   int64_t PairsPerSegment() const override { return g_.c / 2; }
   std::span<const int64_t> SegmentOffsets() const override { return offsets_; }
 
+  // Each thread asks for its row panels in order, so its walk goes on from where it stopped.
   void Starts(int64_t i0, int count, const int16_t** starts) const override {
-    images_.Patches(i0, std::min<int64_t>(count, g_.n * g_.out_h() * g_.out_w() - i0), count,
-                    starts);
+    ThreadWalk& mine = walks_[omp_get_thread_num()];
+    if (!mine.walk || mine.next != i0) mine.walk.emplace(images_, i0);
+    mine.walk->Next(std::min<int64_t>(count, g_.n * g_.out_h() * g_.out_w() - i0), count, starts);
+    mine.next = i0 + count;
   }
 
  private:
+  struct ThreadWalk {
+    std::optional<PaddedImages<int16_t>::Walk> walk;
+    int64_t next = 0;  // The pixel the walk stands at.
+  };
+
   const ConvGeometry g_;
   const PaddedImages<int16_t> images_;
-  std::vector<int64_t> offsets_;  // The images' tap offsets, kZeroSegment for dead taps.
+  std::vector<int64_t> offsets_;           // The images' tap offsets, kZeroSegment for dead taps.
+  mutable std::vector<ThreadWalk> walks_;  // One per OpenMP thread, each its own.
 };
 
 }  // namespace

@@ -202,13 +202,16 @@ void ForwardInt8InPlace(const ConvGeometry& g, const Quantized& qx, const Quanti
   const int64_t tiles = (pixels + kS8ForwardRows - 1) / kS8ForwardRows;
 #pragma omp parallel
   {
+    // Each thread walks its own run of tiles.
+    const int64_t threads = omp_get_num_threads(), thread = omp_get_thread_num();
+    const int64_t first = tiles * thread / threads, last = tiles * (thread + 1) / threads;
+    PaddedImages<uint8_t>::Walk walk(x, first * kS8ForwardRows);
     const uint8_t* patches[kS8ForwardRows];
     RangeScan scan;
-#pragma omp for schedule(static) nowait
-    for (int64_t t = 0; t < tiles; ++t) {
+    for (int64_t t = first; t < last; ++t) {
       const int64_t p0 = t * kS8ForwardRows;
       const int rows = static_cast<int>(std::min<int64_t>(kS8ForwardRows, pixels - p0));
-      x.Patches(p0, rows, kS8ForwardRows, patches);
+      walk.Next(rows, kS8ForwardRows, patches);
       ForwardInt8Avx512(pass, p0, patches, rows);
       // The tile's outputs, just written, scanned while they are in cache.
       if (y_range != nullptr) scan.Add(y + p0 * g.o, rows * g.o);
