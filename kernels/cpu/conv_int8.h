@@ -80,7 +80,8 @@ inline constexpr int kS8ForwardRows = 12;
 // Units of 16 output channels per tile of the kernel for `outputs` channels: 1, 2 or 4.
 int64_t S8ForwardUnitsPerTile(int64_t outputs);
 // Writes output pixels [p0, p0 + rows) (rows <= kS8ForwardRows; patches[r] where pixel p0 + r's
-// patch begins, for kS8ForwardRows entries) of every output channel, scaled, to pass.y.
+// patch begins, for kS8ForwardRows entries) of every output channel, scaled and with the
+// addend added, to pass.y. Runs on the calling thread.
 void ForwardInt8Avx512(const S8ForwardPass& pass, int64_t p0, const uint8_t* const* patches,
                        int rows);
 
