@@ -101,6 +101,7 @@ inline void PrintPlatform(const std::string& bench) {
       .Add("bench", bench)
       .Add("cpu", p.cpu_model)
       .Add("isa", std::string(kernels::IsaName(p.isa)))
+      .Add("amx", p.amx)
       .Add("onednn_isa", p.onednn_isa)
       .Add("int8_route", std::string(kernels::Int8RouteName(p.int8_route)))
       .Print();

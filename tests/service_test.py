@@ -21,7 +21,7 @@ class ServiceTest(harness.ProcessTestCase):
         # What the worker's kernels run is logged and shown by the coordinator.
         self.assertRegex(muppetctl(coordinator.address, "workers").stdout,
                          r"(avx512|avx2|scalar), onednn \w+, int8 (onednn-vnni|muppet-avx2|scalar)")
-        self.assertRegex(worker.log(), r"event=kernels .*isa=\w+ onednn_isa=\w+ int8_route=")
+        self.assertRegex(worker.log(), r"event=kernels .*isa=\w+ amx=(on|off) onednn_isa=\w+ int8_route=")
         result = muppetctl(coordinator.address, "submit", *QUICK_JOB_FLAGS, "--name=e2e",
                            "--watch")
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr + worker.log())

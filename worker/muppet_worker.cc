@@ -150,6 +150,7 @@ int Run() {
   const kernels::KernelPlatform platform = kernels::DetectKernelPlatform();
   log.Info("kernels", {{"cpu", platform.cpu_model},
                        {"isa", std::string(kernels::IsaName(platform.isa))},
+                       {"amx", platform.amx ? "on" : "off"},
                        {"onednn_isa", platform.onednn_isa},
                        {"int8_route", std::string(kernels::Int8RouteName(platform.int8_route))}});
   Agent agent(*options, &log);

@@ -143,6 +143,90 @@ void BlockProductInPlace(const ConvGeometry& g, const Quantized& qdy,
 
 }  // namespace
 
+namespace {
+
+// The AVX-512 kernel's tiles of kS8ForwardRows pixels, each thread walking its own run of them;
+// with a y_range, each tile's outputs scanned right after they are written, while in cache.
+void RunAvx512(const ConvGeometry& g, const PaddedImages<uint8_t>& x, const S8ForwardPass& pass,
+               RangeScan* y_range) {
+  const int64_t pixels = g.n * g.out_h() * g.out_w();
+  const int64_t tiles = (pixels + kS8ForwardRows - 1) / kS8ForwardRows;
+#pragma omp parallel
+  {
+    const int64_t threads = omp_get_num_threads(), thread = omp_get_thread_num();
+    const int64_t first = tiles * thread / threads, last = tiles * (thread + 1) / threads;
+    PaddedImages<uint8_t>::Walk walk(x, first * kS8ForwardRows);
+    const uint8_t* patches[kS8ForwardRows];
+    RangeScan scan;
+    for (int64_t t = first; t < last; ++t) {
+      const int64_t p0 = t * kS8ForwardRows;
+      const int rows = static_cast<int>(std::min<int64_t>(kS8ForwardRows, pixels - p0));
+      walk.Next(rows, kS8ForwardRows, patches);
+      ForwardInt8Avx512(pass, p0, patches, rows);
+      if (y_range != nullptr) scan.Add(pass.y + p0 * g.o, rows * g.o);
+    }
+    if (y_range != nullptr) {
+#pragma omp critical
+      y_range->Merge(scan);
+    }
+  }
+}
+
+// The AMX kernel's tiles of 16 patches a fixed step apart, each thread a run of them. At stride 1
+// a tile takes 16 consecutive pixels of the padded images' width (consecutive patches, C codes
+// apart, across output rows), those past an output row's end computed and dropped: 2 of every 9
+// at 7x7 outputs, where tiles of one output row each dropped 9 of 16. At larger strides a tile
+// takes up to 16 pixels of one output row. PaddedImages' tail keeps every read inside.
+void RunAmx(const ConvGeometry& g, const PaddedImages<uint8_t>& x, const S8ForwardPass& pass,
+            RangeScan* y_range) {
+  const int64_t oh = g.out_h(), ow = g.out_w(), chunk = AmxChunk(pass.segment_codes);
+  const bool across_rows = g.stride == 1;
+  const int64_t width = across_rows ? g.w + 2 * g.padding : ow;  // Pixels a row, as tiled.
+  const int64_t per_image = across_rows ? (oh * width + 15) / 16 : oh * ((ow + 15) / 16);
+  const int64_t tiles = g.n * per_image, step = g.stride * g.c;
+  const int at_once = AmxTilesAtOnce(pass.units);
+  const int64_t items = (tiles + at_once - 1) / at_once;
+#pragma omp parallel
+  {
+    const int64_t threads = omp_get_num_threads(), thread = omp_get_thread_num();
+    const int64_t first = items * thread / threads, last = items * (thread + 1) / threads;
+    AmxConfigure(chunk);
+    RangeScan scan;
+    int64_t pixels[4][16];
+    const uint8_t* firsts[4];
+    for (int64_t item = first; item < last; ++item) {
+      const int count = static_cast<int>(std::min<int64_t>(at_once, tiles - item * at_once));
+      int64_t stored = 0, lowest = -1;
+      for (int k = 0; k < count; ++k) {
+        const int64_t t = item * at_once + k, n = t / per_image, i = t % per_image;
+        // The tile's first pixel: (oy, ox), as laid out `width` pixels a row.
+        const int64_t oy = across_rows ? i * 16 / width : i / ((ow + 15) / 16);
+        const int64_t ox = across_rows ? i * 16 % width : i % ((ow + 15) / 16) * 16;
+        firsts[k] = x.Patch(n, oy, ox);
+        int64_t y = oy, xx = ox;
+        for (int r = 0; r < 16; ++r) {
+          const bool real = y < oh && xx < ow && (across_rows || r < ow - ox);
+          pixels[k][r] = real ? (n * oh + y) * ow + xx : -1;
+          if (real && lowest < 0) lowest = pixels[k][r];
+          stored += real;
+          if (across_rows && ++xx == width) xx = 0, ++y;
+          if (!across_rows) ++xx;
+        }
+      }
+      ForwardInt8Amx(pass, count, firsts, pixels, step, chunk);
+      // The stored pixels are consecutive outputs.
+      if (y_range != nullptr && stored > 0) scan.Add(pass.y + lowest * g.o, stored * g.o);
+    }
+    AmxRelease();
+    if (y_range != nullptr) {
+#pragma omp critical
+      y_range->Merge(scan);
+    }
+  }
+}
+
+}  // namespace
+
 PaddedImages<uint8_t> ShiftedPaddedImages(const ConvGeometry& g, const int8_t* x) {
   return PaddedImages<uint8_t>(g, x, uint8_t{128}, [](int8_t code) {
     return static_cast<uint8_t>(static_cast<uint8_t>(code) ^ 0x80);
@@ -155,7 +239,7 @@ bool S8ForwardInPlace(const ConvGeometry& g) {
 }
 
 void ForwardInt8InPlace(const ConvGeometry& g, const Quantized& qx, const Quantized& qw, float* y,
-                        RangeScan* y_range, const float* addend) {
+                        RangeScan* y_range, const float* addend, bool amx) {
   const PaddedImages<uint8_t> x = ShiftedPaddedImages(g, qx.s8.data());
   // The segments: runs of k that lie contiguously in every patch. A kernel row's taps are
   // adjacent in the padded images, so where every tap is live a kernel row is one segment (a tile
@@ -198,28 +282,10 @@ void ForwardInt8InPlace(const ConvGeometry& g, const Quantized& qx, const Quanti
                            .scale = std::ldexp(1.0f, -(qx.exponent + qw.exponent)),
                            .addend = addend,
                            .y = y};
-  const int64_t pixels = g.n * g.out_h() * g.out_w();
-  const int64_t tiles = (pixels + kS8ForwardRows - 1) / kS8ForwardRows;
-#pragma omp parallel
-  {
-    // Each thread walks its own run of tiles.
-    const int64_t threads = omp_get_num_threads(), thread = omp_get_thread_num();
-    const int64_t first = tiles * thread / threads, last = tiles * (thread + 1) / threads;
-    PaddedImages<uint8_t>::Walk walk(x, first * kS8ForwardRows);
-    const uint8_t* patches[kS8ForwardRows];
-    RangeScan scan;
-    for (int64_t t = first; t < last; ++t) {
-      const int64_t p0 = t * kS8ForwardRows;
-      const int rows = static_cast<int>(std::min<int64_t>(kS8ForwardRows, pixels - p0));
-      walk.Next(rows, kS8ForwardRows, patches);
-      ForwardInt8Avx512(pass, p0, patches, rows);
-      // The tile's outputs, just written, scanned while they are in cache.
-      if (y_range != nullptr) scan.Add(y + p0 * g.o, rows * g.o);
-    }
-    if (y_range != nullptr) {
-#pragma omp critical
-      y_range->Merge(scan);
-    }
+  if (amx) {
+    RunAmx(g, x, pass, y_range);
+  } else {
+    RunAvx512(g, x, pass, y_range);
   }
 }
 

@@ -46,9 +46,11 @@ bool S8ForwardInPlace(const ConvGeometry& g);
 // y = 2^-(sx + sw) * conv(codes x, codes w) (+ addend[i], if given: y's size), exact in int32,
 // rounded once to FP32 (then once more for the addend), whatever the thread count; for
 // S8ForwardInPlace(g) only. With a `y_range`, also gathers y's range (merged into it), each
-// tile's outputs scanned right after they are written.
+// tile's outputs scanned right after they are written. On the AMX kernel where `amx`
+// (AmxInt8Active() only), else the AVX-512 one: the same results.
 void ForwardInt8InPlace(const ConvGeometry& g, const Quantized& qx, const Quantized& qw, float* y,
-                        RangeScan* y_range = nullptr, const float* addend = nullptr);
+                        RangeScan* y_range = nullptr, const float* addend = nullptr,
+                        bool amx = AmxInt8Active());
 
 // x's codes as the in-place 8-bit kernels read them: u8 x + 128 (vpdpbusd multiplies unsigned
 // by signed bytes), code 0 (128) around each image.
@@ -75,6 +77,21 @@ struct S8ForwardPass {
   const float* addend;  // Added to y where not null; pixels x outputs, as y.
   float* y;
 };
+// Stores the outputs [o0, o0 + 16) under `mask` of output pixel `pixel` from their int32 sums
+// (shift: shift_sums[o0..]): less the shift, scaled, plus the addend. The scaling is exact (a
+// power of two), so a contraction of it and the addend into an FMA changes nothing.
+__attribute__((target("avx512f"), always_inline)) inline void StoreSums(const S8ForwardPass& pass,
+                                                                        int64_t pixel, int64_t o0,
+                                                                        __mmask16 mask,
+                                                                        __m512i shift,
+                                                                        __m512i sums) {
+  const int64_t at = pixel * pass.outputs + o0;
+  __m512 y =
+      _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(sums, shift)), _mm512_set1_ps(pass.scale));
+  if (pass.addend != nullptr) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(mask, pass.addend + at));
+  _mm512_mask_storeu_ps(pass.y + at, mask, y);
+}
+
 // Output pixels per call of ForwardInt8Avx512.
 inline constexpr int kS8ForwardRows = 12;
 // Units of 16 output channels per tile of the kernel for `outputs` channels: 1, 2 or 4.
@@ -84,6 +101,23 @@ int64_t S8ForwardUnitsPerTile(int64_t outputs);
 // addend added, to pass.y. Runs on the calling thread.
 void ForwardInt8Avx512(const S8ForwardPass& pass, int64_t p0, const uint8_t* const* patches,
                        int rows);
+
+// The AMX kernel (AmxInt8Active()): tiles of 16 patches that lie a fixed `step` codes apart, so
+// that one strided tile load reads a run's codes of all 16; the weights as S8ForwardPass packs
+// them are the B tiles' layout already (rows of 16 quads). Each run is taken in chunks of `chunk`
+// codes (a multiple of 4, at most 64, dividing segment_codes). Per thread: AmxConfigure(chunk)
+// before the first tile, AmxRelease() after the last.
+int64_t AmxChunk(int64_t segment_codes);
+void AmxConfigure(int64_t chunk);
+void AmxRelease();
+// How many tiles of 16 patches ForwardInt8Amx takes at once for `units` units of outputs (so
+// that four tiles of sums are in flight): 4 for one unit, 2 for two, else 1.
+int AmxTilesAtOnce(int64_t units);
+// `tiles` (1 to AmxTilesAtOnce(pass.units)) tiles of 16 patches, tile t's from firsts[t] on,
+// `step` codes apart (all readable), into output pixels pixels[t][0..16) (-1: computed, not
+// stored) of every output channel, stored as ForwardInt8Avx512 stores.
+void ForwardInt8Amx(const S8ForwardPass& pass, int tiles, const uint8_t* const* firsts,
+                    const int64_t (*pixels)[16], int64_t step, int64_t chunk);
 
 // dw = 2^-(sdy + sx) * correlation of the codes, exact: see the definition. Reads x in place on
 // AVX512-VNNI with VBMI where C % 16 == 0 (S8WeightsInPlace). Fails only if the int8 GEMM

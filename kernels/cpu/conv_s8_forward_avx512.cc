@@ -47,21 +47,13 @@ void Tile(const S8ForwardPass& pass, int64_t p0, const uint8_t* const* patches, 
       }
     }
   }
-  const __m512 scale = _mm512_set1_ps(pass.scale);
   for (int u = 0; u < kUnits; ++u) {
     const int64_t o0 = (u0 + u) * 16;
     const int valid = static_cast<int>(std::clamp<int64_t>(pass.outputs - o0, 0, 16));
     if (valid == 0) continue;
     const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1);
     const __m512i shift = _mm512_loadu_si512(pass.shift_sums + o0);
-    for (int r = 0; r < rows; ++r) {
-      const int64_t at = (p0 + r) * pass.outputs + o0;
-      // The product is exact (a power-of-two scale), so a contraction into an FMA changes nothing.
-      __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][u], shift)), scale);
-      if (pass.addend != nullptr)
-        y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(mask, pass.addend + at));
-      _mm512_mask_storeu_ps(pass.y + at, mask, y);
-    }
+    for (int r = 0; r < rows; ++r) StoreSums(pass, p0 + r, o0, mask, shift, acc[r][u]);
   }
 }
 

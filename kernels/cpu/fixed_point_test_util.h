@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/common/conv_geometry.h"
 #include "kernels/cpu/fixed_point.h"
 
 namespace muppet::kernels::testing {
@@ -33,6 +34,27 @@ inline std::vector<double> DequantizedOperand(const std::vector<float>& x,
     v[i] = std::ldexp(code, -q.exponent);
   }
   return v;
+}
+
+// Calls f(x_index, y_index, w_index) for every term of the convolution g (the definition: each
+// output is the sum of x[x_index] * w[w_index] over its terms), with channels-last indices.
+template <typename F>
+void ForEachTerm(const ConvGeometry& g, F f) {
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t oy = 0; oy < g.out_h(); ++oy)
+      for (int64_t ox = 0; ox < g.out_w(); ++ox)
+        for (int64_t o = 0; o < g.o; ++o)
+          for (int64_t ky = 0; ky < g.kernel; ++ky)
+            for (int64_t kx = 0; kx < g.kernel; ++kx) {
+              const int64_t iy = oy * g.stride - g.padding + ky,
+                            ix = ox * g.stride - g.padding + kx;
+              if (iy < 0 || ix < 0 || iy >= g.h || ix >= g.w) continue;
+              for (int64_t c = 0; c < g.c; ++c) {
+                f(((n * g.h + iy) * g.w + ix) * g.c + c,
+                  ((n * g.out_h() + oy) * g.out_w() + ox) * g.o + o,
+                  ((o * g.kernel + ky) * g.kernel + kx) * g.c + c);
+              }
+            }
 }
 
 }  // namespace muppet::kernels::testing

@@ -1,5 +1,10 @@
 #include "kernels/cpu/isa.h"
 
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 
@@ -33,6 +38,23 @@ bool HasAvx512Vnni() {
 bool HasAvx512Vbmi() {
   __builtin_cpu_init();
   return DetectIsa() == Isa::kAvx512 && __builtin_cpu_supports("avx512vbmi");
+}
+
+bool AmxInt8Active() {
+  static const bool active = [] {
+    const char* forced = std::getenv("MUPPET_ISA");
+    if (forced != nullptr && *forced != '\0') return false;
+    if (DetectIsa() != Isa::kAvx512) return false;
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+    if ((edx & (1u << 24)) == 0 || (edx & (1u << 25)) == 0) return false;  // AMX-TILE, AMX-INT8.
+    uint32_t xcr0, xcr0_high;
+    asm("xgetbv" : "=a"(xcr0), "=d"(xcr0_high) : "c"(0));
+    if ((xcr0 & (3u << 17)) != (3u << 17)) return false;  // XTILECFG and XTILEDATA saved.
+    constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtileData = 18;
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtileData) == 0;
+  }();
+  return active;
 }
 
 absl::StatusOr<Isa> ParseIsa(absl::string_view name) {

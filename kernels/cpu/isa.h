@@ -38,6 +38,12 @@ bool HasAvx512Vnni();
 // True when this CPU has AVX512-VBMI (vpermb), as Zen 4 does and Cascade Lake does not.
 bool HasAvx512Vbmi();
 
+// True when muppet's AMX int8 kernels may run: the CPU has AMX-TILE and AMX-INT8, the OS
+// saves their state and granted this process the tile data (Linux's ARCH_REQ_XCOMP_PERM, asked
+// once), and MUPPET_ISA is unset: any MUPPET_ISA, avx512 included, turns AMX off, so that the
+// AVX-512 kernels can be tested on an AMX machine.
+bool AmxInt8Active();
+
 }  // namespace muppet::kernels
 
 #endif  // MUPPET_KERNELS_CPU_ISA_H_

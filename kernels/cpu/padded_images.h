@@ -17,7 +17,7 @@
 namespace muppet::kernels::internal {
 
 // Channels-last codes x of g's input, copied as store(code) with `padding` pixels of `zero`
-// around each image and a tail of `zero` as long as a patch's reach: one parallel pass over x,
+// around each image and a tail of `zero` (a patch's reach and 16 pixels more): one pass over x,
 // into this thread's scratch (valid until the next PaddedImages of the same type on it).
 template <typename Stored>
 class PaddedImages {
@@ -40,7 +40,9 @@ class PaddedImages {
         live_taps_.push_back(live(ky, g.h, g.out_h()) && live(kx, g.w, g.out_w()));
       }
     }
-    const int64_t image = h_ * w_ * g.c, reach = tap_offsets_.back() + g.c;
+    // The tail: one patch's reach, and 16 pixels' steps more for kernels that read 16 patches a
+    // fixed step apart, some past the last pixel (conv_s8_forward_amx.cc).
+    const int64_t image = h_ * w_ * g.c, reach = tap_offsets_.back() + g.c + 16 * g.stride * g.c;
     std::span<Stored> padded = Scratch<Stored>(ScratchSlot::kPaddedInput, g.n * image + reach);
     codes_ = padded.data();
     zeros_ = codes_ + g.n * image;

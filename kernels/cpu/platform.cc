@@ -53,12 +53,13 @@ std::string OneDnnIsaName() {
 KernelPlatform DetectKernelPlatform() {
   static const std::string* model = new std::string(CpuModel());
   static const std::string* onednn = new std::string(OneDnnIsaName());
-  return {*model, ActiveIsa(), *onednn, ActiveInt8Route()};
+  return {*model, ActiveIsa(), *onednn, ActiveInt8Route(), AmxInt8Active()};
 }
 
 std::string DescribeKernelPlatform(const KernelPlatform& p) {
   return absl::StrCat("cpu=\"", p.cpu_model, "\" isa=", IsaName(p.isa),
-                      " onednn_isa=", p.onednn_isa, " int8_route=", Int8RouteName(p.int8_route));
+                      " amx=", p.amx ? "on" : "off", " onednn_isa=", p.onednn_isa,
+                      " int8_route=", Int8RouteName(p.int8_route));
 }
 
 }  // namespace muppet::kernels

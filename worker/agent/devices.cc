@@ -28,6 +28,7 @@ v1::CpuInfo DetectCpu() {
       {"avx512vl", __builtin_cpu_supports("avx512vl")},
       {"avx512_vnni", __builtin_cpu_supports("avx512vnni")},
       {"avx512_bf16", __builtin_cpu_supports("avx512bf16")},
+      {"amx_int8", kernels::AmxInt8Active()},  // The CPU has it, the OS granted it, not capped.
   };
   for (const auto& [name, present] : features) {
     if (present) cpu.add_isa_features(name);
