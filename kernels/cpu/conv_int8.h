@@ -8,6 +8,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "absl/status/status.h"
@@ -90,6 +91,12 @@ __attribute__((target("avx512f"), always_inline)) inline void StoreSums(const S8
       _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(sums, shift)), _mm512_set1_ps(pass.scale));
   if (pass.addend != nullptr) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(mask, pass.addend + at));
   _mm512_mask_storeu_ps(pass.y + at, mask, y);
+}
+
+// The lanes of unit u's outputs that exist (none for a unit of padding only).
+inline __mmask16 UnitMask(const S8ForwardPass& pass, int64_t u) {
+  const int64_t valid = std::clamp<int64_t>(pass.outputs - 16 * u, 0, 16);
+  return static_cast<__mmask16>((1u << valid) - 1);
 }
 
 // Output pixels per call of ForwardInt8Avx512.

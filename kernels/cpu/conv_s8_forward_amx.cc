@@ -114,9 +114,8 @@ void TwoTilesTwoUnits(const S8ForwardPass& pass, const uint8_t* const* firsts, i
 // Stores unit u's sums of one tile into the tile's output pixels (-1: not stored).
 void StoreTile(const S8ForwardPass& pass, const int32_t* sums, const int64_t* pixels, int64_t u) {
   const int64_t o0 = u * 16;
-  const int valid = static_cast<int>(std::clamp<int64_t>(pass.outputs - o0, 0, 16));
-  if (valid == 0) return;
-  const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1);
+  const __mmask16 mask = UnitMask(pass, u);
+  if (mask == 0) return;
   const __m512i shift = _mm512_loadu_si512(pass.shift_sums + o0);
   for (int r = 0; r < kPixels; ++r) {
     if (pixels[r] >= 0)

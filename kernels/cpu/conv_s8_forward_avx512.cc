@@ -49,9 +49,8 @@ void Tile(const S8ForwardPass& pass, int64_t p0, const uint8_t* const* patches, 
   }
   for (int u = 0; u < kUnits; ++u) {
     const int64_t o0 = (u0 + u) * 16;
-    const int valid = static_cast<int>(std::clamp<int64_t>(pass.outputs - o0, 0, 16));
-    if (valid == 0) continue;
-    const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1);
+    const __mmask16 mask = UnitMask(pass, u0 + u);
+    if (mask == 0) continue;
     const __m512i shift = _mm512_loadu_si512(pass.shift_sums + o0);
     for (int r = 0; r < rows; ++r) StoreSums(pass, p0 + r, o0, mask, shift, acc[r][u]);
   }

@@ -11,6 +11,15 @@
 #include "absl/strings/str_cat.h"
 
 namespace muppet::kernels {
+namespace {
+
+// $MUPPET_ISA, or null where it is unset or empty.
+const char* ForcedIsa() {
+  const char* forced = std::getenv("MUPPET_ISA");
+  return forced == nullptr || *forced == '\0' ? nullptr : forced;
+}
+
+}  // namespace
 
 Isa DetectIsa() {
   __builtin_cpu_init();
@@ -42,8 +51,7 @@ bool HasAvx512Vbmi() {
 
 bool AmxInt8Active() {
   static const bool active = [] {
-    const char* forced = std::getenv("MUPPET_ISA");
-    if (forced != nullptr && *forced != '\0') return false;
+    if (ForcedIsa() != nullptr) return false;
     if (DetectIsa() != Isa::kAvx512) return false;
     unsigned eax, ebx, ecx, edx;
     if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
@@ -78,8 +86,8 @@ absl::StatusOr<Isa> ParseIsa(absl::string_view name) {
 
 Isa ActiveIsa() {
   static const Isa isa = [] {
-    const char* forced = std::getenv("MUPPET_ISA");
-    if (forced == nullptr || *forced == '\0') return DetectIsa();
+    const char* forced = ForcedIsa();
+    if (forced == nullptr) return DetectIsa();
     absl::StatusOr<Isa> parsed = ParseIsa(forced);
     if (!parsed.ok()) {
       std::fprintf(stderr, "MUPPET_ISA: %s\n", std::string(parsed.status().message()).c_str());
